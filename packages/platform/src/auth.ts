@@ -1,0 +1,122 @@
+/**
+ * Access-token verification used by the gateway and by every service (defence in depth:
+ * the gateway is not the only lock). Local verification with the auth service's public keys
+ * (JWKS, cached by jose and re-fetched on an unknown `kid`), a strict algorithm allow-list,
+ * `typ: at+jwt`, issuer and audience, and the shared revocation list.
+ */
+import { createRemoteJWKSet, jwtVerify, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, errors } from './errors';
+import type { RevocationList } from './revocation';
+
+/** Claims of a Gatehouse access token (API.md "Tokens"). */
+export interface AccessClaims {
+  iss: string;
+  aud: string | string[];
+  sub: string;
+  tid: string;
+  sid: string;
+  roles: string[];
+  amr: string[];
+  iat: number;
+  exp: number;
+  jti: string;
+}
+
+/** Header the gateway sets with the resolved tenant id; stripped from client input. */
+export const TENANT_HEADER = 'x-gatehouse-tenant';
+/** Header the gateway sets with the resolved tenant slug. */
+export const TENANT_SLUG_HEADER = 'x-gatehouse-tenant-slug';
+
+export const ALLOWED_ALGORITHMS = ['EdDSA', 'ES256', 'RS256'];
+
+export interface TokenVerifierOptions {
+  /** a JWKS URL, or a key lookup function (all-in-one mode passes the auth service's own) */
+  keys: URL | JWTVerifyGetKey;
+  issuer: string;
+  audience: string;
+  revocations?: RevocationList;
+}
+
+/** Creates a verifier; `verify` throws AppError `invalid_token` for every failure. */
+export function createTokenVerifier(opts: TokenVerifierOptions) {
+  const getKey: JWTVerifyGetKey =
+    opts.keys instanceof URL ? createRemoteJWKSet(opts.keys, { cooldownDuration: 5_000, cacheMaxAge: 10 * 60_000 }) : opts.keys;
+  return {
+    async verify(token: string): Promise<AccessClaims> {
+      let payload: Record<string, unknown>;
+      try {
+        const res = await jwtVerify(token, getKey, {
+          algorithms: ALLOWED_ALGORITHMS,
+          issuer: opts.issuer,
+          audience: opts.audience,
+          typ: 'at+jwt',
+          requiredClaims: ['sub', 'tid', 'sid', 'iat', 'exp', 'jti'],
+          clockTolerance: 5,
+        });
+        payload = res.payload as Record<string, unknown>;
+      } catch (err) {
+        if (err instanceof joseErrors.JWTExpired) throw errors.invalidToken('The access token has expired.');
+        if (err instanceof joseErrors.JOSEError || err instanceof TypeError || err instanceof SyntaxError) throw errors.invalidToken();
+        // JWKS fetch failures and the like: the caller cannot fix them, but they are not a 500 either
+        throw errors.invalidToken('The access token could not be verified.');
+      }
+      const claims = payload as unknown as AccessClaims;
+      if (typeof claims.sub !== 'string' || typeof claims.tid !== 'string' || typeof claims.sid !== 'string') throw errors.invalidToken();
+      if (!Array.isArray(claims.roles) || !claims.roles.every((r) => typeof r === 'string')) throw errors.invalidToken();
+      if (!Array.isArray(claims.amr)) claims.amr = [];
+      if (opts.revocations?.isRevoked(claims)) throw errors.invalidToken('The session has been revoked.');
+      return claims;
+    },
+  };
+}
+export type TokenVerifier = ReturnType<typeof createTokenVerifier>;
+
+/** Reads `Authorization: Bearer …`; undefined when absent. Throws on a malformed header. */
+export function bearerToken(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (!h) return undefined;
+  const m = /^Bearer ([A-Za-z0-9\-_.~+/]+=*)$/i.exec(h);
+  if (!m) throw errors.invalidToken('The Authorization header must be "Bearer <token>".');
+  return m[1];
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** verified access-token claims, set by `authenticate` */
+    auth?: AccessClaims;
+  }
+}
+
+/**
+ * preHandler that requires a valid access token and, when given, one of `roles`.
+ * `superadmin` implies `admin`, and `admin` implies `organizer`.
+ */
+export function authenticate(verifier: TokenVerifier, roles: string[] = []) {
+  return async (req: FastifyRequest, _reply: FastifyReply) => {
+    const token = bearerToken(req);
+    if (!token) throw errors.invalidToken('An access token is required.');
+    const claims = await verifier.verify(token);
+    const tenant = req.headers[TENANT_HEADER];
+    if (typeof tenant === 'string' && tenant !== claims.tid) throw errors.invalidToken('The access token belongs to another tenant.');
+    req.auth = claims;
+    if (roles.length && !hasRole(claims.roles, roles)) throw errors.forbidden();
+  };
+}
+
+/** Role check with the hierarchy superadmin > admin > organizer > user. */
+export function hasRole(have: string[], anyOf: string[]): boolean {
+  const implied = new Set(have);
+  if (implied.has('superadmin')) implied.add('admin');
+  if (implied.has('admin')) implied.add('organizer');
+  implied.add('user');
+  return anyOf.some((r) => implied.has(r));
+}
+
+/** The tenant id of a request: from the verified token, else the gateway's header. */
+export function requestTenant(req: FastifyRequest): string {
+  if (req.auth) return req.auth.tid;
+  const t = req.headers[TENANT_HEADER];
+  if (typeof t === 'string' && /^[0-9a-f-]{36}$/i.test(t)) return t;
+  throw new AppError('tenant_not_found', 404, { detail: 'No tenant could be resolved for this request.' });
+}

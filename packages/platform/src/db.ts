@@ -1,0 +1,199 @@
+/**
+ * Database access: Kysely over `pg` (PostgreSQL) or PGlite (embedded), one schema per service.
+ *
+ * Tenant isolation is enforced by PostgreSQL row-level security, not by WHERE clauses:
+ * {@link Database.withTenant} opens a transaction, switches to the unprivileged application
+ * role (`SET LOCAL ROLE`, which is neither table owner nor BYPASSRLS) and sets
+ * `app.tenant_id` for that transaction only. Every tenant-owned table has
+ * `ENABLE` + `FORCE ROW LEVEL SECURITY` and a policy on `tenant_id = app_tenant()`.
+ * `admin` is the explicit cross-tenant path (migrations, outbox relay, superadmin work).
+ */
+import { readdir, readFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+import { PGliteDialect } from 'kysely-pglite-dialect';
+import type { Logger } from 'pino';
+
+/** The unprivileged role every tenant-scoped transaction runs as. */
+export const APP_ROLE = 'gatehouse_app';
+
+export type Db = Kysely<any>;
+export type Tx = Transaction<any>;
+
+export interface Database {
+  readonly kind: 'postgres' | 'pglite';
+  readonly schema: string;
+  /** owner connection: migrations and explicit cross-tenant work only */
+  readonly admin: Db;
+  /** Runs `fn` in a transaction as the application role with `app.tenant_id` set: RLS applies. */
+  withTenant<T>(tenantId: string, fn: (trx: Tx) => Promise<T>): Promise<T>;
+  /** Applies the numbered .sql files in `dir` not applied yet, under an advisory lock. */
+  migrate(dir: string): Promise<string[]>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** PostgreSQL URL; unset: PGlite */
+  url?: string;
+  /** PGlite data directory; unset with no url: in memory */
+  dataDir?: string;
+  schema: string;
+  logger: Logger;
+  /** pool size for PostgreSQL (default 10) */
+  poolSize?: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Creates the database handle for one service schema. */
+export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(opts.schema)) throw new Error(`invalid schema name ${opts.schema}`);
+  const schema = opts.schema;
+  let admin: Db;
+  let kind: Database['kind'];
+  let pool: pg.Pool | undefined;
+  if (opts.url) {
+    kind = 'postgres';
+    pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? 10,
+      // search_path per connection so unqualified names resolve to the service's schema
+      options: `-c search_path=${schema},public`,
+      connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: 30000,
+    });
+    pool.on('error', (err) => opts.logger.warn({ err }, 'idle database connection failed'));
+    admin = new Kysely({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    kind = 'pglite';
+    if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
+    const lite = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
+    await lite.waitReady;
+    await lite.exec(`create schema if not exists ${schema}; set search_path to ${schema}, public;`);
+    admin = new Kysely({ dialect: new PGliteDialect(lite) });
+  }
+
+  async function withTenant<T>(tenantId: string, fn: (trx: Tx) => Promise<T>): Promise<T> {
+    if (!UUID.test(tenantId)) throw new Error('withTenant needs a tenant uuid');
+    return admin.transaction().execute(async (trx) => {
+      await sql`select set_config('role', ${APP_ROLE}, true), set_config('app.tenant_id', ${tenantId}, true)`.execute(trx);
+      return fn(trx);
+    });
+  }
+
+  async function migrate(dir: string): Promise<string[]> {
+    const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
+    const applied: string[] = [];
+    // A dedicated connection holds the advisory lock, so replicas starting together wait their turn.
+    await admin.connection().execute(async (conn) => {
+      const lockKey = `gatehouse:migrate:${schema}`;
+      await sql`select pg_advisory_lock(hashtext(${lockKey}))`.execute(conn);
+      try {
+        await sql.raw(`create schema if not exists ${schema}`).execute(conn);
+        await ensureAppRole(conn);
+        await sql.raw(`grant usage on schema ${schema} to ${APP_ROLE}`).execute(conn);
+        await sql.raw(`create table if not exists ${schema}.schema_migrations (name text primary key, applied_at timestamptz not null default now())`).execute(conn);
+        const done = new Set(
+          (await sql<{ name: string }>`select name from ${sql.table(`${schema}.schema_migrations`)}`.execute(conn)).rows.map((r) => r.name),
+        );
+        const all: Array<[string, string]> = [['0000_platform.sql', platformSql(schema)]];
+        for (const f of files) all.push([f, await readFile(path.join(dir, f), 'utf8')]);
+        for (const [name, text] of all) {
+          if (done.has(name)) continue;
+          await conn.transaction().execute(async (trx) => {
+            await sql.raw(`set local search_path to ${schema}, public`).execute(trx);
+            await sql.raw(text).execute(trx);
+            await sql`insert into ${sql.table(`${schema}.schema_migrations`)} (name) values (${name})`.execute(trx);
+          });
+          applied.push(name);
+          opts.logger.info({ schema, migration: name }, 'migration applied');
+        }
+      } finally {
+        await sql`select pg_advisory_unlock(hashtext(${lockKey}))`.execute(conn);
+      }
+    });
+    return applied;
+  }
+
+  return {
+    kind,
+    schema,
+    admin,
+    withTenant,
+    migrate,
+    async ping() {
+      await sql`select 1`.execute(admin);
+    },
+    async close() {
+      await admin.destroy();
+    },
+  };
+}
+
+/**
+ * The role is cluster-wide, so several databases (or test runs) may race to create it;
+ * a duplicate is fine. It cannot log in and has no BYPASSRLS; the connecting owner switches to it.
+ */
+async function ensureAppRole(conn: Db): Promise<void> {
+  await sql
+    .raw(
+      `do $$ begin
+         if not exists (select 1 from pg_roles where rolname = '${APP_ROLE}') then
+           create role ${APP_ROLE} nologin nobypassrls;
+         end if;
+       exception when duplicate_object or unique_violation then null;
+       end $$;`,
+    )
+    .execute(conn);
+  // the owner must be a member to SET ROLE (superusers always may)
+  await sql
+    .raw(
+      `do $$ begin
+         if not (select rolsuper from pg_roles where rolname = current_user) then
+           execute format('grant ${APP_ROLE} to %I', current_user);
+         end if;
+       exception when others then null;
+       end $$;`,
+    )
+    .execute(conn);
+}
+
+/** Tables every service has: the transactional outbox, the consumer inbox, and the RLS helper. */
+function platformSql(schema: string): string {
+  return `
+    create or replace function ${schema}.app_tenant() returns uuid language sql stable as
+      $$ select nullif(current_setting('app.tenant_id', true), '')::uuid $$;
+    grant execute on function ${schema}.app_tenant() to ${APP_ROLE};
+    create table ${schema}.outbox (
+      id uuid primary key,
+      subject text not null,
+      payload jsonb not null,
+      created_at timestamptz not null default now(),
+      published_at timestamptz,
+      attempts int not null default 0,
+      last_error text
+    );
+    create index outbox_pending on ${schema}.outbox (created_at) where published_at is null;
+    grant insert on ${schema}.outbox to ${APP_ROLE};
+    create table ${schema}.inbox (
+      consumer text not null,
+      event_id text not null,
+      processed_at timestamptz not null default now(),
+      primary key (consumer, event_id)
+    );
+    grant select, insert on ${schema}.inbox to ${APP_ROLE};
+  `;
+}
+
+/**
+ * SQL that puts a tenant-owned table under row-level security. Use it in every migration that
+ * creates such a table, e.g. `select 1;` is not enough: paste the output of `rlsSql('users')`.
+ */
+export function rlsSql(table: string): string {
+  return `alter table ${table} enable row level security;
+alter table ${table} force row level security;
+create policy tenant_isolation on ${table} using (tenant_id = app_tenant()) with check (tenant_id = app_tenant());`;
+}

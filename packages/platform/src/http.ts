@@ -1,0 +1,176 @@
+/**
+ * Fastify bootstrap shared by every service and the gateway: request ids, problem+json for
+ * every failure (404, malformed JSON, body too large, schema failures, thrown AppErrors),
+ * health and readiness, Prometheus metrics. `buildApp` functions call {@link createHttpApp};
+ * `main.ts` files call `listen` on the result.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault, type FastifyReply } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import client from 'prom-client';
+import type { Logger } from 'pino';
+import { AppError, problem, type FieldError } from './errors';
+// brings in the `hide` schema option and other OpenAPI typings
+import type {} from '@fastify/swagger';
+
+export type HttpApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export interface HttpAppOptions {
+  /** service name, used in metrics and logs */
+  name: string;
+  logger: Logger;
+  bodyLimit?: number;
+  /** Fastify trustProxy value: addresses or CIDRs of trusted proxies (empty: trust none) */
+  trustProxy?: string[] | boolean;
+  /** readiness checks: each throws when its dependency is unreachable */
+  readiness?: Record<string, () => Promise<unknown>>;
+  /** serve /healthz, /readyz, /metrics (default true) */
+  operations?: boolean;
+  /** a registry to add metrics to (all-in-one mode shares one) */
+  registry?: client.Registry;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Sends a problem+json body for an error code. */
+export function sendProblem(reply: FastifyReply, status: number, code: string, detail: string, fieldErrors?: FieldError[], headers?: Record<string, string>) {
+  if (headers) for (const [k, v] of Object.entries(headers)) reply.header(k, v);
+  return reply
+    .code(status)
+    .type('application/problem+json; charset=utf-8')
+    .send(problem(code, status, detail, String(reply.request.id), fieldErrors));
+}
+
+function validationErrors(err: FastifyError): FieldError[] {
+  const list = err.validation ?? [];
+  return list.map((v) => {
+    const base = (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.');
+    const missing = (v.params as { missingProperty?: string } | undefined)?.missingProperty;
+    const where = err.validationContext ?? 'body';
+    const path = [where, base, missing].filter(Boolean).join('.');
+    return { path, message: v.message ?? 'is not valid' };
+  });
+}
+
+/** Maps Fastify's own error codes to Gatehouse problem codes. */
+const fastifyCodes: Record<string, [number, string, string]> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type', 'This content type is not accepted here.'],
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large', 'The request body is too large.'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'malformed_json', 'The JSON body is empty.'],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'malformed_json', 'The body is not valid JSON.'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'bad_request', 'Content-Length does not match the body.'],
+  FST_ERR_CTP_INVALID_CONTENT_TYPE: [415, 'unsupported_media_type', 'The Content-Type header is not valid.'],
+  FST_ERR_BAD_URL: [400, 'bad_request', 'The URL is not valid.'],
+  FST_ERR_ASYNC_CONSTRAINT: [400, 'bad_request', 'The request is not valid.'],
+};
+
+/** Creates a Fastify app with the platform's conventions. */
+export function createHttpApp(opts: HttpAppOptions): HttpApp {
+  const app = Fastify({
+    loggerInstance: opts.logger.child({ service: opts.name }) as FastifyBaseLogger,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    trustProxy: opts.trustProxy && (Array.isArray(opts.trustProxy) ? opts.trustProxy.length > 0 : true) ? opts.trustProxy : false,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    disableRequestLogging: true,
+    maxParamLength: 200,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const registry = opts.registry ?? new client.Registry();
+  if (!opts.registry) client.collectDefaultMetrics({ register: registry });
+  const metricName = 'gatehouse_http_request_duration_seconds';
+  const duration =
+    (registry.getSingleMetric(metricName) as client.Histogram<string> | undefined) ??
+    new client.Histogram({
+      name: metricName,
+      help: 'HTTP request duration by service, method, route and status',
+      labelNames: ['service', 'method', 'route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    });
+  app.decorate('metricsRegistry', registry);
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    duration.observe({ service: opts.name, method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    if (reply.statusCode >= 500) req.log.warn({ method: req.method, route, status: reply.statusCode, ms: reply.elapsedTime }, 'request failed');
+    else req.log.debug({ method: req.method, route, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+  });
+
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, 404, 'not_found', `No route for ${req.method} ${req.url.split('?')[0]}.`));
+
+  app.setErrorHandler((err: FastifyError | AppError, req, reply) => {
+    if (err instanceof AppError) {
+      if (err.status >= 500) req.log.error({ err: err.cause ?? err, code: err.code }, 'request failed');
+      return sendProblem(reply, err.status, err.code, err.detail ?? err.message, err.errors, err.headers);
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      return sendProblem(reply, 400, 'validation_failed', 'The request is not valid.', validationErrors(fe));
+    }
+    const mapped = fe.code ? fastifyCodes[fe.code] : undefined;
+    if (mapped) return sendProblem(reply, mapped[0], mapped[1], mapped[2]);
+    if (fe instanceof SyntaxError) return sendProblem(reply, 400, 'malformed_json', 'The body is not valid JSON.');
+    const status = fe.statusCode ?? 500;
+    if (status === 429) {
+      return sendProblem(reply, 429, 'rate_limited', 'Too many requests; slow down.');
+    }
+    if (status >= 400 && status < 500) {
+      return sendProblem(reply, status, 'bad_request', fe.message || 'The request is not valid.');
+    }
+    req.log.error({ err }, 'unhandled error');
+    return sendProblem(reply, 500, 'internal_error', 'Something went wrong on our side. The request id identifies it in the logs.');
+  });
+
+  if (opts.operations !== false) {
+    app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+    app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+      const checks: Record<string, string> = {};
+      let ok = true;
+      for (const [name, check] of Object.entries(opts.readiness ?? {})) {
+        try {
+          await withTimeout(check(), 2000);
+          checks[name] = 'ok';
+        } catch (err) {
+          ok = false;
+          checks[name] = err instanceof Error ? err.message.slice(0, 200) : 'unreachable';
+        }
+      }
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks });
+    });
+    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+      reply.type(registry.contentType);
+      return registry.metrics();
+    });
+  }
+  return app;
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metricsRegistry: client.Registry;
+  }
+}

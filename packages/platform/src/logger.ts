@@ -1,0 +1,15 @@
+import { pino, type Logger } from 'pino';
+
+/** Paths never written to logs: credentials and tokens. */
+const REDACT = [
+  'password', '*.password', 'currentPassword', '*.currentPassword', 'newPassword', '*.newPassword',
+  'token', '*.token', 'refreshToken', '*.refreshToken', 'accessToken', '*.accessToken',
+  'req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie',
+  'code', '*.code', 'backupCode', '*.backupCode', 'secret', '*.secret', 'mfaToken', '*.mfaToken',
+];
+
+/** Creates the process logger (pino, JSON lines) with secret redaction. */
+export function createLogger(opts: { level: string; name?: string }): Logger {
+  return pino({ level: opts.level, name: opts.name ?? 'gatehouse', redact: { paths: REDACT, censor: '[redacted]' } });
+}
+export type { Logger };
