@@ -55,6 +55,7 @@ export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
   let admin: Db;
   let kind: Database['kind'];
   let pool: pg.Pool | undefined;
+  let lite: PGlite | undefined;
   if (opts.url) {
     kind = 'postgres';
     pool = new pg.Pool({
@@ -70,7 +71,7 @@ export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
   } else {
     kind = 'pglite';
     if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
-    const lite = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
+    lite = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
     await lite.waitReady;
     await lite.exec(`create schema if not exists ${schema}; set search_path to ${schema}, public;`);
     admin = new Kysely({ dialect: new PGliteDialect(lite) });
@@ -84,25 +85,48 @@ export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
     });
   }
 
-  async function migrate(dir: string): Promise<string[]> {
+  async function pending(dir: string, done: Set<string>): Promise<Array<[string, string]>> {
     const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
+    const all: Array<[string, string]> = [['0000_platform.sql', platformSql(schema)]];
+    for (const f of files) all.push([f, await readFile(path.join(dir, f), 'utf8')]);
+    return all.filter(([name]) => !done.has(name));
+  }
+
+  const prelude = [
+    `create schema if not exists ${schema}`,
+    ensureAppRoleSql,
+    `grant usage on schema ${schema} to ${APP_ROLE}`,
+    `create table if not exists ${schema}.schema_migrations (name text primary key, applied_at timestamptz not null default now())`,
+  ];
+
+  async function migrate(dir: string): Promise<string[]> {
     const applied: string[] = [];
+    if (lite) {
+      // PGlite is one connection in this process: no lock needed, and multi-statement scripts
+      // must go through exec (the simple query protocol), which Kysely's driver does not use.
+      const db = lite;
+      for (const stmt of prelude) await db.exec(stmt);
+      const done = new Set((await db.query<{ name: string }>(`select name from ${schema}.schema_migrations`)).rows.map((r) => r.name));
+      for (const [name, text] of await pending(dir, done)) {
+        await db.transaction(async (tx) => {
+          await tx.exec(`set local search_path to ${schema}, public;\n${text}`);
+          await tx.query(`insert into ${schema}.schema_migrations (name) values ($1)`, [name]);
+        });
+        applied.push(name);
+        opts.logger.info({ schema, migration: name }, 'migration applied');
+      }
+      return applied;
+    }
     // A dedicated connection holds the advisory lock, so replicas starting together wait their turn.
     await admin.connection().execute(async (conn) => {
       const lockKey = `gatehouse:migrate:${schema}`;
       await sql`select pg_advisory_lock(hashtext(${lockKey}))`.execute(conn);
       try {
-        await sql.raw(`create schema if not exists ${schema}`).execute(conn);
-        await ensureAppRole(conn);
-        await sql.raw(`grant usage on schema ${schema} to ${APP_ROLE}`).execute(conn);
-        await sql.raw(`create table if not exists ${schema}.schema_migrations (name text primary key, applied_at timestamptz not null default now())`).execute(conn);
+        for (const stmt of prelude) await sql.raw(stmt).execute(conn);
         const done = new Set(
           (await sql<{ name: string }>`select name from ${sql.table(`${schema}.schema_migrations`)}`.execute(conn)).rows.map((r) => r.name),
         );
-        const all: Array<[string, string]> = [['0000_platform.sql', platformSql(schema)]];
-        for (const f of files) all.push([f, await readFile(path.join(dir, f), 'utf8')]);
-        for (const [name, text] of all) {
-          if (done.has(name)) continue;
+        for (const [name, text] of await pending(dir, done)) {
           await conn.transaction().execute(async (trx) => {
             await sql.raw(`set local search_path to ${schema}, public`).execute(trx);
             await sql.raw(text).execute(trx);
@@ -135,31 +159,21 @@ export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
 
 /**
  * The role is cluster-wide, so several databases (or test runs) may race to create it;
- * a duplicate is fine. It cannot log in and has no BYPASSRLS; the connecting owner switches to it.
+ * a duplicate is fine. It cannot log in and has no BYPASSRLS; the connecting owner switches
+ * to it, so the owner must be a member unless it is a superuser.
  */
-async function ensureAppRole(conn: Db): Promise<void> {
-  await sql
-    .raw(
-      `do $$ begin
-         if not exists (select 1 from pg_roles where rolname = '${APP_ROLE}') then
-           create role ${APP_ROLE} nologin nobypassrls;
-         end if;
-       exception when duplicate_object or unique_violation then null;
-       end $$;`,
-    )
-    .execute(conn);
-  // the owner must be a member to SET ROLE (superusers always may)
-  await sql
-    .raw(
-      `do $$ begin
-         if not (select rolsuper from pg_roles where rolname = current_user) then
-           execute format('grant ${APP_ROLE} to %I', current_user);
-         end if;
-       exception when others then null;
-       end $$;`,
-    )
-    .execute(conn);
-}
+const ensureAppRoleSql = `do $$ begin
+  if not exists (select 1 from pg_roles where rolname = '${APP_ROLE}') then
+    create role ${APP_ROLE} nologin nobypassrls;
+  end if;
+exception when duplicate_object or unique_violation then null;
+end $$;
+do $$ begin
+  if not (select rolsuper from pg_roles where rolname = current_user) then
+    execute format('grant ${APP_ROLE} to %I', current_user);
+  end if;
+exception when others then null;
+end $$;`;
 
 /** Tables every service has: the transactional outbox, the consumer inbox, and the RLS helper. */
 function platformSql(schema: string): string {

@@ -11,8 +11,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import client from 'prom-client';
 import type { Logger } from 'pino';
 import { AppError, problem, type FieldError } from './errors';
-// brings in the `hide` schema option and other OpenAPI typings
-import type {} from '@fastify/swagger';
+import swagger from '@fastify/swagger';
 
 export type HttpApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -29,6 +28,8 @@ export interface HttpAppOptions {
   operations?: boolean;
   /** a registry to add metrics to (all-in-one mode shares one) */
   registry?: client.Registry;
+  /** document the routes as OpenAPI 3.1, served at /openapi.json (the gateway merges them) */
+  openapi?: { title: string; version?: string; description?: string };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -66,7 +67,7 @@ const fastifyCodes: Record<string, [number, string, string]> = {
 };
 
 /** Creates a Fastify app with the platform's conventions. */
-export function createHttpApp(opts: HttpAppOptions): HttpApp {
+export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   const app = Fastify({
     loggerInstance: opts.logger.child({ service: opts.name }) as FastifyBaseLogger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
@@ -130,6 +131,18 @@ export function createHttpApp(opts: HttpAppOptions): HttpApp {
     req.log.error({ err }, 'unhandled error');
     return sendProblem(reply, 500, 'internal_error', 'Something went wrong on our side. The request id identifies it in the logs.');
   });
+
+  if (opts.openapi) {
+    // @fastify/swagger collects route schemas through onRoute, so it is registered before any route
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: { title: opts.openapi.title, version: opts.openapi.version ?? '1.0.0', description: opts.openapi.description },
+        components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      },
+    });
+    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  }
 
   if (opts.operations !== false) {
     app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));

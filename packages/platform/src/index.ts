@@ -5,3 +5,4 @@ export * from './db';
 export * from './crypto';
 export * from './logger';
 export * from './auth';
+export * from './service';

@@ -1,0 +1,77 @@
+/**
+ * Process-level wiring shared by services: the dependencies one process holds once
+ * (logger, limit store, event transport, revocation list, mailer, metrics registry) and the
+ * listen/graceful-shutdown routine of every `main.ts`.
+ */
+import client from 'prom-client';
+import type { Logger } from 'pino';
+import type { Config } from './config';
+import type { HttpApp } from './http';
+import { createKvStore, type KvStore } from './kv';
+import { createMemoryTransport, createNatsTransport, type EventTransport } from './events';
+import { createRevocationList, type RevocationList } from './revocation';
+import { createMailer, type Mailer } from './mail';
+
+export interface SharedDeps {
+  logger: Logger;
+  kv: KvStore;
+  transport: EventTransport;
+  revocations: RevocationList;
+  mailer: Mailer;
+  registry: client.Registry;
+}
+
+/** Creates the process-wide dependencies from config: Redis/NATS/SMTP when configured, embedded otherwise. */
+export async function createSharedDeps(config: Config, logger: Logger): Promise<SharedDeps> {
+  const kv = createKvStore({ url: config.redisUrl, logger });
+  const transport = config.natsUrl ? await createNatsTransport({ url: config.natsUrl, logger }) : createMemoryTransport({ logger });
+  const revocations = createRevocationList({ kv, logger });
+  await revocations.start();
+  const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger, dataDir: config.dataDir });
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  return { logger, kv, transport, revocations, mailer, registry };
+}
+
+/** Closes what {@link createSharedDeps} opened. */
+export async function closeSharedDeps(d: SharedDeps): Promise<void> {
+  await d.revocations.stop().catch(() => {});
+  await d.transport.close().catch(() => {});
+  await d.mailer.close().catch(() => {});
+  await d.kv.close().catch(() => {});
+}
+
+/** A service that has been built and can be listened on and closed. */
+export interface RunningService {
+  name: string;
+  app: HttpApp;
+  /** stop background work (relays, consumers) and close connections; the app is closed by the caller */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens, then on SIGTERM/SIGINT: stops accepting, drains in-flight requests (Fastify close),
+ * flushes background work, exits. A second signal exits at once.
+ */
+export async function runUntilSignal(opts: { app: HttpApp; host: string; port: number; logger: Logger; onClose: () => Promise<void> }): Promise<string> {
+  const address = await opts.app.listen({ host: opts.host, port: opts.port });
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) process.exit(1);
+    closing = true;
+    opts.logger.info({ signal }, 'shutting down: draining requests');
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    try {
+      await opts.app.close();
+      await opts.onClose();
+      process.exit(0);
+    } catch (err) {
+      opts.logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  return address;
+}
