@@ -115,7 +115,8 @@ export function loadConfig(env: Env): Config {
   if (!['always', 'never', 'localhost'].includes(tenantHeader)) {
     throw new ConfigError(`TENANT_HEADER must be always, never or localhost, got "${tenantHeader}"`);
   }
-  const algorithm = str(env, 'TOKEN_ALGORITHM') ?? 'EdDSA';
+  // RS256: cheapest jose verify on our machines (bench/results/jwt-algorithms.md)
+  const algorithm = str(env, 'TOKEN_ALGORITHM') ?? 'RS256';
   if (!['EdDSA', 'ES256', 'RS256'].includes(algorithm)) {
     throw new ConfigError(`TOKEN_ALGORITHM must be EdDSA, ES256 or RS256, got "${algorithm}"`);
   }
