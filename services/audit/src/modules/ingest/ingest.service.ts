@@ -1,0 +1,78 @@
+/**
+ * Ingestion: one CloudEvent in, one audit entry (or a dead letter) out. Idempotent on the
+ * event id; resolves only once the entry (or dead letter) is committed, so the transport
+ * acknowledges only then; throws on transient failures so the transport redelivers.
+ */
+import type { Logger } from 'pino';
+import type { Database } from '@gatehouse/platform/db';
+import { cleanString, cleanText, sanitizeData } from '../chain/chain.sanitize';
+import type { ChainService } from '../chain/chain.service';
+import { mapEvent } from './ingest.mapping';
+import type { IngestMetrics } from './ingest.metrics';
+import { insertDeadLetter } from './ingest.queries';
+
+/** What became of one message. */
+export type IngestOutcome = 'ingested' | 'duplicate' | 'dead_letter';
+
+const MAX_PAYLOAD_CHARS = 64 * 1024;
+
+// SQLSTATE classes that no retry can fix: 22 data exception (a value the column refuses),
+// 54 program limit exceeded (e.g. a row too large to index).
+function isPermanentDbError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(22|54)[0-9A-Z]{3}$/.test(code);
+}
+
+function field(raw: unknown, key: string): unknown {
+  return raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>)[key] : undefined;
+}
+
+/** Creates the ingestion service. */
+export function createIngestService(deps: { db: Database; chain: ChainService; metrics: IngestMetrics; logger: Logger }) {
+  const { db, chain, metrics, logger } = deps;
+
+  async function deadLetter(raw: unknown, reason: string): Promise<IngestOutcome> {
+    let payload: string;
+    try {
+      // Secret-looking keys go here too: a poison message is no excuse to keep a password.
+      payload = JSON.stringify(sanitizeData(raw)) ?? String(raw);
+    } catch {
+      payload = String(raw);
+    }
+    const inserted = await insertDeadLetter(db.admin, {
+      eventId: cleanText(field(raw, 'id'), 200),
+      tenantId: cleanText(field(raw, 'tenantid'), 200),
+      subject: cleanText(field(raw, 'type'), 255),
+      reason: cleanString(reason, 1000),
+      payload: cleanString(payload, MAX_PAYLOAD_CHARS),
+    });
+    if (inserted) {
+      metrics.deadLetter();
+      logger.warn({ eventId: field(raw, 'id'), type: field(raw, 'type'), reason }, 'audit: event parked as a dead letter');
+    }
+    return 'dead_letter';
+  }
+
+  return {
+    /** Ingests one message (a parsed CloudEvent, or anything a transport handed over). */
+    async handle(raw: unknown): Promise<IngestOutcome> {
+      const mapped = mapEvent(raw);
+      if (!mapped.ok) return deadLetter(raw, mapped.reason);
+      try {
+        const entry = await chain.append(mapped.tenantId, mapped.input);
+        if (!entry) {
+          metrics.duplicate();
+          return 'duplicate';
+        }
+        metrics.ingested(mapped.input.occurredAt);
+        return 'ingested';
+      } catch (err) {
+        if (isPermanentDbError(err)) {
+          return deadLetter(raw, `the database refused the entry: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        throw err;
+      }
+    },
+  };
+}
+export type IngestService = ReturnType<typeof createIngestService>;

@@ -1,0 +1,28 @@
+/**
+ * The audit service as one unit: `npm start` (all services in one process) and `main.ts`
+ * (alone) both create it with {@link createAuditService}.
+ */
+import type { Config } from '@gatehouse/platform/config';
+import type { RunningService } from '@gatehouse/platform/service';
+import { buildApp } from './app';
+import { createAuditDeps, type AuditOptions, type AuditSharedDeps } from './deps';
+
+export type { AuditOptions, AuditSharedDeps };
+
+/**
+ * Opens the audit database (`AUDIT_DATABASE_URL`, else `DATABASE_URL` in schema `audit`, else
+ * PGlite under `<DATA_DIR>/audit`), migrates it, starts the outbox relay and the durable
+ * consumer `audit-ingest`, and returns the app (not yet listening) with its `close`.
+ */
+export async function createAuditService(config: Config, shared: AuditSharedDeps, opts: AuditOptions = {}): Promise<RunningService> {
+  const deps = await createAuditDeps(config, shared, opts);
+  let app;
+  try {
+    app = await buildApp(deps);
+    await deps.start();
+  } catch (err) {
+    await deps.close().catch(() => {});
+    throw err;
+  }
+  return { name: 'audit', app, close: () => deps.close() };
+}
