@@ -1,0 +1,84 @@
+/**
+ * Wires the gateway's dependencies once: tenant resolver (with invalidation on
+ * `tenant.events.*`), token verifier (JWKS of the auth service, shared revocation list),
+ * OpenAPI merger. `start()` subscribes to tenant events, `stop()` ends the subscription.
+ */
+import { randomBytes } from 'node:crypto';
+import { createTokenVerifier, type Config, type SharedDeps } from '@gatehouse/platform';
+import { createTenancyService, type TenancyServiceOptions } from './modules/tenancy/tenancy.service';
+import { createTokenGuard } from './modules/tokens/tokens.service';
+import { createDocsService } from './modules/docs/docs.service';
+import type { ProxyRoutesOptions } from './modules/proxy/proxy.routes';
+
+/** Knobs that tests and embedders may turn; production uses the defaults. */
+export interface GatewayOptions {
+  tenantCache?: Pick<TenancyServiceOptions, 'ttlMs' | 'negativeTtlMs' | 'staleMs' | 'timeoutMs'>;
+  upstreamTimeouts?: ProxyRoutesOptions['timeouts'];
+  /** Redis key namespace of the rate-limit counters (default `gatehouse:rl:`) */
+  rateLimitNamespace?: string;
+}
+
+/** Creates the gateway's dependencies from config and the process-wide shared deps. */
+export function createGatewayDeps(config: Config, shared: SharedDeps, options: GatewayOptions = {}) {
+  const authUrl = config.serviceUrls.auth?.replace(/\/$/, '');
+  const tenancy = createTenancyService({
+    authUrl,
+    baseDomain: config.baseDomain,
+    headerMode: config.tenantHeader,
+    logger: shared.logger.child({ module: 'tenancy' }),
+    ...options.tenantCache,
+  });
+  const jwksUrl = config.jwksUrl ?? (authUrl ? `${authUrl}/.well-known/jwks.json` : undefined);
+  const verifier = createTokenVerifier({
+    keys: jwksUrl
+      ? new URL(jwksUrl)
+      : async () => {
+          throw new Error('AUTH_URL is not configured');
+        },
+    issuer: config.tokens.issuer,
+    audience: config.tokens.audience,
+    revocations: shared.revocations,
+  });
+  const tokens = createTokenGuard({ verifier });
+  const docs = createDocsService({
+    serviceUrls: config.serviceUrls,
+    publicUrl: config.publicUrl,
+    logger: shared.logger.child({ module: 'docs' }),
+  });
+
+  let subscription: { stop(): Promise<void> } | undefined;
+
+  return {
+    config,
+    shared,
+    options,
+    authUrl,
+    tenancy,
+    tokens,
+    docs,
+
+    /**
+     * Subscribes to `tenant.events.>` through the shared event transport. Every gateway
+     * process needs every event (each holds its own cache), so the durable name is unique
+     * per process; a replayed or duplicate event only clears the cache once more.
+     */
+    async start() {
+      if (subscription) return;
+      subscription = await shared.transport.subscribe({
+        durable: `gateway-tenants-${randomBytes(8).toString('hex')}`,
+        subjects: ['tenant.events.>'],
+        handler: async (event) => {
+          tenancy.invalidate();
+          shared.logger.debug({ type: event.type, tenant: event.tenantid }, 'tenant cache cleared');
+        },
+      });
+    },
+
+    async stop() {
+      const s = subscription;
+      subscription = undefined;
+      await s?.stop();
+    },
+  };
+}
+export type GatewayDeps = ReturnType<typeof createGatewayDeps>;
