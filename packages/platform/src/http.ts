@@ -80,6 +80,12 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     disableRequestLogging: true,
     maxParamLength: 200,
     return503OnClosing: true,
+    // Errors the router raises before any hook runs (a malformed %-escape in the path, an
+    // overlong parameter) get the same problem+json as every other failure.
+    frameworkErrors: (err, _req, reply) => {
+      const status = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : err.code === 'FST_ERR_ASYNC_CONSTRAINT' ? 500 : 400;
+      return sendProblem(reply, status, status === 500 ? 'internal_error' : 'bad_request', status === 414 ? 'A path segment is too long.' : status === 500 ? 'Something went wrong on our side.' : 'The URL is not valid.');
+    },
     ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

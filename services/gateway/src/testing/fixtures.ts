@@ -1,0 +1,235 @@
+/**
+ * Test fixtures for the gateway (test-only: importing this from production code is a
+ * mistake). Small real upstream Fastify apps on loopback port 0 stand in for our services:
+ * an "auth" that resolves tenants from a table, serves a JWKS made with jose and echoes
+ * forwarded requests, and echo upstreams for users and audit. Shared deps use real Redis and
+ * NATS when the run has them (unique key and subject prefixes, so files run in parallel).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
+import client from 'prom-client';
+import { loadConfig, type Config, type SharedDeps } from '@gatehouse/platform';
+import { createKvStore } from '@gatehouse/platform/kv';
+import { createMemoryTransport, createNatsTransport } from '@gatehouse/platform/events';
+import { createRevocationList } from '@gatehouse/platform/revocation';
+import { createMailer } from '@gatehouse/platform/mail';
+import { testLogger, testServers } from '@gatehouse/platform/testing';
+import { createGatewayService } from '../service';
+import type { GatewayOptions } from '../deps';
+
+/** A tenant row as the fake auth's resolve endpoint answers it. */
+export interface FakeTenant {
+  id: string;
+  slug: string;
+  name: string;
+  status: 'active' | 'disabled';
+  settings: Record<string, unknown>;
+}
+
+/** Test data: a tenant with a fresh id. */
+export function makeTenant(slug: string, over: Partial<FakeTenant> = {}): FakeTenant {
+  return { id: randomUUID(), slug, name: `Tenant ${slug}`, status: 'active', settings: {}, ...over };
+}
+
+/** What an echo upstream answers: the request as it arrived there. */
+export interface Echo {
+  service: string;
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** Registers a catch-all route that answers with the request as received. */
+function echoAll(app: FastifyInstance, service: string) {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 10 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+  app.all('/*', async (req, reply) => {
+    // Lets a test make the upstream answer with headers of its choosing.
+    const set = req.headers['x-test-respond-headers'];
+    if (typeof set === 'string') reply.headers(JSON.parse(set) as Record<string, string>);
+    return { service, method: req.method, url: req.url, headers: req.headers, body: (req.body as string | undefined) ?? '' } satisfies Echo;
+  });
+}
+
+/** An upstream that echoes every request, with an /openapi.json of its own. */
+export async function startEchoUpstream(service: string, openapi?: Record<string, unknown>) {
+  const app = Fastify();
+  app.get('/openapi.json', async () => openapi ?? { openapi: '3.1.0', info: { title: service, version: '1' }, paths: {} });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  echoAll(app, service);
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  return { app, url, close: () => app.close() };
+}
+
+/**
+ * A stand-in for the auth service: tenant resolution from `tenants`, a JWKS with one RS256
+ * key (`kid`), token minting with that key, and echo for everything under /api/v1.
+ */
+export async function startFakeAuth(opts: { tenants: FakeTenant[]; issuer: string; audience: string; openapi?: Record<string, unknown> }) {
+  const tenants = new Map(opts.tenants.map((t) => [t.slug, t]));
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  const kid = `k-${randomBytes(4).toString('hex')}`;
+  const jwk: JWK = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
+  const counters = { resolve: 0, jwks: 0 };
+  let down = false;
+
+  const app = Fastify();
+  app.addHook('onRequest', async (_req, reply) => {
+    if (down) return reply.code(503).send({ error: 'down' });
+  });
+  app.get('/internal/tenants/resolve', async (req, reply) => {
+    counters.resolve += 1;
+    const slug = (req.query as { slug?: string }).slug ?? '';
+    const t = tenants.get(slug);
+    if (!t) return reply.code(404).type('application/problem+json').send({ code: 'tenant_not_found' });
+    return t;
+  });
+  app.get('/.well-known/jwks.json', async () => {
+    counters.jwks += 1;
+    return { keys: [jwk] };
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/openapi.json', async () => opts.openapi ?? { openapi: '3.1.0', info: { title: 'auth', version: '1' }, paths: {} });
+  echoAll(app, 'auth');
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+
+  return {
+    app,
+    url,
+    kid,
+    privateKey,
+    publicKey,
+    jwk,
+    counters,
+    tenants,
+    /** Makes the fake answer 503 to everything (auth outage). */
+    setDown(value: boolean) {
+      down = value;
+    },
+    /** A valid access token for `tenant` unless `over` changes claims or the header. */
+    async mint(
+      tenant: { id: string },
+      over: { claims?: Record<string, unknown>; header?: Record<string, unknown>; expiresIn?: number | string; notBefore?: number | string } = {},
+    ): Promise<string> {
+      const now = Math.floor(Date.now() / 1000);
+      const jwt = new SignJWT({
+        tid: tenant.id,
+        sid: randomUUID(),
+        roles: ['user'],
+        amr: ['pwd'],
+        jti: randomUUID(),
+        ...over.claims,
+      })
+        .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid, ...over.header } as { alg: string })
+        .setSubject((over.claims?.sub as string | undefined) ?? randomUUID())
+        .setIssuer((over.claims?.iss as string | undefined) ?? opts.issuer)
+        .setAudience((over.claims?.aud as string | undefined) ?? opts.audience)
+        .setIssuedAt((over.claims?.iat as number | undefined) ?? now)
+        .setExpirationTime(over.expiresIn ?? '15m');
+      if (over.notBefore !== undefined) jwt.setNotBefore(over.notBefore);
+      return jwt.sign(privateKey);
+    },
+    close: () => app.close(),
+  };
+}
+export type FakeAuth = Awaited<ReturnType<typeof startFakeAuth>>;
+
+/**
+ * Shared deps as `createSharedDeps` makes them, on the test run's servers: Redis with a
+ * unique key prefix (else memory), NATS with a unique stream and subject prefix (else the
+ * in-process transport). `prefix` lets two "processes" share one Redis key space.
+ */
+export async function createTestSharedDeps(opts: { prefix?: string } = {}): Promise<SharedDeps & { prefix: string }> {
+  const prefix = opts.prefix ?? `ghgw${randomBytes(5).toString('hex')}`;
+  const logger = testLogger;
+  const kv = createKvStore({ url: testServers.redisUrl, keyPrefix: `${prefix}:`, logger });
+  const transport = testServers.natsUrl
+    ? await createNatsTransport({ url: testServers.natsUrl, logger, stream: prefix.toUpperCase(), subjectPrefix: prefix, maxAgeMs: 10 * 60_000 })
+    : createMemoryTransport({ logger });
+  const revocations = createRevocationList({ kv, logger });
+  await revocations.start();
+  const mailer = createMailer({ from: 'test@localhost', logger });
+  const registry = new client.Registry();
+  return { logger, kv, transport, revocations, mailer, registry, prefix };
+}
+
+/** Closes shared deps made by {@link createTestSharedDeps}, removing the NATS stream it made. */
+export async function closeTestSharedDeps(d: SharedDeps & { prefix: string }) {
+  await d.revocations.stop().catch(() => {});
+  if (d.transport.kind === 'nats' && testServers.natsUrl) {
+    // Remove the per-test stream (and the gateway's durables with it) from the shared server.
+    const { connect } = await import('@nats-io/transport-node');
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const nc = await connect({ servers: testServers.natsUrl });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(d.prefix.toUpperCase()).catch(() => {});
+    } finally {
+      await nc.close();
+    }
+  }
+  await d.transport.close().catch(() => {});
+  await d.mailer.close().catch(() => {});
+  await d.kv.close().catch(() => {});
+}
+
+export const ISSUER = 'http://gatehouse.test';
+export const AUDIENCE = 'gatehouse';
+
+/** Config from an environment with test defaults (issuer, audience, generous limits). */
+export function testConfig(env: Record<string, string | undefined> = {}): Config {
+  return loadConfig({
+    TOKEN_ISSUER: ISSUER,
+    TOKEN_AUDIENCE: AUDIENCE,
+    RATE_LIMIT_IP_MAX: '10000',
+    RATE_LIMIT_USER_MAX: '10000',
+    RATE_LIMIT_CREDENTIALS_MAX: '10000',
+    ...env,
+  });
+}
+
+/**
+ * A running gateway in front of a fake auth and echo upstreams for users and audit.
+ * `env` overrides configuration (AUTH_URL etc. are filled in unless given as '').
+ */
+export async function startStack(
+  opts: { tenants?: FakeTenant[]; env?: Record<string, string | undefined>; options?: GatewayOptions; listen?: boolean; shared?: SharedDeps & { prefix: string } } = {},
+) {
+  const tenants = opts.tenants ?? [makeTenant('default'), makeTenant('acme'), makeTenant('globex')];
+  const auth = await startFakeAuth({ tenants, issuer: ISSUER, audience: AUDIENCE });
+  const users = await startEchoUpstream('users');
+  const audit = await startEchoUpstream('audit');
+  const ownShared = !opts.shared;
+  const shared = opts.shared ?? (await createTestSharedDeps());
+  const config = testConfig({ AUTH_URL: auth.url, USERS_URL: users.url, AUDIT_URL: audit.url, ...opts.env });
+  const gateway = await createGatewayService(config, shared, {
+    rateLimitNamespace: `${shared.prefix}:rl:`,
+    upstreamTimeouts: { connectMs: 1000, headersMs: 2000, bodyMs: 2000 },
+    ...opts.options,
+  });
+  const url = opts.listen ? await gateway.app.listen({ host: '127.0.0.1', port: 0 }) : undefined;
+  const tenant = (slug: string) => {
+    const t = auth.tenants.get(slug);
+    if (!t) throw new Error(`no test tenant ${slug}`);
+    return t;
+  };
+  return {
+    app: gateway.app,
+    url,
+    auth,
+    users,
+    audit,
+    shared,
+    config,
+    tenant,
+    async close() {
+      await gateway.app.close();
+      await gateway.close();
+      await Promise.all([auth.close(), users.close(), audit.close()]);
+      if (ownShared) await closeTestSharedDeps(shared);
+    },
+  };
+}
+export type Stack = Awaited<ReturnType<typeof startStack>>;
