@@ -50,18 +50,27 @@ export function rowFields(r: EntryRow): HashedFields {
   };
 }
 
+/** One append waiting for its tenant's next batch. */
+interface Pending {
+  input: AppendInput;
+  after?: (trx: Tx, entry: AuditEntry) => Promise<void>;
+  resolve(entry: AuditEntry | null): void;
+  reject(err: unknown): void;
+}
+
+/** Most appends committed in one transaction. */
+const MAX_BATCH = 200;
+
 /** Creates the chain service over the audit database. */
 export function createChainService(deps: { db: Database }) {
   const { db } = deps;
+  // Appends waiting per tenant. One batch per tenant is in flight at a time in this process,
+  // so concurrent appends for one tenant hold one pooled connection (not one each, all
+  // waiting on the same lock) and share one commit.
+  const queues = new Map<string, Pending[]>();
 
-  /**
-   * Appends inside the caller's tenant transaction (from `db.withTenant`): takes the
-   * tenant's append lock, reads the head, inserts the next link. Returns undefined when
-   * the event id is already in the log; the caller's transaction then changes nothing.
-   */
-  async function appendInTx(trx: Tx, tenantId: string, input: AppendInput): Promise<AuditEntry | undefined> {
-    await lockTenantChain(trx, tenantId);
-    const head = await chainHead(trx, tenantId);
+  /** Appends `input` after the head `head` (already locked) and returns the new head. */
+  async function link(trx: Tx, tenantId: string, head: { seq: number; hash: string } | undefined, input: AppendInput) {
     const seq = (head?.seq ?? 0) + 1;
     const prevHash = head?.hash ?? GENESIS_HASH;
     // Millisecond ISO form: what timestamptz gives back, so the hash re-computes exactly.
@@ -98,23 +107,77 @@ export function createChainService(deps: { db: Database }) {
     return row ? toEntry(row) : undefined;
   }
 
-  return {
-    appendInTx,
+  /** Appends `items` in order inside one tenant transaction; null for each duplicate. */
+  async function appendBatch(trx: Tx, tenantId: string, items: Array<Pick<Pending, 'input' | 'after'>>): Promise<Array<AuditEntry | null>> {
+    await lockTenantChain(trx, tenantId);
+    let head = await chainHead(trx, tenantId);
+    const out: Array<AuditEntry | null> = [];
+    for (const item of items) {
+      const entry = await link(trx, tenantId, head, item.input);
+      if (entry) {
+        if (item.after) await item.after(trx, entry);
+        head = { seq: entry.seq, hash: entry.hash };
+      }
+      out.push(entry ?? null);
+    }
+    return out;
+  }
 
+  async function drain(tenantId: string, queue: Pending[]): Promise<void> {
+    while (queue.length > 0) {
+      const batch = queue.splice(0, MAX_BATCH);
+      try {
+        const results = await db.withTenant(tenantId, (trx) => appendBatch(trx, tenantId, batch));
+        batch.forEach((p, i) => p.resolve(results[i] ?? null));
+      } catch (err) {
+        if (batch.length === 1) {
+          batch[0]!.reject(err);
+          continue;
+        }
+        // One bad item must not fail the others: retry each in its own transaction.
+        for (const p of batch) {
+          try {
+            const [entry] = await db.withTenant(tenantId, (trx) => appendBatch(trx, tenantId, [p]));
+            p.resolve(entry ?? null);
+          } catch (e) {
+            p.reject(e);
+          }
+        }
+      }
+    }
+    queues.delete(tenantId);
+  }
+
+  return {
     /**
-     * Appends one entry in its own tenant transaction; `after` runs in the same transaction
-     * only when the entry is new (the social log enqueues its outbox event there).
-     * Returns null for a duplicate event id.
+     * Appends inside the caller's tenant transaction (from `db.withTenant`): takes the
+     * tenant's append lock, reads the head, inserts the next link. Returns undefined when
+     * the event id is already in the log.
      */
-    async append(tenantId: string, input: AppendInput, after?: (trx: Tx, entry: AuditEntry) => Promise<void>): Promise<AuditEntry | null> {
-      return db.withTenant(tenantId, async (trx) => {
-        const entry = await appendInTx(trx, tenantId, input);
-        if (!entry) return null;
-        if (after) await after(trx, entry);
-        return entry;
-      });
+    async appendInTx(trx: Tx, tenantId: string, input: AppendInput): Promise<AuditEntry | undefined> {
+      const [entry] = await appendBatch(trx, tenantId, [{ input }]);
+      return entry ?? undefined;
     },
 
+    /**
+     * Appends one entry and resolves once it is committed; `after` runs in the same
+     * transaction only when the entry is new (the social log enqueues its outbox event
+     * there). Resolves null for a duplicate event id. Concurrent appends for one tenant are
+     * committed together, in call order.
+     */
+    append(tenantId: string, input: AppendInput, after?: (trx: Tx, entry: AuditEntry) => Promise<void>): Promise<AuditEntry | null> {
+      return new Promise((resolve, reject) => {
+        const pending: Pending = { input, after, resolve, reject };
+        const queue = queues.get(tenantId);
+        if (queue) {
+          queue.push(pending);
+          return;
+        }
+        const fresh = [pending];
+        queues.set(tenantId, fresh);
+        void drain(tenantId, fresh);
+      });
+    },
     /**
      * Re-computes the tenant's chain from seq 1: every seq present and in order, every
      * prevHash the previous hash, every hash the hash of its own fields.

@@ -1,0 +1,171 @@
+/**
+ * Test helpers of the audit service (test-only: importing this from production code is a
+ * mistake). Real PostgreSQL, Redis and NATS when the run has them, embedded otherwise;
+ * access tokens minted with a local key pair.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey } from 'jose';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import client from 'prom-client';
+import { loadConfig, type Config } from '@gatehouse/platform/config';
+import { createDatabase, type Database } from '@gatehouse/platform/db';
+import { createMemoryTransport, createNatsTransport, makeEvent, type CloudEvent, type EventTransport } from '@gatehouse/platform/events';
+import { createKvStore, type KvStore } from '@gatehouse/platform/kv';
+import { createRevocationList, type RevocationList } from '@gatehouse/platform/revocation';
+import type { HttpApp } from '@gatehouse/platform/http';
+import { createTestDatabase, testLogger, testServers } from '@gatehouse/platform/testing';
+import { buildApp } from './app';
+import { AUDIT_SCHEMA, createAuditDeps, type AuditDeps, type AuditOptions, type AuditSharedDeps } from './deps';
+
+export const ISSUER = 'https://gatehouse.test';
+export const AUDIENCE = 'gatehouse';
+
+/** Polls `check` until it stops throwing, or rethrows its last error after `timeoutMs`. */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(25);
+    }
+  }
+}
+
+/** A key pair and a minting function for access tokens with API.md's claims. */
+export async function createTestTokens() {
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const kid = `k-${randomBytes(4).toString('hex')}`;
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
+  const jwks: JWTVerifyGetKey = createLocalJWKSet({ keys: [jwk] });
+  return {
+    jwks,
+    /** An access token for `user` (roles default to ["user"]). */
+    async mint(user: { sub: string; tid: string; roles?: string[] }): Promise<string> {
+      return new SignJWT({ tid: user.tid, sid: randomUUID(), roles: user.roles ?? ['user'], amr: ['pwd'] })
+        .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setSubject(user.sub)
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('15m')
+        .sign(privateKey);
+    },
+  };
+}
+
+/** Config for tests: the token issuer/audience above, everything else default. */
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({ TOKEN_ISSUER: ISSUER, TOKEN_AUDIENCE: AUDIENCE, LOG_LEVEL: 'silent', ...env });
+}
+
+/**
+ * An event transport of its own: JetStream with a stream and subject prefix unique to this
+ * test (so files can run in parallel against one NATS server), or the in-process one.
+ */
+export async function createTestTransport(): Promise<{
+  transport: EventTransport;
+  /** raw NATS access (JetStream runs only): publish with any headers, delete the stream */
+  nats?: { nc: NatsConnection; stream: string; prefix: string };
+  /** another transport on the same stream (a second process), for restart tests */
+  reopen(): Promise<EventTransport>;
+  cleanup(): Promise<void>;
+}> {
+  if (!testServers.natsUrl) {
+    const transport = createMemoryTransport({ logger: testLogger, retryBaseMs: 20 });
+    return { transport, reopen: async () => transport, cleanup: () => transport.close() };
+  }
+  const url = testServers.natsUrl;
+  const id = randomBytes(5).toString('hex');
+  const stream = `AUDIT_TEST_${id}`;
+  const prefix = `audittest${id}`;
+  const open = () => createNatsTransport({ url, logger: testLogger, stream, subjectPrefix: prefix, retryBaseMs: 50, name: `audit-test-${id}` });
+  const transport = await open();
+  const nc = await connect({ servers: url, name: `audit-test-raw-${id}` });
+  const opened: EventTransport[] = [transport];
+  return {
+    transport,
+    nats: { nc, stream, prefix },
+    async reopen() {
+      const t = await open();
+      opened.push(t);
+      return t;
+    },
+    async cleanup() {
+      for (const t of opened) await t.close().catch(() => {});
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(stream).catch(() => {});
+      await nc.close();
+    },
+  };
+}
+
+/** Process-level deps for one test file: Redis (unique prefix) or memory, and a registry. */
+export async function createTestShared(transport: EventTransport): Promise<AuditSharedDeps & { kv: KvStore; revocations: RevocationList; close(): Promise<void> }> {
+  const kv = createKvStore({ url: testServers.redisUrl, keyPrefix: `audittest:${randomBytes(5).toString('hex')}:`, logger: testLogger });
+  const revocations = createRevocationList({ kv, logger: testLogger });
+  await revocations.start();
+  const registry = new client.Registry();
+  return {
+    logger: testLogger,
+    kv,
+    transport,
+    revocations,
+    registry,
+    async close() {
+      await revocations.stop();
+      await kv.close();
+    },
+  };
+}
+
+/** A fresh audit database: its own PostgreSQL database, or PGlite in memory. */
+export async function createAuditTestDatabase(): Promise<{ db: Database; drop(): Promise<void> }> {
+  const t = await createTestDatabase();
+  const db = await createDatabase({ url: t.url, schema: AUDIT_SCHEMA, logger: testLogger, poolSize: 10 });
+  return {
+    db,
+    async drop() {
+      await db.close();
+      await t.drop();
+    },
+  };
+}
+
+/** A running audit service (deps started, app built) over the given database and shared deps. */
+export async function startAudit(
+  db: Database,
+  shared: AuditSharedDeps,
+  opts: Omit<AuditOptions, 'database' | 'jwks'> & { jwks: JWTVerifyGetKey; config?: Config },
+): Promise<{ deps: AuditDeps; app: HttpApp; close(): Promise<void> }> {
+  const { config = testConfig(), ...rest } = opts;
+  const deps = await createAuditDeps(config, shared, { ...rest, database: db });
+  const app = await buildApp(deps);
+  await deps.start();
+  return {
+    deps,
+    app,
+    async close() {
+      await app.close();
+      await deps.close();
+    },
+  };
+}
+
+/** A CloudEvent as another service would publish it. */
+export function testEvent(tenantId: string, type: string, data: Record<string, unknown> = {}, extra: { subject?: string; id?: string; time?: Date } = {}): CloudEvent {
+  return makeEvent({ source: 'gatehouse/test', type, tenantId, data, ...extra });
+}
+
+/** Number of stored entries for a tenant (owner connection: sees every tenant). */
+export async function countEntries(db: Database, tenantId: string, where: { eventId?: string; type?: string } = {}): Promise<number> {
+  let q = db.admin.selectFrom('entries').select((eb) => eb.fn.countAll<string>().as('n')).where('tenant_id', '=', tenantId);
+  if (where.eventId) q = q.where('event_id', '=', where.eventId);
+  if (where.type) q = q.where('type', '=', where.type);
+  const row = await q.executeTakeFirstOrThrow();
+  return Number(row.n);
+}
