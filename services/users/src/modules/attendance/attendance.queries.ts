@@ -1,0 +1,84 @@
+/** SQL for attendance. Every function takes the executor, so it runs inside the caller's transaction. */
+import type { Tx } from '@gatehouse/platform/db';
+
+export interface AttendanceRow {
+  tenant_id: string;
+  event_id: string;
+  user_id: string;
+  status: 'present' | 'late';
+  checked_in_at: Date;
+  checked_out_at: Date | null;
+  checked_in_by: string;
+  checked_out_by: string | null;
+}
+
+/**
+ * Inserts the check-in unless one exists. Concurrent scans of the same member all reach this
+ * statement; the primary key lets exactly one insert, the others get `undefined` (after
+ * waiting for the winner's commit, so they can then read its row).
+ */
+export async function insertCheckIn(trx: Tx, row: AttendanceRow): Promise<AttendanceRow | undefined> {
+  return (await trx
+    .insertInto('attendance')
+    .values(row)
+    .onConflict((oc) => oc.columns(['tenant_id', 'event_id', 'user_id']).doNothing())
+    .returningAll()
+    .executeTakeFirst()) as AttendanceRow | undefined;
+}
+
+export async function findAttendance(trx: Tx, eventId: string, userId: string): Promise<AttendanceRow | undefined> {
+  return (await trx
+    .selectFrom('attendance')
+    .selectAll()
+    .where('event_id', '=', eventId)
+    .where('user_id', '=', userId)
+    .executeTakeFirst()) as AttendanceRow | undefined;
+}
+
+/** Sets the check-out time unless already set; `undefined` when nothing changed. */
+export async function checkOut(trx: Tx, eventId: string, userId: string, at: Date, by: string): Promise<AttendanceRow | undefined> {
+  return (await trx
+    .updateTable('attendance')
+    .set({ checked_out_at: at, checked_out_by: by })
+    .where('event_id', '=', eventId)
+    .where('user_id', '=', userId)
+    .where('checked_out_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst()) as AttendanceRow | undefined;
+}
+
+export type AttendanceWithNames = AttendanceRow & { username: string | null; display_name: string | null };
+
+/** Every record of an event with the members' names, by check-in time. */
+export async function listEventAttendance(trx: Tx, eventId: string): Promise<AttendanceWithNames[]> {
+  return (await trx
+    .selectFrom('attendance as a')
+    .innerJoin('profiles as p', (j) => j.onRef('p.tenant_id', '=', 'a.tenant_id').onRef('p.id', '=', 'a.user_id'))
+    .selectAll('a')
+    .select(['p.username', 'p.display_name'])
+    .where('a.event_id', '=', eventId)
+    .orderBy('a.checked_in_at')
+    .orderBy('a.user_id')
+    .execute()) as AttendanceWithNames[];
+}
+
+export type AttendanceWithEvent = AttendanceRow & { title: string; starts_at: Date };
+
+/** A member's records, newest check-in first (keyset pagination on check-in time and event id). */
+export async function listUserAttendance(
+  trx: Tx,
+  userId: string,
+  opts: { before?: { at: Date; id: string }; limit: number },
+): Promise<AttendanceWithEvent[]> {
+  let q = trx
+    .selectFrom('attendance as a')
+    .innerJoin('events as e', (j) => j.onRef('e.tenant_id', '=', 'a.tenant_id').onRef('e.id', '=', 'a.event_id'))
+    .selectAll('a')
+    .select(['e.title', 'e.starts_at'])
+    .where('a.user_id', '=', userId);
+  if (opts.before) {
+    const b = opts.before;
+    q = q.where((eb) => eb.or([eb('a.checked_in_at', '<', b.at), eb.and([eb('a.checked_in_at', '=', b.at), eb('a.event_id', '<', b.id)])]));
+  }
+  return (await q.orderBy('a.checked_in_at', 'desc').orderBy('a.event_id', 'desc').limit(opts.limit).execute()) as AttendanceWithEvent[];
+}

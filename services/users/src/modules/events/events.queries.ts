@@ -1,0 +1,63 @@
+/** SQL for events. Every function takes the executor, so it runs inside the caller's transaction. */
+import type { Tx } from '@gatehouse/platform/db';
+
+export interface EventRow {
+  tenant_id: string;
+  id: string;
+  title: string;
+  description: string | null;
+  location: string | null;
+  starts_at: Date;
+  ends_at: Date;
+  late_after_minutes: number;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export type EventInsert = Omit<EventRow, 'created_at' | 'updated_at'> & { created_at: Date; updated_at: Date };
+export type EventChanges = Partial<Pick<EventRow, 'title' | 'description' | 'location' | 'starts_at' | 'ends_at' | 'late_after_minutes'>>;
+
+export async function insertEvent(trx: Tx, row: EventInsert): Promise<EventRow> {
+  return (await trx.insertInto('events').values(row).returningAll().executeTakeFirstOrThrow()) as EventRow;
+}
+
+export async function findEvent(trx: Tx, id: string): Promise<EventRow | undefined> {
+  return (await trx.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst()) as EventRow | undefined;
+}
+
+export async function findEventForUpdate(trx: Tx, id: string): Promise<EventRow | undefined> {
+  return (await trx.selectFrom('events').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()) as EventRow | undefined;
+}
+
+export async function updateEvent(trx: Tx, id: string, changes: EventChanges, now: Date): Promise<EventRow> {
+  return (await trx
+    .updateTable('events')
+    .set({ ...changes, updated_at: now })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow()) as EventRow;
+}
+
+export async function deleteEvent(trx: Tx, id: string): Promise<boolean> {
+  const r = await trx.deleteFrom('events').where('id', '=', id).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}
+
+/**
+ * Events overlapping [from, to), by start time then id (keyset pagination: `after` is the
+ * last row of the previous page).
+ */
+export async function listEvents(
+  trx: Tx,
+  opts: { from?: Date; to?: Date; after?: { at: Date; id: string }; limit: number },
+): Promise<EventRow[]> {
+  let q = trx.selectFrom('events').selectAll();
+  if (opts.from) q = q.where('ends_at', '>', opts.from);
+  if (opts.to) q = q.where('starts_at', '<', opts.to);
+  if (opts.after) {
+    const a = opts.after;
+    q = q.where((eb) => eb.or([eb('starts_at', '>', a.at), eb.and([eb('starts_at', '=', a.at), eb('id', '>', a.id)])]));
+  }
+  return (await q.orderBy('starts_at').orderBy('id').limit(opts.limit).execute()) as EventRow[];
+}

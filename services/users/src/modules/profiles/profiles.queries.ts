@@ -1,0 +1,49 @@
+/** SQL for profiles. Every function takes the executor, so it runs inside the caller's transaction. */
+import type { Tx } from '@gatehouse/platform/db';
+
+/** A profiles row as selected. */
+export interface ProfileRow {
+  tenant_id: string;
+  id: string;
+  email: string;
+  username: string | null;
+  display_name: string | null;
+  bio: string | null;
+  location: string | null;
+  website: string | null;
+  avatar_key: string | null;
+  avatar_object: string | null;
+  identity_at: Date;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** The profile fields a user edits. */
+export interface ProfilePatch {
+  display_name?: string | null;
+  bio?: string | null;
+  location?: string | null;
+  website?: string | null;
+}
+
+export async function findProfile(trx: Tx, id: string): Promise<ProfileRow | undefined> {
+  return (await trx.selectFrom('profiles').selectAll().where('id', '=', id).executeTakeFirst()) as ProfileRow | undefined;
+}
+
+/** Locks the row for the rest of the transaction (avatar replacement reads then writes). */
+export async function findProfileForUpdate(trx: Tx, id: string): Promise<ProfileRow | undefined> {
+  return (await trx.selectFrom('profiles').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()) as ProfileRow | undefined;
+}
+
+export async function profileExists(trx: Tx, id: string): Promise<boolean> {
+  return (await trx.selectFrom('profiles').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+}
+
+export async function updateProfile(trx: Tx, id: string, patch: ProfilePatch, now: Date): Promise<ProfileRow | undefined> {
+  return (await trx
+    .updateTable('profiles')
+    .set({ ...patch, updated_at: now })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst()) as ProfileRow | undefined;
+}

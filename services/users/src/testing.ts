@@ -1,0 +1,219 @@
+/**
+ * Test helpers of the users service (test-only: importing this from production code is a
+ * mistake). Real PostgreSQL, Redis and NATS when the run has them (TEST_* variables), embedded
+ * otherwise; access tokens minted with a local key pair; a clock tests can move.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey } from 'jose';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import client from 'prom-client';
+import { loadConfig, type Config } from '@gatehouse/platform/config';
+import { createMemoryTransport, createNatsTransport, makeEvent, type CloudEvent, type EventTransport } from '@gatehouse/platform/events';
+import { createKvStore } from '@gatehouse/platform/kv';
+import { createRevocationList } from '@gatehouse/platform/revocation';
+import type { RunningService } from '@gatehouse/platform/service';
+import { createTestDatabase, testLogger, testServers } from '@gatehouse/platform/testing';
+import type { UsersShared } from './deps';
+import { createUsersService, type UsersOptions } from './service';
+
+export const ISSUER = 'https://gatehouse.test';
+export const AUDIENCE = 'gatehouse';
+
+/** Polls `check` until it stops throwing, or rethrows its last error after `timeoutMs`. */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(25);
+    }
+  }
+}
+
+/** A key pair and a minting function for access tokens with API.md's claims. */
+export async function createTestTokens() {
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const kid = `k-${randomBytes(4).toString('hex')}`;
+  const jwks: JWTVerifyGetKey = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] });
+  return {
+    jwks,
+    /** An access token for `user` (roles default to ["user"]). */
+    async mint(user: { sub: string; tid: string; roles?: string[] }): Promise<string> {
+      return new SignJWT({ tid: user.tid, sid: randomUUID(), roles: user.roles ?? ['user'], amr: ['pwd'] })
+        .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setSubject(user.sub)
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('15m')
+        .sign(privateKey);
+    },
+  };
+}
+
+/** A clock tests can set; `null` follows real time. */
+export function createTestClock() {
+  let fixed: Date | null = null;
+  return {
+    now: () => (fixed ? new Date(fixed) : new Date()),
+    set(d: Date | null) {
+      fixed = d ? new Date(d) : null;
+    },
+  };
+}
+
+/**
+ * An event transport of its own: JetStream with a stream and subject prefix unique to this
+ * test (files run in parallel against one NATS server), or the in-process one. `reopen` gives
+ * another connection to the same stream, as a restarted process would have.
+ */
+export async function createTestTransport(): Promise<{ transport: EventTransport; kind: 'nats' | 'memory'; reopen(): Promise<EventTransport>; cleanup(): Promise<void> }> {
+  if (!testServers.natsUrl) {
+    const transport = createMemoryTransport({ logger: testLogger, retryBaseMs: 20 });
+    return { transport, kind: 'memory', reopen: async () => transport, cleanup: () => transport.close() };
+  }
+  const url = testServers.natsUrl;
+  const id = randomBytes(5).toString('hex');
+  const stream = `USERS_TEST_${id}`;
+  const open = () => createNatsTransport({ url, logger: testLogger, stream, subjectPrefix: `userstest${id}`, retryBaseMs: 50, name: `users-test-${id}` });
+  const opened: EventTransport[] = [await open()];
+  return {
+    transport: opened[0]!,
+    kind: 'nats',
+    async reopen() {
+      const t = await open();
+      opened.push(t);
+      return t;
+    },
+    async cleanup() {
+      for (const t of opened) await t.close().catch(() => {});
+      const nc = await connect({ servers: url });
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(stream).catch(() => {});
+      await nc.close();
+    },
+  };
+}
+
+/** A `user.events.*` event as the identity service publishes it. */
+export function userEvent(
+  action: 'created' | 'updated' | 'deleted',
+  u: { id: string; tenantId: string; email?: string; username?: string | null; displayName?: string | null },
+  extra: { id?: string; time?: Date } = {},
+): CloudEvent {
+  return makeEvent({
+    source: 'gatehouse/auth',
+    type: `user.events.${action}`,
+    tenantId: u.tenantId,
+    subject: u.id,
+    id: extra.id,
+    time: extra.time,
+    data: { id: u.id, email: u.email ?? `${u.id.slice(0, 8)}@example.test`, username: u.username ?? null, displayName: u.displayName, action },
+  });
+}
+
+export interface TestUsers {
+  service: RunningService;
+  app: RunningService['app'];
+  config: Config;
+  transport: EventTransport;
+  clock: ReturnType<typeof createTestClock>;
+  mint(user: { sub: string; tid: string; roles?: string[] }): Promise<string>;
+  /** Publishes user.events.created and waits until the profile exists. */
+  createUser(u?: { tenantId?: string; username?: string | null; displayName?: string | null; email?: string }): Promise<{ id: string; tenantId: string; token: string }>;
+  /** Stops the service (app and background work) but keeps database, transport and data dir. */
+  stop(): Promise<void>;
+  /** Starts the service again on the same database, data dir and (reopened) transport. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A users service for one test file: its own database (PostgreSQL or PGlite in a temp dir),
+ * transport, data dir, token keys and clock.
+ */
+export async function startTestUsers(opts: { env?: Record<string, string>; options?: Partial<UsersOptions> } = {}): Promise<TestUsers> {
+  const database = await createTestDatabase();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'gh-users-'));
+  const t = await createTestTransport();
+  const tokens = await createTestTokens();
+  const clock = createTestClock();
+  const kv = createKvStore({ url: testServers.redisUrl, keyPrefix: `userstest:${randomBytes(5).toString('hex')}:`, logger: testLogger });
+  const revocations = createRevocationList({ kv, logger: testLogger, channel: `userstest-${randomBytes(5).toString('hex')}` });
+  await revocations.start();
+  const registry = new client.Registry();
+  const config = loadConfig({
+    TOKEN_ISSUER: ISSUER,
+    TOKEN_AUDIENCE: AUDIENCE,
+    LOG_LEVEL: 'silent',
+    DATA_DIR: dataDir,
+    GATEHOUSE_SECRET: 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz',
+    ...(database.url ? { DATABASE_URL: database.url } : {}),
+    ...opts.env,
+  });
+  let transport = t.transport;
+  const shared = (): UsersShared => ({ logger: testLogger, transport, revocations, registry });
+  const open = () => createUsersService(config, shared(), { jwks: tokens.jwks, clock: clock.now, ...opts.options });
+  let service: RunningService | undefined = await open();
+  let app = service.app;
+  await app.ready();
+
+  const self: TestUsers = {
+    get service() {
+      return service!;
+    },
+    get app() {
+      return app;
+    },
+    config,
+    get transport() {
+      return transport;
+    },
+    clock,
+    mint: tokens.mint,
+    async createUser(u = {}) {
+      const id = randomUUID();
+      const tenantId = u.tenantId ?? randomUUID();
+      await transport.publish(userEvent('created', { id, tenantId, username: u.username ?? `u${id.slice(0, 8)}`, displayName: u.displayName, email: u.email }));
+      const token = await tokens.mint({ sub: id, tid: tenantId });
+      await eventually(async () => {
+        const res = await app.inject({ method: 'GET', url: '/api/v1/users/me', headers: { authorization: `Bearer ${token}` } });
+        if (res.statusCode !== 200) throw new Error(`profile not there yet: ${res.statusCode}`);
+      });
+      return { id, tenantId, token };
+    },
+    async stop() {
+      if (!service) return;
+      await app.close();
+      await service.close();
+      service = undefined;
+    },
+    async restart() {
+      await self.stop();
+      if (t.kind === 'nats') transport = await t.reopen();
+      service = await open();
+      app = service.app;
+      await app.ready();
+    },
+    async close() {
+      await self.stop();
+      await revocations.stop().catch(() => {});
+      await kv.close().catch(() => {});
+      await t.cleanup().catch(() => {});
+      await database.drop().catch(() => {});
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  return self;
+}
+
+/** `Authorization` header for a token. */
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
