@@ -6,3 +6,5 @@ export * from './crypto';
 export * from './logger';
 export * from './auth';
 export * from './service';
+export * from './storage';
+export * from './secret';
