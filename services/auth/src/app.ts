@@ -1,0 +1,32 @@
+/** The auth service's Fastify app: `buildApp(deps)` (tests use `app.inject`, main.ts listens). */
+import cookie from '@fastify/cookie';
+import { createHttpApp, type HttpApp } from '@gatehouse/platform/http';
+import type { AuthDeps } from './deps';
+import { registerAdminUserRoutes } from './modules/admin-users/admin-users.routes';
+import { registerAuthRoutes } from './modules/auth/auth.routes';
+import { registerKeyRoutes } from './modules/keys/keys.routes';
+import { registerRecoveryRoutes } from './modules/recovery/recovery.routes';
+import { registerSessionRoutes } from './modules/sessions/sessions.routes';
+import { registerTenantRoutes } from './modules/tenants/tenants.routes';
+
+/** Builds the app with every route of the service; not listening. */
+export async function buildApp(deps: AuthDeps): Promise<HttpApp> {
+  const { config, shared, db, verifier } = deps;
+  const app = await createHttpApp({
+    name: 'auth',
+    logger: deps.logger,
+    openapi: { title: 'Gatehouse auth' },
+    trustProxy: true /* only the gateway reaches services; it sets X-Forwarded-For */,
+    readiness: { database: () => db.ping(), kv: () => shared.kv.ping(), events: () => shared.transport.ping() },
+    registry: shared.registry,
+    bodyLimit: config.bodyLimitBytes,
+  });
+  await app.register(cookie);
+  registerKeyRoutes(app, deps);
+  registerTenantRoutes(app, deps);
+  registerAuthRoutes(app, { auth: deps.auth, sessions: deps.sessions, verifier, cookies: deps.cookies });
+  registerSessionRoutes(app, { sessions: deps.sessions, verifier });
+  registerRecoveryRoutes(app, { recovery: deps.recovery, verifier });
+  registerAdminUserRoutes(app, { admin: deps.admin, verifier });
+  return app;
+}

@@ -1,0 +1,59 @@
+/** Wires the auth service's dependencies, once per process. */
+import type { Config } from '@gatehouse/platform/config';
+import type { Database } from '@gatehouse/platform/db';
+import { createTokenVerifier } from '@gatehouse/platform/auth';
+import { createOutboxRelay } from '@gatehouse/platform/events';
+import type { SharedDeps } from '@gatehouse/platform/service';
+import { createBackground } from './background';
+import { createAdminUserService } from './modules/admin-users/admin-users.service';
+import { createAuthFlows } from './modules/auth/auth.service';
+import { createRefreshCookies } from './modules/auth/auth.cookies';
+import { createKeyService } from './modules/keys/keys.service';
+import { createPasswordHasher } from './modules/passwords/passwords.service';
+import { createRecoveryService } from './modules/recovery/recovery.service';
+import { createSessionService } from './modules/sessions/sessions.service';
+import { createTenantService, MAX_TENANT_ACCESS_TTL_SEC } from './modules/tenants/tenants.service';
+import { createThrottle } from './modules/throttle/throttle.service';
+
+/** Margin a retired signing key stays published beyond the longest access-token lifetime. */
+const KEY_OVERLAP_MARGIN_SEC = 300;
+
+/** Builds every part of the auth service from its database, secret and the process-wide deps. */
+export function createAuthDeps({ config, shared, db, secret }: { config: Config; shared: SharedDeps; db: Database; secret: string }) {
+  const logger = shared.logger.child({ service: 'auth' });
+  const { issuer, audience } = config.tokens;
+  // the relay is cross-tenant by nature (it publishes every tenant's events): owner connection
+  const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport: shared.transport, logger });
+  const hasher = createPasswordHasher();
+  const throttle = createThrottle({ kv: shared.kv, limits: config.throttle });
+  const tenants = createTenantService({ db });
+  const keys = createKeyService({
+    db,
+    secret,
+    algorithm: config.tokens.algorithm,
+    issuer,
+    audience,
+    overlapSec: Math.max(config.tokens.accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC) + KEY_OVERLAP_MARGIN_SEC,
+    logger,
+  });
+  const verifier = createTokenVerifier({ keys: keys.getKey, issuer, audience, revocations: shared.revocations });
+  const background = createBackground(logger);
+  const sessions = createSessionService({ db, keys, tenants, revocations: shared.revocations, relay, tokens: config.tokens, logger });
+  const recovery = createRecoveryService({
+    db,
+    hasher,
+    throttle,
+    tenants,
+    sessions,
+    mailer: shared.mailer,
+    background,
+    relay,
+    publicUrl: config.publicUrl,
+    logger,
+  });
+  const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, relay, logger });
+  const admin = createAdminUserService({ db, sessions, revocations: shared.revocations, relay, logger });
+  const cookies = createRefreshCookies(config.publicUrl);
+  return { config, shared, logger, db, relay, hasher, throttle, tenants, keys, verifier, background, sessions, recovery, auth, admin, cookies };
+}
+export type AuthDeps = ReturnType<typeof createAuthDeps>;

@@ -1,0 +1,51 @@
+/**
+ * The auth service's events (CloudEvents through the outbox): `user.events.*` and
+ * `auth.events.*`. Their data never holds a password, token, hash or code.
+ */
+import { makeEvent, type CloudEvent } from '@gatehouse/platform/events';
+import { EventTypes, type AuthEventData, type UserEventData } from '@gatehouse/contracts';
+import type { RequestContext } from './context';
+
+/** CloudEvents `source` of every event this service publishes. */
+export const EVENT_SOURCE = '/gatehouse/auth';
+
+/** Names of `auth.events.<name>` this service emits. */
+export type AuthEventName =
+  | 'login_succeeded'
+  | 'login_failed'
+  | 'logout'
+  | 'session_revoked'
+  | 'password_changed'
+  | 'password_reset'
+  | 'email_verified'
+  | 'refresh_token_reused';
+
+/** Builds an `auth.events.<name>` event; `userId` becomes the CloudEvents subject when known. */
+export function authEvent(
+  name: AuthEventName,
+  tenantId: string,
+  ctx: RequestContext,
+  data: { userId?: string; sessionId?: string; reason?: string },
+): CloudEvent<AuthEventData> {
+  const payload: AuthEventData = { ip: ctx.ip || undefined, userAgent: ctx.userAgent ?? undefined, requestId: ctx.requestId };
+  if (data.userId) payload.userId = data.userId;
+  if (data.sessionId) payload.sessionId = data.sessionId;
+  if (data.reason) payload.reason = data.reason;
+  return makeEvent({ source: EVENT_SOURCE, type: EventTypes.auth(name), tenantId, subject: data.userId, data: payload });
+}
+
+/** Builds a `user.events.created|updated|deleted` event. */
+export function userEvent(
+  action: UserEventData['action'],
+  tenantId: string,
+  user: { id: string; email: string; username: string | null; displayName: string | null; roles: string[] },
+): CloudEvent<UserEventData> {
+  const type = action === 'created' ? EventTypes.userCreated : action === 'updated' ? EventTypes.userUpdated : EventTypes.userDeleted;
+  return makeEvent({
+    source: EVENT_SOURCE,
+    type,
+    tenantId,
+    subject: user.id,
+    data: { id: user.id, email: user.email, username: user.username, displayName: user.displayName, roles: user.roles, action },
+  });
+}

@@ -1,0 +1,28 @@
+/** Admin listing of users (inside `withTenant`: RLS keeps it to the admin's tenant). */
+import { sql } from 'kysely';
+import type { Tx } from '@gatehouse/platform/db';
+import type { UserRow } from '../users/users.queries';
+
+/** Escapes LIKE wildcards so a search for "a_b%" is literal. */
+function likeLiteral(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/** Users ordered by (created_at, id), after the cursor, matching `query` in email or username. */
+export async function searchUsers(
+  trx: Tx,
+  opts: { query?: string; after?: { ts: string; id: string }; limit: number },
+): Promise<Array<UserRow & { cursor_ts: string }>> {
+  let q = trx
+    .selectFrom('users')
+    .selectAll()
+    .select(sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('cursor_ts'));
+  if (opts.query) {
+    const pattern = `%${likeLiteral(opts.query.toLowerCase())}%`;
+    q = q.where((eb) => eb.or([eb(sql`lower(email)`, 'like', pattern), eb(sql`lower(coalesce(username, ''))`, 'like', pattern)]));
+  }
+  if (opts.after) {
+    q = q.where(sql<boolean>`(created_at, id) > (${opts.after.ts}::timestamptz, ${opts.after.id}::uuid)`);
+  }
+  return (await q.orderBy('created_at').orderBy('id').limit(opts.limit).execute()) as Array<UserRow & { cursor_ts: string }>;
+}

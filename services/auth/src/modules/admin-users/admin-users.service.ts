@@ -1,0 +1,157 @@
+/**
+ * Admin user management within the admin's own tenant (RLS enforces the boundary; a user of
+ * another tenant is simply not found). Disabling and deleting revoke the user's sessions in
+ * the database and on the shared revocation list at once. Role changes reach access tokens at
+ * the next refresh, which re-reads roles (at most the access-token lifetime later).
+ */
+import type { User } from '@gatehouse/contracts';
+import type { AccessClaims } from '@gatehouse/platform/auth';
+import type { Database } from '@gatehouse/platform/db';
+import { enqueueEvents, type CloudEvent } from '@gatehouse/platform/events';
+import type { RevocationList } from '@gatehouse/platform/revocation';
+import type { Logger } from 'pino';
+import { authEvent, userEvent } from '../../events';
+import type { RequestContext } from '../../context';
+import type { SessionService } from '../sessions/sessions.service';
+import { deleteUser, findUserById, updateUser, type UserRow } from '../users/users.queries';
+import { eventUser, normalizeRoles, toUser } from '../users/users.service';
+import { adminUserErrors } from './admin-users.errors';
+import { searchUsers } from './admin-users.queries';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function encodeCursor(ts: string, id: string): string {
+  return Buffer.from(JSON.stringify([ts, id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { ts: string; id: string } {
+  try {
+    const [ts, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    if (typeof ts === 'string' && !Number.isNaN(Date.parse(ts)) && typeof id === 'string' && UUID.test(id)) return { ts, id };
+  } catch {
+    // fall through to the validation error
+  }
+  throw adminUserErrors.badCursor();
+}
+
+export interface AdminUserServiceDeps {
+  db: Database;
+  sessions: SessionService;
+  revocations: RevocationList;
+  relay: { nudge(): void };
+  logger: Logger;
+}
+
+/** Creates the admin user service. */
+export function createAdminUserService(deps: AdminUserServiceDeps) {
+  const { db, sessions, revocations, relay, logger } = deps;
+  const schema = db.schema;
+
+  /** Every token of the user issued up to now fails everywhere (disable, delete). */
+  async function cutUser(userId: string): Promise<void> {
+    try {
+      await revocations.revokeUser(userId, Math.floor(Date.now() / 1000), sessions.revocationTtlMs);
+    } catch (err) {
+      logger.error({ err, userId }, 'could not publish a user revocation');
+    }
+  }
+
+  function guardTarget(actor: AccessClaims, target: UserRow): void {
+    if (target.roles.includes('superadmin') && !actor.roles.includes('superadmin')) throw adminUserErrors.superadminOnly();
+  }
+
+  return {
+    async list(tenantId: string, q: { query?: string; cursor?: string; limit?: number }): Promise<{ items: User[]; nextCursor: string | null }> {
+      const limit = q.limit ?? 50;
+      const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+      const rows = await db.withTenant(tenantId, (trx) => searchUsers(trx, { query: q.query?.trim() || undefined, after, limit: limit + 1 }));
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map((r) => toUser(r, { withDisabled: true })),
+        nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_ts, last.id) : null,
+      };
+    },
+
+    async get(tenantId: string, id: string): Promise<User> {
+      const row = await db.withTenant(tenantId, (trx) => findUserById(trx, id));
+      if (!row) throw adminUserErrors.notFound();
+      return toUser(row, { withDisabled: true });
+    },
+
+    async patch(
+      actor: AccessClaims,
+      id: string,
+      patch: { disabled?: boolean; roles?: string[]; emailVerified?: boolean },
+      ctx: RequestContext,
+    ): Promise<User> {
+      const tenantId = actor.tid;
+      const self = actor.sub === id;
+      const result = await db.withTenant(tenantId, async (trx) => {
+        const target = await findUserById(trx, id);
+        if (!target) throw adminUserErrors.notFound();
+        guardTarget(actor, target);
+        const set: Record<string, unknown> = {};
+        if (patch.roles !== undefined) {
+          const roles = normalizeRoles(patch.roles);
+          const grantsOrDropsSuper = roles.includes('superadmin') !== target.roles.includes('superadmin');
+          if (grantsOrDropsSuper && !actor.roles.includes('superadmin')) throw adminUserErrors.superadminOnly();
+          if (self && !roles.includes('admin') && !roles.includes('superadmin')) throw adminUserErrors.selfLockout();
+          if (self && target.roles.includes('superadmin') && !roles.includes('superadmin')) throw adminUserErrors.selfLockout();
+          set.roles = roles;
+        }
+        if (patch.disabled !== undefined) {
+          if (self && patch.disabled) throw adminUserErrors.selfLockout();
+          if (patch.disabled !== (target.disabled_at !== null)) set.disabled_at = patch.disabled ? new Date() : null;
+        }
+        if (patch.emailVerified !== undefined && patch.emailVerified !== (target.email_verified_at !== null)) {
+          set.email_verified_at = patch.emailVerified ? new Date() : null;
+        }
+        if (Object.keys(set).length === 0) return { row: target, revoked: [] as string[], disabled: false };
+        const row = (await updateUser(trx, id, set))!;
+        const events: CloudEvent[] = [userEvent('updated', tenantId, eventUser(row))];
+        let revoked: string[] = [];
+        const disabled = set.disabled_at instanceof Date;
+        if (disabled) {
+          revoked = await sessions.revokeAllTx(trx, id, 'user_disabled');
+          events.push(authEvent('session_revoked', tenantId, ctx, { userId: id, reason: 'user_disabled' }));
+        }
+        await enqueueEvents(trx, schema, events);
+        return { row, revoked, disabled };
+      });
+      relay.nudge();
+      if (result.disabled) {
+        await sessions.publishRevocations(result.revoked);
+        await cutUser(id);
+      }
+      return toUser(result.row, { withDisabled: true });
+    },
+
+    async remove(actor: AccessClaims, id: string, ctx: RequestContext): Promise<void> {
+      if (actor.sub === id) throw adminUserErrors.selfLockout();
+      const revoked = await db.withTenant(actor.tid, async (trx) => {
+        const target = await findUserById(trx, id);
+        if (!target) throw adminUserErrors.notFound();
+        guardTarget(actor, target);
+        const ids = await sessions.revokeAllTx(trx, id, 'user_deleted');
+        await deleteUser(trx, id);
+        await enqueueEvents(trx, schema, [
+          userEvent('deleted', actor.tid, eventUser(target)),
+          authEvent('session_revoked', actor.tid, ctx, { userId: id, reason: 'user_deleted' }),
+        ]);
+        return ids;
+      });
+      relay.nudge();
+      await sessions.publishRevocations(revoked);
+      await cutUser(id);
+    },
+
+    async revokeSessions(actor: AccessClaims, id: string, ctx: RequestContext): Promise<void> {
+      const target = await db.withTenant(actor.tid, (trx) => findUserById(trx, id));
+      if (!target) throw adminUserErrors.notFound();
+      guardTarget(actor, target);
+      await sessions.revokeAll(actor.tid, id, ctx, 'admin_revoked', 'session_revoked');
+    },
+  };
+}
+export type AdminUserService = ReturnType<typeof createAdminUserService>;

@@ -1,0 +1,130 @@
+/**
+ * Registration, password login, logout and the current user.
+ *
+ * Login never tells an unknown account from a wrong password: the same status, body and
+ * work (an argon2 verification against a dummy hash computed at start), and the same
+ * throttling (per typed identifier when no account matches). A disabled account is
+ * revealed only after its correct password.
+ */
+import type { Logger } from 'pino';
+import type { TokenResponse, User } from '@gatehouse/contracts';
+import type { Database } from '@gatehouse/platform/db';
+import { enqueueEvents } from '@gatehouse/platform/events';
+import { authEvent } from '../../events';
+import type { RequestContext } from '../../context';
+import type { PasswordHasher } from '../passwords/passwords.service';
+import { checkPasswordPolicy } from '../passwords/passwords.policy';
+import type { RecoveryService } from '../recovery/recovery.service';
+import type { SessionService } from '../sessions/sessions.service';
+import { passwordMinLength, type TenantService } from '../tenants/tenants.service';
+import type { Throttle } from '../throttle/throttle.service';
+import { findUserByEmail, findUserById, findUserByUsername, updateUser, type UserRow } from '../users/users.queries';
+import { insertAccount, mapUniqueViolation, toUser } from '../users/users.service';
+import { userErrors } from '../users/users.errors';
+import { authErrors } from './auth.errors';
+
+export interface AuthServiceDeps {
+  db: Database;
+  hasher: PasswordHasher;
+  throttle: Throttle;
+  tenants: TenantService;
+  sessions: SessionService;
+  recovery: RecoveryService;
+  relay: { nudge(): void };
+  logger: Logger;
+}
+
+/** Creates the auth service. */
+export function createAuthFlows(deps: AuthServiceDeps) {
+  const { db, hasher, throttle, tenants, sessions, recovery, relay, logger } = deps;
+  const schema = db.schema;
+
+  /** login_failed has no other transaction to ride in, so it gets its own small one. */
+  async function recordLoginFailed(tenantId: string, ctx: RequestContext, userId: string | undefined, reason: string): Promise<void> {
+    try {
+      await db.withTenant(tenantId, (trx) => enqueueEvents(trx, schema, [authEvent('login_failed', tenantId, ctx, { userId, reason })]));
+      relay.nudge();
+    } catch (err) {
+      logger.error({ err }, 'could not record a failed login');
+    }
+  }
+
+  return {
+    /** `POST /register`: creates the account and a session; sends a verification email. */
+    async register(
+      tenantId: string,
+      input: { email: string; password: string; username?: string; displayName?: string },
+      ctx: RequestContext,
+    ): Promise<TokenResponse> {
+      const tenant = await tenants.requireActive(tenantId);
+      const email = input.email.trim();
+      checkPasswordPolicy(input.password, { minLength: passwordMinLength(tenant), email, username: input.username });
+      const passwordHash = await hasher.hash(input.password);
+      let created: { user: UserRow; issued: Awaited<ReturnType<SessionService['issue']>>; verifyToken: string };
+      try {
+        created = await db.withTenant(tenant.id, async (trx) => {
+          const user = await insertAccount({ hasher, schema }, trx, {
+            tenantId: tenant.id,
+            email,
+            password: input.password,
+            passwordHash,
+            username: input.username ?? null,
+            displayName: input.displayName?.trim() || null,
+            roles: ['user'],
+          });
+          const issued = await sessions.issue(trx, { tenantId: tenant.id, userId: user.id, amr: ['pwd'], ctx });
+          const verifyToken = await recovery.issueVerificationTx(trx, tenant.id, user.id);
+          await enqueueEvents(trx, schema, [authEvent('login_succeeded', tenant.id, ctx, { userId: user.id, sessionId: issued.session.id, reason: 'registration' })]);
+          return { user, issued, verifyToken };
+        });
+      } catch (err) {
+        mapUniqueViolation(err);
+      }
+      relay.nudge();
+      recovery.sendVerification(created.user.email, created.verifyToken);
+      return sessions.tokenResponse(tenant, created.user, created.issued);
+    },
+
+    /** `POST /login` with the email or the username and the password. */
+    async login(tenantId: string, input: { email?: string; username?: string; password: string }, ctx: RequestContext): Promise<TokenResponse> {
+      const tenant = await tenants.requireActive(tenantId);
+      const identifier = (input.email ?? input.username ?? '').trim();
+      if (!identifier) throw authErrors.identifierRequired();
+      await throttle.checkIp('password', ctx.ip);
+      const user = await db.withTenant(tenant.id, (trx) =>
+        input.email !== undefined && identifier.includes('@') ? findUserByEmail(trx, identifier) : findUserByUsername(trx, identifier),
+      );
+      const reservation = await throttle.reserve('password', tenant.id, user ? `u:${user.id}` : `i:${identifier.toLowerCase()}`);
+      const ok = user?.password_hash ? await hasher.verify(user.password_hash, input.password) : await hasher.verifyDummy(input.password);
+      if (!user || !ok) {
+        await throttle.fail(reservation);
+        await throttle.failIp('password', ctx.ip);
+        await recordLoginFailed(tenant.id, ctx, user?.id, user ? 'wrong_password' : 'unknown_user');
+        throw authErrors.invalidCredentials();
+      }
+      await throttle.succeed(reservation);
+      if (user.disabled_at !== null) {
+        await recordLoginFailed(tenant.id, ctx, user.id, 'account_disabled');
+        throw authErrors.accountDisabled();
+      }
+      // an imported or older hash is replaced now that the password is known to be right
+      const rehash = hasher.needsRehash(user.password_hash!) ? await hasher.hash(input.password) : undefined;
+      const { row, issued } = await db.withTenant(tenant.id, async (trx) => {
+        const row = (await updateUser(trx, user.id, rehash ? { last_login_at: new Date(), password_hash: rehash } : { last_login_at: new Date() })) ?? user;
+        const issued = await sessions.issue(trx, { tenantId: tenant.id, userId: user.id, amr: ['pwd'], ctx });
+        await enqueueEvents(trx, schema, [authEvent('login_succeeded', tenant.id, ctx, { userId: user.id, sessionId: issued.session.id })]);
+        return { row, issued };
+      });
+      relay.nudge();
+      return sessions.tokenResponse(tenant, row, issued);
+    },
+
+    /** `GET /me`. */
+    async me(tenantId: string, userId: string): Promise<User> {
+      const row = await db.withTenant(tenantId, (trx) => findUserById(trx, userId));
+      if (!row) throw userErrors.notFound();
+      return toUser(row);
+    },
+  };
+}
+export type AuthFlows = ReturnType<typeof createAuthFlows>;

@@ -1,0 +1,48 @@
+/**
+ * `signing_keys` is global (one key set signs every tenant's tokens), so these queries run on
+ * the owner connection.
+ */
+import type { Db } from '@gatehouse/platform/db';
+import { sql } from 'kysely';
+
+/** A row of `signing_keys`. */
+export interface SigningKeyRow {
+  kid: string;
+  alg: string;
+  public_jwk: Record<string, unknown>;
+  private_sealed: string;
+  created_at: Date;
+  retired_at: Date | null;
+}
+
+/** Keys still published: current ones and those retired less than `overlapSec` ago, newest first. */
+export async function listPublishedKeys(db: Db, overlapSec: number): Promise<SigningKeyRow[]> {
+  return (await db
+    .selectFrom('signing_keys')
+    .selectAll()
+    .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', sql<Date>`now() - make_interval(secs => ${overlapSec})`)]))
+    .orderBy('created_at', 'desc')
+    .execute()) as SigningKeyRow[];
+}
+
+export async function insertKey(db: Db, row: Omit<SigningKeyRow, 'created_at' | 'retired_at'>): Promise<void> {
+  await db
+    .insertInto('signing_keys')
+    .values({ kid: row.kid, alg: row.alg, public_jwk: JSON.stringify(row.public_jwk), private_sealed: row.private_sealed })
+    .execute();
+}
+
+/** Marks every current key except `keep` retired now. */
+export async function retireOthers(db: Db, keep: string): Promise<void> {
+  await db.updateTable('signing_keys').set({ retired_at: sql`now()` }).where('retired_at', 'is', null).where('kid', '!=', keep).execute();
+}
+
+export async function countCurrent(db: Db): Promise<number> {
+  const r = await db.selectFrom('signing_keys').select((eb) => eb.fn.countAll<string>().as('n')).where('retired_at', 'is', null).executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+/** Serialises key creation across replicas starting together (held until the transaction ends). */
+export async function lockKeys(db: Db): Promise<void> {
+  await sql`lock table signing_keys in share row exclusive mode`.execute(db);
+}

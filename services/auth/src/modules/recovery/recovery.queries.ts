@@ -1,0 +1,49 @@
+/** One-time tokens (email verification, password reset): sha256 only, single use. Inside `withTenant`. */
+import { sql } from 'kysely';
+import type { Tx } from '@gatehouse/platform/db';
+
+export type OneTimePurpose = 'verify_email' | 'reset_password';
+
+export async function insertOneTimeToken(
+  trx: Tx,
+  t: { token_hash: string; tenant_id: string; user_id: string; purpose: OneTimePurpose; ttlSec: number },
+): Promise<void> {
+  await trx
+    .insertInto('one_time_tokens')
+    .values({
+      token_hash: t.token_hash,
+      tenant_id: t.tenant_id,
+      user_id: t.user_id,
+      purpose: t.purpose,
+      expires_at: sql`now() + make_interval(secs => ${t.ttlSec})`,
+    })
+    .execute();
+}
+
+/**
+ * Uses a token: the conditional UPDATE marks it used only when it is unused, unexpired and of
+ * this purpose, atomically, so two parallel uses cannot both succeed. Returns the user id.
+ */
+export async function consumeOneTimeToken(trx: Tx, tokenHash: string, purpose: OneTimePurpose): Promise<string | undefined> {
+  const r = await trx
+    .updateTable('one_time_tokens')
+    .set({ used_at: sql`now()` })
+    .where('token_hash', '=', tokenHash)
+    .where('purpose', '=', purpose)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', sql<Date>`now()`)
+    .returning('user_id')
+    .executeTakeFirst();
+  return r?.user_id as string | undefined;
+}
+
+/** Voids a user's unused tokens of a purpose (a newer one was issued, or the password changed). */
+export async function voidOneTimeTokens(trx: Tx, userId: string, purpose: OneTimePurpose): Promise<void> {
+  await trx
+    .updateTable('one_time_tokens')
+    .set({ used_at: sql`now()` })
+    .where('user_id', '=', userId)
+    .where('purpose', '=', purpose)
+    .where('used_at', 'is', null)
+    .execute();
+}

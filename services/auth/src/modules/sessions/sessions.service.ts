@@ -1,0 +1,208 @@
+/**
+ * Sessions: creation at login, refresh-token rotation with reuse detection, listing and
+ * revocation. A revocation is written to the database (so the refresh token dies) and, after
+ * the commit, to the shared revocation list (so access tokens of the session fail everywhere
+ * within a second instead of living until they expire).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { TokenResponse } from '@gatehouse/contracts';
+import type { Config } from '@gatehouse/platform/config';
+import type { Database, Tx } from '@gatehouse/platform/db';
+import { randomToken, sha256 } from '@gatehouse/platform/crypto';
+import { enqueueEvents } from '@gatehouse/platform/events';
+import type { RevocationList } from '@gatehouse/platform/revocation';
+import { authEvent } from '../../events';
+import type { RequestContext } from '../../context';
+import type { KeyService } from '../keys/keys.service';
+import { accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC, type Tenant, type TenantService } from '../tenants/tenants.service';
+import { findUserById, type UserRow } from '../users/users.queries';
+import { toUser } from '../users/users.service';
+import { sessionErrors } from './sessions.errors';
+import {
+  consumeRefreshToken,
+  findActiveSession,
+  findRefreshTenant,
+  insertRefreshToken,
+  insertSession,
+  listActiveSessions,
+  revokeSessions,
+  touchSession,
+  type SessionRow,
+} from './sessions.queries';
+
+/** A new session's id and its first refresh token (returned once, stored only hashed). */
+export interface IssuedSession {
+  session: SessionRow;
+  refreshToken: string;
+}
+
+export interface SessionServiceDeps {
+  db: Database;
+  keys: KeyService;
+  tenants: TenantService;
+  revocations: RevocationList;
+  relay: { nudge(): void };
+  tokens: Config['tokens'];
+  logger: Logger;
+}
+
+/** Creates the session service. */
+export function createSessionService(deps: SessionServiceDeps) {
+  const { db, keys, tenants, revocations, relay, tokens, logger } = deps;
+  const schema = db.schema;
+  /** How long a revocation must be remembered: the longest an access token can live, plus clock skew. */
+  const revocationTtlMs = (Math.max(tokens.accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC) + 60) * 1000;
+
+  function refreshExpiresIn(s: SessionRow): number {
+    const until = Math.min(new Date(s.idle_expires_at).getTime(), new Date(s.expires_at).getTime());
+    return Math.max(0, Math.floor((until - Date.now()) / 1000));
+  }
+
+  /** Publishes revoked session ids to the shared list (after the commit that revoked them). */
+  async function publishRevocations(sessionIds: string[]): Promise<void> {
+    for (const sid of sessionIds) {
+      try {
+        await revocations.revokeSession(sid, revocationTtlMs);
+      } catch (err) {
+        // The session is revoked in the database (its refresh token is dead) and in this
+        // process; other processes learn it at their next reload of the shared list.
+        logger.error({ err, sid }, 'could not publish a session revocation');
+      }
+    }
+  }
+
+  return {
+    revocationTtlMs,
+    publishRevocations,
+
+    /** Creates a session and its first refresh token inside the caller's transaction. */
+    async issue(trx: Tx, input: { tenantId: string; userId: string; amr: string[]; ctx: RequestContext }): Promise<IssuedSession> {
+      const session = await insertSession(trx, {
+        id: randomUUID(),
+        tenant_id: input.tenantId,
+        user_id: input.userId,
+        ip: input.ctx.ip || null,
+        user_agent: input.ctx.userAgent,
+        amr: input.amr,
+        absoluteSec: tokens.refreshAbsoluteSec,
+        idleSec: tokens.refreshIdleSec,
+      });
+      const refreshToken = randomToken(32);
+      await insertRefreshToken(trx, { token_hash: sha256(refreshToken), tenant_id: input.tenantId, session_id: session.id });
+      return { session, refreshToken };
+    },
+
+    /** The TokenResponse for a session: a fresh access token with the user's current roles. */
+    async tokenResponse(tenant: Tenant, user: UserRow, issued: IssuedSession): Promise<TokenResponse> {
+      const { token, expiresIn } = await keys.sign(
+        { sub: user.id, tid: tenant.id, sid: issued.session.id, roles: user.roles, amr: issued.session.amr },
+        accessTtlSec(tenant, tokens.accessTtlSec),
+      );
+      return {
+        tokenType: 'Bearer',
+        accessToken: token,
+        expiresIn,
+        refreshToken: issued.refreshToken,
+        refreshExpiresIn: refreshExpiresIn(issued.session),
+        user: toUser(user),
+      };
+    },
+
+    /**
+     * Rotates a refresh token. A token already used revokes its whole session (401
+     * `refresh_token_reused`): either it was stolen or this is a lost race, and of concurrent
+     * refreshes with one token at most one succeeds. Roles come from the database, so a role
+     * change reaches the access token at the next refresh.
+     */
+    async refresh(refreshToken: string, ctx: RequestContext, requestTenantId?: string): Promise<{ tenant: Tenant; response: TokenResponse }> {
+      if (!refreshToken || refreshToken.length > 128) throw sessionErrors.invalidRefresh();
+      const hash = sha256(refreshToken);
+      const found = await findRefreshTenant(db.admin, hash);
+      if (!found) throw sessionErrors.invalidRefresh();
+      if (requestTenantId !== undefined && requestTenantId !== found.tenant_id) throw sessionErrors.invalidRefresh();
+      const tenant = await tenants.resolve({ id: found.tenant_id });
+      if (!tenant || tenant.status !== 'active') throw sessionErrors.invalidRefresh();
+
+      type Outcome = { kind: 'ok'; user: UserRow; issued: IssuedSession } | { kind: 'reused'; revoked: string[] } | { kind: 'invalid'; revoked: string[] };
+      const outcome: Outcome = await db.withTenant(tenant.id, async (trx) => {
+        const sessionId = await consumeRefreshToken(trx, hash);
+        if (!sessionId) {
+          const revoked = await revokeSessions(trx, { sessionId: found.session_id }, 'refresh_token_reused');
+          const owner = revoked[0]?.user_id;
+          await enqueueEvents(trx, schema, [authEvent('refresh_token_reused', tenant.id, ctx, { userId: owner, sessionId: found.session_id, reason: 'refresh_token_reused' })]);
+          return { kind: 'reused', revoked: revoked.map((r) => r.id) };
+        }
+        const session = await findActiveSession(trx, sessionId);
+        if (!session) return { kind: 'invalid', revoked: [] };
+        const user = await findUserById(trx, session.user_id);
+        if (!user || user.disabled_at !== null) {
+          const revoked = await revokeSessions(trx, { sessionId }, 'user_disabled');
+          return { kind: 'invalid', revoked: revoked.map((r) => r.id) };
+        }
+        const next = randomToken(32);
+        await insertRefreshToken(trx, { token_hash: sha256(next), tenant_id: tenant.id, session_id: sessionId });
+        const touched = await touchSession(trx, sessionId, tokens.refreshIdleSec, ctx.ip || null);
+        return { kind: 'ok', user, issued: { session: touched, refreshToken: next } };
+      });
+      if (outcome.kind !== 'ok') {
+        relay.nudge();
+        await publishRevocations(outcome.revoked);
+        throw outcome.kind === 'reused' ? sessionErrors.refreshReused() : sessionErrors.invalidRefresh();
+      }
+      return { tenant, response: await this.tokenResponse(tenant, outcome.user, outcome.issued) };
+    },
+
+    /** Revokes one session of a user (logout, `DELETE /sessions/{id}`); 404 when it is not theirs or not active. */
+    async revokeOne(
+      tenantId: string,
+      userId: string,
+      sessionId: string,
+      ctx: RequestContext,
+      event: 'logout' | 'session_revoked',
+    ): Promise<void> {
+      const revoked = await db.withTenant(tenantId, async (trx) => {
+        const rows = await revokeSessions(trx, { userId, sessionId }, event);
+        if (rows.length > 0) await enqueueEvents(trx, schema, [authEvent(event, tenantId, ctx, { userId, sessionId, reason: event })]);
+        return rows.map((r) => r.id);
+      });
+      if (revoked.length === 0) throw sessionErrors.notFound();
+      relay.nudge();
+      await publishRevocations(revoked);
+    },
+
+    /**
+     * Revokes a user's sessions inside the caller's transaction (all, or all but one) and
+     * returns their ids; call {@link publishRevocations} with them after the commit.
+     */
+    async revokeAllTx(trx: Tx, userId: string, reason: string, exceptSessionId?: string): Promise<string[]> {
+      return (await revokeSessions(trx, { userId, exceptSessionId }, reason)).map((r) => r.id);
+    },
+
+    /** Revokes every session of a user (logout-all, admin); emits one `session_revoked`. */
+    async revokeAll(tenantId: string, userId: string, ctx: RequestContext, reason: string, event: 'logout' | 'session_revoked'): Promise<number> {
+      const revoked = await db.withTenant(tenantId, async (trx) => {
+        const ids = await this.revokeAllTx(trx, userId, reason);
+        await enqueueEvents(trx, schema, [authEvent(event, tenantId, ctx, { userId, reason })]);
+        return ids;
+      });
+      relay.nudge();
+      await publishRevocations(revoked);
+      return revoked.length;
+    },
+
+    /** A user's active sessions. */
+    async list(tenantId: string, userId: string, currentSessionId: string) {
+      const rows = await db.withTenant(tenantId, (trx) => listActiveSessions(trx, userId));
+      return rows.map((s) => ({
+        id: s.id,
+        current: s.id === currentSessionId,
+        createdAt: new Date(s.created_at).toISOString(),
+        lastUsedAt: new Date(s.last_used_at).toISOString(),
+        ip: s.ip,
+        userAgent: s.user_agent,
+      }));
+    },
+  };
+}
+export type SessionService = ReturnType<typeof createSessionService>;

@@ -1,0 +1,58 @@
+/** User rows. Every function takes the executor of a `withTenant` transaction: RLS scopes it. */
+import { sql } from 'kysely';
+import type { Tx } from '@gatehouse/platform/db';
+
+/** A row of `users`. */
+export interface UserRow {
+  id: string;
+  tenant_id: string;
+  email: string;
+  username: string | null;
+  display_name: string | null;
+  password_hash: string | null;
+  roles: string[];
+  email_verified_at: Date | null;
+  disabled_at: Date | null;
+  mfa_enabled: boolean;
+  created_at: Date;
+  updated_at: Date;
+  last_login_at: Date | null;
+}
+
+export async function findUserById(trx: Tx, id: string): Promise<UserRow | undefined> {
+  return trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst() as Promise<UserRow | undefined>;
+}
+
+/** Case-insensitive lookup by email (uses the unique index on lower(email)). */
+export async function findUserByEmail(trx: Tx, email: string): Promise<UserRow | undefined> {
+  return trx.selectFrom('users').selectAll().where(sql`lower(email)`, '=', email.toLowerCase()).executeTakeFirst() as Promise<UserRow | undefined>;
+}
+
+export async function findUserByUsername(trx: Tx, username: string): Promise<UserRow | undefined> {
+  return trx
+    .selectFrom('users')
+    .selectAll()
+    .where(sql`lower(username)`, '=', username.toLowerCase())
+    .executeTakeFirst() as Promise<UserRow | undefined>;
+}
+
+export async function insertUser(
+  trx: Tx,
+  row: { id: string; tenant_id: string; email: string; username: string | null; display_name: string | null; password_hash: string; roles: string[] },
+): Promise<UserRow> {
+  return trx.insertInto('users').values(row).returningAll().executeTakeFirstOrThrow() as Promise<UserRow>;
+}
+
+export async function updateUser(trx: Tx, id: string, set: Record<string, unknown>): Promise<UserRow | undefined> {
+  return trx
+    .updateTable('users')
+    .set({ ...set, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst() as Promise<UserRow | undefined>;
+}
+
+export async function deleteUser(trx: Tx, id: string): Promise<boolean> {
+  const r = await trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}
