@@ -195,12 +195,20 @@ export function testConfig(env: Record<string, string | undefined> = {}): Config
  * `env` overrides configuration (AUTH_URL etc. are filled in unless given as '').
  */
 export async function startStack(
-  opts: { tenants?: FakeTenant[]; env?: Record<string, string | undefined>; options?: GatewayOptions; listen?: boolean; shared?: SharedDeps & { prefix: string } } = {},
+  opts: {
+    tenants?: FakeTenant[];
+    env?: Record<string, string | undefined>;
+    options?: GatewayOptions;
+    listen?: boolean;
+    shared?: SharedDeps & { prefix: string };
+    /** each upstream's /openapi.json */
+    openapi?: Partial<Record<'auth' | 'users' | 'audit', Record<string, unknown>>>;
+  } = {},
 ) {
   const tenants = opts.tenants ?? [makeTenant('default'), makeTenant('acme'), makeTenant('globex')];
-  const auth = await startFakeAuth({ tenants, issuer: ISSUER, audience: AUDIENCE });
-  const users = await startEchoUpstream('users');
-  const audit = await startEchoUpstream('audit');
+  const auth = await startFakeAuth({ tenants, issuer: ISSUER, audience: AUDIENCE, openapi: opts.openapi?.auth });
+  const users = await startEchoUpstream('users', opts.openapi?.users);
+  const audit = await startEchoUpstream('audit', opts.openapi?.audit);
   const ownShared = !opts.shared;
   const shared = opts.shared ?? (await createTestSharedDeps());
   const config = testConfig({ AUTH_URL: auth.url, USERS_URL: users.url, AUDIT_URL: audit.url, ...opts.env });
