@@ -20,6 +20,11 @@ import { createAuthService } from './service';
 /** A password that passes the policy. */
 export const GOOD_PASSWORD = 'correct horse battery staple 7';
 
+/** A client IP of its own, so failure counters in a shared Redis never carry over between runs. */
+export function uniqueIp(): string {
+  return `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
+}
+
 /** A unique email for this run. */
 export function uniqueEmail(prefix = 'user'): string {
   return `${prefix}-${randomBytes(5).toString('hex')}@example.test`;
@@ -55,7 +60,7 @@ export async function startAuth(env: Record<string, string> = {}, opts: { shared
   const service = await createAuthService(config, shared);
   await service.app.ready();
   // a client IP of its own (the service trusts X-Forwarded-For from the gateway)
-  const ip = `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
+  const ip = uniqueIp();
 
   async function request(method: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT', url: string, o: RequestOptions = {}): Promise<LightMyRequestResponse> {
     const headers: Record<string, string> = { 'x-forwarded-for': o.ip ?? ip, ...o.headers };

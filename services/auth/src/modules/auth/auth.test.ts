@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { hash as argon2Hash, parseOptions } from '@node-rs/argon2';
 import { hashSync as bcryptHashSync } from '@node-rs/bcrypt';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { GOOD_PASSWORD, problemShape, startAuth, uniqueEmail, type Harness } from '../../testing';
+import { GOOD_PASSWORD, problemShape, startAuth, uniqueEmail, uniqueIp, type Harness } from '../../testing';
 
 let h: Harness;
 before(async () => {
@@ -180,7 +180,7 @@ describe('login', () => {
 
   test('no enumeration: unknown user, wrong password and empty password give the same status and body', async () => {
     const r = await h.register();
-    const ip = '10.200.0.1';
+    const ip = uniqueIp();
     const unknown = await h.request('POST', LOGIN, { ip, body: { email: uniqueEmail('nobody'), password: GOOD_PASSWORD } });
     const wrong = await h.request('POST', LOGIN, { ip, body: { email: r.email, password: 'wrong password here' } });
     const empty = await h.request('POST', LOGIN, { ip, body: { email: r.email, password: '' } });
@@ -192,7 +192,7 @@ describe('login', () => {
 
   test('no enumeration by timing: the unknown-user path runs a hash verification (means within 2x)', async () => {
     const r = await h.register();
-    const ip = '10.200.0.2';
+    const ip = uniqueIp();
     const time = async (body: object) => {
       const t0 = process.hrtime.bigint();
       const res = await h.request('POST', LOGIN, { ip, body });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt } from 'jose';
 import { sha256 } from '@gatehouse/platform/crypto';
-import { GOOD_PASSWORD, startAuth, uniqueEmail, type Harness } from '../../testing';
+import { GOOD_PASSWORD, startAuth, uniqueEmail, uniqueIp, type Harness } from '../../testing';
 
 let h: Harness;
 before(async () => {
@@ -129,13 +129,13 @@ describe('forgot and reset', () => {
   });
 
   test('invalid reset and verification tokens are throttled per client IP', async () => {
-    const ip = '10.201.0.1';
+    const ip = uniqueIp();
     let status = 0;
     for (let i = 0; i < h.config.throttle.ipMaxFailures + 1 && status !== 429; i++) {
       status = (await h.request('POST', `${P}/email/verify`, { ip, body: { token: `guess-${i}` } })).statusCode;
     }
     assert.equal(status, 429);
-    const other = await h.request('POST', `${P}/email/verify`, { ip: '10.201.0.2', body: { token: 'guess' } });
+    const other = await h.request('POST', `${P}/email/verify`, { ip: uniqueIp(), body: { token: 'guess' } });
     assert.equal(other.statusCode, 400, 'another client is not affected');
   });
 });
