@@ -43,6 +43,8 @@ export async function createTestTokens() {
   const jwks: JWTVerifyGetKey = createLocalJWKSet({ keys: [jwk] });
   return {
     jwks,
+    /** the public key as a JWK, for serving a JWKS document */
+    jwk,
     /** An access token for `user` (roles default to ["user"]). */
     async mint(user: { sub: string; tid: string; roles?: string[] }): Promise<string> {
       return new SignJWT({ tid: user.tid, sid: randomUUID(), roles: user.roles ?? ['user'], amr: ['pwd'] })

@@ -34,7 +34,7 @@ export function isSecretKey(key: string): boolean {
 
 /** A string PostgreSQL accepts: no NUL, no lone surrogates, bounded, credentials masked. */
 export function cleanString(s: string, max = MAX_STRING): string {
-  let out = s.replace(LONE_SURROGATE, '\uFFFD').replace(/\u0000/g, '\uFFFD');
+  let out = s.replace(LONE_SURROGATE, '\uFFFD').replaceAll('\u0000', '\uFFFD');
   out = out.replace(JWT_VALUE, REDACTED).replace(BEARER_VALUE, (_m: string, scheme: string) => `${scheme} ${REDACTED}`);
   return out.length > max ? out.slice(0, max) : out;
 }

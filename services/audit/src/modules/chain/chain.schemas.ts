@@ -23,4 +23,5 @@ export const AuditEntrySchema = Type.Object(
   },
   { $id: 'AuditEntry' },
 );
-export type AuditEntry = Static<typeof AuditEntrySchema>;
+/** An entry as the API returns it (`data` is any JSON object). */
+export type AuditEntry = Omit<Static<typeof AuditEntrySchema>, 'data'> & { data: Record<string, unknown> };

@@ -46,7 +46,7 @@ describe('audit trail over HTTP', () => {
   const bob = randomUUID();
   const adminA = randomUUID();
   const bUser = randomUUID();
-  const tok: Record<string, string> = {};
+  const tok = {} as Record<'alice' | 'bob' | 'adminA' | 'adminB', string>;
   const aEvents: string[] = [];
   const bEvents: string[] = [];
 
@@ -110,7 +110,7 @@ describe('audit trail over HTTP', () => {
   });
 
   test('events and verify need the admin role: 403 forbidden for a user and an organizer', async () => {
-    for (const who of ['alice', 'bob']) {
+    for (const who of ['alice', 'bob'] as const) {
       for (const path of ['/api/v1/audit/events', '/api/v1/audit/verify']) {
         const res = await get(path, tok[who]);
         assert.equal(res.statusCode, 403);
@@ -292,7 +292,7 @@ describe('audit trail over HTTP', () => {
 
   test('the OpenAPI document describes every route with tags, summary and schemas', async () => {
     const doc = (await get('/openapi.json')).json();
-    for (const [path, method] of [['/api/v1/audit/events', 'get'], ['/api/v1/audit/me', 'get'], ['/api/v1/audit/verify', 'get'], ['/api/v1/social-logs', 'post'], ['/api/v1/social-logs', 'get']]) {
+    for (const [path, method] of [['/api/v1/audit/events', 'get'], ['/api/v1/audit/me', 'get'], ['/api/v1/audit/verify', 'get'], ['/api/v1/social-logs', 'post'], ['/api/v1/social-logs', 'get']] as const) {
       const op = doc.paths[path]?.[method];
       assert.ok(op, `${method} ${path}`);
       assert.ok(op.tags?.length && op.summary, `${method} ${path} has tags and summary`);

@@ -23,7 +23,7 @@ describe('social log over HTTP', () => {
   const B = randomUUID();
   const alice = randomUUID();
   const bob = randomUUID();
-  const tok: Record<string, string> = {};
+  const tok = {} as Record<'alice' | 'bob' | 'adminA' | 'carol', string>;
 
   function post(token: string | undefined, payload: unknown, headers: Record<string, string> = {}) {
     return audit.app.inject({
