@@ -86,7 +86,8 @@ describe('tenancy: which tenant a request names', () => {
     const token = await s.auth.mint(s.tenant('acme'));
     const own = await get(s, { host: 'acme.example.test', authorization: `Bearer ${token}` });
     assert.equal(own.statusCode, 200);
-    for (const headers of [{ host: 'globex.example.test' }, { host: 'localhost', 'x-tenant': 'globex' }, { host: 'example.test' }]) {
+    const cases: Record<string, string>[] = [{ host: 'globex.example.test' }, { host: 'localhost', 'x-tenant': 'globex' }, { host: 'example.test' }];
+    for (const headers of cases) {
       const res = await get(s, { ...headers, authorization: `Bearer ${token}` });
       assert.equal(res.statusCode, 401, JSON.stringify(headers));
       assert.equal(res.json().code, 'invalid_token');

@@ -1,0 +1,67 @@
+/**
+ * `gatehouse` command: a small dispatcher. Each command lives in its own module, loaded only
+ * when it runs (so `gatehouse start` does not load what `gatehouse keys` needs, and the other
+ * way round). `npm start` is `gatehouse start`.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError } from '@gatehouse/platform/config';
+
+interface Command {
+  summary: string;
+  run(args: string[]): Promise<void>;
+}
+
+/**
+ * The commands. Owners add theirs here: `migrate`, `tenant`, `user`, `keys`, `audit`
+ * (e.g. `migrate: { summary: '…', run: (a) => import('./migrate').then((m) => m.migrate(a)) }`).
+ */
+const commands: Record<string, Command> = {
+  start: {
+    summary: 'run every service and the gateway in one process (embedded by default)',
+    run: (args) => import('./start').then((m) => m.start(args)),
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const list = Object.entries(commands)
+    .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+    .join('\n');
+  return `Usage: gatehouse <command> [options]\n\nCommands:\n${list}\n\nRun "gatehouse <command> --help" for a command's options.\n`;
+}
+
+/** Runs the command named by `argv[0]` with the rest of `argv`; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  // Only the leading options are the dispatcher's; everything from the command name on is the command's.
+  const first = argv.findIndex((a) => !a.startsWith('-'));
+  const own = first < 0 ? argv : argv.slice(0, first);
+  let values: { help?: boolean };
+  try {
+    ({ values } = parseArgs({ args: own, options: { help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${usage()}`);
+    return 2;
+  }
+  const name = first < 0 ? undefined : argv[first];
+  if (values.help || name === undefined || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined && !values.help ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`Unknown command "${name}".\n\n${usage()}`);
+    return 2;
+  }
+  await command.run(argv.slice(first + 1));
+  return 0;
+}
+
+const code = await main(process.argv.slice(2)).catch((err: unknown) => {
+  const e = err as Error & { code?: string };
+  // Bad flags and bad configuration are the user's to fix: the message alone, no stack.
+  if (err instanceof ConfigError || e?.code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`gatehouse: ${e.message}\n`);
+  else process.stderr.write(`gatehouse: ${e?.stack ?? String(err)}\n`);
+  return 1;
+});
+// `start` keeps running until a signal; other commands end here.
+if (code !== 0) process.exit(code);
