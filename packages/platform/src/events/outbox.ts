@@ -1,0 +1,287 @@
+/** Transactional outbox (enqueue, relay) and idempotent inbox (consumeOnce). */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql, type ColumnType, type Generated, type Kysely, type Transaction } from 'kysely';
+import type { Logger } from 'pino';
+import { SUBJECT_RE, isCloudEvent, type CloudEvent } from './envelope';
+import type { EventTransport } from './transport';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Well under NATS' default 1 MiB max_payload, so an oversized event fails at enqueue time
+// (inside the caller's transaction) instead of blocking the relay.
+const MAX_EVENT_BYTES = 512 * 1024;
+
+/** The outbox and inbox tables as the migrations create them (in each service's schema). */
+interface OutboxTables {
+  outbox: {
+    id: string;
+    subject: string;
+    payload: ColumnType<unknown, string, never>;
+    created_at: ColumnType<Date, never, never>;
+    published_at: Date | null;
+    attempts: Generated<number>;
+    last_error: string | null;
+  };
+  inbox: {
+    consumer: string;
+    event_id: string;
+    processed_at: Generated<Date>;
+  };
+}
+
+/**
+ * The functions below accept any service's database (`Kysely<DB>`, a transaction included)
+ * and reach only the outbox and inbox tables, which every service database has.
+ */
+const tables = <DB>(db: Kysely<DB> | Transaction<DB>) => db as unknown as Kysely<OutboxTables>;
+
+/**
+ * Insert events into `<schema>.outbox` inside the caller's transaction, so they commit (or
+ * roll back) together with the state change they describe. Call the relay's `nudge()` after
+ * the commit to publish them at once.
+ */
+export async function enqueueEvents<DB>(db: Kysely<DB> | Transaction<DB>, schema: string, events: CloudEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const rows = events.map((event, i) => {
+    if (!isCloudEvent(event)) throw new Error('not a valid CloudEvent');
+    if (!UUID_RE.test(event.id)) throw new Error(`event id must be a UUID: ${event.id}`);
+    if (!SUBJECT_RE.test(event.type)) throw new Error(`event type is not a NATS subject: ${event.type}`);
+    const payload = JSON.stringify(event);
+    if (Buffer.byteLength(payload) > MAX_EVENT_BYTES) throw new Error(`event ${event.type} is too large`);
+    return {
+      id: event.id,
+      subject: event.type,
+      payload,
+      // All rows of one transaction share now(); a microsecond apart keeps their order in
+      // the relay, which publishes by created_at.
+      created_at: sql<Date>`now() + ${i}::int * interval '1 microsecond'`,
+    };
+  });
+  await tables(db).withSchema(schema).insertInto('outbox').values(rows).execute();
+}
+
+/** Options for {@link createOutboxRelay}. */
+export interface OutboxRelayOptions<DB = unknown> {
+  db: Kysely<DB>;
+  schema: string;
+  transport: EventTransport;
+  logger: Logger;
+  /** idle poll interval (default 1000 ms); `nudge()` cuts it short */
+  pollMs?: number;
+  /** rows per transaction (default 100) */
+  batchSize?: number;
+  /** called with the number of events published by each pass that published any */
+  onPublished?: (n: number) => void;
+  /** how long `stop()` keeps trying to publish what is pending (default 10000 ms) */
+  flushTimeoutMs?: number;
+}
+
+/**
+ * Publish committed outbox rows. Each pass locks a batch of pending rows with
+ * `FOR UPDATE SKIP LOCKED` (so replicas share the work without publishing a row twice at
+ * once), publishes them in order and marks them published in the same transaction. On a
+ * failure the row records the attempt and error and the relay backs off (doubling, up to
+ * 5 s); nothing is dropped. A row published but not marked (crash before commit) is published
+ * again and deduplicated by Nats-Msg-Id and by the consumers' inbox.
+ */
+export function createOutboxRelay<DB>(opts: OutboxRelayOptions<DB>): {
+  start(): void;
+  nudge(): void;
+  /** publish everything pending, then stop */
+  stop(): Promise<void>;
+  pending(): Promise<number>;
+} {
+  const { schema, transport, logger } = opts;
+  const db = tables(opts.db);
+  const pollMs = opts.pollMs ?? 1000;
+  const batchSize = opts.batchSize ?? 100;
+  const flushTimeoutMs = opts.flushTimeoutMs ?? 10_000;
+
+  let running = false;
+  let loopDone: Promise<void> | undefined;
+  let nudged = false;
+  /** ends the current wait; undefined when not waiting */
+  let endWait: (() => void) | undefined;
+  let waitInterruptible = false;
+  let failures = 0;
+
+  const backoff = (n: number) => Math.min(5000, 100 * 2 ** Math.min(n, 10));
+
+  /** One transaction: publish up to batchSize pending rows. */
+  async function pass(): Promise<{ selected: number; published: number; failed: boolean }> {
+    const result = await db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .withSchema(schema)
+        .selectFrom('outbox')
+        .select(['id', 'payload'])
+        .where('published_at', 'is', null)
+        .orderBy('created_at')
+        .limit(batchSize)
+        .forUpdate()
+        .skipLocked()
+        .execute();
+      const done: string[] = [];
+      let failed = false;
+      for (const row of rows) {
+        try {
+          const event: unknown = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
+          if (!isCloudEvent(event)) throw new Error('outbox payload is not a CloudEvent');
+          await transport.publish(event);
+          done.push(row.id as string);
+        } catch (err) {
+          failed = true;
+          const message = err instanceof Error ? err.message : String(err);
+          await trx
+            .withSchema(schema)
+            .updateTable('outbox')
+            .set({ attempts: sql`attempts + 1`, last_error: message.slice(0, 1000) })
+            .where('id', '=', row.id)
+            .execute();
+          logger.warn({ err, id: row.id }, 'outbox publish failed; will retry');
+          // Stop here: keeps events in order and does not hammer a transport that is down.
+          break;
+        }
+      }
+      if (done.length > 0) {
+        await trx
+          .withSchema(schema)
+          .updateTable('outbox')
+          .set({ published_at: sql`now()` })
+          .where('id', 'in', done)
+          .execute();
+      }
+      return { selected: rows.length, published: done.length, failed };
+    });
+    if (result.published > 0) {
+      try {
+        opts.onPublished?.(result.published);
+      } catch (err) {
+        logger.warn({ err }, 'outbox onPublished callback failed');
+      }
+    }
+    return result;
+  }
+
+  /** Sleep; a nudge ends a poll wait, while a backoff wait ignores nudges so commits do not hammer a transport that is down. `stop()` ends either. */
+  function wait(ms: number, interruptible: boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      // The relay never keeps the process alive on its own; shutdown calls stop() to flush.
+      t.unref();
+      function done() {
+        clearTimeout(t);
+        endWait = undefined;
+        resolve();
+      }
+      endWait = done;
+      waitInterruptible = interruptible;
+    });
+  }
+
+  async function loop(): Promise<void> {
+    while (running) {
+      nudged = false;
+      let delay = pollMs;
+      let interruptible = true;
+      try {
+        const r = await pass();
+        if (r.failed) {
+          failures += 1;
+          delay = backoff(failures);
+          interruptible = false;
+        } else {
+          failures = 0;
+          // A full batch may have more behind it; a nudge during the pass may be for a
+          // row committed after the select.
+          if (r.selected === batchSize || nudged) delay = 0;
+        }
+      } catch (err) {
+        failures += 1;
+        delay = backoff(failures);
+        interruptible = false;
+        logger.error({ err }, 'outbox relay pass failed; will retry');
+      }
+      if (delay > 0 && running) await wait(delay, interruptible);
+    }
+  }
+
+  async function pending(): Promise<number> {
+    const row = await db
+      .withSchema(schema)
+      .selectFrom('outbox')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('published_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      loopDone = loop();
+    },
+
+    nudge() {
+      nudged = true;
+      if (waitInterruptible) endWait?.();
+    },
+
+    async stop() {
+      running = false;
+      endWait?.();
+      await loopDone;
+      loopDone = undefined;
+      // Flush: keep passing until nothing is pending (rows locked by another replica are
+      // skipped and left to it), retrying failures until the deadline.
+      const deadline = Date.now() + flushTimeoutMs;
+      let flushFailures = 0;
+      for (;;) {
+        let r: { selected: number; failed: boolean };
+        try {
+          r = await pass();
+        } catch (err) {
+          logger.error({ err }, 'outbox flush pass failed');
+          r = { selected: 1, failed: true };
+        }
+        if (!r.failed && r.selected === 0) return;
+        if (!r.failed) continue;
+        flushFailures += 1;
+        const delay = Math.min(1000, backoff(flushFailures));
+        if (Date.now() + delay > deadline) {
+          const left = await pending().catch(() => undefined);
+          logger.warn({ pending: left }, 'outbox relay stopped with events pending; the next start publishes them');
+          return;
+        }
+        await sleep(delay);
+      }
+    },
+
+    pending,
+  };
+}
+
+/**
+ * Idempotent consumer: run `fn` inside a transaction only if (consumer, eventId) was not
+ * processed before, recording it in `<schema>.inbox` in the same transaction. Returns false
+ * for a duplicate. A concurrent duplicate waits on the inbox row's lock and then sees it.
+ */
+export async function consumeOnce<DB>(
+  db: Kysely<DB>,
+  schema: string,
+  consumer: string,
+  eventId: string,
+  fn: (trx: Transaction<DB>) => Promise<void>,
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const inserted = await tables(trx)
+      .withSchema(schema)
+      .insertInto('inbox')
+      .values({ consumer, event_id: eventId })
+      .onConflict((oc) => oc.columns(['consumer', 'event_id']).doNothing())
+      .returning('event_id')
+      .executeTakeFirst();
+    if (!inserted) return false;
+    await fn(trx);
+    return true;
+  });
+}

@@ -1,0 +1,31 @@
+/** What every event transport provides, and what the NATS and memory transports share. */
+import type { CloudEvent } from './envelope';
+
+/** Where events go: NATS JetStream in production, in process in the embedded mode. */
+export interface EventTransport {
+  readonly kind: 'nats' | 'memory';
+  /** Publish; the NATS transport sets Nats-Msg-Id = event.id and awaits the JetStream ack. The NATS subject is event.type. */
+  publish(event: CloudEvent): Promise<void>;
+  /**
+   * Durable subscription: a JetStream durable consumer named `durable` (shared by every
+   * replica, which then split the work), explicit ack only after the handler resolves,
+   * redelivery with backoff when it throws, and everything retained delivered to a new
+   * consumer so a service that was down catches up. Handlers must be idempotent
+   * (see {@link consumeOnce}).
+   */
+  subscribe(opts: {
+    durable: string;
+    subjects: string[];
+    handler: (event: CloudEvent) => Promise<void>;
+  }): Promise<{ stop(): Promise<void> }>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Redelivery delay after the n-th failed delivery (1-based). */
+export function redeliveryDelay(attempt: number, baseMs: number, capMs: number): number {
+  return Math.min(capMs, baseMs * 2 ** Math.min(attempt - 1, 20));
+}
+
+/** Durable (consumer) names: one NATS token, no dots or wildcards. */
+export const DURABLE_RE = /^[A-Za-z0-9_-]+$/;
