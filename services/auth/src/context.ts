@@ -19,6 +19,7 @@ export function requestContext(req: FastifyRequest): RequestContext {
   return {
     ip: req.ip.slice(0, 64),
     // NUL is not storable in PostgreSQL text; control characters have no place in a log line
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
     userAgent: typeof ua === 'string' && ua.length > 0 ? ua.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, MAX_USER_AGENT) : null,
     requestId: String(req.id),
   };

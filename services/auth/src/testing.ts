@@ -107,7 +107,11 @@ export async function startAuth(env: Record<string, string> = {}, opts: { shared
   /** Outbox payloads (parsed), oldest first. */
   async function outbox() {
     const rows = await service.deps.db.admin.selectFrom('outbox').select(['payload', 'subject']).orderBy('created_at').execute();
-    return rows.map((r) => ({ subject: r.subject as string, event: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as Record<string, any> }));
+    return rows.map((r) => ({
+      subject: r.subject as string,
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary event fields
+      event: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as Record<string, any>,
+    }));
   }
 
   return {

@@ -109,7 +109,7 @@ describe('internal tenant resolution', () => {
     const byId = await h.request('GET', '/internal/tenants/resolve', { tenant: null, query: { id: t.id } });
     assert.equal(byId.json().status, 'disabled');
     assert.deepEqual(byId.json().settings, { passwordMinLength: 12 });
-    for (const query of [{ slug: 'nope-nope' }, { id: crypto.randomUUID() }, { id: 'not-a-uuid' }]) {
+    for (const query of [{ slug: 'nope-nope' }, { id: crypto.randomUUID() }, { id: 'not-a-uuid' }] as Array<Record<string, string>>) {
       const res = await h.request('GET', '/internal/tenants/resolve', { tenant: null, query });
       assert.equal(res.statusCode, 404);
       assert.equal(res.json().code, 'tenant_not_found');
