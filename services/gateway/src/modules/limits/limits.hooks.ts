@@ -100,9 +100,9 @@ export async function registerLimits(app: HttpApp, opts: LimitsOptions) {
     };
   }
 
-  const ip = make(opts.rateLimits.ip, 'ip:', (req) => normalizeIP(req.ip));
+  const ip = make(opts.rateLimits.ip, 'ip:', (req) => normalizeIP(req.ip ?? ''));
   const credentials = make(opts.rateLimits.credentials, 'cred:', (req) =>
-    isCredentialRequest(req.method, req.url) ? normalizeIP(req.ip) : undefined,
+    isCredentialRequest(req.method, req.url) ? normalizeIP(req.ip ?? '') : undefined,
   );
   const user = make(opts.rateLimits.user, 'user:', (req) => (req.auth ? `${req.auth.tid}:${req.auth.sub}` : undefined));
 

@@ -293,3 +293,37 @@ describe('proxy: unavailable services', () => {
     }
   });
 });
+
+describe('proxy: behind a trusted proxy (TRUST_PROXY)', () => {
+  let s: Stack;
+  before(async () => {
+    s = await startStack({ env: { TRUST_PROXY: '127.0.0.1', BASE_DOMAIN: 'example.test', RATE_LIMIT_IP_MAX: '2' } });
+  });
+  after(async () => {
+    await s.close();
+  });
+
+  test("the proxy's X-Forwarded-For/-Proto/-Host are believed: client address, https, tenant host", async () => {
+    const res = await s.app.inject({
+      method: 'GET',
+      url: '/api/v1/users/me',
+      headers: { 'x-forwarded-for': '198.51.100.7, 203.0.113.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'acme.example.test', host: 'gateway.internal:3000' },
+    });
+    assert.equal(res.statusCode, 200);
+    const h = res.json<Echo>().headers;
+    // Only the address the trusted proxy saw; the part before it came from the client.
+    assert.equal(h['x-forwarded-for'], '203.0.113.9');
+    assert.equal(h['x-forwarded-proto'], 'https');
+    assert.equal(h['x-forwarded-host'], 'acme.example.test');
+    assert.equal(h['x-gatehouse-tenant-slug'], 'acme');
+    assert.equal(res.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains');
+  });
+
+  test('per-IP limits count each client behind the proxy separately', async () => {
+    const from = (ip: string) => s.app.inject({ method: 'GET', url: '/api/v1/users/me', headers: { 'x-forwarded-for': ip } });
+    assert.equal((await from('192.0.2.10')).statusCode, 200);
+    assert.equal((await from('192.0.2.10')).statusCode, 200);
+    assert.equal((await from('192.0.2.10')).statusCode, 429);
+    assert.equal((await from('192.0.2.11')).statusCode, 200);
+  });
+});
