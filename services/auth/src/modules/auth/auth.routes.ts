@@ -87,21 +87,29 @@ export function registerAuthRoutes(app: HttpApp, { auth, sessions, verifier, coo
   app.post(
     `${P}/logout`,
     {
-      preHandler: requireUser,
       schema: {
         tags,
         summary: 'Sign out: revoke the current session',
+        description:
+          'The session is the access token\'s; without an access token, the session of the refresh token in the body or the cookie (cookie mode). Clears the refresh cookie.',
         security: bearer,
-        body: EmptyBodySchema,
-        response: { 204: Type.Null(), 401: ProblemSchema },
+        body: RefreshBodySchema,
+        response: { 204: Type.Null(), 400: ProblemSchema, 401: ProblemSchema },
       },
     },
     async (req, reply) => {
-      const a = req.auth!;
-      await sessions.revokeOne(a.tid, a.sub, a.sid, requestContext(req), 'logout').catch((err: unknown) => {
-        // already revoked (e.g. by another logout racing this one): the outcome is the same
-        if ((err as { code?: string }).code !== 'not_found') throw err;
-      });
+      const refreshToken = req.body?.refreshToken ?? cookies.read(req);
+      if (req.headers.authorization || !refreshToken) {
+        await requireUser(req, reply);
+        const a = req.auth!;
+        await sessions.revokeOne(a.tid, a.sub, a.sid, requestContext(req), 'logout').catch((err: unknown) => {
+          // already revoked (e.g. by another logout racing this one): the outcome is the same
+          if ((err as { code?: string }).code !== 'not_found') throw err;
+        });
+      } else {
+        const header = req.headers[TENANT_HEADER];
+        await sessions.revokeByRefreshToken(refreshToken, requestContext(req), typeof header === 'string' ? header : undefined);
+      }
       cookies.clear(reply);
       return reply.code(204).send(null);
     },

@@ -153,6 +153,26 @@ export function createSessionService(deps: SessionServiceDeps) {
       return { tenant, response: await this.tokenResponse(tenant, outcome.user, outcome.issued) };
     },
 
+    /**
+     * Logout by refresh token (a browser in cookie mode whose access token is gone): revokes the
+     * token's session. Unknown or foreign tokens do nothing; logout is idempotent.
+     */
+    async revokeByRefreshToken(refreshToken: string, ctx: RequestContext, requestTenantId?: string): Promise<void> {
+      if (!refreshToken || refreshToken.length > 128) return;
+      // globally unique hash, tenant not known yet: owner connection (see findRefreshTenant)
+      const found = await findRefreshTenant(db.admin, sha256(refreshToken));
+      if (!found || (requestTenantId !== undefined && requestTenantId !== found.tenant_id)) return;
+      const revoked = await db.withTenant(found.tenant_id, async (trx) => {
+        const rows = await revokeSessions(trx, { sessionId: found.session_id }, 'logout');
+        const userId = rows[0]?.user_id;
+        if (userId) await enqueueEvents(trx, schema, [authEvent('logout', found.tenant_id, ctx, { userId, sessionId: found.session_id, reason: 'logout' })]);
+        return rows.map((r) => r.id);
+      });
+      if (revoked.length === 0) return;
+      relay.nudge();
+      await publishRevocations(revoked);
+    },
+
     /** Revokes one session of a user (logout, `DELETE /sessions/{id}`); 404 when it is not theirs or not active. */
     async revokeOne(
       tenantId: string,
