@@ -23,16 +23,20 @@ export async function findUserById(trx: Tx, id: string): Promise<UserRow | undef
   return trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst() as Promise<UserRow | undefined>;
 }
 
-/** Case-insensitive lookup by email (uses the unique index on lower(email)). */
+/**
+ * Case-insensitive lookup by email (uses the unique index on lower(email)). Both sides go
+ * through PostgreSQL's lower(), the function the unique index uses, so lookups and
+ * uniqueness agree for every script (JavaScript's toLowerCase can differ from it).
+ */
 export async function findUserByEmail(trx: Tx, email: string): Promise<UserRow | undefined> {
-  return trx.selectFrom('users').selectAll().where(sql`lower(email)`, '=', email.toLowerCase()).executeTakeFirst() as Promise<UserRow | undefined>;
+  return trx.selectFrom('users').selectAll().where(sql`lower(email)`, '=', sql<string>`lower(${email})`).executeTakeFirst() as Promise<UserRow | undefined>;
 }
 
 export async function findUserByUsername(trx: Tx, username: string): Promise<UserRow | undefined> {
   return trx
     .selectFrom('users')
     .selectAll()
-    .where(sql`lower(username)`, '=', username.toLowerCase())
+    .where(sql`lower(username)`, '=', sql<string>`lower(${username})`)
     .executeTakeFirst() as Promise<UserRow | undefined>;
 }
 
