@@ -1,6 +1,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
 import { loadConfig } from '@gatehouse/platform/config';
 import { createDatabase } from '@gatehouse/platform/db';
@@ -9,6 +11,17 @@ import { createTestDatabase, testLogger, testServers } from '@gatehouse/platform
 import { AUTH_MIGRATIONS_DIR, createAuthService } from './service';
 import { ensureSuperadmin } from './modules/users/users.service';
 import { GOOD_PASSWORD, startAuth, uniqueEmail, type Harness } from './testing';
+
+/** A durable consumer outlives its subscription on a real NATS server: remove the test's own. */
+async function deleteNatsConsumer(durable: string): Promise<void> {
+  if (!testServers.natsUrl) return;
+  const nc = await connect({ servers: testServers.natsUrl });
+  try {
+    await (await jetstreamManager(nc)).consumers.delete('GATEHOUSE', durable);
+  } finally {
+    await nc.close();
+  }
+}
 
 const ADMIN_EMAIL = uniqueEmail('root');
 const ADMIN_PASSWORD = 'the very first superadmin passphrase';
@@ -64,8 +77,9 @@ describe('startup', () => {
 describe('events', () => {
   test('registration writes user.events.created in its transaction and the relay publishes it', async () => {
     const received: CloudEvent[] = [];
+    const durable = `auth_test_${crypto.randomUUID().replaceAll('-', '')}`;
     const sub = await h.shared.transport.subscribe({
-      durable: `auth_test_${crypto.randomUUID().replaceAll('-', '')}`,
+      durable,
       subjects: ['user.events.created'],
       handler: async (e) => {
         received.push(e);
@@ -90,6 +104,7 @@ describe('events', () => {
       assert.equal((await h.outbox()).filter((e) => e.subject === 'user.events.created').length, before);
     } finally {
       await sub.stop();
+      await deleteNatsConsumer(durable);
     }
   });
 
