@@ -12,6 +12,30 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, testServers } from '@gatehouse/platform/testing';
 
+/**
+ * With real NATS the started gateway made a durable of its own on the shared GATEHOUSE stream
+ * (unique per process, see services/gateway/README.md); remove the idle ones so repeated runs
+ * do not pile them up. A live gateway's consumer has pull requests waiting and is kept.
+ */
+async function removeIdleGatewayDurables(): Promise<void> {
+  if (!testServers.natsUrl) return;
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: testServers.natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const idle: string[] = [];
+    for await (const c of jsm.consumers.list('GATEHOUSE')) {
+      if (c.name.startsWith('gateway-tenants-') && c.num_waiting === 0) idle.push(c.name);
+    }
+    for (const name of idle) await jsm.consumers.delete('GATEHOUSE', name).catch(() => false);
+  } catch {
+    // no GATEHOUSE stream: nothing to clean
+  } finally {
+    await nc.close();
+  }
+}
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 test('npm start: ready banner, a working gateway, graceful exit on SIGTERM', { timeout: 240_000 }, async () => {
@@ -68,6 +92,7 @@ test('npm start: ready banner, a working gateway, graceful exit on SIGTERM', { t
     assert.equal(code, 0, err);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
+    await removeIdleGatewayDurables();
     await db.drop();
     await rm(dataDir, { recursive: true, force: true });
   }
