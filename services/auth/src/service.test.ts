@@ -49,6 +49,12 @@ describe('startup', () => {
     assert.ok((promoted.roles as string[]).includes('superadmin'));
   });
 
+  test('readiness checks the database, the limit store and the event transport', async () => {
+    const res = await h.request('GET', '/readyz', { tenant: null });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json().checks, { database: 'ok', kv: 'ok', events: 'ok' });
+  });
+
   test('with PostgreSQL and no GATEHOUSE_SECRET the service refuses to start, saying why', async () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', DATA_DIR: '/tmp/gatehouse-never-written' });
     await assert.rejects(createAuthService(config, h.shared), /GATEHOUSE_SECRET/);
