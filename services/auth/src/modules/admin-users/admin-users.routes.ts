@@ -12,6 +12,7 @@ const tags = ['admin'];
 const security = [{ bearerAuth: [] }];
 const errorsOf = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema };
 
+/** Registers the admin user routes (role `admin`). */
 export function registerAdminUserRoutes(app: HttpApp, { admin, verifier }: { admin: AdminUserService; verifier: TokenVerifier }) {
   const requireAdmin = authenticate(verifier, ['admin']);
 

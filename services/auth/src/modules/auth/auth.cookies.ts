@@ -9,11 +9,13 @@ import type { TokenResponse } from '@gatehouse/contracts';
 export const REFRESH_COOKIE = 'gatehouse_refresh';
 const COOKIE_PATH = '/api/v1/auth';
 
+/** True when the URL's host is localhost or a loopback address. */
 export function isLoopbackUrl(publicUrl: string): boolean {
   const host = new URL(publicUrl).hostname;
   return host === 'localhost' || host.endsWith('.localhost') || host === '127.0.0.1' || host === '[::1]';
 }
 
+/** Creates the refresh-cookie helpers for a public URL. */
 export function createRefreshCookies(publicUrl: string) {
   const secure = !isLoopbackUrl(publicUrl);
   return {

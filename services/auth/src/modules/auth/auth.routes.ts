@@ -21,6 +21,7 @@ const P = '/api/v1/auth';
 const tags = ['auth'];
 const bearer = [{ bearerAuth: [] }];
 
+/** Registers register, login, refresh, logout, logout-all and me. */
 export function registerAuthRoutes(app: HttpApp, { auth, sessions, verifier, cookies }: AuthRouteDeps) {
   const requireUser = authenticate(verifier);
 

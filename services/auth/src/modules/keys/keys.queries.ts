@@ -25,6 +25,7 @@ export async function listPublishedKeys(db: Db, overlapSec: number): Promise<Sig
     .execute()) as SigningKeyRow[];
 }
 
+/** Stores a new key (public JWK in clear, private half already sealed). */
 export async function insertKey(db: Db, row: Omit<SigningKeyRow, 'created_at' | 'retired_at'>): Promise<void> {
   await db
     .insertInto('signing_keys')
@@ -37,6 +38,7 @@ export async function retireOthers(db: Db, keep: string): Promise<void> {
   await db.updateTable('signing_keys').set({ retired_at: sql`now()` }).where('retired_at', 'is', null).where('kid', '!=', keep).execute();
 }
 
+/** How many keys are not retired. */
 export async function countCurrent(db: Db): Promise<number> {
   const r = await db.selectFrom('signing_keys').select((eb) => eb.fn.countAll<string>().as('n')).where('retired_at', 'is', null).executeTakeFirstOrThrow();
   return Number(r.n);

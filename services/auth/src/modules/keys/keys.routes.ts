@@ -4,6 +4,7 @@ import type { HttpApp } from '@gatehouse/platform/http';
 import type { KeyService } from './keys.service';
 import { JwksSchema } from './keys.schemas';
 
+/** Registers the JWKS route. */
 export function registerKeyRoutes(app: HttpApp, { keys }: { keys: KeyService }) {
   app.get(
     '/.well-known/jwks.json',

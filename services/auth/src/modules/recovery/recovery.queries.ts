@@ -4,6 +4,7 @@ import type { Tx } from '@gatehouse/platform/db';
 
 export type OneTimePurpose = 'verify_email' | 'reset_password';
 
+/** Stores a one-time token by its sha256, expiring `ttlSec` from now (database clock). */
 export async function insertOneTimeToken(
   trx: Tx,
   t: { token_hash: string; tenant_id: string; user_id: string; purpose: OneTimePurpose; ttlSec: number },

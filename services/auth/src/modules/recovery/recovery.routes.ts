@@ -12,6 +12,7 @@ const P = '/api/v1/auth';
 const tags = ['auth'];
 const security = [{ bearerAuth: [] }];
 
+/** Registers the password and email-verification routes. */
 export function registerRecoveryRoutes(app: HttpApp, { recovery, verifier }: { recovery: RecoveryService; verifier: TokenVerifier }) {
   const requireUser = authenticate(verifier);
 

@@ -19,6 +19,7 @@ export interface SessionRow {
 
 const secs = (n: number) => sql<Date>`now() + make_interval(secs => ${n})`;
 
+/** Inserts a session with absolute and idle expiries computed by the database clock. */
 export async function insertSession(
   trx: Tx,
   s: { id: string; tenant_id: string; user_id: string; ip: string | null; user_agent: string | null; amr: string[]; absoluteSec: number; idleSec: number },
@@ -39,6 +40,7 @@ export async function insertSession(
     .executeTakeFirstOrThrow() as Promise<SessionRow>;
 }
 
+/** Stores a refresh token by its sha256 only. */
 export async function insertRefreshToken(trx: Tx, t: { token_hash: string; tenant_id: string; session_id: string }): Promise<void> {
   await trx.insertInto('refresh_tokens').values(t).execute();
 }

@@ -10,6 +10,7 @@ import { SessionListSchema, SessionParamsSchema } from './sessions.schemas';
 const tags = ['auth'];
 const security = [{ bearerAuth: [] }];
 
+/** Registers the session list and revoke routes. */
 export function registerSessionRoutes(app: HttpApp, { sessions, verifier }: { sessions: SessionService; verifier: TokenVerifier }) {
   const requireUser = authenticate(verifier);
 

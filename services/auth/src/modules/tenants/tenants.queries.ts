@@ -14,10 +14,12 @@ export interface TenantRow {
   created_at: Date;
 }
 
+/** The tenant with this id, any status. */
 export async function findTenantById(db: Db, id: string): Promise<TenantRow | undefined> {
   return db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst() as Promise<TenantRow | undefined>;
 }
 
+/** The tenant with this slug, any status. */
 export async function findTenantBySlug(db: Db, slug: string): Promise<TenantRow | undefined> {
   return db.selectFrom('tenants').selectAll().where('slug', '=', slug).executeTakeFirst() as Promise<TenantRow | undefined>;
 }

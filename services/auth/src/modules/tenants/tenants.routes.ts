@@ -8,6 +8,7 @@ import type { TenantService } from './tenants.service';
 import { ResolveQuerySchema, TenantSchema } from './tenants.schemas';
 import { tenantErrors } from './tenants.errors';
 
+/** Registers the internal tenant routes. */
 export function registerTenantRoutes(app: HttpApp, { tenants }: { tenants: TenantService }) {
   app.get(
     '/internal/tenants/resolve',

@@ -19,6 +19,7 @@ export interface UserRow {
   last_login_at: Date | null;
 }
 
+/** The user with this id in the current tenant. */
 export async function findUserById(trx: Tx, id: string): Promise<UserRow | undefined> {
   return trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst() as Promise<UserRow | undefined>;
 }
@@ -32,6 +33,7 @@ export async function findUserByEmail(trx: Tx, email: string): Promise<UserRow |
   return trx.selectFrom('users').selectAll().where(sql`lower(email)`, '=', sql<string>`lower(${email})`).executeTakeFirst() as Promise<UserRow | undefined>;
 }
 
+/** Case-insensitive lookup by username. */
 export async function findUserByUsername(trx: Tx, username: string): Promise<UserRow | undefined> {
   return trx
     .selectFrom('users')
@@ -40,6 +42,7 @@ export async function findUserByUsername(trx: Tx, username: string): Promise<Use
     .executeTakeFirst() as Promise<UserRow | undefined>;
 }
 
+/** Inserts a user; a duplicate email or username raises a unique violation (23505). */
 export async function insertUser(
   trx: Tx,
   row: { id: string; tenant_id: string; email: string; username: string | null; display_name: string | null; password_hash: string; roles: string[] },
@@ -47,6 +50,7 @@ export async function insertUser(
   return trx.insertInto('users').values(row).returningAll().executeTakeFirstOrThrow() as Promise<UserRow>;
 }
 
+/** Updates columns of a user and bumps updated_at; returns the new row. */
 export async function updateUser(trx: Tx, id: string, set: Record<string, unknown>): Promise<UserRow | undefined> {
   return trx
     .updateTable('users')
@@ -56,6 +60,7 @@ export async function updateUser(trx: Tx, id: string, set: Record<string, unknow
     .executeTakeFirst() as Promise<UserRow | undefined>;
 }
 
+/** Deletes a user (sessions and tokens go with it by cascade); true when a row went. */
 export async function deleteUser(trx: Tx, id: string): Promise<boolean> {
   const r = await trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
   return Number(r.numDeletedRows) > 0;
