@@ -5,7 +5,7 @@
  * `main.ts` files call `listen` on the result.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault, type FastifyReply } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import client from 'prom-client';
@@ -77,8 +77,9 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    disableRequestLogging: true,
-    maxParamLength: 200,
+    // request logging is ours (onResponse below), at debug level
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     // Errors the router raises before any hook runs (a malformed %-escape in the path, an
     // overlong parameter) get the same problem+json as every other failure.

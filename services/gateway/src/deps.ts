@@ -69,6 +69,9 @@ export function createGatewayDeps(config: Config, shared: SharedDeps, options: G
       subscription = await shared.transport.subscribe({
         durable: `gateway-tenants-${randomBytes(8).toString('hex')}`,
         subjects: ['tenant.events.>'],
+        // only invalidations from now on matter, and a stopped gateway leaves no consumer behind
+        fromNow: true,
+        inactiveMs: 5 * 60_000,
         handler: async (event) => {
           tenancy.invalidate();
           shared.logger.debug({ type: event.type, tenant: event.tenantid }, 'tenant cache cleared');

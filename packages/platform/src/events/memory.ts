@@ -106,13 +106,13 @@ export function createMemoryTransport(opts: {
       }
     },
 
-    async subscribe({ durable, subjects, handler }) {
+    async subscribe({ durable, subjects, handler, fromNow }) {
       if (closed) throw new Error('event transport is closed');
       if (!DURABLE_RE.test(durable)) throw new Error(`invalid durable name: ${durable}`);
       let d = durables.get(durable);
       if (d?.handler) throw new Error(`durable ${durable} already has a subscriber in this process`);
       if (!d) {
-        d = { patterns: subjects, handler: undefined, next: firstSeq, pumping: false, retries: new Map(), inflight: new Set() };
+        d = { patterns: subjects, handler: undefined, next: fromNow ? firstSeq + log.length : firstSeq, pumping: false, retries: new Map(), inflight: new Set() };
         durables.set(durable, d);
       }
       const state = d;

@@ -128,7 +128,7 @@ export async function createNatsTransport(opts: NatsTransportOptions): Promise<E
     }
   })();
 
-  async function ensureConsumer(durable: string, filters: string[]): Promise<void> {
+  async function ensureConsumer(durable: string, filters: string[], extra: { fromNow?: boolean; inactiveMs?: number } = {}): Promise<void> {
     const filter: Partial<ConsumerConfig> =
       filters.length === 1 ? { filter_subject: filters[0] } : multiFilter ? { filter_subjects: filters } : {};
     try {
@@ -150,7 +150,8 @@ export async function createNatsTransport(opts: NatsTransportOptions): Promise<E
         ack_policy: AckPolicy.Explicit,
         // A new consumer starts from the beginning of the stream: a service added later (or
         // whose consumer was lost) catches up; consumeOnce makes replays harmless.
-        deliver_policy: DeliverPolicy.All,
+        deliver_policy: extra.fromNow ? DeliverPolicy.New : DeliverPolicy.All,
+        ...(extra.inactiveMs ? { inactive_threshold: nanos(extra.inactiveMs) } : {}),
         ack_wait: nanos(60_000),
         max_deliver: -1,
         ...filter,
@@ -182,12 +183,12 @@ export async function createNatsTransport(opts: NatsTransportOptions): Promise<E
       }
     },
 
-    async subscribe({ durable, subjects, handler }) {
+    async subscribe({ durable, subjects, handler, onInvalid, fromNow, inactiveMs }) {
       if (!DURABLE_RE.test(durable)) throw new Error(`invalid durable name: ${durable}`);
       if (subjects.length === 0) throw new Error('subscribe needs at least one subject');
       const filters = subjects.map((s) => prefix + s);
       const clientFilter = filters.length > 1 && !multiFilter;
-      await ensureConsumer(durable, filters);
+      await ensureConsumer(durable, filters, { fromNow, inactiveMs });
       const consumer = await js.consumers.get(stream, durable);
 
       let stopped = false;
@@ -206,6 +207,20 @@ export async function createNatsTransport(opts: NatsTransportOptions): Promise<E
           event = undefined;
         }
         if (!isCloudEvent(event)) {
+          if (onInvalid) {
+            try {
+              await onInvalid({
+                subject: m.subject.startsWith(prefix) ? m.subject.slice(prefix.length) : m.subject,
+                data: m.string().slice(0, 65536),
+                reason: event === undefined ? 'not JSON' : 'not a CloudEvent',
+              });
+            } catch (err) {
+              const delay = redeliveryDelay(m.info.deliveryCount, retryBaseMs, 60_000);
+              logger.warn({ err, durable, subject: m.subject, seq: m.seq, delay }, 'invalid-message handler failed; will redeliver');
+              m.nak(delay);
+              return;
+            }
+          }
           // Redelivering a malformed message can never succeed.
           logger.error({ durable, subject: m.subject, seq: m.seq }, 'dropping a message that is not a CloudEvent');
           m.term('not a CloudEvent');
@@ -237,7 +252,7 @@ export async function createNatsTransport(opts: NatsTransportOptions): Promise<E
           if (stopped) break;
           await sleep(1000, undefined, { signal: pause.signal }).catch(() => undefined);
           if (stopped) break;
-          await ensureConsumer(durable, filters).catch((err: unknown) =>
+          await ensureConsumer(durable, filters, { fromNow, inactiveMs }).catch((err: unknown) =>
             logger.warn({ err, durable }, 'event consumer check failed'),
           );
         }

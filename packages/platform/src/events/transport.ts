@@ -1,6 +1,15 @@
 /** What every event transport provides, and what the NATS and memory transports share. */
 import type { CloudEvent } from './envelope';
 
+/** A message a transport could not read as a CloudEvent. */
+export interface InvalidMessage {
+  /** the NATS subject it arrived on (without the deployment's subject prefix) */
+  subject: string;
+  /** its body as text (at most 64 KiB) */
+  data: string;
+  reason: string;
+}
+
 /** Where events go: NATS JetStream in production, in process in the embedded mode. */
 export interface EventTransport {
   readonly kind: 'nats' | 'memory';
@@ -17,6 +26,19 @@ export interface EventTransport {
     durable: string;
     subjects: string[];
     handler: (event: CloudEvent) => Promise<void>;
+    /**
+     * Optional: receives a message that is not a CloudEvent (not JSON, or required attributes
+     * missing) before the transport drops it, so the consumer can park it (the audit service's
+     * dead-letter table). When it throws, the message is redelivered instead of dropped.
+     */
+    onInvalid?: (message: InvalidMessage) => Promise<void>;
+    /** deliver only events published from now on (caches that only need invalidations) */
+    fromNow?: boolean;
+    /**
+     * NATS: delete the consumer after it has had no subscriber this long. For per-process
+     * consumers (a gateway's cache invalidation) so stopped processes leave nothing behind.
+     */
+    inactiveMs?: number;
   }): Promise<{ stop(): Promise<void> }>;
   ping(): Promise<void>;
   close(): Promise<void>;
