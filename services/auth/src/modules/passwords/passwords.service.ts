@@ -5,7 +5,9 @@
  * tells the login to store a current hash once the password is known to be right.
  */
 import { hash as argon2Hash, verify as argon2Verify, parseOptions, type Options } from '@node-rs/argon2';
-import { verify as bcryptVerify } from '@node-rs/bcrypt';
+// bcryptjs (pure JS) only verifies hashes imported from other systems, once per user before
+// the re-hash; @node-rs/bcrypt 2.x ships a lock-breaking set of platform packages (npm ci fails).
+import bcrypt from 'bcryptjs';
 import { randomToken } from '@gatehouse/platform/crypto';
 import { normalizePassword } from './passwords.policy';
 
@@ -35,7 +37,7 @@ export function createPasswordHasher(params: { memoryCost: number; timeCost: num
       const pw = normalizePassword(password);
       try {
         if (stored.startsWith('$argon2')) return await argon2Verify(stored, pw);
-        if (BCRYPT.test(stored)) return await bcryptVerify(pw, stored);
+        if (BCRYPT.test(stored)) return await bcrypt.compare(pw, stored);
       } catch {
         // a corrupt stored hash must not turn into a 500 or a match
       }
