@@ -13,8 +13,8 @@ import { pino } from 'pino';
 import { makeEvent, type CloudEvent } from './envelope';
 import type { EventTransport } from './transport';
 
-export const NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
-export const PG_URL = process.env.TEST_PG_URL;
+export const NATS_URL = process.env.TEST_NATS_URL;
+export const PG_URL = process.env.TEST_PG_URL ?? process.env.TEST_DATABASE_URL;
 export const logger = pino({ level: 'silent' });
 
 /** Random per test process, so names in shared servers (schemas, streams) never collide. */
