@@ -220,6 +220,9 @@ export function createRevocationList(opts: RevocationListOptions): RevocationLis
         () => void reload('resubscribed'),
       );
       try {
+        // load() reads through kv.redis directly: wait for the command connection first
+        // (without the offline queue a command sent before it is ready fails at once)
+        await kv.ping();
         await load();
       } catch (err) {
         await unsubscribe();

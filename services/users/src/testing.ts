@@ -14,12 +14,12 @@ import { connect } from '@nats-io/transport-node';
 import client from 'prom-client';
 import { loadConfig, type Config } from '@gatehouse/platform/config';
 import { createMemoryTransport, createNatsTransport, makeEvent, type CloudEvent, type EventTransport } from '@gatehouse/platform/events';
+import type { HttpApp } from '@gatehouse/platform/http';
 import { createKvStore } from '@gatehouse/platform/kv';
 import { createRevocationList } from '@gatehouse/platform/revocation';
-import type { RunningService } from '@gatehouse/platform/service';
 import { createTestDatabase, testLogger, testServers } from '@gatehouse/platform/testing';
-import type { UsersShared } from './deps';
-import { createUsersService, type UsersOptions } from './service';
+import { buildApp } from './app';
+import { createDeps, type UsersDeps, type UsersOptions, type UsersShared } from './deps';
 
 export const ISSUER = 'https://gatehouse.test';
 export const AUDIENCE = 'gatehouse';
@@ -121,8 +121,9 @@ export function userEvent(
 }
 
 export interface TestUsers {
-  service: RunningService;
-  app: RunningService['app'];
+  /** the wired dependencies (database, replica, services) of the running instance */
+  deps: UsersDeps;
+  app: HttpApp;
   config: Config;
   transport: EventTransport;
   clock: ReturnType<typeof createTestClock>;
@@ -141,14 +142,36 @@ export interface TestUsers {
  * transport, data dir, token keys and clock.
  */
 export async function startTestUsers(opts: { env?: Record<string, string>; options?: Partial<UsersOptions> } = {}): Promise<TestUsers> {
-  const database = await createTestDatabase();
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'gh-users-'));
-  const t = await createTestTransport();
+  // Undone in reverse if anything below fails, so a failed start leaves no open handle
+  // (an open handle keeps the test process alive) and no database behind.
+  const undo: Array<() => Promise<unknown>> = [];
+  const rollback = async () => {
+    for (const f of undo.reverse()) await f().catch(() => {});
+  };
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let dataDir: string;
+  let t: Awaited<ReturnType<typeof createTestTransport>>;
+  let kv: ReturnType<typeof createKvStore>;
+  let revocations: ReturnType<typeof createRevocationList>;
+  try {
+    database = await createTestDatabase();
+    undo.push(() => database.drop());
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'gh-users-'));
+    const dir = dataDir;
+    undo.push(() => rm(dir, { recursive: true, force: true }));
+    t = await createTestTransport();
+    undo.push(() => t.cleanup());
+    kv = createKvStore({ url: testServers.redisUrl, keyPrefix: `userstest:${randomBytes(5).toString('hex')}:`, logger: testLogger });
+    const store = kv;
+    undo.push(() => store.close());
+    revocations = createRevocationList({ kv, logger: testLogger, channel: `userstest-${randomBytes(5).toString('hex')}` });
+    await revocations.start();
+  } catch (err) {
+    await rollback();
+    throw err;
+  }
   const tokens = await createTestTokens();
   const clock = createTestClock();
-  const kv = createKvStore({ url: testServers.redisUrl, keyPrefix: `userstest:${randomBytes(5).toString('hex')}:`, logger: testLogger });
-  const revocations = createRevocationList({ kv, logger: testLogger, channel: `userstest-${randomBytes(5).toString('hex')}` });
-  await revocations.start();
   const registry = new client.Registry();
   const config = loadConfig({
     TOKEN_ISSUER: ISSUER,
@@ -161,14 +184,32 @@ export async function startTestUsers(opts: { env?: Record<string, string>; optio
   });
   let transport = t.transport;
   const shared = (): UsersShared => ({ logger: testLogger, transport, revocations, registry });
-  const open = () => createUsersService(config, shared(), { jwks: tokens.jwks, clock: clock.now, ...opts.options });
-  let service: RunningService | undefined = await open();
-  let app = service.app;
-  await app.ready();
+  // the same steps as createUsersService, keeping hold of the deps for tests that need them
+  const open = async () => {
+    const deps = await createDeps(config, shared(), { jwks: tokens.jwks, clock: clock.now, ...opts.options });
+    try {
+      const app = await buildApp(deps);
+      await deps.start();
+      await app.ready();
+      return { deps, app };
+    } catch (err) {
+      await deps.close().catch(() => {});
+      throw err;
+    }
+  };
+  let running: { deps: UsersDeps; app: HttpApp } | undefined;
+  try {
+    running = await open();
+  } catch (err) {
+    await revocations.stop().catch(() => {});
+    await rollback();
+    throw err;
+  }
+  let app = running.app;
 
   const self: TestUsers = {
-    get service() {
-      return service!;
+    get deps() {
+      return running!.deps;
     },
     get app() {
       return app;
@@ -191,17 +232,16 @@ export async function startTestUsers(opts: { env?: Record<string, string>; optio
       return { id, tenantId, token };
     },
     async stop() {
-      if (!service) return;
-      await app.close();
-      await service.close();
-      service = undefined;
+      if (!running) return;
+      await running.app.close();
+      await running.deps.close();
+      running = undefined;
     },
     async restart() {
       await self.stop();
       if (t.kind === 'nats') transport = await t.reopen();
-      service = await open();
-      app = service.app;
-      await app.ready();
+      running = await open();
+      app = running.app;
     },
     async close() {
       await self.stop();
