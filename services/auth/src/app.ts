@@ -5,6 +5,7 @@ import type { AuthDeps } from './deps';
 import { registerAdminUserRoutes } from './modules/admin-users/admin-users.routes';
 import { registerAuthRoutes } from './modules/auth/auth.routes';
 import { registerKeyRoutes } from './modules/keys/keys.routes';
+import { registerMfaRoutes } from './modules/mfa/mfa.routes';
 import { registerRecoveryRoutes } from './modules/recovery/recovery.routes';
 import { registerSessionRoutes } from './modules/sessions/sessions.routes';
 import { registerTenantRoutes } from './modules/tenants/tenants.routes';
@@ -27,6 +28,7 @@ export async function buildApp(deps: AuthDeps): Promise<HttpApp> {
   registerAuthRoutes(app, { auth: deps.auth, sessions: deps.sessions, verifier, cookies: deps.cookies });
   registerSessionRoutes(app, { sessions: deps.sessions, verifier });
   registerRecoveryRoutes(app, { recovery: deps.recovery, verifier });
-  registerAdminUserRoutes(app, { admin: deps.admin, verifier });
+  registerAdminUserRoutes(app, { admin: deps.admin, mfa: deps.mfa, verifier });
+  registerMfaRoutes(app, { gate: deps.gate, mfa: deps.mfa, tokens: deps.mfaTokens, verifier, cookies: deps.cookies });
   return app;
 }

@@ -9,6 +9,10 @@ import { createAdminUserService } from './modules/admin-users/admin-users.servic
 import { createAuthFlows } from './modules/auth/auth.service';
 import { createRefreshCookies } from './modules/auth/auth.cookies';
 import { createKeyService } from './modules/keys/keys.service';
+import { createMfaSecrets } from './modules/mfa/mfa.codes';
+import { createLoginGate } from './modules/mfa/mfa.login';
+import { createMfaService } from './modules/mfa/mfa.service';
+import { createMfaTokens } from './modules/mfa/mfa.tokens';
 import { createPasswordHasher } from './modules/passwords/passwords.service';
 import { createRecoveryService } from './modules/recovery/recovery.service';
 import { createSessionService } from './modules/sessions/sessions.service';
@@ -51,9 +55,13 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
     publicUrl: config.publicUrl,
     logger,
   });
-  const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, relay, logger });
+  const mfaTokens = createMfaTokens(shared.kv);
+  const mfaSecrets = createMfaSecrets(secret);
+  const gate = createLoginGate({ db, tokens: mfaTokens, secrets: mfaSecrets, sessions, tenants, throttle, relay, logger });
+  const mfa = createMfaService({ db, gate, tokens: mfaTokens, secrets: mfaSecrets, hasher, throttle, tenants, relay, logger });
+  const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, relay, gate, logger });
   const admin = createAdminUserService({ db, sessions, revocations: shared.revocations, relay, logger });
   const cookies = createRefreshCookies(config.publicUrl);
-  return { config, shared, logger, db, relay, hasher, throttle, tenants, keys, verifier, background, sessions, recovery, auth, admin, cookies };
+  return { config, shared, logger, db, relay, hasher, throttle, tenants, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa };
 }
 export type AuthDeps = ReturnType<typeof createAuthDeps>;

@@ -18,19 +18,24 @@ export type AuthEventName =
   | 'password_changed'
   | 'password_reset'
   | 'email_verified'
-  | 'refresh_token_reused';
+  | 'refresh_token_reused'
+  | 'mfa_enabled'
+  | 'mfa_disabled'
+  | 'oauth_linked';
 
 /** Builds an `auth.events.<name>` event; `userId` becomes the CloudEvents subject when known. */
 export function authEvent(
   name: AuthEventName,
   tenantId: string,
   ctx: RequestContext,
-  data: { userId?: string; sessionId?: string; reason?: string },
+  data: { userId?: string; sessionId?: string; reason?: string; method?: string },
 ): CloudEvent<AuthEventData> {
   const payload: AuthEventData = { ip: ctx.ip || undefined, userAgent: ctx.userAgent ?? undefined, requestId: ctx.requestId };
   if (data.userId) payload.userId = data.userId;
   if (data.sessionId) payload.sessionId = data.sessionId;
   if (data.reason) payload.reason = data.reason;
+  // how the user signed in (password, totp, backup_code, passkey, oauth:<provider>): never a secret
+  if (data.method) payload.method = data.method;
   return makeEvent({ source: EVENT_SOURCE, type: EventTypes.auth(name), tenantId, subject: data.userId, data: payload });
 }
 

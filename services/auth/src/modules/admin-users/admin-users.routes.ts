@@ -4,6 +4,7 @@ import type { HttpApp } from '@gatehouse/platform/http';
 import { authenticate, type TokenVerifier } from '@gatehouse/platform/auth';
 import { ProblemSchema, UserSchema } from '@gatehouse/contracts';
 import { requestContext } from '../../context';
+import type { MfaService } from '../mfa/mfa.service';
 import type { AdminUserService } from './admin-users.service';
 import { AdminUserListQuerySchema, AdminUserListSchema, AdminUserParamsSchema, AdminUserPatchSchema } from './admin-users.schemas';
 
@@ -13,7 +14,7 @@ const security = [{ bearerAuth: [] }];
 const errorsOf = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema };
 
 /** Registers the admin user routes (role `admin`). */
-export function registerAdminUserRoutes(app: HttpApp, { admin, verifier }: { admin: AdminUserService; verifier: TokenVerifier }) {
+export function registerAdminUserRoutes(app: HttpApp, { admin, mfa, verifier }: { admin: AdminUserService; mfa: MfaService; verifier: TokenVerifier }) {
   const requireAdmin = authenticate(verifier, ['admin']);
 
   app.get(
@@ -78,6 +79,26 @@ export function registerAdminUserRoutes(app: HttpApp, { admin, verifier }: { adm
     },
     async (req, reply) => {
       await admin.revokeSessions(req.auth!, req.params.id, requestContext(req));
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    `${P}/:id/mfa/reset`,
+    {
+      preHandler: requireAdmin,
+      schema: {
+        tags,
+        summary: 'Remove a user\'s TOTP secret and backup codes (lost device)',
+        description: 'The next password login of the user signs in without a second factor (or asks to enroll one when the tenant requires MFA). Passkeys stay.',
+        security,
+        params: AdminUserParamsSchema,
+        body: Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]),
+        response: { 204: Type.Null(), ...errorsOf },
+      },
+    },
+    async (req, reply) => {
+      await mfa.adminReset(req.auth!, req.params.id, requestContext(req));
       return reply.code(204).send(null);
     },
   );

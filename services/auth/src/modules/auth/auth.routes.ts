@@ -8,6 +8,7 @@ import type { SessionService } from '../sessions/sessions.service';
 import { sessionErrors } from '../sessions/sessions.errors';
 import type { AuthFlows } from './auth.service';
 import type { RefreshCookies } from './auth.cookies';
+import { LoginResultSchema } from '../mfa/mfa.schemas';
 import { CookieModeQuerySchema, EmptyBodySchema, LoginBodySchema, RefreshBodySchema, RegisterBodySchema } from './auth.schemas';
 
 export interface AuthRouteDeps {
@@ -49,15 +50,16 @@ export function registerAuthRoutes(app: HttpApp, { auth, sessions, verifier, coo
       schema: {
         tags,
         summary: 'Sign in with email or username and password',
-        description: 'Unknown account, wrong and empty password answer the same 401. Throttled per account and client IP (429 too_many_attempts).',
+        description:
+          'Unknown account, wrong and empty password answer the same 401. Throttled per account and client IP (429 too_many_attempts). A user with a second factor (or without one in a tenant that requires MFA) gets `{mfaRequired, mfaToken, methods}` instead of tokens: complete it at POST /login/mfa, or enroll with the mfaToken when `enrollmentRequired`.',
         querystring: CookieModeQuerySchema,
         body: LoginBodySchema,
-        response: { 200: TokenResponseSchema, 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 429: ProblemSchema, 503: ProblemSchema },
+        response: { 200: LoginResultSchema, 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 429: ProblemSchema, 503: ProblemSchema },
       },
     },
     async (req, reply) => {
       const res = await auth.login(requestTenant(req), req.body, requestContext(req));
-      return reply.send(cookies.apply(reply, req.query.mode, res));
+      return reply.send('accessToken' in res ? cookies.apply(reply, req.query.mode, res) : res);
     },
   );
 

@@ -21,6 +21,7 @@ import type { Throttle } from '../throttle/throttle.service';
 import { findUserByEmail, findUserById, findUserByUsername, updateUser, type UserRow } from '../users/users.queries';
 import { insertAccount, mapUniqueViolation, toUser } from '../users/users.service';
 import { userErrors } from '../users/users.errors';
+import type { LoginGate, LoginResult } from '../mfa/mfa.login';
 import { authErrors } from './auth.errors';
 
 export interface AuthServiceDeps {
@@ -31,12 +32,14 @@ export interface AuthServiceDeps {
   sessions: SessionService;
   recovery: RecoveryService;
   relay: { nudge(): void };
+  /** the second-factor gate every successful first factor goes through */
+  gate: LoginGate;
   logger: Logger;
 }
 
 /** Creates the auth service. */
 export function createAuthFlows(deps: AuthServiceDeps) {
-  const { db, hasher, throttle, tenants, sessions, recovery, relay, logger } = deps;
+  const { db, hasher, throttle, tenants, sessions, recovery, relay, gate, logger } = deps;
   const schema = db.schema;
 
   /** login_failed has no other transaction to ride in, so it gets its own small one. */
@@ -85,8 +88,11 @@ export function createAuthFlows(deps: AuthServiceDeps) {
       return sessions.tokenResponse(tenant, created.user, created.issued);
     },
 
-    /** `POST /login` with the email or the username and the password. */
-    async login(tenantId: string, input: { email?: string; username?: string; password: string }, ctx: RequestContext): Promise<TokenResponse> {
+    /**
+     * `POST /login` with the email or the username and the password: tokens, or the MFA
+     * challenge when the user has a second factor or the tenant requires one.
+     */
+    async login(tenantId: string, input: { email?: string; username?: string; password: string }, ctx: RequestContext): Promise<LoginResult> {
       const tenant = await tenants.requireActive(tenantId);
       const identifier = (input.email ?? input.username ?? '').trim();
       if (!identifier) throw authErrors.identifierRequired();
@@ -108,15 +114,12 @@ export function createAuthFlows(deps: AuthServiceDeps) {
         throw authErrors.accountDisabled();
       }
       // an imported or older hash is replaced now that the password is known to be right
-      const rehash = hasher.needsRehash(user.password_hash!) ? await hasher.hash(input.password) : undefined;
-      const { row, issued } = await db.withTenant(tenant.id, async (trx) => {
-        const row = (await updateUser(trx, user.id, rehash ? { last_login_at: new Date(), password_hash: rehash } : { last_login_at: new Date() })) ?? user;
-        const issued = await sessions.issue(trx, { tenantId: tenant.id, userId: user.id, amr: ['pwd'], ctx });
-        await enqueueEvents(trx, schema, [authEvent('login_succeeded', tenant.id, ctx, { userId: user.id, sessionId: issued.session.id })]);
-        return { row, issued };
-      });
-      relay.nudge();
-      return sessions.tokenResponse(tenant, row, issued);
+      if (hasher.needsRehash(user.password_hash!)) {
+        const rehash = await hasher.hash(input.password);
+        await db.withTenant(tenant.id, (trx) => updateUser(trx, user.id, { password_hash: rehash }));
+      }
+      // the password is one factor: the gate issues tokens, or asks for (or to enroll) a second
+      return gate.begin(tenant, user, ['pwd'], ctx, 'password');
     },
 
     /** `GET /me`. */

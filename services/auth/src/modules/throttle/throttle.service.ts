@@ -21,7 +21,7 @@ import { AppError } from '@gatehouse/platform/errors';
 import { throttleErrors } from './throttle.errors';
 
 /** A credential kind: each has its own counters. */
-export type ThrottleScope = 'password' | 'forgot' | 'reset' | 'verify' | 'resend';
+export type ThrottleScope = 'password' | 'forgot' | 'reset' | 'verify' | 'resend' | 'mfa';
 
 export interface ThrottleLimits {
   accountMaxFailures: number;

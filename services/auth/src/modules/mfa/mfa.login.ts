@@ -1,0 +1,175 @@
+/**
+ * The second-factor gate every first factor goes through (password, federated login, a
+ * passkey without user verification), and the completion at `POST /login/mfa`.
+ *
+ * - A user with TOTP gets `{mfaRequired, mfaToken, methods}` and never tokens for the first
+ *   factor alone.
+ * - In a tenant whose settings say `mfaRequired: true`, a user with neither TOTP nor a
+ *   passkey gets `{mfaRequired, mfaToken, methods: [], enrollmentRequired: true}`; that token
+ *   is good only as the bearer of TOTP setup/confirm, and the confirmation completes the
+ *   sign-in. A user with a passkey there is told `methods: ['passkey']`: sign in with it.
+ * - Otherwise the session is issued at once.
+ *
+ * Codes are checked once only: a TOTP time step is claimed with a conditional UPDATE, a
+ * backup code is marked used the same way, so parallel copies of one code succeed once.
+ * Attempts are throttled per user and client IP (scope `mfa`) and per MFA token, failing
+ * closed when the limit store is down.
+ */
+import type { Logger } from 'pino';
+import type { TokenResponse } from '@gatehouse/contracts';
+import type { Database, Tx } from '@gatehouse/platform/db';
+import { enqueueEvents } from '@gatehouse/platform/events';
+import { authEvent } from '../../events';
+import type { RequestContext } from '../../context';
+import type { SessionService } from '../sessions/sessions.service';
+import type { Tenant, TenantService } from '../tenants/tenants.service';
+import type { Throttle } from '../throttle/throttle.service';
+import { findUserById, updateUser, type UserRow } from '../users/users.queries';
+import { authErrors } from '../auth/auth.errors';
+import { mfaErrors } from './mfa.errors';
+import type { MfaSecrets } from './mfa.codes';
+import { claimTotpStep, consumeBackupCode, countPasskeys, findTotp } from './mfa.queries';
+import { MFA_TOKEN_TTL_SEC, type MfaTokenRecord, type MfaTokens } from './mfa.tokens';
+import { matchTotp } from './mfa.totp';
+
+/** The challenge a first factor answers with when a second one is due. */
+export interface MfaChallenge {
+  mfaRequired: true;
+  mfaToken: string;
+  methods: Array<'totp' | 'backup_code' | 'passkey'>;
+  enrollmentRequired?: boolean;
+  expiresIn: number;
+}
+
+/** What a first factor leads to. */
+export type LoginResult = TokenResponse | MfaChallenge;
+
+/** A second factor as `POST /login/mfa` receives it. */
+export type SecondFactorInput = { code: string } | { backupCode: string };
+
+export interface LoginGateDeps {
+  db: Database;
+  tokens: MfaTokens;
+  secrets: MfaSecrets;
+  sessions: SessionService;
+  tenants: TenantService;
+  throttle: Throttle;
+  relay: { nudge(): void };
+  logger: Logger;
+  /** clock in epoch ms (tests may move it) */
+  now?: () => number;
+}
+
+/** True when the tenant's settings ask every user for a second factor. */
+export function tenantRequiresMfa(tenant: Tenant): boolean {
+  return tenant.settings.mfaRequired === true;
+}
+
+/** Creates the gate. */
+export function createLoginGate(deps: LoginGateDeps) {
+  const { db, tokens, secrets, sessions, tenants, throttle, relay, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const schema = db.schema;
+
+  async function recordFailure(tenantId: string, ctx: RequestContext, userId: string, reason: string): Promise<void> {
+    try {
+      await db.withTenant(tenantId, (trx) => enqueueEvents(trx, schema, [authEvent('login_failed', tenantId, ctx, { userId, reason })]));
+      relay.nudge();
+    } catch (err) {
+      logger.error({ err }, 'could not record a failed second factor');
+    }
+  }
+
+  /** Issues a session inside a transaction: last login, session, login_succeeded. */
+  async function issueTx(trx: Tx, tenant: Tenant, user: UserRow, amr: string[], ctx: RequestContext, method: string) {
+    const row = (await updateUser(trx, user.id, { last_login_at: new Date() })) ?? user;
+    const issued = await sessions.issue(trx, { tenantId: tenant.id, userId: user.id, amr, ctx });
+    await enqueueEvents(trx, schema, [authEvent('login_succeeded', tenant.id, ctx, { userId: user.id, sessionId: issued.session.id, method })]);
+    return { row, issued };
+  }
+
+  /**
+   * Checks a TOTP code or backup code of a user inside `trx` and uses it up. False for a
+   * wrong, expired or already used one. `confirm` checks against the pending secret and
+   * confirms it instead.
+   */
+  async function useFactor(trx: Tx, userId: string, input: SecondFactorInput, opts: { confirm?: boolean } = {}): Promise<boolean> {
+    if ('backupCode' in input) {
+      const hash = secrets.hashBackupCode(userId, input.backupCode);
+      return hash !== undefined && (await consumeBackupCode(trx, userId, hash));
+    }
+    const totp = await findTotp(trx, userId);
+    if (!totp || (totp.confirmed_at === null) !== Boolean(opts.confirm)) return false;
+    const step = matchTotp(secrets.openSecret(totp.secret_sealed), input.code.trim(), now());
+    if (step === undefined) return false;
+    return claimTotpStep(trx, userId, step, { confirm: Boolean(opts.confirm) });
+  }
+
+  return {
+    useFactor,
+    issueTx,
+
+    /**
+     * After a successful first factor: the tokens, or the challenge when a second factor is
+     * due (see the module comment). `amr` is the first factor's (RFC 8176), `method` names it
+     * in events.
+     */
+    async begin(tenant: Tenant, user: UserRow, amr: string[], ctx: RequestContext, method: string): Promise<LoginResult> {
+      const { hasTotp, passkeys } = await db.withTenant(tenant.id, async (trx) => {
+        const totp = await findTotp(trx, user.id);
+        return { hasTotp: Boolean(totp?.confirmed_at), passkeys: await countPasskeys(trx, user.id) };
+      });
+      if (hasTotp || (tenantRequiresMfa(tenant) && !amr.includes('hwk'))) {
+        const enrollment = !hasTotp && passkeys === 0;
+        const methods: MfaChallenge['methods'] = hasTotp ? ['totp', 'backup_code'] : [];
+        if (passkeys > 0) methods.push('passkey');
+        const mfaToken = await tokens.issue({ tenantId: tenant.id, userId: user.id, amr, method, enrollment });
+        return { mfaRequired: true, mfaToken, methods, ...(enrollment ? { enrollmentRequired: true } : {}), expiresIn: MFA_TOKEN_TTL_SEC };
+      }
+      const { row, issued } = await db.withTenant(tenant.id, (trx) => issueTx(trx, tenant, user, amr, ctx, method));
+      relay.nudge();
+      return sessions.tokenResponse(tenant, row, issued);
+    },
+
+    /** `POST /login/mfa`: completes a login with a TOTP or backup code. */
+    async complete(requestTenantId: string, mfaToken: string, input: SecondFactorInput, ctx: RequestContext): Promise<TokenResponse> {
+      const rec = await tokens.peek(mfaToken);
+      // an enrollment token only enrolls (the confirmation completes that sign-in)
+      if (!rec || rec.tenantId !== requestTenantId || rec.enrollment) throw mfaErrors.invalidToken();
+      const tenant = await tenants.requireActive(rec.tenantId);
+      await throttle.checkIp('mfa', ctx.ip);
+      await tokens.attempt(mfaToken);
+      const reservation = await throttle.reserve('mfa', tenant.id, `u:${rec.userId}`);
+      const method = 'backupCode' in input ? 'backup_code' : 'totp';
+      const ok = await db.withTenant(tenant.id, (trx) => useFactor(trx, rec.userId, input));
+      if (!ok) {
+        await throttle.fail(reservation);
+        await throttle.failIp('mfa', ctx.ip);
+        await recordFailure(tenant.id, ctx, rec.userId, `wrong_${method}`);
+        throw mfaErrors.invalidCodeLogin();
+      }
+      await throttle.succeed(reservation);
+      return this.finish(tenant, mfaToken, rec, ctx, method);
+    },
+
+    /**
+     * Uses up the MFA token and issues the session with the second factor added to `amr`.
+     * Of concurrent finishers with one token, one gets the session.
+     */
+    async finish(tenant: Tenant, mfaToken: string, rec: MfaTokenRecord, ctx: RequestContext, method: string): Promise<TokenResponse> {
+      const taken = await tokens.take(mfaToken);
+      if (!taken || taken.userId !== rec.userId) throw mfaErrors.invalidToken();
+      const out = await db.withTenant(tenant.id, async (trx) => {
+        const user = await findUserById(trx, rec.userId);
+        if (!user) return undefined;
+        if (user.disabled_at !== null) return 'disabled' as const;
+        return issueTx(trx, tenant, user, [...new Set([...rec.amr, 'otp'])], ctx, `${rec.method}+${method}`);
+      });
+      if (out === undefined) throw mfaErrors.invalidToken();
+      if (out === 'disabled') throw authErrors.accountDisabled();
+      relay.nudge();
+      return sessions.tokenResponse(tenant, out.row, out.issued);
+    },
+  };
+}
+export type LoginGate = ReturnType<typeof createLoginGate>;
