@@ -22,5 +22,8 @@ export const avatarErrors = {
     new AppError('invalid_multipart', 400, { detail: 'The upload is incomplete or is not valid multipart/form-data.' }),
   wrongParts: (message: string) =>
     new AppError('validation_failed', 400, { detail: 'Send exactly one part: a file field named "file".', errors: [{ path: 'body.file', message }] }),
+  /** The object store does not answer; logged with its cause, the client may retry. */
+  storageUnavailable: (cause: unknown) =>
+    new AppError('service_unavailable', 503, { detail: 'Avatar storage is unavailable; try again shortly.', headers: { 'retry-after': '5' }, cause }),
   avatarNotFound: () => new AppError('not_found', 404, { detail: 'No such avatar.' }),
 };

@@ -54,7 +54,9 @@ export function createAvatarService(deps: {
       const objectId = `${tenantId.toLowerCase()}.${random}.${image.ext}`;
       // server-generated only: nothing of the client's file name reaches the key
       const key = `avatars/${tenantId}/${userId}/${random}.${image.ext}`;
-      await storage.put(key, bytes, image.mime);
+      await storage.put(key, bytes, image.mime).catch((err: unknown) => {
+        throw avatarErrors.storageUnavailable(err);
+      });
       let old: string | null = null;
       try {
         await db.withTenant(tenantId, async (trx) => {
@@ -104,7 +106,9 @@ export function createAvatarService(deps: {
       const key = await db.withTenant(tenantId, (trx) => findAvatarKey(trx, objectId));
       if (!key) throw avatarErrors.avatarNotFound();
       if (!opts.body) return { ext: m[3]! };
-      const obj = await storage.get(key);
+      const obj = await storage.get(key).catch((err: unknown) => {
+        throw avatarErrors.storageUnavailable(err);
+      });
       if (!obj) throw avatarErrors.avatarNotFound();
       return { ...obj, ext: m[3]! };
     },
