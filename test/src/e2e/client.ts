@@ -28,7 +28,7 @@ export async function call<T = any>(baseUrl: string, method: string, path: strin
   const res = await fetch(`${baseUrl}${path}`, { method, headers, body: o.body === undefined ? undefined : JSON.stringify(o.body) });
   const text = await res.text();
   const type = res.headers.get('content-type') ?? '';
-  const body = type.includes('json') && text ? (JSON.parse(text) as T) : (text as T);
+  const body = /^application\/(problem\+)?json/.test(type) && text ? (JSON.parse(text) as T) : (text as T);
   return { status: res.status, headers: res.headers, body, text };
 }
 
@@ -100,4 +100,11 @@ export function ndjson<T = any>(text: string): T[] {
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as T);
+}
+
+/** Every audit entry of the caller's tenant with this type, oldest first (admin token; NDJSON export). */
+export async function auditEntriesOfType(baseUrl: string, adminToken: string, type: string): Promise<any[]> {
+  const r = await call<string>(baseUrl, 'GET', `/api/v1/audit/events?type=${encodeURIComponent(type)}&format=ndjson`, { token: adminToken });
+  if (r.status !== 200) throw new Error(`audit export: ${r.status} ${r.text}`);
+  return ndjson(r.text);
 }
