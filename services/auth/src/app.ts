@@ -6,6 +6,7 @@ import { registerAdminUserRoutes } from './modules/admin-users/admin-users.route
 import { registerAuthRoutes } from './modules/auth/auth.routes';
 import { registerKeyRoutes } from './modules/keys/keys.routes';
 import { registerMfaRoutes } from './modules/mfa/mfa.routes';
+import { registerPasskeyRoutes } from './modules/passkeys/passkeys.routes';
 import { registerRecoveryRoutes } from './modules/recovery/recovery.routes';
 import { registerSessionRoutes } from './modules/sessions/sessions.routes';
 import { registerTenantRoutes } from './modules/tenants/tenants.routes';
@@ -30,5 +31,6 @@ export async function buildApp(deps: AuthDeps): Promise<HttpApp> {
   registerRecoveryRoutes(app, { recovery: deps.recovery, verifier });
   registerAdminUserRoutes(app, { admin: deps.admin, mfa: deps.mfa, verifier });
   registerMfaRoutes(app, { gate: deps.gate, mfa: deps.mfa, tokens: deps.mfaTokens, verifier, cookies: deps.cookies });
+  registerPasskeyRoutes(app, { passkeys: deps.passkeys, verifier, cookies: deps.cookies });
   return app;
 }

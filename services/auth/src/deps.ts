@@ -13,9 +13,11 @@ import { createMfaSecrets } from './modules/mfa/mfa.codes';
 import { createLoginGate } from './modules/mfa/mfa.login';
 import { createMfaService } from './modules/mfa/mfa.service';
 import { createMfaTokens } from './modules/mfa/mfa.tokens';
+import { createPasskeyService } from './modules/passkeys/passkeys.service';
 import { createPasswordHasher } from './modules/passwords/passwords.service';
 import { createRecoveryService } from './modules/recovery/recovery.service';
 import { createSessionService } from './modules/sessions/sessions.service';
+import { createTenantAdmin } from './modules/tenants/tenants.admin';
 import { createTenantService, MAX_TENANT_ACCESS_TTL_SEC } from './modules/tenants/tenants.service';
 import { createThrottle } from './modules/throttle/throttle.service';
 
@@ -59,9 +61,11 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   const mfaSecrets = createMfaSecrets(secret);
   const gate = createLoginGate({ db, tokens: mfaTokens, secrets: mfaSecrets, sessions, tenants, throttle, relay, logger });
   const mfa = createMfaService({ db, gate, tokens: mfaTokens, secrets: mfaSecrets, hasher, throttle, tenants, relay, logger });
+  const passkeys = createPasskeyService({ db, kv: shared.kv, tenants, gate, throttle, publicUrl: config.publicUrl, baseDomain: config.baseDomain, logger });
   const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, relay, gate, logger });
   const admin = createAdminUserService({ db, sessions, revocations: shared.revocations, relay, logger });
   const cookies = createRefreshCookies(config.publicUrl);
-  return { config, shared, logger, db, relay, hasher, throttle, tenants, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa };
+  const tenantAdmin = createTenantAdmin({ db, hasher, revocations: shared.revocations, relay, background, revocationTtlMs: sessions.revocationTtlMs, logger });
+  return { config, shared, logger, db, relay, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa, passkeys };
 }
 export type AuthDeps = ReturnType<typeof createAuthDeps>;

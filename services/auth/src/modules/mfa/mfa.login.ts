@@ -109,6 +109,13 @@ export function createLoginGate(deps: LoginGateDeps) {
     useFactor,
     issueTx,
 
+    /** Issues a session for a sign-in that is multi-factor by itself (a passkey with user verification). */
+    async issue(tenant: Tenant, user: UserRow, amr: string[], ctx: RequestContext, method: string): Promise<TokenResponse> {
+      const { row, issued } = await db.withTenant(tenant.id, (trx) => issueTx(trx, tenant, user, amr, ctx, method));
+      relay.nudge();
+      return sessions.tokenResponse(tenant, row, issued);
+    },
+
     /**
      * After a successful first factor: the tokens, or the challenge when a second factor is
      * due (see the module comment). `amr` is the first factor's (RFC 8176), `method` names it
@@ -126,9 +133,7 @@ export function createLoginGate(deps: LoginGateDeps) {
         const mfaToken = await tokens.issue({ tenantId: tenant.id, userId: user.id, amr, method, enrollment });
         return { mfaRequired: true, mfaToken, methods, ...(enrollment ? { enrollmentRequired: true } : {}), expiresIn: MFA_TOKEN_TTL_SEC };
       }
-      const { row, issued } = await db.withTenant(tenant.id, (trx) => issueTx(trx, tenant, user, amr, ctx, method));
-      relay.nudge();
-      return sessions.tokenResponse(tenant, row, issued);
+      return this.issue(tenant, user, amr, ctx, method);
     },
 
     /** `POST /login/mfa`: completes a login with a TOTP or backup code. */
