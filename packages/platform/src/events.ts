@@ -13,7 +13,7 @@
  * public API, so the modules' shared internals stay internal.
  */
 export { EVENT_SUBJECTS, isCloudEvent, makeEvent, subjectMatches, type CloudEvent } from './events/envelope';
-export type { EventTransport } from './events/transport';
+export type { EventTransport, InvalidMessage } from './events/transport';
 export { createNatsTransport, type NatsTransportOptions } from './events/nats';
 export { createMemoryTransport } from './events/memory';
 export { consumeOnce, createOutboxRelay, enqueueEvents, type OutboxRelayOptions } from './events/outbox';
