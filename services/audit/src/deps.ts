@@ -41,7 +41,7 @@ export const AUDIT_SCHEMA = 'audit';
  * The migrations directory: beside src/ when run from source, beside dist/ when the service
  * is bundled alone, under services/audit when bundled into the CLI.
  */
-function findMigrations(given?: string): string {
+export function findMigrations(given?: string): string {
   const candidates = given
     ? [given]
     : [new URL('../migrations', import.meta.url), new URL('../../services/audit/migrations', import.meta.url)].map((u) => fileURLToPath(u));

@@ -3,9 +3,14 @@
  * (alone) both create it with {@link createAuditService}.
  */
 import type { Config } from '@gatehouse/platform/config';
+import type { Database } from '@gatehouse/platform/db';
 import type { RunningService } from '@gatehouse/platform/service';
 import { buildApp } from './app';
 import { createAuditDeps, type AuditOptions, type AuditSharedDeps } from './deps';
+import { listChainTenants } from './modules/chain/chain.queries';
+import { createChainService, type VerifyResult } from './modules/chain/chain.service';
+
+export { AUDIT_SCHEMA, findMigrations as auditMigrationsDir } from './deps';
 
 export type { AuditOptions, AuditSharedDeps };
 
@@ -25,4 +30,17 @@ export async function createAuditService(config: Config, shared: AuditSharedDeps
     throw err;
   }
   return { name: 'audit', app, close: () => deps.close() };
+}
+
+/**
+ * Re-computes hash chains for `gatehouse audit verify`: the given tenants, or every tenant
+ * with entries (listed on the owner connection: the command is cross-tenant by nature; each
+ * chain is then read inside its own tenant transaction, as `GET /audit/verify` does).
+ */
+export async function verifyAuditChains(db: Database, tenantIds?: string[]): Promise<Array<VerifyResult & { tenantId: string }>> {
+  const chain = createChainService({ db });
+  const ids = tenantIds ?? (await listChainTenants(db.admin));
+  const results: Array<VerifyResult & { tenantId: string }> = [];
+  for (const tenantId of ids) results.push({ tenantId, ...(await chain.verify(tenantId)) });
+  return results;
 }

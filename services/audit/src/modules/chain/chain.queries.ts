@@ -104,3 +104,12 @@ export async function chainPage(db: Db | Tx, tenantId: string, afterSeq: number,
     .limit(limit)
     .execute()) as EntryRow[];
 }
+
+/**
+ * Every tenant with at least one entry. Cross-tenant by nature (`gatehouse audit verify` with
+ * no tenant), so callers pass the owner connection.
+ */
+export async function listChainTenants(db: Db): Promise<string[]> {
+  const rows = await db.selectFrom('entries').select('tenant_id').distinct().orderBy('tenant_id').execute();
+  return rows.map((r) => r.tenant_id as string);
+}

@@ -39,6 +39,10 @@ export function createIngestConsumer(deps: { transport: EventTransport; ingest: 
         handler: async (event) => {
           await ingest.handle(event);
         },
+        // Unreadable messages go to the dead-letter table too, not just the transport's log.
+        onInvalid: async (message) => {
+          await ingest.parkInvalid(message);
+        },
       });
       if (stopped) {
         await s.stop();

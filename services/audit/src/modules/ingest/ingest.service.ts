@@ -5,7 +5,8 @@
  */
 import type { Logger } from 'pino';
 import type { Database } from '@gatehouse/platform/db';
-import { cleanString, cleanText, sanitizeData } from '../chain/chain.sanitize';
+import type { InvalidMessage } from '@gatehouse/platform/events';
+import { REDACTED, cleanString, cleanText, isSecretKey, sanitizeData } from '../chain/chain.sanitize';
 import type { ChainService } from '../chain/chain.service';
 import { mapEvent } from './ingest.mapping';
 import type { IngestMetrics } from './ingest.metrics';
@@ -54,6 +55,37 @@ export function createIngestService(deps: { db: Database; chain: ChainService; m
   }
 
   return {
+    /**
+     * Parks a message the transport could not read as a CloudEvent (not JSON at all, say).
+     * Its text cannot be parsed to drop secret keys, so `"key": "value"` pairs whose key
+     * looks secret are masked in place.
+     */
+    async parkInvalid(message: InvalidMessage): Promise<IngestOutcome> {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(message.data);
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed !== undefined) return deadLetter(parsed, `${message.reason} (subject ${message.subject})`);
+      // a value may be cut off by the end of the text: then it runs to the end
+      const masked = message.data.replace(/"((?:[^"\\]|\\.){1,100})"(\s*:\s*)"(?:[^"\\]|\\.)*("|$)/g, (pair, key: string, colon: string, end: string) =>
+        isSecretKey(key) ? `"${key}"${colon}"${REDACTED}${end}` : pair,
+      );
+      const inserted = await insertDeadLetter(db.admin, {
+        eventId: null,
+        tenantId: null,
+        subject: cleanText(message.subject, 255),
+        reason: cleanString(`${message.reason} (subject ${message.subject})`, 1000),
+        payload: cleanString(masked, MAX_PAYLOAD_CHARS),
+      });
+      if (inserted) {
+        metrics.deadLetter();
+        logger.warn({ subject: message.subject, reason: message.reason }, 'audit: unreadable message parked as a dead letter');
+      }
+      return 'dead_letter';
+    },
+
     /** Ingests one message (a parsed CloudEvent, or anything a transport handed over). */
     async handle(raw: unknown): Promise<IngestOutcome> {
       const mapped = mapEvent(raw);

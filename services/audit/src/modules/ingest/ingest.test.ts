@@ -131,6 +131,11 @@ describe('ingestion', () => {
       assert.doesNotMatch(forTenant[0]!.payload, /never-stored-1/);
       assert.match(letters.find((l) => l.event_id === garbage.id)!.reason, /not a CloudEvent/);
       assert.ok(letters.some((l) => l.payload.includes('not even an object')));
+      // what a transport could not read at all (the JetStream transport hands it over)
+      assert.equal(await s.audit.deps.ingest.parkInvalid({ subject: 'auth.events.x', data: '{"id": "1", "refreshToken": "cut-off-secr', reason: 'not JSON' }), 'dead_letter');
+      const cut = (await listDeadLetters(t.db.admin)).find((l) => l.subject === 'auth.events.x')!;
+      assert.equal(cut.payload, '{"id": "1", "refreshToken": "[redacted]');
+      assert.match(cut.reason, /not JSON/);
     } finally {
       await s.close();
     }
@@ -252,15 +257,24 @@ describe('ingestion', () => {
       const tenant = randomUUID();
       const poison = { ...testEvent(randomUUID(), 'user.events.created', {}), tenantid: 'no-such-tenant' };
       await s.tt.transport.publish(poison);
+      const unreadable = `not json { "password": "hunter2-${randomUUID()}"`;
       if (s.tt.nats) {
-        // bytes that are not JSON at all: the transport terminates them, the stream goes on
-        await jetstream(s.tt.nats.nc).publish(`${s.tt.nats.prefix}.user.events.created`, 'not json {');
+        // bytes that are not JSON at all, and JSON that is no CloudEvent
+        await jetstream(s.tt.nats.nc).publish(`${s.tt.nats.prefix}.user.events.created`, unreadable);
+        await jetstream(s.tt.nats.nc).publish(`${s.tt.nats.prefix}.user.events.created`, JSON.stringify({ id: `half-${poison.id}`, type: 'x' }));
       }
       const next = testEvent(tenant, 'user.events.created', { id: randomUUID() });
       await s.tt.transport.publish(next);
       await eventually(async () => assert.equal(await countEntries(t.db, tenant, { eventId: next.id }), 1), 20_000);
       const letters = await listDeadLetters(t.db.admin);
       assert.ok(letters.some((l) => l.event_id === poison.id && /unknown tenant/.test(l.reason)));
+      if (s.tt.nats) {
+        const notJson = letters.find((l) => l.payload.startsWith('not json {'));
+        assert.ok(notJson, 'an unparseable message is parked');
+        assert.match(notJson.reason, /not JSON \(subject user\.events\.created\)/);
+        assert.doesNotMatch(notJson.payload, /hunter2/, 'a secret in unparseable text is masked');
+        assert.ok(letters.some((l) => l.event_id === `half-${poison.id}` && /not a CloudEvent/.test(l.reason)));
+      }
     } finally {
       await s.close();
     }
