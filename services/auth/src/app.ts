@@ -6,6 +6,7 @@ import { registerAdminUserRoutes } from './modules/admin-users/admin-users.route
 import { registerAuthRoutes } from './modules/auth/auth.routes';
 import { registerKeyRoutes } from './modules/keys/keys.routes';
 import { registerMfaRoutes } from './modules/mfa/mfa.routes';
+import { registerOAuthRoutes } from './modules/oauth/oauth.routes';
 import { registerPasskeyRoutes } from './modules/passkeys/passkeys.routes';
 import { registerRecoveryRoutes } from './modules/recovery/recovery.routes';
 import { registerSessionRoutes } from './modules/sessions/sessions.routes';
@@ -32,5 +33,6 @@ export async function buildApp(deps: AuthDeps): Promise<HttpApp> {
   registerAdminUserRoutes(app, { admin: deps.admin, mfa: deps.mfa, verifier });
   registerMfaRoutes(app, { gate: deps.gate, mfa: deps.mfa, tokens: deps.mfaTokens, verifier, cookies: deps.cookies });
   registerPasskeyRoutes(app, { passkeys: deps.passkeys, verifier, cookies: deps.cookies });
+  registerOAuthRoutes(app, { oauth: deps.oauth, oauthAdmin: deps.oauthAdmin, verifier, cookies: deps.cookies, publicUrl: config.publicUrl });
   return app;
 }

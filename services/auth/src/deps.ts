@@ -13,6 +13,9 @@ import { createMfaSecrets } from './modules/mfa/mfa.codes';
 import { createLoginGate } from './modules/mfa/mfa.login';
 import { createMfaService } from './modules/mfa/mfa.service';
 import { createMfaTokens } from './modules/mfa/mfa.tokens';
+import { createOAuthAdminService } from './modules/oauth/oauth.admin';
+import { createProviderClients } from './modules/oauth/oauth.providers';
+import { createOAuthService } from './modules/oauth/oauth.service';
 import { createPasskeyService } from './modules/passkeys/passkeys.service';
 import { createPasswordHasher } from './modules/passwords/passwords.service';
 import { createRecoveryService } from './modules/recovery/recovery.service';
@@ -62,10 +65,21 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   const gate = createLoginGate({ db, tokens: mfaTokens, secrets: mfaSecrets, sessions, tenants, throttle, relay, logger });
   const mfa = createMfaService({ db, gate, tokens: mfaTokens, secrets: mfaSecrets, hasher, throttle, tenants, relay, logger });
   const passkeys = createPasskeyService({ db, kv: shared.kv, tenants, gate, throttle, publicUrl: config.publicUrl, baseDomain: config.baseDomain, logger });
+  const oauth = createOAuthService({
+    db,
+    kv: shared.kv,
+    tenants,
+    gate,
+    clients: createProviderClients({ publicUrl: config.publicUrl, logger }),
+    secret,
+    relay,
+    logger,
+  });
+  const oauthAdmin = createOAuthAdminService({ db, secret, publicUrl: config.publicUrl });
   const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, relay, gate, logger });
   const admin = createAdminUserService({ db, sessions, revocations: shared.revocations, relay, logger });
   const cookies = createRefreshCookies(config.publicUrl);
   const tenantAdmin = createTenantAdmin({ db, hasher, revocations: shared.revocations, relay, background, revocationTtlMs: sessions.revocationTtlMs, logger });
-  return { config, shared, logger, db, relay, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa, passkeys };
+  return { config, shared, logger, db, relay, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin };
 }
 export type AuthDeps = ReturnType<typeof createAuthDeps>;

@@ -41,27 +41,37 @@ function startPageServer(): Promise<http.Server> {
   return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve(s)));
 }
 
+/** What the page code uses of the browser (the repo's tsconfig has no DOM library). */
+interface PageGlobals {
+  navigator: { credentials: { create(o: unknown): Promise<{ toJSON(): unknown }>; get(o: unknown): Promise<{ toJSON(): unknown }> } };
+  PublicKeyCredential: { parseCreationOptionsFromJSON(o: unknown): unknown; parseRequestOptionsFromJSON(o: unknown): unknown };
+}
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies read by the assertions
+type Json = Record<string, any>;
+
 /** In the page: create a passkey with the options the server gives, and post it back. */
 async function registerInPage(token: string) {
-  return page.evaluate(async (accessToken) => {
+  return page.evaluate(async (accessToken): Promise<{ status: number; body: Json; rpId: string }> => {
+    const { navigator, PublicKeyCredential } = globalThis as unknown as PageGlobals;
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` };
-    const options = await (await fetch('/api/v1/auth/passkeys/register/options', { method: 'POST', headers, body: '{}' })).json();
-    const cred = (await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options) })) as PublicKeyCredential;
+    const options = (await (await fetch('/api/v1/auth/passkeys/register/options', { method: 'POST', headers, body: '{}' })).json()) as Json;
+    const cred = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options) });
     const res = await fetch('/api/v1/auth/passkeys/register/verify', { method: 'POST', headers, body: JSON.stringify({ response: cred.toJSON(), name: 'virtual authenticator' }) });
-    return { status: res.status, body: await res.json(), rpId: options.rp.id as string };
+    return { status: res.status, body: (await res.json()) as Json, rpId: options.rp.id as string };
   }, token);
 }
 
 /** In the page: sign in with a discoverable passkey; `replay` posts the same assertion a second time. */
 async function loginInPage() {
-  return page.evaluate(async () => {
+  return page.evaluate(async (): Promise<{ status: number; body: Json; replayStatus: number; replayBody: Json }> => {
+    const { navigator, PublicKeyCredential } = globalThis as unknown as PageGlobals;
     const headers = { 'content-type': 'application/json' };
-    const options = await (await fetch('/api/v1/auth/passkeys/login/options', { method: 'POST', headers, body: '{}' })).json();
-    const cred = (await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options) })) as PublicKeyCredential;
+    const options = (await (await fetch('/api/v1/auth/passkeys/login/options', { method: 'POST', headers, body: '{}' })).json()) as Json;
+    const cred = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options) });
     const body = JSON.stringify({ response: cred.toJSON() });
     const first = await fetch('/api/v1/auth/passkeys/login/verify', { method: 'POST', headers, body });
     const replay = await fetch('/api/v1/auth/passkeys/login/verify', { method: 'POST', headers, body });
-    return { status: first.status, body: await first.json(), replayStatus: replay.status, replayBody: await replay.json() };
+    return { status: first.status, body: (await first.json()) as Json, replayStatus: replay.status, replayBody: (await replay.json()) as Json };
   });
 }
 
