@@ -8,3 +8,7 @@ export * from './auth';
 export * from './service';
 export * from './storage';
 export * from './secret';
+export * from './kv';
+export * from './events';
+export * from './revocation';
+export * from './mail';

@@ -1,0 +1,164 @@
+/** Benchmark plumbing: child processes, HTTP helpers, load runs and result formatting. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+import { Pool } from 'undici';
+
+export const root = new URL('../../', import.meta.url).pathname;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+export interface Child {
+  proc: ChildProcess;
+  lines: string[];
+  /** resolves with the first JSON log line whose msg matches */
+  waitFor(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+/** Spawns `node --import tsx <script>` from the repo root and collects its JSON log lines. */
+export function spawnNode(script: string, args: string[], env: Record<string, string | undefined>): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: root, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const waiters: Array<{ msg: string; resolve: (v: Record<string, unknown>) => void }> = [];
+  let buf = '';
+  const onData = (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      lines.push(line);
+      if (lines.length > 2000) lines.shift();
+      if (!line.startsWith('{')) continue;
+      try {
+        const obj = JSON.parse(line) as Record<string, unknown>;
+        for (const w of [...waiters]) if (obj.msg === w.msg) { waiters.splice(waiters.indexOf(w), 1); w.resolve(obj); }
+      } catch { /* not JSON */ }
+    }
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  return {
+    proc,
+    lines,
+    waitFor(msg, timeoutMs = 180_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out waiting for "${msg}"\n${lines.slice(-30).join('\n')}`)), timeoutMs);
+        const done = (v: Record<string, unknown>) => { clearTimeout(timer); resolve(v); };
+        waiters.push({ msg, resolve: done });
+        proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`process exited (${code}) before "${msg}"\n${lines.slice(-30).join('\n')}`)); });
+      });
+    },
+    async stop() {
+      if (proc.exitCode !== null) return;
+      proc.kill('SIGTERM');
+      await Promise.race([new Promise((r) => proc.once('exit', r)), sleep(20_000).then(() => proc.kill('SIGKILL'))]);
+    },
+  };
+}
+
+/** Resident set size of a process in MiB (Linux /proc). */
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Samples a process' RSS every 250 ms while `fn` runs; returns fn's result and the peak. */
+export async function withPeakRss<T>(pid: number, fn: () => Promise<T>): Promise<{ result: T; peakMiB: number }> {
+  let peak = rssMiB(pid);
+  const timer = setInterval(() => { peak = Math.max(peak, rssMiB(pid)); }, 250);
+  try {
+    return { result: await fn(), peakMiB: peak };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+export interface Http { pool: Pool; json(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>; close(): Promise<void> }
+
+export function http(base: string): Http {
+  const pool = new Pool(base, { connections: 64, pipelining: 1 });
+  return {
+    pool,
+    async json(method, path, body, headers = {}) {
+      const res = await pool.request({
+        method: method as 'GET',
+        path,
+        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      });
+      const text = await res.body.text();
+      return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
+    },
+    close: () => pool.close(),
+  };
+}
+
+export interface LoadResult { rps: number; p50: number; p99: number; requests: number; non2xx: number; errors: number; connections: number; seconds: number }
+
+/** A fixed request repeated by autocannon. */
+export async function load(opts: { url: string; method?: string; headers?: Record<string, string>; body?: string; connections: number; seconds: number }): Promise<LoadResult> {
+  const r = await autocannon({
+    url: opts.url,
+    method: (opts.method ?? 'GET') as 'GET',
+    headers: opts.headers,
+    body: opts.body,
+    connections: opts.connections,
+    duration: opts.seconds,
+  });
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    requests: r.requests.total,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    connections: opts.connections,
+    seconds: opts.seconds,
+  };
+}
+
+/** Runs `worker` in `concurrency` loops for `seconds`; each call is one operation. */
+export async function loop(concurrency: number, seconds: number, worker: (w: number) => Promise<boolean>): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let ok = 0;
+  let failed = 0;
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        const good = await worker(w).catch(() => false);
+        latencies.push(performance.now() - t);
+        if (good) ok += 1;
+        else failed += 1;
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  return { rps: ok / seconds, p50: pct(50), p99: pct(99), requests: ok + failed, non2xx: failed, errors: 0, connections: concurrency, seconds };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+export function machine() {
+  const cpu = os.cpus()[0]?.model ?? 'unknown';
+  return { cpus: os.cpus().length, cpu, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` };
+}
+
+export const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : 'n/a');

@@ -1,0 +1,287 @@
+/**
+ * `npm run bench`: starts the whole system as `npm start` would (one process), plus a bare
+ * proxy baseline, drives it over loopback, and writes the figures to bench/results/.
+ *
+ * Uses PostgreSQL/Redis/NATS when DATABASE_URL/REDIS_URL/NATS_URL are set (the bench is an
+ * entry point, so it reads the environment), else the embedded backends. Every rate limit of
+ * the gateway is turned off (RATE_LIMIT_*_MAX=0) and credential throttling raised so the
+ * figures measure the code path, not the limiter; the report states these settings.
+ * BENCH_SECONDS (default 10) sets each load run's length.
+ */
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { hash, verify, type Options } from '@node-rs/argon2';
+import { fmt, freePort, http, load, loop, machine, percentile, root, rssMiB, spawnNode, withPeakRss, type LoadResult } from './lib';
+import { measureRls, measureIngestion } from './inprocess';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const real = Boolean(process.env.DATABASE_URL || process.env.REDIS_URL || process.env.NATS_URL);
+const mode = real ? 'servers' : 'embedded';
+const ADMIN = { email: 'bench-admin@example.com', password: 'bench admin password 2026' };
+
+const limits = {
+  RATE_LIMIT_IP_MAX: '0',
+  RATE_LIMIT_USER_MAX: '0',
+  RATE_LIMIT_CREDENTIALS_MAX: '0',
+  THROTTLE_IP_MAX_FAILURES: '100000000',
+};
+
+async function main() {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'gh-bench-'));
+  const port = await freePort();
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS,
+    DATABASE_URL: process.env.DATABASE_URL,
+    REDIS_URL: process.env.REDIS_URL,
+    NATS_URL: process.env.NATS_URL,
+    GATEHOUSE_SECRET: process.env.GATEHOUSE_SECRET ?? (real ? 'bench-secret-bench-secret-bench-secret' : undefined),
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    GATEHOUSE_ADMIN_EMAIL: ADMIN.email,
+    GATEHOUSE_ADMIN_PASSWORD: ADMIN.password,
+    ...limits,
+  };
+  const base = `http://127.0.0.1:${port}`;
+  const report: Record<string, unknown> = { date: new Date().toISOString(), mode, machine: machine(), seconds: SECONDS, settings: limits };
+  console.log(`bench: ${mode} mode, ${SECONDS} s per run, data in ${dataDir}`);
+
+  // ---- start-up: cold (empty data dir) and warm (second start) ----
+  async function startSystem() {
+    const t0 = performance.now();
+    const child = spawnNode('cli/src/main.ts', ['start'], env);
+    const ready = await child.waitFor('gatehouse ready');
+    for (;;) {
+      const r = await fetch(`${base}/readyz`).catch(() => undefined);
+      if (r?.ok) break;
+      await sleep(20);
+    }
+    return { child, ms: performance.now() - t0, services: ready.services as Record<string, { port: number }> };
+  }
+  if (real) await resetDatabase(process.env.DATABASE_URL);
+  let sys = await startSystem();
+  const coldMs = sys.ms;
+  await sys.child.stop();
+  sys = await startSystem();
+  report.startup = { coldMs, warmMs: sys.ms };
+  console.log(`start-up to ready: cold ${fmt(coldMs)} ms, warm ${fmt(sys.ms)} ms`);
+  const pid = sys.child.proc.pid!;
+  await sleep(3000);
+  const idleRss = rssMiB(pid);
+  console.log(`RSS idle: ${fmt(idleRss, 1)} MiB`);
+
+  // ---- bare proxies straight to auth and users ----
+  const bareAuthPort = await freePort();
+  const bareAuth = spawnNode('bench/src/bare-proxy.ts', [], { ...env, PORT: String(bareAuthPort), TARGET: `http://127.0.0.1:${sys.services.auth!.port}` });
+  await bareAuth.waitFor('bare proxy ready');
+  const bareUsersPort = await freePort();
+  const bareUsers = spawnNode('bench/src/bare-proxy.ts', [], { ...env, PORT: String(bareUsersPort), TARGET: `http://127.0.0.1:${sys.services.users!.port}` });
+  await bareUsers.waitFor('bare proxy ready');
+
+  const api = http(base);
+  try {
+    // ---- users for the runs ----
+    const users: Array<{ email: string; password: string; access: string; refresh: string; id: string }> = [];
+    const password = 'bench password that is long enough';
+    for (let i = 0; i < 48; i++) {
+      const email = `bench-${i}-${Date.now()}@example.com`;
+      const r = await api.json('POST', '/api/v1/auth/register', { email, password });
+      if (r.status !== 201) throw new Error(`register failed: ${r.status} ${JSON.stringify(r.body)}`);
+      users.push({ email, password, access: r.body.accessToken, refresh: r.body.refreshToken, id: r.body.user.id });
+    }
+    const bearer = { authorization: `Bearer ${users[0]!.access}` };
+
+    // ---- argon2 ceiling (same parameters as the auth service) and login/s ----
+    // the auth service's parameters (algorithm 2 = Argon2id; the package's enum is a const enum)
+    const params = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 } as unknown as Options;
+    const stored = await hash(password, params);
+    const ceiling = await loop(8, SECONDS, async () => verify(stored, password));
+    const login = await withPeakRss(pid, () =>
+      load({ url: `${base}/api/v1/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: users[1]!.email, password }), connections: 8, seconds: SECONDS }),
+    );
+    report.login = { argon2CeilingPerSec: ceiling.rps, ...login.result, ratio: login.result.rps / ceiling.rps, peakRssMiB: login.peakMiB };
+    console.log(`argon2 ceiling ${fmt(ceiling.rps)}/s; login ${fmt(login.result.rps)}/s (${fmt((100 * login.result.rps) / ceiling.rps)}%), p50 ${login.result.p50} ms p99 ${login.result.p99} ms, non-2xx ${login.result.non2xx}`);
+
+    // ---- authenticated GET /api/v1/auth/me: gateway vs bare proxy ----
+    const conns = 32;
+    await load({ url: `${base}/api/v1/auth/me`, headers: bearer, connections: conns, seconds: 2 }); // warm-up
+    const bareMe = await load({ url: `http://127.0.0.1:${bareAuthPort}/api/v1/auth/me`, headers: bearer, connections: conns, seconds: SECONDS });
+    const gwMe = await withPeakRss(pid, () => load({ url: `${base}/api/v1/auth/me`, headers: bearer, connections: conns, seconds: SECONDS }));
+    report.authMe = { gateway: gwMe.result, bareProxy: bareMe, ratio: gwMe.result.rps / bareMe.rps, peakRssMiB: gwMe.peakMiB };
+    console.log(`GET /auth/me: gateway ${fmt(gwMe.result.rps)}/s p99 ${gwMe.result.p99} ms; bare proxy ${fmt(bareMe.rps)}/s p99 ${bareMe.p99} ms (${fmt((100 * gwMe.result.rps) / bareMe.rps)}%); non-2xx ${gwMe.result.non2xx}/${bareMe.non2xx}`);
+
+    // ---- GET /api/v1/users/me: gateway vs bare proxy ----
+    const bareUsersMe = await load({ url: `http://127.0.0.1:${bareUsersPort}/api/v1/users/me`, headers: bearer, connections: conns, seconds: SECONDS });
+    const gwUsersMe = await load({ url: `${base}/api/v1/users/me`, headers: bearer, connections: conns, seconds: SECONDS });
+    report.usersMe = { gateway: gwUsersMe, bareProxy: bareUsersMe, ratio: gwUsersMe.rps / bareUsersMe.rps };
+    console.log(`GET /users/me: gateway ${fmt(gwUsersMe.rps)}/s; bare proxy ${fmt(bareUsersMe.rps)}/s (${fmt((100 * gwUsersMe.rps) / bareUsersMe.rps)}%)`);
+
+    // ---- refresh rotations/s: each worker follows its own token chain ----
+    const chains = users.slice(2, 34).map((u) => u.refresh);
+    const refresh = await loop(chains.length, SECONDS, async (w) => {
+      const r = await api.json('POST', '/api/v1/auth/refresh', { refreshToken: chains[w] });
+      if (r.status !== 200) return false;
+      chains[w] = r.body.refreshToken;
+      return true;
+    });
+    report.refresh = refresh;
+    console.log(`refresh rotations ${fmt(refresh.rps)}/s p50 ${fmt(refresh.p50, 1)} ms p99 ${fmt(refresh.p99, 1)} ms, failed ${refresh.non2xx}`);
+
+    // ---- check-ins/s ----
+    report.checkIns = await benchCheckIns(api, password);
+
+    // ---- event-to-visible latency in the audit trail ----
+    report.auditLatency = await benchAuditLatency(api, password);
+
+    report.rss = { idleMiB: idleRss, peakUnderLoadMiB: Math.max(login.peakMiB, gwMe.peakMiB) };
+  } finally {
+    await api.close();
+    await bareAuth.stop();
+    await bareUsers.stop();
+    await sys.child.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+
+  // ---- in-process: the cost of row-level security, audit ingestion throughput ----
+  report.rls = await measureRls(process.env.DATABASE_URL);
+  report.ingestion = await measureIngestion(process.env.DATABASE_URL);
+
+  await writeResults(report);
+}
+
+async function benchCheckIns(api: ReturnType<typeof http>, password: string) {
+  const admin = await api.json('POST', '/api/v1/auth/login', ADMIN);
+  if (admin.status !== 200) throw new Error(`admin login failed: ${admin.status}`);
+  const org = await api.json('POST', '/api/v1/auth/register', { email: `bench-org-${Date.now()}@example.com`, password });
+  const grant = await api.json('PATCH', `/api/v1/admin/users/${org.body.user.id}`, { roles: ['user', 'organizer'] }, { authorization: `Bearer ${admin.body.accessToken}` });
+  if (grant.status !== 200) throw new Error(`grant organizer failed: ${grant.status} ${JSON.stringify(grant.body)}`);
+  const orgTokens = await api.json('POST', '/api/v1/auth/refresh', { refreshToken: org.body.refreshToken });
+  const orgAuth = { authorization: `Bearer ${orgTokens.body.accessToken}` };
+  const now = Date.now();
+  const ev = await api.json('POST', '/api/v1/events', { title: 'Bench meeting', startsAt: new Date(now - 60_000).toISOString(), endsAt: new Date(now + 3600_000).toISOString(), lateAfterMinutes: 10 }, orgAuth);
+  if (ev.status !== 201) throw new Error(`event create failed: ${ev.status} ${JSON.stringify(ev.body)}`);
+  const members: string[] = [];
+  const n = 240;
+  for (let i = 0; i < n; i += 8) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(8, n - i) }, (_, k) => api.json('POST', '/api/v1/auth/register', { email: `bench-m-${i + k}-${now}@example.com`, password })),
+    );
+    for (const b of batch) members.push(b.body.accessToken);
+  }
+  // the users service learns of members through events: wait for every profile, then take QR tokens
+  const qr: string[] = [];
+  for (const access of members) {
+    for (let tries = 0; ; tries++) {
+      const t = await api.json('GET', '/api/v1/users/me/qr/token', undefined, { authorization: `Bearer ${access}` });
+      if (t.status === 200) { qr.push(t.body.token); break; }
+      if (tries > 500) throw new Error(`no QR token: ${t.status} ${JSON.stringify(t.body)}`);
+      await sleep(10);
+    }
+  }
+  // 16 scanners drain the queue of members; the rate is unique check-ins over the time taken
+  let next = 0;
+  let failed = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      for (let i = next++; i < qr.length; i = next++) {
+        const r = await api.json('POST', `/api/v1/events/${ev.body.id}/check-ins`, { qrToken: qr[i] }, orgAuth);
+        if (r.status !== 201) failed += 1;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  const att = await api.json('GET', `/api/v1/events/${ev.body.id}/attendance`, undefined, orgAuth);
+  const recorded = att.body.items.length as number;
+  const res = { members: n, recorded, failed, perSec: recorded / elapsed, elapsedSec: elapsed, note: 'unique check-ins (one per member) through the gateway, 16 concurrent scanners' };
+  console.log(`check-ins ${fmt(res.perSec)}/s (${recorded} in ${fmt(elapsed, 2)} s, ${failed} failed)`);
+  return res;
+}
+
+async function benchAuditLatency(api: ReturnType<typeof http>, password: string) {
+  const samples: number[] = [];
+  const n = Number(process.env.BENCH_AUDIT_SAMPLES ?? 500);
+  for (let i = 0; i < n; i++) {
+    const r = await api.json('POST', '/api/v1/auth/register', { email: `bench-a-${i}-${Date.now()}@example.com`, password });
+    const t0 = performance.now();
+    const auth = { authorization: `Bearer ${r.body.accessToken}` };
+    for (;;) {
+      const me = await api.json('GET', '/api/v1/audit/me?limit=5', undefined, auth);
+      if (me.status === 200 && me.body.items.some((e: { type: string }) => e.type === 'user.events.created')) break;
+      if (performance.now() - t0 > 10_000) throw new Error('audit entry did not appear within 10 s');
+      await sleep(2);
+    }
+    samples.push(performance.now() - t0);
+  }
+  samples.sort((a, b) => a - b);
+  const res = { samples: n, p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples[samples.length - 1] };
+  console.log(`audit event-to-visible: p50 ${fmt(res.p50, 1)} ms, p99 ${fmt(res.p99, 1)} ms over ${n}`);
+  return res;
+}
+
+async function resetDatabase(url: string | undefined) {
+  if (!url) return;
+  const pg = (await import('pg')).default;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query('drop schema if exists auth cascade; drop schema if exists users cascade; drop schema if exists audit cascade;');
+  await c.end();
+}
+
+async function writeResults(r: Record<string, any>) {
+  const dir = path.join(root, 'bench', 'results');
+  await mkdir(dir, { recursive: true });
+  const day = String(r.date).slice(0, 10);
+  const name = `${day}-${r.mode}`;
+  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(r, null, 2) + '\n');
+  const m = r.machine;
+  const row = (label: string, x: LoadResult) => `| ${label} | ${fmt(x.rps)} | ${fmt(x.p50, 1)} | ${fmt(x.p99, 1)} | ${x.non2xx} |`;
+  const pct = (x: number) => `${fmt(100 * x)}%`;
+  const md = `# Benchmark ${day} (${r.mode})
+
+Machine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}. Load generator (autocannon / undici)
+runs on the same 2 cores as the system under test, over loopback. Each run ${r.seconds} s.
+Backends: ${r.mode === 'servers' ? 'PostgreSQL, Redis, NATS JetStream (local servers)' : 'embedded (PGlite, memory, in-process events)'}.
+Rate-limit settings: ${Object.entries(r.settings).map(([k, v]) => `${k}=${v}`).join(', ')} (gateway limits off; credential throttling raised).
+
+| run | req/s | p50 ms | p99 ms | non-2xx |
+|---|---|---|---|---|
+${row('POST /auth/login (8 connections)', r.login)}
+${row('GET /auth/me through the gateway (32 conns)', r.authMe.gateway)}
+${row('GET /auth/me through a bare proxy (32 conns)', r.authMe.bareProxy)}
+${row('GET /users/me through the gateway', r.usersMe.gateway)}
+${row('GET /users/me through a bare proxy', r.usersMe.bareProxy)}
+${row('POST /auth/refresh rotations (32 chains)', r.refresh)}
+
+| goal | measured | met |
+|---|---|---|
+| login/s ≥ 90% of the argon2id ceiling (m=19456, t=2, p=1) | ${fmt(r.login.rps)}/s of ${fmt(r.login.argon2CeilingPerSec)}/s = ${pct(r.login.ratio)} | ${r.login.ratio >= 0.9 ? 'yes' : 'no'} |
+| auth/me via gateway ≥ 70% of bare proxy | ${pct(r.authMe.ratio)} | ${r.authMe.ratio >= 0.7 ? 'yes' : 'no'} |
+| users/me via gateway ≥ 70% of bare proxy | ${pct(r.usersMe.ratio)} | ${r.usersMe.ratio >= 0.7 ? 'yes' : 'no'} |
+| refresh rotations ≥ 2,000/s | ${fmt(r.refresh.rps)}/s | ${r.refresh.rps >= 2000 ? 'yes' : 'no'} |
+| audit event-to-visible p99 ≤ 50 ms (${r.auditLatency.samples} registrations) | p50 ${fmt(r.auditLatency.p50, 1)} ms, p99 ${fmt(r.auditLatency.p99, 1)} ms | ${r.auditLatency.p99 <= 50 ? 'yes' : 'no'} |
+| RLS cost < 10% | ${fmt(r.rls.overheadPct, 1)}% (${fmt(r.rls.withRlsPerSec)}/s with vs ${fmt(r.rls.withoutRlsPerSec)}/s without) | ${r.rls.overheadPct < 10 ? 'yes' : 'no'} |
+
+- Start-up to ready (\`npm start\`, \`/readyz\` 200): cold ${fmt(r.startup.coldMs)} ms (empty data), warm ${fmt(r.startup.warmMs)} ms.
+- RSS of the all-in-one process: idle ${fmt(r.rss.idleMiB, 1)} MiB, peak under load ${fmt(r.rss.peakUnderLoadMiB, 1)} MiB.
+- Check-ins: ${fmt(r.checkIns.perSec)}/s — ${r.checkIns.recorded} of ${r.checkIns.members} members checked in (unique records) in ${fmt(r.checkIns.elapsedSec, 2)} s; ${r.checkIns.note}.
+- Audit ingestion (in-process consumer, ${r.ingestion.events} events for one tenant): ${fmt(r.ingestion.perSec)} events/s.
+- RLS method: ${r.rls.method}
+`;
+  await writeFile(path.join(dir, `${name}.md`), md);
+  console.log(`\nwrote bench/results/${name}.md and .json\n`);
+  console.log(md);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
