@@ -2,6 +2,7 @@
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { TENANT_HEADER } from '@gatehouse/platform/auth';
 import { AppError } from '@gatehouse/platform/errors';
 import type { HttpApp } from '@gatehouse/platform/http';
 import { AVATAR_PATH, problems } from '../../common';
@@ -117,7 +118,8 @@ export async function avatarRoutes(app: HttpApp, deps: { avatars: AvatarService;
       const { objectId } = req.params;
       const etag = `"${objectId}"`;
       const notModified = req.headers['if-none-match'] === etag;
-      const img = await avatars.open(objectId, { body: !notModified });
+      const tenant = req.headers[TENANT_HEADER];
+      const img = await avatars.open(objectId, { body: !notModified, tenantId: typeof tenant === 'string' ? tenant : undefined });
       reply
         .header('x-content-type-options', 'nosniff')
         .header('cache-control', 'public, max-age=31536000, immutable')

@@ -97,12 +97,18 @@ export function createAvatarService(deps: {
 
     /**
      * The image behind a public object id, or `not_found`. With `body: false` only checks that
-     * it is still current (a conditional request answered 304 needs no bytes).
+     * it is still current (a conditional request answered 304 needs no bytes). `tenantId` is the
+     * tenant the gateway resolved for the request, when there is one.
      */
-    async open(objectId: string, opts: { body: boolean }): Promise<{ body: Buffer | Readable; contentType: string; size: number; ext: string } | { ext: string }> {
+    async open(
+      objectId: string,
+      opts: { body: boolean; tenantId?: string },
+    ): Promise<{ body: Buffer | Readable; contentType: string; size: number; ext: string } | { ext: string }> {
       const m = OBJECT_ID.exec(objectId);
       if (!m) throw avatarErrors.avatarNotFound();
       const tenantId = m[1]!;
+      // behind the gateway the request's tenant is known: another tenant's avatar does not exist here
+      if (opts.tenantId && opts.tenantId.toLowerCase() !== tenantId) throw avatarErrors.avatarNotFound();
       const key = await db.withTenant(tenantId, (trx) => findAvatarKey(trx, objectId));
       if (!key) throw avatarErrors.avatarNotFound();
       if (!opts.body) return { ext: m[3]! };

@@ -2,6 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { TENANT_HEADER } from '@gatehouse/platform/auth';
 import { bearer, eventually, startTestUsers, userEvent, type TestUsers } from '../../testing';
 import { JPEG_16, WEBP_16, multipart, pngDeclaring, pngImage } from './avatars.fixtures';
 
@@ -52,6 +53,12 @@ describe('PUT /api/v1/users/me/avatar', () => {
     assert.equal(img.headers['content-disposition'], 'inline; filename="avatar.png"');
     assert.match(String(img.headers['content-security-policy']), /default-src 'none'/);
     assert.equal(Number(img.headers['content-length']), png.length);
+
+    // through the gateway: the tenant it resolved must be the avatar's
+    const sameTenant = await t.app.inject({ method: 'GET', url: avatarUrl, headers: { [TENANT_HEADER]: u.tenantId } });
+    assert.equal(sameTenant.statusCode, 200);
+    const otherTenant = await t.app.inject({ method: 'GET', url: avatarUrl, headers: { [TENANT_HEADER]: '00000000-0000-4000-8000-000000000001' } });
+    assert.equal(otherTenant.statusCode, 404, 'another tenant’s host does not serve it');
 
     const cached = await t.app.inject({ method: 'GET', url: avatarUrl, headers: { 'if-none-match': String(img.headers.etag) } });
     assert.equal(cached.statusCode, 304);

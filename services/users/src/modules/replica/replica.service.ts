@@ -19,7 +19,13 @@ import { queueDeletions } from '../avatars/avatars.queries';
 import { actAsTenant, deleteIdentity, isDeleted, upsertIdentity } from './replica.queries';
 
 export const REPLICA_DURABLE = 'users-replica';
-export const REPLICA_SUBJECTS = ['user.events.created', 'user.events.updated', 'user.events.deleted'];
+/**
+ * One wildcard rather than the three subjects: a single filter is applied by the server even
+ * on NATS < 2.10 (several filters would make every event of the stream travel to this
+ * consumer). Types other than the three below are skipped in `handle`.
+ */
+export const REPLICA_SUBJECTS = ['user.events.>'];
+const HANDLED = new Set(['user.events.created', 'user.events.updated', 'user.events.deleted']);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -45,6 +51,7 @@ export function createReplica(deps: { db: Database; transport: EventTransport; d
 
   /** Applies one identity event; safe to call again with the same event. */
   async function handle(event: CloudEvent): Promise<void> {
+    if (!HANDLED.has(event.type)) return;
     const data = parse(event);
     if (!data) {
       logger.error({ id: event.id, type: event.type }, 'ignoring a user event with unusable data');

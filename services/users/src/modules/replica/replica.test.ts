@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
+import { makeEvent } from '@gatehouse/platform/events';
 import { bearer, eventually, startTestUsers, userEvent, type TestUsers } from '../../testing';
 
 let t: TestUsers;
@@ -74,6 +75,15 @@ describe('identity replica', () => {
     await t.transport.publish(userEvent('created', marker));
     await eventually(async () => assert.equal((await profile(marker)).statusCode, 200));
     assert.equal((await profile(u)).statusCode, 404);
+  });
+
+  test('other user.events.* types (not created/updated/deleted) change nothing', async () => {
+    const u = { id: randomUUID(), tenantId: randomUUID() };
+    await t.transport.publish(makeEvent({ source: 'gatehouse/auth', type: 'user.events.disabled', tenantId: u.tenantId, data: { id: u.id, email: 'x@example.test', username: 'ghost' } }));
+    const marker = { id: randomUUID(), tenantId: u.tenantId };
+    await t.transport.publish(userEvent('created', marker));
+    await eventually(async () => assert.equal((await profile(marker)).statusCode, 200));
+    assert.equal((await profile(u)).statusCode, 404, 'no profile made from an unknown event type');
   });
 
   test('an event with unusable data is skipped without blocking the ones after it', async () => {
