@@ -1,0 +1,117 @@
+/**
+ * A real OpenID provider for the social-login tests (test-only module): the `oidc-provider`
+ * package on a loopback port, one confidential client with PKCE required, accounts whose
+ * email and email_verified the test chooses, and a programmatic login/consent step through
+ * the provider's interaction API (instead of its HTML dev pages). `drive` follows the
+ * browser's redirects through the provider, carrying its cookies, until it comes back to
+ * Gatehouse.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider from 'oidc-provider';
+
+export interface IdpAccount {
+  email?: string;
+  email_verified?: boolean;
+  name?: string;
+}
+
+export const CLIENT_ID = 'gatehouse-test';
+export const CLIENT_SECRET = 'gatehouse-test-secret-value';
+
+/** Starts the provider; `redirectUris` are the Gatehouse callback URLs it accepts. */
+export async function startIdp(redirectUris: string[]) {
+  const accounts = new Map<string, IdpAccount>();
+  const behaviour = { account: '', deny: false };
+  let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
+  const server = http.createServer((req, res) => handler(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const jwk = { ...(await exportJWK(privateKey)), kid: 'idp-test', alg: 'RS256', use: 'sig' };
+
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uris: redirectUris,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    ],
+    jwks: { keys: [jwk] },
+    pkce: { required: () => true },
+    ttl: { AccessToken: 600, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 },
+    features: { devInteractions: { enabled: false } },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    cookies: { keys: ['gatehouse-test-cookie-key'] },
+    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+    findAccount: async (_ctx: unknown, sub: string) => {
+      const account = accounts.get(sub);
+      if (!account) return undefined;
+      return { accountId: sub, claims: async () => ({ sub, ...account }) };
+    },
+  });
+  const callback = provider.callback();
+
+  // The login and consent pages: answered programmatically with the account the test chose.
+  async function interaction(req: http.IncomingMessage, res: http.ServerResponse) {
+    const details = await provider.interactionDetails(req, res);
+    if (behaviour.deny) {
+      await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'the user said no' }, { mergeWithLastSubmission: false });
+      return;
+    }
+    if (details.prompt.name === 'login') {
+      await provider.interactionFinished(req, res, { login: { accountId: behaviour.account } }, { mergeWithLastSubmission: false });
+      return;
+    }
+    const grant = new provider.Grant({ accountId: details.session!.accountId, clientId: String(details.params.client_id) });
+    grant.addOIDCScope(String(details.params.scope));
+    const grantId = await grant.save();
+    await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  }
+
+  handler = (req, res) => {
+    if (req.url?.startsWith('/interaction/')) {
+      interaction(req, res).catch((err: unknown) => res.writeHead(500).end(String(err)));
+      return;
+    }
+    callback(req, res);
+  };
+
+  return {
+    issuer,
+    accounts,
+    behaviour,
+    /**
+     * Follows redirects from `url` through the provider like a browser, until a Location
+     * leaves it; returns that URL (Gatehouse's callback).
+     */
+    async drive(url: string): Promise<URL> {
+      const jar = new Map<string, string>();
+      let next = new URL(url);
+      for (let hop = 0; hop < 12; hop++) {
+        const res = await fetch(next, { redirect: 'manual', headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+        for (const c of res.headers.getSetCookie()) {
+          const [pair] = c.split(';');
+          const i = pair!.indexOf('=');
+          jar.set(pair!.slice(0, i), pair!.slice(i + 1));
+        }
+        const location = res.headers.get('location');
+        if (!location) throw new Error(`the provider stopped at ${res.status}: ${(await res.text()).slice(0, 300)}`);
+        next = new URL(location, next);
+        if (next.origin !== issuer) return next;
+      }
+      throw new Error('too many redirects at the provider');
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+export type Idp = Awaited<ReturnType<typeof startIdp>>;
