@@ -43,6 +43,7 @@ export interface Storage {
   close(): Promise<void>;
 }
 
+/** Files under `dataDir` (embedded), or an S3-compatible bucket (`config.s3`). */
 export type StorageOptions = { dataDir: string } | { s3: NonNullable<Config['s3']> };
 
 const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;

@@ -25,6 +25,7 @@ import { createReplica } from './modules/replica/replica.service';
 /** What the users service needs from the process (a full SharedDeps fits). */
 export type UsersShared = Pick<SharedDeps, 'logger' | 'transport' | 'revocations' | 'registry'>;
 
+/** Options of {@link createDeps} (and `createUsersService`) that the configuration does not carry. */
 export interface UsersOptions {
   /** how to get token-verification keys: the auth service's JWKS URL, or its key lookup in one process */
   jwks?: URL | JWTVerifyGetKey;
@@ -34,7 +35,9 @@ export interface UsersOptions {
   sweepIntervalMs?: number;
 }
 
+/** The numbered SQL migrations of the `users` schema. */
 export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../migrations');
+/** PostgreSQL schema of the users service. */
 export const SCHEMA = 'users';
 
 function verificationKeys(config: Config, opts: UsersOptions): URL | JWTVerifyGetKey {
@@ -44,6 +47,7 @@ function verificationKeys(config: Config, opts: UsersOptions): URL | JWTVerifyGe
   throw new ConfigError('JWKS_URL (or AUTH_URL) is required for the users service to verify access tokens');
 }
 
+/** Builds every dependency of the users service from config; the database is migrated on the way. */
 export async function createDeps(config: Config, shared: UsersShared, opts: UsersOptions = {}) {
   const logger = shared.logger.child({ service: 'users' });
   const clock = opts.clock ?? (() => new Date());
@@ -123,4 +127,5 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
     },
   };
 }
+/** The wired users service (what `buildApp` and the tests use). */
 export type UsersDeps = Awaited<ReturnType<typeof createDeps>>;

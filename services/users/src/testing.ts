@@ -21,7 +21,9 @@ import { createTestDatabase, testLogger, testServers } from '@gatehouse/platform
 import { buildApp } from './app';
 import { createDeps, type UsersDeps, type UsersOptions, type UsersShared } from './deps';
 
+/** Issuer of the test tokens. */
 export const ISSUER = 'https://gatehouse.test';
+/** Audience of the test tokens. */
 export const AUDIENCE = 'gatehouse';
 
 /** Polls `check` until it stops throwing, or rethrows its last error after `timeoutMs`. */
@@ -120,6 +122,7 @@ export function userEvent(
   });
 }
 
+/** A running users service for one test file, with what the tests need around it. */
 export interface TestUsers {
   /** the wired dependencies (database, replica, services) of the running instance */
   deps: UsersDeps;

@@ -1,6 +1,7 @@
 /** Error codes of attendance (part of the API contract). */
 import { AppError } from '@gatehouse/platform/errors';
 
+/** Errors of attendance, by name. */
 export const attendanceErrors = {
   /** Outside [startsAt − checkInEarlyMinutes, endsAt). */
   checkInClosed: (opensAt: Date, closesAt: Date) =>

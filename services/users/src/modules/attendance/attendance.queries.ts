@@ -1,6 +1,7 @@
 /** SQL for attendance. Every function takes the executor, so it runs inside the caller's transaction. */
 import type { Tx } from '@gatehouse/platform/db';
 
+/** An attendance row as stored. */
 export interface AttendanceRow {
   tenant_id: string;
   event_id: string;
@@ -26,6 +27,7 @@ export async function insertCheckIn(trx: Tx, row: AttendanceRow): Promise<Attend
     .executeTakeFirst()) as AttendanceRow | undefined;
 }
 
+/** A member's record for an event, if any. */
 export async function findAttendance(trx: Tx, eventId: string, userId: string): Promise<AttendanceRow | undefined> {
   return (await trx
     .selectFrom('attendance')
@@ -47,6 +49,7 @@ export async function checkOut(trx: Tx, eventId: string, userId: string, at: Dat
     .executeTakeFirst()) as AttendanceRow | undefined;
 }
 
+/** An attendance row with the member's names (event lists). */
 export type AttendanceWithNames = AttendanceRow & { username: string | null; display_name: string | null };
 
 /** Every record of an event with the members' names, by check-in time. */
@@ -62,6 +65,7 @@ export async function listEventAttendance(trx: Tx, eventId: string): Promise<Att
     .execute()) as AttendanceWithNames[];
 }
 
+/** An attendance row with the event's title and start (a member's own list). */
 export type AttendanceWithEvent = AttendanceRow & { title: string; starts_at: Date };
 
 /** A member's records, newest check-in first (keyset pagination on check-in time and event id). */

@@ -16,6 +16,7 @@ function wantsCsv(accept: string | undefined): boolean {
   });
 }
 
+/** Registers the check-in/out and attendance list routes. */
 export function attendanceRoutes(
   app: HttpApp,
   deps: { attendance: AttendanceService; requireUser: preHandlerAsyncHookHandler; requireOrganizer: preHandlerAsyncHookHandler },

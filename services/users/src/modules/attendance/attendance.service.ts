@@ -66,6 +66,7 @@ function scansCounter(registry: client.Registry): Counter<'action' | 'result'> {
   );
 }
 
+/** Creates the attendance service (rules in the file comment). */
 export function createAttendanceService(deps: {
   db: Database;
   tokens: QrTokens;

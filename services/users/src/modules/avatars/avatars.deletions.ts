@@ -10,6 +10,7 @@ import type { Database } from '@gatehouse/platform/db';
 import type { Storage } from '@gatehouse/platform/storage';
 import { forgetDeletion, lockPendingDeletions, recordDeletionFailure } from './avatars.queries';
 
+/** Creates the deleter of unreferenced storage objects; `start()` runs its periodic sweep. */
 export function createObjectDeletions(deps: { db: Database; storage: Storage; logger: Logger; intervalMs?: number }) {
   const { db, storage, logger } = deps;
   const intervalMs = deps.intervalMs ?? 60_000;

@@ -4,6 +4,7 @@ import { AppError } from '@gatehouse/platform/errors';
 /** Largest accepted upload, in bytes. */
 export const MAX_AVATAR_BYTES = 2 * 1024 * 1024;
 
+/** Errors of avatars, by name. */
 export const avatarErrors = {
   fileTooLarge: () =>
     new AppError('file_too_large', 413, { detail: `The file is larger than ${MAX_AVATAR_BYTES / 1024 / 1024} MiB.` }),

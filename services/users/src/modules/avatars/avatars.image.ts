@@ -19,8 +19,10 @@ export const AVATAR_TYPES = {
   jpg: 'image/jpeg',
   webp: 'image/webp',
 } as const;
+/** File extension of an accepted avatar kind. */
 export type AvatarExt = keyof typeof AVATAR_TYPES;
 
+/** Largest accepted width or height, in pixels. */
 export const MAX_DIMENSION = 4096;
 
 /** What a valid avatar image is. */

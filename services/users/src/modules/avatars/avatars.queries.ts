@@ -2,6 +2,7 @@
 import { sql } from 'kysely';
 import type { Db, Tx } from '@gatehouse/platform/db';
 
+/** Points the profile at a new avatar (or at none). */
 export async function setAvatar(trx: Tx, userId: string, key: string | null, objectId: string | null, now: Date): Promise<void> {
   await trx.updateTable('profiles').set({ avatar_key: key, avatar_object: objectId, updated_at: now }).where('id', '=', userId).execute();
 }
@@ -24,10 +25,12 @@ export async function lockPendingDeletions(trx: Tx, limit: number): Promise<stri
   return rows.map((r) => r.key as string);
 }
 
+/** Drops a key from the deletion queue once the object is gone. */
 export async function forgetDeletion(db: Tx | Db, key: string): Promise<void> {
   await db.deleteFrom('storage_deletions').where('key', '=', key).execute();
 }
 
+/** Counts a failed delete and keeps the error for operators. */
 export async function recordDeletionFailure(db: Tx | Db, key: string, error: string): Promise<void> {
   await db
     .updateTable('storage_deletions')

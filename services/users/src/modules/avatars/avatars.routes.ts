@@ -46,6 +46,7 @@ async function readSingleFile(req: FastifyRequest): Promise<Buffer> {
   return file;
 }
 
+/** Registers the avatar routes (multipart parsing only in their scope). */
 export async function avatarRoutes(app: HttpApp, deps: { avatars: AvatarService; requireUser: preHandlerAsyncHookHandler }) {
   const { avatars, requireUser } = deps;
 

@@ -1,10 +1,12 @@
 /** HTTP schemas of avatars. */
 import { Type } from 'typebox';
 
+/** Answer to an upload. */
 export const AvatarUploadResponse = Type.Object({
   avatarUrl: Type.String({ description: 'root-relative URL of the new avatar; changes with every upload' }),
 });
 
+/** Path parameters of the public avatar URL. */
 export const AvatarParams = Type.Object({
   objectId: Type.String({ maxLength: 100, description: 'the last segment of an avatarUrl' }),
 });

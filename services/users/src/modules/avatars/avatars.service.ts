@@ -26,6 +26,7 @@ import { findAvatarKey, queueDeletions, setAvatar } from './avatars.queries';
 /** `<tenant uuid>.<22 base64url chars = 128 bits>.<ext>` */
 const OBJECT_ID = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([A-Za-z0-9_-]{22})\.(png|jpg|webp)$/;
 
+/** Creates the avatar service. */
 export function createAvatarService(deps: {
   db: Database;
   storage: Storage;

@@ -1,6 +1,7 @@
 /** SQL for events. Every function takes the executor, so it runs inside the caller's transaction. */
 import type { Tx } from '@gatehouse/platform/db';
 
+/** An events row as stored. */
 export interface EventRow {
   tenant_id: string;
   id: string;
@@ -15,21 +16,27 @@ export interface EventRow {
   updated_at: Date;
 }
 
+/** A new events row. */
 export type EventInsert = Omit<EventRow, 'created_at' | 'updated_at'> & { created_at: Date; updated_at: Date };
+/** Columns an update may change. */
 export type EventChanges = Partial<Pick<EventRow, 'title' | 'description' | 'location' | 'starts_at' | 'ends_at' | 'late_after_minutes'>>;
 
+/** Inserts an event and returns the row. */
 export async function insertEvent(trx: Tx, row: EventInsert): Promise<EventRow> {
   return (await trx.insertInto('events').values(row).returningAll().executeTakeFirstOrThrow()) as EventRow;
 }
 
+/** An event by id (in the transaction's tenant), if any. */
 export async function findEvent(trx: Tx, id: string): Promise<EventRow | undefined> {
   return (await trx.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst()) as EventRow | undefined;
 }
 
+/** An event by id (in the transaction's tenant), if any. */
 export async function findEventForUpdate(trx: Tx, id: string): Promise<EventRow | undefined> {
   return (await trx.selectFrom('events').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()) as EventRow | undefined;
 }
 
+/** Applies changes and returns the new row. */
 export async function updateEvent(trx: Tx, id: string, changes: EventChanges, now: Date): Promise<EventRow> {
   return (await trx
     .updateTable('events')
@@ -39,6 +46,7 @@ export async function updateEvent(trx: Tx, id: string, changes: EventChanges, no
     .executeTakeFirstOrThrow()) as EventRow;
 }
 
+/** Deletes an event (attendance goes with it: on delete cascade); false when there was none. */
 export async function deleteEvent(trx: Tx, id: string): Promise<boolean> {
   const r = await trx.deleteFrom('events').where('id', '=', id).executeTakeFirst();
   return Number(r.numDeletedRows) > 0;

@@ -5,6 +5,7 @@ import { IdParams, problems } from '../../common';
 import { EventCreateSchema, EventListQuery, EventListSchema, EventPatchSchema, EventSchema } from './events.schemas';
 import type { EventService } from './events.service';
 
+/** Registers the event routes. */
 export function eventRoutes(
   app: HttpApp,
   deps: { events: EventService; requireUser: preHandlerAsyncHookHandler; requireOrganizer: preHandlerAsyncHookHandler },

@@ -14,6 +14,7 @@ const lateAfterMinutes = Type.Integer({
   description: 'a check-in at or after startsAt + this many minutes is "late"',
 });
 
+/** An event as the API shows it. */
 export const EventSchema = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
@@ -31,6 +32,7 @@ export const EventSchema = Type.Object(
 );
 export type Event = Static<typeof EventSchema>;
 
+/** Body of POST /events. */
 export const EventCreateSchema = Type.Object(
   {
     title,
@@ -44,6 +46,7 @@ export const EventCreateSchema = Type.Object(
 );
 export type EventCreate = Static<typeof EventCreateSchema>;
 
+/** Body of PATCH /events/{id}. */
 export const EventPatchSchema = Type.Object(
   {
     title: Type.Optional(title),
@@ -57,6 +60,7 @@ export const EventPatchSchema = Type.Object(
 );
 export type EventPatch = Static<typeof EventPatchSchema>;
 
+/** Query of GET /events. */
 export const EventListQuery = Type.Object({
   from: Type.Optional(Type.String({ format: 'date-time', description: 'only events ending after this' })),
   to: Type.Optional(Type.String({ format: 'date-time', description: 'only events starting before this' })),
@@ -64,6 +68,7 @@ export const EventListQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
 });
 
+/** A page of events. */
 export const EventListSchema = Type.Object({
   items: Type.Array(EventSchema),
   nextCursor: Type.Union([Type.String(), Type.Null()]),

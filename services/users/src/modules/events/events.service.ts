@@ -13,6 +13,7 @@ import { eventErrors } from './events.errors';
 import { deleteEvent, findEvent, findEventForUpdate, insertEvent, listEvents, updateEvent, type EventChanges, type EventRow } from './events.queries';
 import { DEFAULT_LATE_AFTER_MINUTES, type Event, type EventCreate, type EventPatch } from './events.schemas';
 
+/** An events row as the API shows it. */
 export function toEvent(row: EventRow): Event {
   return {
     id: row.id,
@@ -39,6 +40,7 @@ function time(value: string, path: string): Date {
 
 const text = (v: string | null | undefined) => (v === undefined ? undefined : v === null ? null : v.normalize('NFC').trim() || null);
 
+/** Creates the event service. */
 export function createEventService(deps: { db: Database; clock: () => Date }) {
   const { db, clock } = deps;
 

@@ -1,6 +1,7 @@
 /** Error codes of profiles (part of the API contract). */
 import { AppError } from '@gatehouse/platform/errors';
 
+/** Errors of profiles, by name. */
 export const profileErrors = {
   /**
    * The caller's token is valid but this service has no profile for them yet: the identity

@@ -26,6 +26,7 @@ export interface ProfilePatch {
   website?: string | null;
 }
 
+/** A profile by user id (in the transaction's tenant), if any. */
 export async function findProfile(trx: Tx, id: string): Promise<ProfileRow | undefined> {
   return (await trx.selectFrom('profiles').selectAll().where('id', '=', id).executeTakeFirst()) as ProfileRow | undefined;
 }
@@ -35,10 +36,12 @@ export async function findProfileForUpdate(trx: Tx, id: string): Promise<Profile
   return (await trx.selectFrom('profiles').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()) as ProfileRow | undefined;
 }
 
+/** Whether the user has a profile in the transaction's tenant. */
 export async function profileExists(trx: Tx, id: string): Promise<boolean> {
   return (await trx.selectFrom('profiles').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
 }
 
+/** Applies profile fields; the new row, or undefined when there is no profile. */
 export async function updateProfile(trx: Tx, id: string, patch: ProfilePatch, now: Date): Promise<ProfileRow | undefined> {
   return (await trx
     .updateTable('profiles')

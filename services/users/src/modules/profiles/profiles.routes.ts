@@ -5,6 +5,7 @@ import { IdParams, problems } from '../../common';
 import { ProfilePatchSchema, ProfileSchema } from './profiles.schemas';
 import type { ProfileService } from './profiles.service';
 
+/** Registers the profile routes. */
 export function profileRoutes(app: HttpApp, deps: { profiles: ProfileService; requireUser: preHandlerAsyncHookHandler }) {
   const { profiles, requireUser } = deps;
   const security = [{ bearerAuth: [] }];

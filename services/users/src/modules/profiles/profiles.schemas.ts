@@ -5,6 +5,7 @@ import { MULTI_LINE, ONE_LINE, nullableString } from '../../common';
 /** Field limits, in Unicode code points. */
 export const PROFILE_LIMITS = { displayName: 100, bio: 1000, location: 100, website: 2048 } as const;
 
+/** A profile as the API shows it (API.md "Users"). */
 export const ProfileSchema = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
@@ -20,6 +21,7 @@ export const ProfileSchema = Type.Object(
 );
 export type Profile = Static<typeof ProfileSchema>;
 
+/** Body of PATCH /users/me. */
 export const ProfilePatchSchema = Type.Object(
   {
     displayName: Type.Optional(

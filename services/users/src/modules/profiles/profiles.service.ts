@@ -48,6 +48,7 @@ function checkWebsite(v: string): void {
 
 const FIELD_COLUMNS = { displayName: 'display_name', bio: 'bio', location: 'location', website: 'website' } as const;
 
+/** Creates the profile service. */
 export function createProfileService(deps: { db: Database; clock: () => Date; outbox: { nudge(): void } }) {
   const { db, clock, outbox } = deps;
   return {

@@ -1,6 +1,7 @@
 /** Error codes of attendance QR tokens (part of the API contract). */
 import { AppError } from '@gatehouse/platform/errors';
 
+/** Errors of QR tokens, by name. */
 export const qrErrors = {
   /** Expired, forged, malformed or another tenant's token: one answer for all, by design. */
   invalidQrToken: () =>

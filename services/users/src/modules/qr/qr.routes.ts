@@ -5,6 +5,7 @@ import { problems } from '../../common';
 import { QrQuery, QrTokenResponse } from './qr.schemas';
 import type { QrService } from './qr.service';
 
+/** Registers the routes of the caller's QR code. */
 export function qrRoutes(app: HttpApp, deps: { qr: QrService; requireUser: preHandlerAsyncHookHandler }) {
   const { qr, requireUser } = deps;
 

@@ -2,6 +2,7 @@
 import QRCode from 'qrcode';
 import type { QrTokens } from './qr.token';
 
+/** Creates the QR code service. */
 export function createQrService(deps: { tokens: QrTokens }) {
   const { tokens } = deps;
   return {

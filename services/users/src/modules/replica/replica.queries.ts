@@ -7,10 +7,12 @@ export async function actAsTenant(trx: Tx, tenantId: string): Promise<void> {
   await sql`select set_config('role', 'gatehouse_app', true), set_config('app.tenant_id', ${tenantId}, true)`.execute(trx);
 }
 
+/** Whether the identity service deleted this user (a tombstone exists). */
 export async function isDeleted(trx: Tx, id: string): Promise<boolean> {
   return (await trx.selectFrom('deleted_users').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
 }
 
+/** Identity fields of a user event, as applied to a profile. */
 export interface IdentityFields {
   tenant_id: string;
   id: string;

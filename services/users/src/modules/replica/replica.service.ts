@@ -18,6 +18,7 @@ import type { ObjectDeletions } from '../avatars/avatars.deletions';
 import { queueDeletions } from '../avatars/avatars.queries';
 import { actAsTenant, deleteIdentity, isDeleted, upsertIdentity } from './replica.queries';
 
+/** Durable consumer name, shared by every replica of the users service. */
 export const REPLICA_DURABLE = 'users-replica';
 /**
  * One wildcard rather than the three subjects: a single filter is applied by the server even
@@ -45,6 +46,7 @@ function parse(event: CloudEvent): (Partial<UserEventData> & { id: string }) | u
   };
 }
 
+/** Creates the identity replica; `start()` subscribes (and catches up), `stop()` unsubscribes. */
 export function createReplica(deps: { db: Database; transport: EventTransport; deletions: ObjectDeletions; logger: Logger }) {
   const { db, transport, deletions, logger } = deps;
   let sub: { stop(): Promise<void> } | undefined;
