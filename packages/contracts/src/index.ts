@@ -79,6 +79,15 @@ export interface TenantEventData {
   name: string;
   status: 'active' | 'disabled';
   action: 'created' | 'updated';
+  /** who made the change (a superadmin's user id); absent for the CLI */
+  actorId?: string;
+  /** which of name, status, settings changed (updated only) */
+  changes?: Array<'name' | 'status' | 'settings'>;
+  /** sessions revoked because the tenant was disabled */
+  sessionsRevoked?: number;
+  ip?: string;
+  userAgent?: string;
+  requestId?: string;
 }
 
 /** Subjects (CloudEvent types) Gatehouse publishes. */

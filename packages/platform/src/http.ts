@@ -45,13 +45,18 @@ export function sendProblem(reply: FastifyReply, status: number, code: string, d
 
 function validationErrors(err: FastifyError): FieldError[] {
   const list = err.validation ?? [];
-  return list.map((v) => {
+  const out: FieldError[] = [];
+  for (const v of list) {
     const base = (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.');
     const missing = (v.params as { missingProperty?: string } | undefined)?.missingProperty;
+    // a `propertyNames` schema refusing a key: Ajv names the key here, not in instancePath
+    const refusedKey = (v as { propertyName?: string }).propertyName ?? (v.params as { propertyName?: string } | undefined)?.propertyName;
     const where = err.validationContext ?? 'body';
-    const path = [where, base, missing].filter(Boolean).join('.');
-    return { path, message: v.message ?? 'is not valid' };
-  });
+    const path = [where, base, missing, refusedKey].filter(Boolean).join('.');
+    const message = refusedKey !== undefined ? 'is not an accepted field' : (v.message ?? 'is not valid');
+    if (!out.some((e) => e.path === path && e.message === message)) out.push({ path, message });
+  }
+  return out;
 }
 
 /** Maps Fastify's own error codes to Gatehouse problem codes. */

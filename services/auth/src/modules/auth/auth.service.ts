@@ -16,7 +16,7 @@ import type { PasswordHasher } from '../passwords/passwords.service';
 import { checkPasswordPolicy } from '../passwords/passwords.policy';
 import type { RecoveryService } from '../recovery/recovery.service';
 import type { SessionService } from '../sessions/sessions.service';
-import { passwordMinLength, type TenantService } from '../tenants/tenants.service';
+import { assertSelfRegistration, passwordMinLength, type TenantService } from '../tenants/tenants.service';
 import type { Throttle } from '../throttle/throttle.service';
 import { findUserByEmail, findUserById, findUserByUsername, updateUser, type UserRow } from '../users/users.queries';
 import { insertAccount, mapUniqueViolation, toUser } from '../users/users.service';
@@ -60,6 +60,7 @@ export function createAuthFlows(deps: AuthServiceDeps) {
       ctx: RequestContext,
     ): Promise<TokenResponse> {
       const tenant = await tenants.requireActive(tenantId);
+      assertSelfRegistration(tenant);
       const email = input.email.trim();
       checkPasswordPolicy(input.password, { minLength: passwordMinLength(tenant), email, username: input.username });
       const passwordHash = await hasher.hash(input.password);

@@ -15,7 +15,9 @@ import type { RevocationList } from '@gatehouse/platform/revocation';
 import { authEvent } from '../../events';
 import type { RequestContext } from '../../context';
 import type { KeyService } from '../keys/keys.service';
-import { accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC, type Tenant, type TenantService } from '../tenants/tenants.service';
+import { tenantErrors } from '../tenants/tenants.errors';
+import { findTenantSettings } from '../tenants/tenants.queries';
+import { accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC, refreshIdleSec, type Tenant, type TenantService } from '../tenants/tenants.service';
 import { findUserById, type UserRow } from '../users/users.queries';
 import { toUser } from '../users/users.service';
 import { sessionErrors } from './sessions.errors';
@@ -78,6 +80,8 @@ export function createSessionService(deps: SessionServiceDeps) {
 
     /** Creates a session and its first refresh token inside the caller's transaction. */
     async issue(trx: Tx, input: { tenantId: string; userId: string; amr: string[]; ctx: RequestContext }): Promise<IssuedSession> {
+      // the tenant's idle lifetime (settings.refreshTokenTtlSec), read in this transaction
+      const idleSec = refreshIdleSec({ settings: (await findTenantSettings(trx, input.tenantId)) ?? {} }, tokens.refreshIdleSec);
       const session = await insertSession(trx, {
         id: randomUUID(),
         tenant_id: input.tenantId,
@@ -86,7 +90,7 @@ export function createSessionService(deps: SessionServiceDeps) {
         user_agent: input.ctx.userAgent,
         amr: input.amr,
         absoluteSec: tokens.refreshAbsoluteSec,
-        idleSec: tokens.refreshIdleSec,
+        idleSec,
       });
       const refreshToken = randomToken(32);
       await insertRefreshToken(trx, { token_hash: sha256(refreshToken), tenant_id: input.tenantId, session_id: session.id });
@@ -122,7 +126,9 @@ export function createSessionService(deps: SessionServiceDeps) {
       if (!found) throw sessionErrors.invalidRefresh();
       if (requestTenantId !== undefined && requestTenantId !== found.tenant_id) throw sessionErrors.invalidRefresh();
       const tenant = await tenants.resolve({ id: found.tenant_id });
-      if (!tenant || tenant.status !== 'active') throw sessionErrors.invalidRefresh();
+      if (!tenant) throw sessionErrors.invalidRefresh();
+      // a disabled tenant answers as at login and at the gateway (its sessions were revoked too)
+      if (tenant.status !== 'active') throw tenantErrors.notFound();
 
       type Outcome = { kind: 'ok'; user: UserRow; issued: IssuedSession } | { kind: 'reused'; revoked: string[] } | { kind: 'invalid'; revoked: string[] };
       const outcome: Outcome = await db.withTenant(tenant.id, async (trx) => {
@@ -142,7 +148,7 @@ export function createSessionService(deps: SessionServiceDeps) {
         }
         const next = randomToken(32);
         await insertRefreshToken(trx, { token_hash: sha256(next), tenant_id: tenant.id, session_id: sessionId });
-        const touched = await touchSession(trx, sessionId, tokens.refreshIdleSec, ctx.ip || null);
+        const touched = await touchSession(trx, sessionId, refreshIdleSec(tenant, tokens.refreshIdleSec), ctx.ip || null);
         return { kind: 'ok', user, issued: { session: touched, refreshToken: next } };
       });
       if (outcome.kind !== 'ok') {

@@ -1,38 +1,77 @@
 /**
- * Tenants as the auth service uses them: the request's tenant must exist and be active for
- * logins and registrations, and its settings tune password length and access-token lifetime.
+ * Tenants as every auth flow uses them: the request's tenant must exist and be active for
+ * logins, registrations and refreshes, and its settings tune the flows (readers with defaults
+ * in `tenants.settings.ts`, re-exported here). Superadmin management is `tenants.admin.ts`.
  */
 import type { Database } from '@gatehouse/platform/db';
 import { tenantErrors } from './tenants.errors';
 import { findTenantById, findTenantBySlug, type TenantRow } from './tenants.queries';
+import type { TenantSettings } from './tenants.schemas';
+import { selfRegistrationOpen } from './tenants.settings';
+
+export {
+  accessTtlSec,
+  allowedOrigins,
+  enabledProviders,
+  isAllowedRedirectUri,
+  MAX_TENANT_ACCESS_TTL_SEC,
+  mfaRequired,
+  passwordMinLength,
+  refreshIdleSec,
+  selfRegistrationOpen,
+} from './tenants.settings';
+export type { TenantSettings } from './tenants.schemas';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Tenant settings the auth service reads (others may be present and are passed through). */
-export interface TenantSettings {
-  /** raises the minimum password length above 8 (at most 256) */
-  passwordMinLength?: number;
-  /** overrides config.tokens.accessTtlSec for this tenant (60..3600 s) */
-  accessTokenTtlSec?: number;
-  [key: string]: unknown;
-}
+/** A DNS label (RFC 1123): what a slug must be, so `<slug>.<BASE_DOMAIN>` is a host name. */
+export const SLUG_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
-/** The public shape of a tenant (internal resolve endpoint, admin). */
+/**
+ * Slugs refused at creation: host names a deployment uses for itself (the gateway serves `www.`
+ * and `api.` as the deployment, not a tenant) or that invite phishing (`admin.`, `login.`).
+ * `default` is not here: it exists, so asking for it is `slug_taken`.
+ */
+export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
+  'www', 'api', 'admin', 'app', 'auth', 'login', 'sso', 'oauth', 'id', 'account', 'accounts',
+  'mail', 'email', 'smtp', 'imap', 'pop', 'mx', 'ns', 'ns1', 'ns2', 'dns',
+  'static', 'assets', 'cdn', 'media', 'files', 'uploads', 'docs', 'status', 'health', 'metrics',
+  'console', 'dashboard', 'gateway', 'internal', 'localhost', 'local', 'root', 'system', 'superadmin',
+]);
+
+/** The public shape of a tenant (admin API, internal resolve endpoint). */
 export interface Tenant {
   id: string;
   slug: string;
   name: string;
   status: 'active' | 'disabled';
-  settings: TenantSettings;
+  settings: TenantSettings & Record<string, unknown>;
   createdAt: string;
 }
 
-/** Longest access-token lifetime a tenant setting may ask for; key overlap and revocation TTLs cover it. */
-export const MAX_TENANT_ACCESS_TTL_SEC = 3600;
-
-function toTenant(row: TenantRow): Tenant {
-  const settings = typeof row.settings === 'string' ? (JSON.parse(row.settings) as TenantSettings) : (row.settings ?? {});
+/** A tenant row as the API shows it. */
+export function toTenant(row: TenantRow): Tenant {
+  const settings = typeof row.settings === 'string' ? (JSON.parse(row.settings) as Tenant['settings']) : ((row.settings ?? {}) as Tenant['settings']);
   return { id: row.id, slug: row.slug, name: row.name, status: row.status, settings, createdAt: new Date(row.created_at).toISOString() };
+}
+
+/**
+ * The canonical slug for `input` (trimmed, lower-case: DNS names are case-insensitive), or
+ * throws 400 `invalid_slug` (not a DNS label, or an IDNA-reserved `ab--` form) or
+ * `reserved_slug`.
+ */
+export function normalizeSlug(input: string): string {
+  const slug = input.trim().toLowerCase();
+  if (!SLUG_RE.test(slug)) {
+    throw tenantErrors.invalidSlug('A slug is a DNS label: 1-63 lowercase letters, digits and hyphens, not starting or ending with a hyphen.');
+  }
+  // Labels with hyphens in positions 3-4 are reserved for IDNA ("xn--…" punycode), which
+  // would let a tenant look like another one in a browser's address bar.
+  if (slug.length >= 4 && slug.slice(2, 4) === '--') {
+    throw tenantErrors.invalidSlug('A slug must not have "--" in its third and fourth characters (reserved for internationalised names).');
+  }
+  if (RESERVED_SLUGS.has(slug)) throw tenantErrors.reservedSlug(slug);
+  return slug;
 }
 
 /** Creates the tenants service. */
@@ -46,7 +85,7 @@ export function createTenantService({ db }: { db: Database }) {
         return row && toTenant(row);
       }
       if (by.slug !== undefined) {
-        const row = await findTenantBySlug(db.admin, by.slug);
+        const row = await findTenantBySlug(db.admin, by.slug.toLowerCase());
         return row && toTenant(row);
       }
       return undefined;
@@ -62,14 +101,7 @@ export function createTenantService({ db }: { db: Database }) {
 }
 export type TenantService = ReturnType<typeof createTenantService>;
 
-/** Minimum password length for a tenant: 8 unless its settings raise it (capped at 256). */
-export function passwordMinLength(t: Tenant | undefined): number {
-  const v = t?.settings.passwordMinLength;
-  return typeof v === 'number' && Number.isInteger(v) ? Math.min(256, Math.max(8, v)) : 8;
-}
-
-/** Access-token lifetime for a tenant: its setting within 60..MAX, else the configured default. */
-export function accessTtlSec(t: Tenant | undefined, fallback: number): number {
-  const v = t?.settings.accessTokenTtlSec;
-  return typeof v === 'number' && Number.isInteger(v) ? Math.min(MAX_TENANT_ACCESS_TTL_SEC, Math.max(60, v)) : fallback;
+/** Throws 403 `registration_disabled` when the tenant turned self-registration off. */
+export function assertSelfRegistration(t: Tenant): void {
+  if (!selfRegistrationOpen(t)) throw tenantErrors.registrationDisabled();
 }
