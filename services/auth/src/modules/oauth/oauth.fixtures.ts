@@ -115,3 +115,57 @@ export async function startIdp(redirectUris: string[]) {
   };
 }
 export type Idp = Awaited<ReturnType<typeof startIdp>>;
+
+/**
+ * A stand-in for GitHub's OAuth and REST endpoints (test-only): GitHub itself cannot be run
+ * here, and its protocol differs from OIDC where it matters to the client (token errors with
+ * status 200, emails from /user/emails). Checks the client secret, the redirect URI and PKCE
+ * S256 like GitHub does.
+ */
+export async function startFakeGitHub(user: { id: number; login: string; name: string; email: string; verified: boolean }) {
+  const { createHash } = await import('node:crypto');
+  const codes = new Map<string, { challenge: string; redirectUri: string }>();
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (url.pathname === '/login/oauth/authorize') {
+      const code = `gh-${Math.random().toString(36).slice(2)}`;
+      codes.set(code, { challenge: url.searchParams.get('code_challenge') ?? '', redirectUri: url.searchParams.get('redirect_uri') ?? '' });
+      const back = new URL(url.searchParams.get('redirect_uri')!);
+      back.searchParams.set('code', code);
+      back.searchParams.set('state', url.searchParams.get('state') ?? '');
+      res.writeHead(302, { location: back.href }).end();
+      return;
+    }
+    if (url.pathname === '/login/oauth/access_token' && req.method === 'POST') {
+      let body = '';
+      for await (const c of req) body += String(c);
+      const form = new URLSearchParams(body);
+      const expectedAuth = `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`;
+      const issued = codes.get(form.get('code') ?? '');
+      codes.delete(form.get('code') ?? '');
+      const verifier = form.get('code_verifier') ?? '';
+      const ok =
+        req.headers.authorization === expectedAuth &&
+        issued !== undefined &&
+        issued.redirectUri === form.get('redirect_uri') &&
+        createHash('sha256').update(verifier).digest('base64url') === issued.challenge;
+      // GitHub answers a bad code with status 200 and an error body
+      json(200, ok ? { access_token: 'gho_test', token_type: 'bearer', scope: 'read:user,user:email' } : { error: 'bad_verification_code' });
+      return;
+    }
+    if (req.headers.authorization !== 'Bearer gho_test') return json(401, { message: 'Bad credentials' });
+    if (url.pathname === '/user') return json(200, { id: user.id, login: user.login, name: user.name });
+    if (url.pathname === '/user/emails') return json(200, [{ email: `old-${user.email}`, primary: false, verified: true }, { email: user.email, primary: true, verified: user.verified }]);
+    json(404, { message: 'Not Found' });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    base,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

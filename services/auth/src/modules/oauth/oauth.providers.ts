@@ -5,9 +5,10 @@
  *   go through openid-client (certified; it checks state, PKCE, the ID token's signature,
  *   issuer, audience and nonce). LINE uses it too rather than arctic: arctic hands back the
  *   ID token unverified, openid-client verifies it and the nonce.
- * - GitHub (OAuth 2.0 without OIDC) goes through arctic's OAuth2Client, which copes with
- *   GitHub's token endpoint answering errors with status 200; the profile and the verified
- *   primary email come from GitHub's REST API (`/user`, `/user/emails`).
+ * - GitHub (OAuth 2.0 without OIDC) goes through arctic's OAuth2Client (arctic's GitHub class
+ *   has no PKCE); GitHub's token endpoint answers errors with status 200, which is checked
+ *   here. The profile and the verified primary email come from GitHub's REST API (`/user`,
+ *   `/user/emails`).
  *
  * Every flow is the authorization code flow with PKCE S256. Endpoints come from the
  * provider's defaults, a discovery URL, or per-tenant overrides (tests point "google" at a
@@ -148,8 +149,12 @@ export function createProviderClients({ publicUrl, logger }: { publicUrl: string
     if (!code || query.get('state') !== checks.state) throw new CallbackFailure('invalid_response');
     let accessToken: string;
     try {
-      accessToken = (await gh.oauth.validateAuthorizationCode(gh.tokenEndpoint, code, checks.codeVerifier)).accessToken();
+      const tokens = await gh.oauth.validateAuthorizationCode(gh.tokenEndpoint, code, checks.codeVerifier);
+      // GitHub: `200 {"error": "bad_verification_code"}` for a wrong code or verifier
+      if (typeof (tokens.data as { error?: unknown }).error === 'string') throw new CallbackFailure('invalid_grant');
+      accessToken = tokens.accessToken();
     } catch (err) {
+      if (err instanceof CallbackFailure) throw err;
       throw new CallbackFailure(err instanceof OAuth2RequestError ? 'invalid_grant' : 'provider_error', { cause: err });
     }
     const headers = { authorization: `Bearer ${accessToken}`, accept: 'application/vnd.github+json', 'user-agent': 'Gatehouse' };

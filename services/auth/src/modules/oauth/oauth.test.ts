@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
 import { startAuth, uniqueEmail, type Harness } from '../../testing';
 import { totpAt } from '../mfa/mfa.totp';
-import { CLIENT_ID, CLIENT_SECRET, startIdp, type Idp, type IdpAccount } from './oauth.fixtures';
+import { CLIENT_ID, CLIENT_SECRET, startFakeGitHub, startIdp, type Idp, type IdpAccount } from './oauth.fixtures';
 
 let h: Harness;
 let idp: Idp;
@@ -290,5 +290,45 @@ describe('redirect URIs and linking', () => {
     const done = await h.request('POST', '/api/v1/auth/login/mfa', { body: { mfaToken: again.json().mfaToken, code: totpAt(setup.secret, Date.now() + 30_000) } });
     assert.equal(done.statusCode, 200);
     assert.deepEqual(decodeJwt(done.json().accessToken).amr, ['fed', 'otp']);
+  });
+});
+
+describe('GitHub (arctic) against a stand-in of its endpoints', () => {
+  test('PKCE and Basic client auth; the verified primary email from /user/emails; a wrong verifier is invalid_grant', async () => {
+    const email = uniqueEmail('gh');
+    const gh = await startFakeGitHub({ id: 424242, login: 'octo', name: 'Octo Cat', email, verified: true });
+    try {
+      const put = await h.request('PUT', '/api/v1/admin/oauth-providers/github', {
+        token: adminToken,
+        body: {
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          authorizationEndpoint: `${gh.base}/login/oauth/authorize`,
+          tokenEndpoint: `${gh.base}/login/oauth/access_token`,
+          userinfoEndpoint: `${gh.base}/user`,
+        },
+      });
+      assert.equal(put.statusCode, 200, put.body);
+      const s = await start('github');
+      assert.equal(s.location.searchParams.get('code_challenge_method'), 'S256');
+      const back = await fetch(s.location, { redirect: 'manual' });
+      const res = await callback(new URL(back.headers.get('location')!), s.binding);
+      const code = new URL(String(res.headers.location)).searchParams.get('code');
+      assert.ok(code, String(res.headers.location));
+      const tokens = await exchange(code);
+      assert.equal(tokens.statusCode, 200);
+      assert.equal(tokens.json().user.email, email, 'the primary email, not another one');
+      assert.equal(tokens.json().user.emailVerified, true);
+      assert.equal(tokens.json().user.displayName, 'Octo Cat');
+
+      const t = await start('github');
+      t.location.searchParams.set('code_challenge', 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
+      const tampered = await fetch(t.location, { redirect: 'manual' });
+      const failed = await callback(new URL(tampered.headers.get('location')!), t.binding);
+      assert.equal(new URL(String(failed.headers.location)).searchParams.get('error'), 'invalid_grant');
+    } finally {
+      await gh.close();
+      await h.request('DELETE', '/api/v1/admin/oauth-providers/github', { token: adminToken });
+    }
   });
 });
