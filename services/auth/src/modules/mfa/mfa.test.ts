@@ -168,6 +168,17 @@ describe('login with a second factor', () => {
     const statuses = results.map((x) => x.statusCode);
     assert.equal(statuses.filter((s) => s === 200).length, 1, `statuses: ${statuses.join(',')}`);
     for (const x of results.filter((y) => y.statusCode !== 200)) assert.equal(x.json().code, 'invalid_mfa_code');
+
+    // and 10 copies of one request (same mfaToken, same code): one session, not ten
+    const r3 = await h.register();
+    const e3 = await enroll(r3);
+    const one = await passwordLogin(r3);
+    const same = await Promise.all(
+      Array.from({ length: 10 }, () => h.request('POST', `${P}/login/mfa`, { body: { mfaToken: one.mfaToken, code: codeAt(e3.secret, 1) } })),
+    );
+    assert.equal(same.filter((x) => x.statusCode === 200).length, 1, `statuses: ${same.map((x) => x.statusCode).join(',')}`);
+    const sessions = await h.deps.db.admin.selectFrom('sessions').select('id').where('user_id', '=', r3.userId).execute();
+    assert.equal(sessions.length, 2, 'the registration session and one MFA login');
   });
 
   test('a wrong code: 401 invalid_mfa_code; garbage or foreign-tenant mfaToken: 401 invalid_mfa_token; a missing field: 400', async () => {
