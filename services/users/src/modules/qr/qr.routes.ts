@@ -37,7 +37,7 @@ export function qrRoutes(app: HttpApp, deps: { qr: QrService; requireUser: preHa
       return reply
         .header('cache-control', 'no-store')
         .header('x-content-type-options', 'nosniff')
-        .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+        .header('content-security-policy', "default-src 'none'")
         .header('x-qr-expires-at', img.expiresAt)
         .type(img.contentType)
         // SVG text or PNG bytes; the type provider types both image schemas as string
