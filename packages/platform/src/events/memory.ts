@@ -9,6 +9,8 @@ interface MemoryDurable {
   /** next log sequence to deliver */
   next: number;
   pumping: boolean;
+  /** handlers running at once (1: in order) */
+  concurrency: number;
   /** failed deliveries waiting for their retry, kept across stop/subscribe like unacked messages */
   retries: Map<string, { event: CloudEvent; attempt: number; timer?: NodeJS.Timeout }>;
   /** handler calls under way, awaited by stop() */
@@ -77,7 +79,12 @@ export function createMemoryTransport(opts: {
         const event = log[d.next - firstSeq]!;
         d.next += 1;
         // In order and one at a time, like a JetStream consumer handled sequentially.
-        if (d.patterns.some((p) => subjectMatches(p, event.type))) await deliver(d, event, 1);
+        if (!d.patterns.some((p) => subjectMatches(p, event.type))) continue;
+        if (d.concurrency <= 1) await deliver(d, event, 1);
+        else {
+          void deliver(d, event, 1);
+          while (d.inflight.size >= d.concurrency) await Promise.race(d.inflight);
+        }
       }
     } finally {
       d.pumping = false;
@@ -106,18 +113,19 @@ export function createMemoryTransport(opts: {
       }
     },
 
-    async subscribe({ durable, subjects, handler, fromNow }) {
+    async subscribe({ durable, subjects, handler, fromNow, concurrency = 1 }) {
       if (closed) throw new Error('event transport is closed');
       if (!DURABLE_RE.test(durable)) throw new Error(`invalid durable name: ${durable}`);
       let d = durables.get(durable);
       if (d?.handler) throw new Error(`durable ${durable} already has a subscriber in this process`);
       if (!d) {
-        d = { patterns: subjects, handler: undefined, next: fromNow ? firstSeq + log.length : firstSeq, pumping: false, retries: new Map(), inflight: new Set() };
+        d = { patterns: subjects, handler: undefined, next: fromNow ? firstSeq + log.length : firstSeq, pumping: false, concurrency, retries: new Map(), inflight: new Set() };
         durables.set(durable, d);
       }
       const state = d;
       state.patterns = subjects;
       state.handler = handler;
+      state.concurrency = concurrency;
       for (const r of state.retries.values()) {
         if (!r.timer) void deliver(state, r.event, r.attempt);
       }

@@ -183,7 +183,7 @@ export async function createNatsTransport(opts: NatsTransportOptions): Promise<E
       }
     },
 
-    async subscribe({ durable, subjects, handler, onInvalid, fromNow, inactiveMs }) {
+    async subscribe({ durable, subjects, handler, onInvalid, fromNow, inactiveMs, concurrency = 1 }) {
       if (!DURABLE_RE.test(durable)) throw new Error(`invalid durable name: ${durable}`);
       if (subjects.length === 0) throw new Error('subscribe needs at least one subject');
       const filters = subjects.map((s) => prefix + s);
@@ -241,11 +241,16 @@ export async function createNatsTransport(opts: NatsTransportOptions): Promise<E
         while (!stopped) {
           try {
             // Few messages in flight: each must be handled within ack_wait.
-            messages = await consumer.consume({ max_messages: 16 });
+            messages = await consumer.consume({ max_messages: Math.max(16, concurrency * 2) });
+            // Up to `concurrency` handlers at once; each message is still acked only after its own handler.
+            const inflight = new Set<Promise<void>>();
             for await (const m of messages) {
-              await handle(m);
+              const p: Promise<void> = handle(m).finally(() => inflight.delete(p));
+              inflight.add(p);
+              if (inflight.size >= concurrency) await Promise.race(inflight);
               if (stopped) break;
             }
+            await Promise.all(inflight);
           } catch (err) {
             if (!stopped) logger.warn({ err, durable }, 'event consumer interrupted; resuming');
           }

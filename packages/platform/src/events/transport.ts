@@ -39,6 +39,12 @@ export interface EventTransport {
      * consumers (a gateway's cache invalidation) so stopped processes leave nothing behind.
      */
     inactiveMs?: number;
+    /**
+     * Handlers running at once (default 1: strictly in order). Above 1, events are handled
+     * out of order — only for consumers that do not depend on order (the audit trail orders
+     * by commit and records each event's own time).
+     */
+    concurrency?: number;
   }): Promise<{ stop(): Promise<void> }>;
   ping(): Promise<void>;
   close(): Promise<void>;

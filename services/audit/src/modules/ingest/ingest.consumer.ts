@@ -35,6 +35,10 @@ export function createIngestConsumer(deps: { transport: EventTransport; ingest: 
       const s = await transport.subscribe({
         durable: AUDIT_DURABLE,
         subjects: AUDIT_SUBJECTS,
+        // Many events in flight: the chain batches concurrent appends of a tenant into one
+        // commit, so throughput is not one fsync per event. Order of `seq` is commit order;
+        // each entry keeps its event's own time.
+        concurrency: 32,
         // Resolving acknowledges; throwing makes the transport redeliver with backoff.
         handler: async (event) => {
           await ingest.handle(event);
