@@ -55,6 +55,16 @@ export default defineConfig([
   },
   { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs' } },
 
+  // The web console runs in browsers: their globals on top of those shared with Node.
+  {
+    files: ['console/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'history', 'localStorage', 'sessionStorage', 'Node', 'Element', 'HTMLElement', 'PublicKeyCredential'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
+
   {
     files: ['**/*.{ts,mts,cts,tsx}'],
     extends: [tseslint.configs.recommended],

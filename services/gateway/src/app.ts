@@ -7,8 +7,9 @@ import type { Socket } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import { createHttpApp, problem, statusTitle, type HttpApp } from '@gatehouse/platform';
 import type { GatewayDeps } from './deps';
+import { consoleRoutes } from './modules/console/console.routes';
+import { pageCsp } from './modules/console/console.pages';
 import { docsRoutes } from './modules/docs/docs.routes';
-import { pageCsp } from './modules/docs/docs.pages';
 import { registerLimits } from './modules/limits/limits.hooks';
 import { proxyRoutes } from './modules/proxy/proxy.routes';
 import { isTenantScoped } from './modules/proxy/proxy.service';
@@ -39,6 +40,7 @@ export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
 
   // Before any other route: @fastify/swagger collects routes as they are added.
   await docsRoutes(app, { docs: deps.docs });
+  await consoleRoutes(app);
 
   const limits = await registerLimits(app, {
     rateLimits: config.rateLimits,

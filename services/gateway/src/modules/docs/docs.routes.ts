@@ -1,14 +1,13 @@
 /**
- * `GET /` (landing page), `GET /openapi.json` (the merged document) and `GET /docs` (Swagger
- * UI from @fastify/swagger-ui, whose assets ship in the package: nothing is loaded from a
- * CDN, so the page works offline).
+ * `GET /openapi.json` (the merged document) and `GET /docs` (Swagger UI from
+ * @fastify/swagger-ui, whose assets ship in the package: nothing is loaded from a CDN, so the
+ * page works offline). `GET /` is the web console (modules/console).
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Type } from 'typebox';
 import type { HttpApp } from '@gatehouse/platform';
 import type { DocsService } from './docs.service';
-import { LANDING_HTML } from './docs.pages';
 
 /** Registers the documentation routes; must run before other routes (swagger collects them on registration). */
 export async function docsRoutes(app: HttpApp, opts: { docs: DocsService }) {
@@ -28,19 +27,6 @@ export async function docsRoutes(app: HttpApp, opts: { docs: DocsService }) {
     transformSpecificationClone: false,
     theme: { title: 'Gatehouse API reference' },
   });
-
-  app.get(
-    '/',
-    {
-      schema: {
-        hide: true,
-        tags: ['gateway'],
-        summary: 'Landing page linking the API reference',
-        response: { 200: Type.String() },
-      },
-    },
-    async (_req, reply) => reply.type('text/html; charset=utf-8').send(LANDING_HTML),
-  );
 
   app.get(
     '/openapi.json',
