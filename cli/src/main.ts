@@ -8,7 +8,8 @@ import { ConfigError } from '@gatehouse/platform/config';
 
 interface Command {
   summary: string;
-  run(args: string[]): Promise<void>;
+  /** resolves to the exit code (nothing: 0; `start` keeps running after it resolves) */
+  run(args: string[]): Promise<number | void>;
 }
 
 /**
@@ -20,6 +21,22 @@ const commands: Record<string, Command> = {
     summary: 'run every service and the gateway in one process (embedded by default)',
     run: (args) => import('./start').then((m) => m.start(args)),
   },
+  migrate: {
+    summary: "apply every service's pending database migrations, then exit",
+    run: (args) => import('./commands/migrate').then((m) => m.migrate(args)),
+  },
+  user: {
+    summary: 'create a user account (user create --email E --password-stdin [--admin] [--tenant slug])',
+    run: (args) => import('./commands/user').then((m) => m.user(args)),
+  },
+  keys: {
+    summary: 'list or rotate the access-token signing keys (keys list | keys rotate)',
+    run: (args) => import('./commands/keys').then((m) => m.keys(args)),
+  },
+  audit: {
+    summary: "re-compute the audit log's hash chains (audit verify [--tenant slug])",
+    run: (args) => import('./commands/audit').then((m) => m.audit(args)),
+  },
 };
 
 function usage(): string {
@@ -30,8 +47,11 @@ function usage(): string {
   return `Usage: gatehouse <command> [options]\n\nCommands:\n${list}\n\nRun "gatehouse <command> --help" for a command's options.\n`;
 }
 
-/** Runs the command named by `argv[0]` with the rest of `argv`; returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs the command named by `argv[0]` with the rest of `argv`; returns the exit code, or
+ * undefined for a command that keeps running after it returns (`start`).
+ */
+export async function main(argv: string[]): Promise<number | undefined> {
   // Only the leading options are the dispatcher's; everything from the command name on is the command's.
   const first = argv.findIndex((a) => !a.startsWith('-'));
   const own = first < 0 ? argv : argv.slice(0, first);
@@ -52,8 +72,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`Unknown command "${name}".\n\n${usage()}`);
     return 2;
   }
-  await command.run(argv.slice(first + 1));
-  return 0;
+  const code = await command.run(argv.slice(first + 1));
+  return typeof code === 'number' ? code : undefined;
 }
 
 const code = await main(process.argv.slice(2)).catch((err: unknown) => {
@@ -63,5 +83,7 @@ const code = await main(process.argv.slice(2)).catch((err: unknown) => {
   else process.stderr.write(`gatehouse: ${e?.stack ?? String(err)}\n`);
   return 1;
 });
-// `start` keeps running until a signal; other commands end here.
-if (code !== 0) process.exit(code);
+// `start` keeps running until a signal; every other command ends here, explicitly: a closed
+// PGlite database leaves an emscripten timer behind that would hold the process for seconds.
+// (stdout and stderr are synchronous for files, pipes and terminals on Linux: nothing is cut.)
+if (code !== undefined) process.exit(code);

@@ -8,8 +8,12 @@ const REDACT = [
   'code', '*.code', 'backupCode', '*.backupCode', 'secret', '*.secret', 'mfaToken', '*.mfaToken',
 ];
 
-/** Creates the process logger (pino, JSON lines) with secret redaction. */
-export function createLogger(opts: { level: string; name?: string }): Logger {
-  return pino({ level: opts.level, name: opts.name ?? 'gatehouse', redact: { paths: REDACT, censor: '[redacted]' } });
+/**
+ * Creates the process logger (pino, JSON lines) with secret redaction. `stderr` sends the lines
+ * there instead of stdout (the CLI, whose stdout is its answer).
+ */
+export function createLogger(opts: { level: string; name?: string; stderr?: boolean }): Logger {
+  const options = { level: opts.level, name: opts.name ?? 'gatehouse', redact: { paths: REDACT, censor: '[redacted]' } };
+  return opts.stderr ? pino(options, pino.destination(2)) : pino(options);
 }
 export type { Logger };

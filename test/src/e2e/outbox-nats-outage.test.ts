@@ -118,9 +118,10 @@ async function assertStreamHoldsEachOnce(system: System, accounts: Account[]): P
       assert.match(event.source, /\S/);
       assert.ok(!Number.isNaN(Date.parse(event.time)));
       assert.equal(m.header?.get('Nats-Msg-Id'), event.id, 'the JetStream dedupe key is the event id');
-      assert.equal(event.subject, event.data.id);
-      assert.equal(byUser.has(event.data.id), false, `one event for user ${event.data.id}`);
-      byUser.set(event.data.id, event.data.email);
+      const data = event.data as { id: string; email: string };
+      assert.equal(event.subject, data.id);
+      assert.equal(byUser.has(data.id), false, `one event for user ${data.id}`);
+      byUser.set(data.id, data.email);
     }
     for (const a of accounts) assert.equal(byUser.get(a.id), a.email, `the stream has ${a.email}`);
   } finally {

@@ -1,0 +1,125 @@
+/**
+ * `gatehouse keys list | rotate`: the access-token signing keys in the auth database.
+ * Rotation goes through the auth service's `rotateSigningKey`, so it takes the same lock and
+ * seals the private key with the same master secret as a running service.
+ */
+import { parseArgs } from 'node:util';
+import type { Config } from '@gatehouse/platform/config';
+import { resolveSecret } from '@gatehouse/platform/secret';
+import { rotateSigningKey } from '@gatehouse/auth/service';
+import { createKeyService } from '@gatehouse/auth/modules/keys/keys.service';
+import { listPublishedKeys } from '@gatehouse/auth/modules/keys/keys.queries';
+import { MAX_TENANT_ACCESS_TTL_SEC } from '@gatehouse/auth/modules/tenants/tenants.service';
+import { cliContext, describeDatabase, failureMessage, openServiceDatabase, parseOrUsage } from './migrate';
+
+const HELP = `Usage: gatehouse keys <command> [options]
+
+Commands:
+  list     the signing keys in the JWKS: the current one and retired ones still published
+  rotate   make a new signing key current; the previous ones stay published until every
+           token they signed has expired, so nobody is logged out. Running services start
+           signing with the new key within 60 s (at once on a token with its kid).
+
+Options:
+  --json      list: print JSON instead of a table
+  -h, --help  show this help
+
+The private keys are sealed with GATEHOUSE_SECRET (embedded: the secret under DATA_DIR); use
+the same value as the services. "rotate" migrates a new auth database first.
+`;
+
+/**
+ * How long a retired key stays published: the longest access-token lifetime plus 5 minutes,
+ * as the auth service computes it (services/auth/src/deps.ts, KEY_OVERLAP_MARGIN_SEC).
+ */
+function overlapSec(config: Config): number {
+  return Math.max(config.tokens.accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC) + 300;
+}
+
+/** `gatehouse keys <list|rotate>`; returns the exit code. */
+export async function keys(args: string[]): Promise<number> {
+  const parsed = parseOrUsage(
+    () => parseArgs({ args, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true }),
+    HELP,
+  );
+  if (!parsed) return 2;
+  const [sub, ...extra] = parsed.positionals;
+  if (parsed.values.help || sub === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if ((sub !== 'list' && sub !== 'rotate') || extra.length > 0) {
+    process.stderr.write(`gatehouse: ${sub === undefined ? 'a keys command is required' : `unknown keys command "${[sub, ...extra].join(' ')}"`}\n\n${HELP}`);
+    return 2;
+  }
+  const ctx = cliContext();
+  // The secret first: a rotation that cannot seal its key must not migrate anything either.
+  let secret = '';
+  if (sub === 'rotate') {
+    try {
+      secret = await resolveSecret(ctx.config);
+    } catch (err) {
+      process.stderr.write(`gatehouse: keys rotate: ${failureMessage(err)}\n`);
+      return 1;
+    }
+  }
+  let opened: Awaited<ReturnType<typeof openServiceDatabase>>;
+  try {
+    opened = await openServiceDatabase(ctx, 'auth', { migrate: sub === 'rotate' });
+  } catch (err) {
+    process.stderr.write(`gatehouse: cannot open the auth database (${describeDatabase(ctx.config, 'auth')}): ${failureMessage(err)}\n`);
+    return 1;
+  }
+  const { db } = opened;
+  try {
+    if (sub === 'rotate') {
+      const { config } = ctx;
+      const keyService = createKeyService({
+        db,
+        secret,
+        algorithm: config.tokens.algorithm,
+        issuer: config.tokens.issuer,
+        audience: config.tokens.audience,
+        overlapSec: overlapSec(config),
+        logger: ctx.logger,
+      });
+      try {
+        const kid = await rotateSigningKey({ keys: keyService });
+        process.stdout.write(`${kid}\n`);
+        process.stderr.write(`new signing key ${kid} (${config.tokens.algorithm}) is current; retired keys stay published for ${overlapSec(config)} s\n`);
+      } finally {
+        keyService.stop();
+      }
+      return 0;
+    }
+
+    const rows = await listPublishedKeys(db.admin, overlapSec(ctx.config));
+    const list = rows.map((r) => {
+      const retiredAt = r.retired_at ? new Date(r.retired_at) : undefined;
+      return {
+        kid: r.kid,
+        alg: r.alg,
+        createdAt: new Date(r.created_at).toISOString(),
+        status: retiredAt ? 'retired' : 'current',
+        retiredAt: retiredAt?.toISOString() ?? null,
+        publishedUntil: retiredAt ? new Date(retiredAt.getTime() + overlapSec(ctx.config) * 1000).toISOString() : null,
+      };
+    });
+    if (parsed.values.json) {
+      process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+    } else if (list.length === 0) {
+      process.stdout.write('no signing keys yet (the auth service makes the first on start; or run "gatehouse keys rotate")\n');
+    } else {
+      const table = [['KID', 'ALG', 'CREATED', 'STATUS'], ...list.map((k) => [k.kid, k.alg, k.createdAt, k.status === 'current' ? 'current' : `retired, published until ${k.publishedUntil}`])];
+      const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+      process.stdout.write(`${table.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`);
+    }
+    return 0;
+  } catch (err) {
+    ctx.logger.debug({ err }, `keys ${sub} failed`);
+    process.stderr.write(`gatehouse: keys ${sub}: ${failureMessage(err)}\n`);
+    return 1;
+  } finally {
+    await db.close();
+  }
+}
