@@ -5,7 +5,8 @@
  */
 import client from 'prom-client';
 import type { Logger } from 'pino';
-import type { Config } from './config';
+import { loadConfig, type Config } from './config';
+import { createLogger } from './logger';
 import type { HttpApp } from './http';
 import { createKvStore, type KvStore } from './kv';
 import { createMemoryTransport, createNatsTransport, type EventTransport } from './events';
@@ -74,4 +75,37 @@ export async function runUntilSignal(opts: { app: HttpApp; host: string; port: n
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
   return address;
+}
+
+/**
+ * The whole `main.ts` of a service run alone: config from the environment, shared deps,
+ * the service, listen on PORT (else the service's own default port), graceful shutdown.
+ * A start-up failure is logged and exits 1.
+ */
+export async function runStandalone(
+  env: Record<string, string | undefined>,
+  opts: { name: string; defaultPort: number; create: (config: Config, shared: SharedDeps) => Promise<RunningService> },
+): Promise<void> {
+  const config = loadConfig(env);
+  const logger = createLogger({ level: config.logLevel, name: `gatehouse-${opts.name}` });
+  try {
+    const shared = await createSharedDeps(config, logger);
+    const service = await opts.create(config, shared);
+    // config.port falls back to the gateway's 3000; alone, each service has its own default
+    const port = env.PORT ? config.port : opts.defaultPort;
+    const address = await runUntilSignal({
+      app: service.app,
+      host: config.host,
+      port,
+      logger,
+      onClose: async () => {
+        await service.close();
+        await closeSharedDeps(shared);
+      },
+    });
+    logger.info({ address }, `${opts.name} service listening`);
+  } catch (err) {
+    logger.fatal({ err }, `${opts.name} service failed to start`);
+    process.exit(1);
+  }
 }
