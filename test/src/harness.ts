@@ -80,6 +80,8 @@ export interface RequestOptions {
   /** the Host header itself (wins over `tenant`) */
   host?: string;
   headers?: Record<string, string>;
+  /** send to this base URL instead (a proxy in front of the gateway, e.g. nginx) */
+  base?: string;
 }
 
 /** An account as a test holds it. */
@@ -263,7 +265,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
       return { status: res.statusCode, headers: res.headers, body: parsed, text };
     }
 
-    const request = <T = any>(method: string, p: string, o?: RequestOptions) => send<T>(url, method, p, o);
+    const request = <T = any>(method: string, p: string, o?: RequestOptions) => send<T>(o?.base ?? url, method, p, o);
 
     async function register(o: { tenant?: string; email?: string; password?: string; username?: string } = {}): Promise<Account> {
       const email = o.email ?? uniqueEmail();
