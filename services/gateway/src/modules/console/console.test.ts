@@ -59,10 +59,12 @@ describe('console: serving', () => {
   });
 
   test('the CSP is at least as strict as asked: nothing inline, nothing from elsewhere, never framed', () => {
-    const directives = new Map(CONSOLE_CSP.split(';').map((d) => {
-      const [name, ...values] = d.trim().split(/\s+/);
-      return [name, values] as const;
-    }));
+    const directives = new Map<string, string[]>(
+      CONSOLE_CSP.split(';').map((d) => {
+        const [name = '', ...values] = d.trim().split(/\s+/);
+        return [name, values];
+      }),
+    );
     assert.deepEqual(directives.get('default-src'), ["'none'"]);
     assert.deepEqual(directives.get('script-src'), ["'self'"]);
     assert.deepEqual(directives.get('style-src'), ["'self'"]);
@@ -114,7 +116,7 @@ describe('console: serving', () => {
     // what index.html loads exists
     const html = (await s.app.inject({ method: 'GET', url: '/' })).body;
     for (const m of html.matchAll(/(?:src|href)="(\/console\/[^"]+)"/g)) {
-      assert.equal((await s.app.inject({ method: 'GET', url: m[1]! })).statusCode, 200, m[1]);
+      assert.equal((await s.app.inject({ method: 'GET', url: m[1]! })).statusCode, 200, m[1]!);
     }
   });
 
