@@ -4,8 +4,6 @@
  * also works while the services are down.
  */
 import { parseArgs } from 'node:util';
-import { verifyAuditChains } from '@gatehouse/audit/service';
-import { createTenantService } from '@gatehouse/auth/modules/tenants/tenants.service';
 import { cliContext, describeDatabase, failureMessage, openServiceDatabase, parseOrUsage, type CliContext } from './migrate';
 
 const HELP = `Usage: gatehouse audit verify [--tenant <slug>] [--json]
@@ -26,6 +24,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** The tenant id for a slug (from the auth database, which owns tenants) or an id given as is. */
 async function resolveTenant(ctx: CliContext, given: string): Promise<string | undefined> {
   if (UUID.test(given)) return given.toLowerCase();
+  const { createTenantService } = await import('@gatehouse/auth/modules/tenants/tenants.service');
   const { db } = await openServiceDatabase(ctx, 'auth');
   try {
     return (await createTenantService({ db }).resolve({ slug: given }))?.id;
@@ -83,6 +82,8 @@ export async function audit(args: string[]): Promise<number> {
     return 1;
   }
   try {
+    // Loaded here, not at the top: usage errors and --help answer without loading the audit service.
+    const { verifyAuditChains } = await import('@gatehouse/audit/service');
     const results = await verifyAuditChains(opened.db, tenantIds);
     const broken = results.filter((r) => !r.ok);
     if (parsed.values.json) {

@@ -6,9 +6,6 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '@gatehouse/platform/config';
 import { resolveSecret } from '@gatehouse/platform/secret';
-import { rotateSigningKey } from '@gatehouse/auth/service';
-import { createKeyService } from '@gatehouse/auth/modules/keys/keys.service';
-import { listPublishedKeys } from '@gatehouse/auth/modules/keys/keys.queries';
 import { MAX_TENANT_ACCESS_TTL_SEC } from '@gatehouse/auth/modules/tenants/tenants.service';
 import { cliContext, describeDatabase, failureMessage, openServiceDatabase, parseOrUsage } from './migrate';
 
@@ -74,6 +71,11 @@ export async function keys(args: string[]): Promise<number> {
   try {
     if (sub === 'rotate') {
       const { config } = ctx;
+      // Loaded only when rotating: the auth service is a large import.
+      const [{ rotateSigningKey }, { createKeyService }] = await Promise.all([
+        import('@gatehouse/auth/service'),
+        import('@gatehouse/auth/modules/keys/keys.service'),
+      ]);
       const keyService = createKeyService({
         db,
         secret,
@@ -93,6 +95,7 @@ export async function keys(args: string[]): Promise<number> {
       return 0;
     }
 
+    const { listPublishedKeys } = await import('@gatehouse/auth/modules/keys/keys.queries');
     const rows = await listPublishedKeys(db.admin, overlapSec(ctx.config));
     const list = rows.map((r) => {
       const retiredAt = r.retired_at ? new Date(r.retired_at) : undefined;

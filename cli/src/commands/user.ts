@@ -4,10 +4,7 @@
  * transaction), e.g. the first admin of a tenant before anyone can log in.
  */
 import { parseArgs } from 'node:util';
-import { createNatsTransport, createOutboxRelay, createMemoryTransport, type EventTransport } from '@gatehouse/platform/events';
-import { createUserAccount } from '@gatehouse/auth/service';
-import { createPasswordHasher } from '@gatehouse/auth/modules/passwords/passwords.service';
-import { createTenantService } from '@gatehouse/auth/modules/tenants/tenants.service';
+import type { EventTransport } from '@gatehouse/platform/events';
 import { cliContext, describeDatabase, failureMessage, openServiceDatabase, parseOrUsage, type CliContext } from './migrate';
 
 const ROLES = ['user', 'organizer', 'admin', 'superadmin'];
@@ -117,6 +114,13 @@ async function createAccount(
     return 1;
   }
   const { db } = opened;
+  // Loaded here, not at the top: usage errors and --help answer without loading the auth service.
+  const [{ createNatsTransport, createOutboxRelay, createMemoryTransport }, { createUserAccount }, { createPasswordHasher }, { createTenantService }] = await Promise.all([
+    import('@gatehouse/platform/events'),
+    import('@gatehouse/auth/service'),
+    import('@gatehouse/auth/modules/passwords/passwords.service'),
+    import('@gatehouse/auth/modules/tenants/tenants.service'),
+  ]);
   // Not started: the event is published below (NATS) or left for the auth service's relay.
   // An in-process transport here would mark it published to no one.
   let transport: EventTransport = createMemoryTransport({ logger: ctx.logger });
