@@ -29,6 +29,10 @@ const commands: Record<string, Command> = {
     summary: 'create a user account (user create --email E --password-stdin [--admin] [--tenant slug])',
     run: (args) => import('./commands/user').then((m) => m.user(args)),
   },
+  tenant: {
+    summary: 'manage tenants (tenant create <slug> --name N | list | show <slug> | disable <slug> | enable <slug>)',
+    run: (args) => import('./commands/tenant').then((m) => m.tenant(args)),
+  },
   keys: {
     summary: 'list or rotate the access-token signing keys (keys list | keys rotate)',
     run: (args) => import('./commands/keys').then((m) => m.keys(args)),
