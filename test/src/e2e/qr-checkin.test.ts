@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import jsQR from 'jsqr';
 import { PNG } from 'pngjs';
 import { call, eventually, login, register, type Account } from './client';
-import { describeBackends, startTestSystem, type System } from './system';
+import { describeBackends, measureAuditLatency, startTestSystem, type System } from './system';
 
 /** Decodes the QR code in a PNG: the text it encodes. */
 function decodeQrPng(png: Buffer): string {
@@ -107,5 +107,14 @@ describe('e2e: QR check-in through the gateway', () => {
     assert.equal(entry.subjectId, member.id);
     assert.equal(entry.actorId, organizer.id, 'the organizer did it');
     assert.equal(entry.data.eventId, eventId);
+  });
+
+  test('the audit latency helper (for benchmarks) sees each sign-up reach the audit trail', async (t) => {
+    const figure = await measureAuditLatency(system, { samples: 3 });
+    // Timing belongs to the benchmarks; here: three real observations, ordered statistics.
+    assert.equal(figure.samples.length, 3);
+    assert.ok(figure.samples.every((ms) => ms > 0));
+    assert.ok(figure.p50 <= figure.p95 && figure.p95 <= figure.max);
+    t.diagnostic(`event-to-visible p50 ${figure.p50.toFixed(1)} ms, max ${figure.max.toFixed(1)} ms (${describeBackends(system)})`);
   });
 });

@@ -6,12 +6,15 @@
  * database, to show what a consumer that was down catches up on.
  *
  * The e2e suites use {@link startTestSystem} (the test run's servers); benchmarks use
- * {@link startSystem} with explicit URLs. Not for production: `cli/src/start.ts` is that.
+ * {@link startSystem} with explicit URLs and {@link measureAuditLatency} for the audit figure.
+ * (test/src/harness.ts is the tenancy suites' harness; this one can also stop and restart
+ * services and take a NATS server of the test's own.) Not for production: `cli/src/start.ts` is that.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -255,6 +258,50 @@ export async function startTestSystem(opts: Omit<SystemOptions, 'databaseUrl' | 
     await db.drop().catch(() => {});
     throw err;
   }
+}
+
+/** Event-to-visible latencies of the audit trail, in milliseconds. */
+export interface AuditLatency {
+  samples: number[];
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+/**
+ * The audit figure for benchmarks: for each of `samples` sign-ups through the gateway, the time
+ * from the 201 to the account's `user.events.created` entry showing in its own
+ * `GET /api/v1/audit/me` (auth outbox → transport → audit consumer → hash chain → query),
+ * polled every `pollMs`. Sign-ups run one after another so the figure is latency, not queueing.
+ * Throws when an entry does not show within `timeoutMs`. Nothing here judges the numbers.
+ */
+export async function measureAuditLatency(system: Pick<System, 'url'>, opts: { samples?: number; pollMs?: number; timeoutMs?: number } = {}): Promise<AuditLatency> {
+  const samples: number[] = [];
+  const n = opts.samples ?? 20;
+  const pollMs = opts.pollMs ?? 2;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  for (let i = 0; i < n; i++) {
+    const email = `latency-${randomBytes(6).toString('hex')}@example.test`;
+    const reg = await fetch(`${system.url}/api/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: TEST_PASSWORD }),
+    });
+    const answered = performance.now();
+    if (reg.status !== 201) throw new Error(`register: ${reg.status} ${await reg.text()}`);
+    const { accessToken } = (await reg.json()) as { accessToken: string };
+    for (;;) {
+      const res = await fetch(`${system.url}/api/v1/audit/me?type=user.events.created`, { headers: { authorization: `Bearer ${accessToken}` } });
+      const body = (await res.json()) as { items?: unknown[] };
+      if (res.status === 200 && (body.items?.length ?? 0) > 0) break;
+      if (performance.now() - answered > timeoutMs) throw new Error(`no audit entry for ${email} after ${timeoutMs} ms (last answer ${res.status})`);
+      await sleep(pollMs);
+    }
+    samples.push(performance.now() - answered);
+  }
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0;
+  return { samples, p50: at(0.5), p95: at(0.95), max: sorted[sorted.length - 1] ?? 0 };
 }
 
 /** What the backing servers are, for test names and skip messages. */
