@@ -198,7 +198,7 @@ export function resetView(ctx) {
     'Choose a new password',
     'After this, every session of your account is signed out.',
     form({
-      label: 'New password',
+      label: 'Set a new password',
       submit: 'Set password',
       children: [field({ label: 'New password', name: 'newPassword', type: 'password', autocomplete: 'new-password', required: true, minlength: '8', hint: PASSWORD_HINT })],
       onSubmit: async ({ newPassword }) => {
