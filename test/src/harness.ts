@@ -62,6 +62,7 @@ export const PASSWORD = 'correct horse battery staple 7';
 export const BASE_DOMAIN = 'gatehouse.test';
 
 /** A response with its body read: parsed JSON when it is JSON, else the text. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- suites read arbitrary fields of JSON answers
 export interface Reply<T = any> {
   status: number;
   headers: Record<string, string | string[] | undefined>;
@@ -248,6 +249,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     const url = await listen(gateway.app);
 
     /** Sends a request to `base` (the gateway unless told) and reads the answer. */
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- suites read arbitrary fields of JSON answers
     async function send<T = any>(base: string, method: string, p: string, o: RequestOptions = {}): Promise<Reply<T>> {
       const headers: Record<string, string> = { ...o.headers };
       if (o.host) headers.host = o.host;
@@ -265,6 +267,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
       return { status: res.statusCode, headers: res.headers, body: parsed, text };
     }
 
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- suites read arbitrary fields of JSON answers
     const request = <T = any>(method: string, p: string, o?: RequestOptions) => send<T>(o?.base ?? url, method, p, o);
 
     async function register(o: { tenant?: string; email?: string; password?: string; username?: string } = {}): Promise<Account> {
@@ -323,6 +326,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
       databases: { auth: auth.deps.db, users: users.deps.db, audit: audit.deps.db } as Record<'auth' | 'users' | 'audit', Database>,
       request,
       /** A request straight to one service, bypassing the gateway (as a compromised or misrouted caller would). */
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- suites read arbitrary fields of JSON answers
       direct: <T = any>(service: 'auth' | 'users' | 'audit', method: string, p: string, o?: RequestOptions) =>
         send<T>({ auth: auth.url, users: users.url, audit: audit.url }[service], method, p, o),
       register,

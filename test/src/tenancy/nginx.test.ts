@@ -96,7 +96,7 @@ ${site}
   } catch (err) {
     child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`${(err as Error).message} ${stderr}`);
+    throw new Error(`${(err as Error).message} ${stderr}`, { cause: err });
   }
   return {
     url: `http://127.0.0.1:${port}`,
