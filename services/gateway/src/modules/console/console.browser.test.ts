@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { Secret, TOTP } from 'otpauth';
+import { PNG } from 'pngjs';
 import { startTestSystem, TEST_PASSWORD, type System } from '../../../../../test/src/e2e/system';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -115,12 +116,25 @@ async function signOutUi(page: Page) {
   await heading(page, 'Sign in');
 }
 
-/** The one-time token of the newest emailed link of `kind` sent to `email` (dev mailbox). */
-function mailedToken(system: System, email: string, kind: 'verify-email' | 'reset-password'): string {
-  const mail = system.shared.mailer.messages().filter((m) => m.to === email && m.text.includes(`/${kind}?token=`)).at(-1);
-  const token = mail ? new RegExp(`/${kind}\\?token=([A-Za-z0-9_%-]+)`).exec(mail.text)?.[1] : undefined;
-  assert.ok(token, `a ${kind} mail to ${email}`);
-  return decodeURIComponent(token);
+/**
+ * The one-time token of the newest emailed link of `kind` sent to `email` (dev mailbox). The
+ * mail may be sent after the request answered (202), so it is waited for.
+ */
+async function mailedToken(system: System, email: string, kind: 'verify-email' | 'reset-password'): Promise<string> {
+  let token: string | undefined;
+  await eventually(async () => {
+    const mail = system.shared.mailer.messages().filter((m) => m.to === email && m.text.includes(`/${kind}?token=`)).at(-1);
+    token = mail ? new RegExp(`/${kind}\\?token=([A-Za-z0-9_%-]+)`).exec(mail.text)?.[1] : undefined;
+    assert.ok(token, `a ${kind} mail to ${email}`);
+  });
+  return decodeURIComponent(token!);
+}
+
+/** A small real PNG (the users service checks images by content). */
+function pngImage(): Buffer {
+  const png = new PNG({ width: 16, height: 16 });
+  for (let i = 0; i < png.data.length; i += 4) png.data.set([47, 91, 234, 255], i);
+  return PNG.sync.write(png);
 }
 
 /** A datetime-local value in this machine's time zone (the browser's too). */
@@ -188,7 +202,7 @@ describe('web console in headless Chromium', { skip }, () => {
 
       // The emailed verification link opens the console, which confirms the address and
       // takes the token out of the address bar.
-      const token = mailedToken(system, ada.email, 'verify-email');
+      const token = await mailedToken(system, ada.email, 'verify-email');
       await page.goto(`/verify-email?token=${encodeURIComponent(token)}`);
       await page.getByText('Your email address is confirmed').waitFor();
       assert.equal(await page.evaluate<string>('location.search'), '');
@@ -210,6 +224,32 @@ describe('web console in headless Chromium', { skip }, () => {
       await page.reload();
       await heading(page, 'My profile');
       assert.equal(await page.getByLabel('Location').inputValue(), 'London');
+
+      // Picture: upload (multipart through the gateway), shown from its URL; then removed.
+      await page.setInputFiles('#avatar-file', { name: 'me.png', mimeType: 'image/png', buffer: pngImage() });
+      const avatar = page.getByRole('img', { name: 'Your profile picture' });
+      await avatar.waitFor();
+      assert.match(String(await avatar.getAttribute('src')), /^\/api\/v1\/users\/avatars\//);
+      await eventually(async () => assert.ok(await avatar.evaluate((img: { complete: boolean; naturalWidth: number }) => img.complete && img.naturalWidth === 16)));
+      await page.getByRole('button', { name: 'Remove picture' }).click();
+      await page.getByText('Your picture is removed.').waitFor();
+      assert.equal(await page.getByRole('img', { name: 'Your profile picture' }).count(), 0);
+
+      // Another session (a sign-in elsewhere) is listed and can be revoked from here.
+      const elsewhere = await system.fetch('/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'Mozilla/5.0 (Windows NT 10.0) Firefox/140.0' }, body: JSON.stringify({ email: ada.email, password: ada.password }) });
+      const other = (await elsewhere.json()) as { accessToken: string };
+      await page.getByRole('link', { name: 'Account' }).click();
+      await heading(page, 'My account');
+      const sessions = page.getByRole('list', { name: 'Active sessions' }).getByRole('listitem');
+      await sessions.nth(1).waitFor();
+      assert.equal(await sessions.count(), 2);
+      await page.getByRole('button', { name: /^Revoke session of Firefox on Windows/ }).click();
+      await page.getByText('The session is revoked.').waitFor();
+      assert.equal(await sessions.count(), 1);
+      await eventually(async () => {
+        const me = await system.fetch('/api/v1/auth/me', { headers: { authorization: `Bearer ${other.accessToken}` } });
+        assert.equal(me.status, 401, 'the revoked session\'s access token is refused');
+      });
 
       // Activity, from the audit log (fed by events: give it a moment).
       await eventually(async () => {
@@ -279,6 +319,10 @@ describe('web console in headless Chromium', { skip }, () => {
       await page.getByLabel('Backup code').fill(backup);
       await page.getByRole('button', { name: 'Verify' }).click();
       await heading(page, 'My account');
+      await page.getByRole('button', { name: 'Sign out everywhere' }).click();
+      await heading(page, 'Sign in');
+      await page.reload();
+      await heading(page, 'Sign in');
 
       assertClean(problems, ['POST /api/v1/auth/login/mfa 401']);
     } finally {
@@ -382,7 +426,7 @@ describe('web console in headless Chromium', { skip }, () => {
       await page.getByRole('button', { name: 'Send reset link' }).click();
       await page.getByText(`If ${dee.email} has an account here`).waitFor();
 
-      const token = mailedToken(system, dee.email, 'reset-password');
+      const token = await mailedToken(system, dee.email, 'reset-password');
       const newPassword = `${TEST_PASSWORD} renewed`;
       await page.goto(`/reset-password?token=${encodeURIComponent(token)}`);
       await heading(page, 'Choose a new password');
@@ -399,6 +443,16 @@ describe('web console in headless Chromium', { skip }, () => {
       await page.getByRole('alert').filter({ hasText: detail }).waitFor();
 
       await signInUi(page, dee.email, newPassword);
+      await heading(page, 'My account');
+
+      // Change it again from the account page (needs the current one).
+      const changed = `${TEST_PASSWORD} changed`;
+      await page.getByLabel('Current password').fill(newPassword);
+      await page.getByLabel('New password', { exact: true }).fill(changed);
+      await page.getByRole('button', { name: 'Change password' }).click();
+      await page.getByText('Your password is changed; your other sessions are signed out.').waitFor();
+      await signOutUi(page);
+      await signInUi(page, dee.email, changed);
       await heading(page, 'My account');
       await signOutUi(page);
 
