@@ -32,7 +32,19 @@ async function toError(res) {
   const type = res.headers.get('content-type') ?? '';
   if (/json/.test(type)) problem = await res.json().catch(() => ({}));
   else await res.body?.cancel();
-  return new ApiError(res.status, problem, res.headers);
+  const err = new ApiError(res.status, problem, res.headers);
+  if (res.status === 429 && err.retryAfter) err.detail = `${err.detail} Try again in ${err.retryAfter} s.`;
+  return err;
+}
+
+/** fetch(), with "the network failed" as an ApiError people can read (status 0). */
+async function send(url, init) {
+  try {
+    return await fetch(url, { credentials: 'same-origin', ...init });
+  } catch (err) {
+    if (err?.name === 'AbortError') throw err;
+    throw new ApiError(0, { code: 'network_error', detail: 'The server could not be reached. Check your connection and try again.' });
+  }
 }
 
 let accessToken = null;
@@ -130,11 +142,10 @@ let refreshing = null;
 /** One refresh at a time in this tab (and, through the lock, across tabs). Rejects with an ApiError. */
 function refresh() {
   refreshing ??= withRefreshLock(async () => {
-    const res = await fetch(`${AUTH}/refresh?mode=cookie`, {
+    const res = await send(`${AUTH}/refresh?mode=cookie`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json' },
       body: '{}',
-      credentials: 'same-origin',
     });
     if (!res.ok) {
       const err = await toError(res);
@@ -168,27 +179,21 @@ export async function restoreSession() {
  * Throws ApiError for every non-2xx answer.
  */
 export async function api(method, path, { body, form, auth = true, accept = 'application/json', raw = false, signal, headers: extra } = {}) {
-  const send = async () => {
+  const once = () => {
     const headers = { accept, ...extra };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (auth && accessToken) headers.authorization = `Bearer ${accessToken}`;
-    return fetch(path, {
-      method,
-      headers,
-      body: form ?? (body !== undefined ? JSON.stringify(body) : undefined),
-      credentials: 'same-origin',
-      signal,
-    });
+    return send(path, { method, headers, body: form ?? (body !== undefined ? JSON.stringify(body) : undefined), signal });
   };
   if (auth) {
     if (!accessToken) throw new ApiError(401, { code: 'invalid_token', detail: 'You are signed out. Sign in again.' });
     if (Date.now() > expiresAt - EARLY_MS) await refresh();
   }
-  let res = await send();
+  let res = await once();
   if (res.status === 401 && auth) {
     await res.body?.cancel();
     await refresh();
-    res = await send();
+    res = await once();
   }
   if (!res.ok) throw await toError(res);
   if (raw) return res;
@@ -229,11 +234,10 @@ export async function register(fields) {
  * refresh token does not stay in page memory.
  */
 export async function adoptTokens(tokens) {
-  const res = await fetch(`${AUTH}/refresh?mode=cookie`, {
+  const res = await send(`${AUTH}/refresh?mode=cookie`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json' },
     body: JSON.stringify({ refreshToken: tokens.refreshToken }),
-    credentials: 'same-origin',
   });
   if (!res.ok) throw await toError(res);
   applyTokens(await res.json());
@@ -258,7 +262,7 @@ export async function loginWithPasskey() {
 export async function logout() {
   try {
     if (accessToken) await api('POST', `${AUTH}/logout`, { body: {} });
-    else await fetch(`${AUTH}/logout`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}', credentials: 'same-origin' });
+    else await send(`${AUTH}/logout`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   } finally {
     dropSession('signed-out');
   }
@@ -267,5 +271,13 @@ export async function logout() {
 /** Signs out every session of the user. */
 export async function logoutEverywhere() {
   await api('POST', `${AUTH}/logout-all`, { body: {} });
+  dropSession('signed-out');
+}
+
+/**
+ * Forgets the session in this page and the other tabs without asking the server: for when the
+ * server has already ended it (a password reset ends every session).
+ */
+export function forgetSession() {
   dropSession('signed-out');
 }

@@ -3,7 +3,7 @@
  * it, enrollment), create an account, forgot password, and the two emailed links: reset
  * password and verify email.
  */
-import { ApiError, adoptTokens, api, login, loginMfa, loginWithPasskey, register, session } from '../lib/api.js';
+import { ApiError, adoptTokens, api, forgetSession, login, loginMfa, loginWithPasskey, register, session } from '../lib/api.js';
 import { actionButton, field, form, h, replace, section, showError } from '../lib/dom.js';
 import { backupCodesList, svgImage } from './shared.js';
 
@@ -208,6 +208,8 @@ export function resetView(ctx) {
           if (err instanceof ApiError && err.code === 'invalid_token') throw new Error('This link has expired or was already used. Ask for a new one.', { cause: err });
           throw err;
         }
+        // every session of the account ended, this page's too if it had one
+        if (session.signedIn) forgetSession();
         ctx.notify('Your password is changed. Sign in with it now.');
         return ctx.navigate('#/signin');
       },
