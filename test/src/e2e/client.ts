@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A response with its body read: parsed JSON when it is JSON, else text in `text`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- replies are arbitrary JSON that the assertions read; typing each would restate the API schemas
 export interface Reply<T = any> {
   status: number;
   headers: Headers;
@@ -21,6 +22,7 @@ export interface CallOptions {
 }
 
 /** Sends `method path` to `baseUrl` with an optional bearer token and JSON body. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- replies are arbitrary JSON that the assertions read; typing each would restate the API schemas
 export async function call<T = any>(baseUrl: string, method: string, path: string, o: CallOptions = {}): Promise<Reply<T>> {
   const headers: Record<string, string> = { ...o.headers };
   if (o.token) headers.authorization = `Bearer ${o.token}`;
@@ -95,6 +97,7 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i:
 }
 
 /** Reads an NDJSON export body into objects. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- replies are arbitrary JSON that the assertions read; typing each would restate the API schemas
 export function ndjson<T = any>(text: string): T[] {
   return text
     .split('\n')
@@ -103,6 +106,7 @@ export function ndjson<T = any>(text: string): T[] {
 }
 
 /** Every audit entry of the caller's tenant with this type, oldest first (admin token; NDJSON export). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- replies are arbitrary JSON that the assertions read; typing each would restate the API schemas
 export async function auditEntriesOfType(baseUrl: string, adminToken: string, type: string): Promise<any[]> {
   const r = await call<string>(baseUrl, 'GET', `/api/v1/audit/events?type=${encodeURIComponent(type)}&format=ndjson`, { token: adminToken });
   if (r.status !== 200) throw new Error(`audit export: ${r.status} ${r.text}`);

@@ -109,7 +109,7 @@ async function assertStreamHoldsEachOnce(system: System, accounts: Account[]): P
     for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
       const m = await jsm.streams.getMessage(stream, { seq });
       if (!m || m.subject !== subject) continue;
-      const event = m.json<Record<string, any>>();
+      const event = m.json<Record<string, unknown>>();
       assert.ok(isCloudEvent(event), `seq ${seq} is a CloudEvent 1.0 envelope`);
       assert.equal(event.specversion, '1.0');
       assert.equal(event.type, CREATED);
