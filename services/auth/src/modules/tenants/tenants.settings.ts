@@ -144,7 +144,7 @@ export function passwordMinLength(t: WithSettings): number {
 
 /** Access-token lifetime for a tenant: its setting within 60..3600 s, else the configured default. */
 export function accessTtlSec(t: WithSettings, fallback: number): number {
-  return intWithin(setting(t, 'accessTokenTtlSec'), 60, MAX_TENANT_ACCESS_TTL_SEC) ?? fallback;
+  return intWithin(setting(t, 'accessTokenTtlSec'), SETTING_BOUNDS.accessTokenTtlSec.minimum, MAX_TENANT_ACCESS_TTL_SEC) ?? fallback;
 }
 
 /** Session idle lifetime for a tenant: its `refreshTokenTtlSec` within 300 s..90 d, else the configured default. */
