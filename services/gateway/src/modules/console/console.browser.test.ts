@@ -498,4 +498,54 @@ describe('web console in headless Chromium', { skip }, () => {
       await context.close();
     }
   });
+
+  // Known gap (not the console's): API.md has the enrollment mfaToken used as the bearer of
+  // POST /mfa/totp/setup and /confirm, but the gateway's token guard refuses every bearer that
+  // is not an access token (401 invalid_token) before auth sees it. The auth service accepts it
+  // when called directly (services/auth mfa tests). Runs as a todo until the gateway lets these
+  // two routes through; then drop the todo.
+  test('a tenant that requires two-step verification: sign-in leads through enrollment, and the session lands in the cookie', { todo: 'the gateway refuses the enrollment mfaToken as a bearer (401 invalid_token)' }, async () => {
+    const slug = `mfa-${run}`;
+    const login = await system.fetch('/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: system.admin.email, password: system.admin.password }) });
+    const root = ((await login.json()) as { accessToken: string }).accessToken;
+    const created = await system.fetch('/api/v1/admin/tenants', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${root}` },
+      body: JSON.stringify({ slug, name: 'MFA required', settings: { mfaRequired: true } }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+
+    // The tenant is chosen with X-Tenant (allowed on loopback hosts) on every request of this browser.
+    const context = await browser.newContext({ baseURL: system.url, viewport: { width: 1000, height: 900 }, extraHTTPHeaders: { 'x-tenant': slug } });
+    try {
+      const { page, problems } = await openPage(context);
+      const fay = makeUser('fay');
+      const reg = await system.fetch('/api/v1/auth/register', { method: 'POST', headers: { 'content-type': 'application/json', 'x-tenant': slug }, body: JSON.stringify({ email: fay.email, password: fay.password }) });
+      assert.equal(reg.status, 201);
+
+      await page.goto('/');
+      await signInUi(page, fay.email, fay.password);
+      await page.getByRole('heading', { name: 'Set up two-step verification' }).waitFor();
+      await page.locator('main .qr img, main [role="alert"]:not([hidden])').first().waitFor();
+      const refused = page.locator('main [role="alert"]:not([hidden])');
+      assert.equal(await refused.count(), 0, `enrollment refused: ${await refused.first().textContent().catch(() => '')}`);
+      const secret = (await page.locator('code.secret').textContent())!.trim();
+      await page.getByLabel('Authentication code').fill(new TOTP({ secret: Secret.fromBase32(secret) }).generate());
+      await page.getByRole('button', { name: 'Turn on and sign in' }).click();
+      const codes = page.getByRole('list', { name: 'Backup codes' }).getByRole('listitem');
+      await codes.first().waitFor();
+      assert.equal(await codes.count(), 10);
+      // the sign-in the enrollment completed moved into the HttpOnly cookie
+      assert.ok((await context.cookies()).some((c) => c.name === 'gatehouse_refresh' && c.httpOnly));
+      await page.getByRole('button', { name: /I saved them/ }).click();
+      await heading(page, 'My account');
+      await page.locator('#main').getByText(fay.email, { exact: true }).waitFor();
+      await page.reload();
+      await heading(page, 'My account');
+
+      assertClean(problems);
+    } finally {
+      await context.close();
+    }
+  });
 });
