@@ -9,159 +9,34 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { Secret, TOTP } from 'otpauth';
-import { PNG } from 'pngjs';
 import { startTestSystem, TEST_PASSWORD, type System } from '../../../../../test/src/e2e/system';
+import {
+  SCREENSHOT,
+  assertClean,
+  chromiumMissing,
+  eventually,
+  heading,
+  launchChromium,
+  localInput,
+  mailedToken,
+  makeUser,
+  openPage,
+  pngImage,
+  postJson,
+  registerInUi,
+  run,
+  signInUi,
+  signOutUi,
+} from './console.browser.fixtures';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install -y chromium)`;
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const SCREENSHOT = '/tmp/gatehouse-console-account.png';
-
-const run = randomBytes(3).toString('hex');
-let counter = 0;
-/** A fresh account for one test. */
-function makeUser(label: string) {
-  counter += 1;
-  return { email: `${label}-${run}-${counter}@example.test`, username: `${label}_${run}_${counter}`, displayName: `${label[0]!.toUpperCase()}${label.slice(1)} Tester`, password: TEST_PASSWORD };
-}
-type TestUser = ReturnType<typeof makeUser>;
-
-/** What went wrong in a page: console errors and warnings, uncaught errors, CSP violations, failed requests. */
-interface PageProblems {
-  console: string[];
-  pageErrors: string[];
-  csp: string[];
-  failedResponses: string[];
-}
-
-/**
- * A page that records its problems. Failed requests are recorded too, because Chromium logs
- * each as a console error ("Failed to load resource"); `expectedFailures` lists those the
- * console handles on purpose (e.g. the users service's profile_not_found while its replica
- * catches up, which the console retries).
- */
-async function openPage(context: BrowserContext): Promise<{ page: Page; problems: PageProblems }> {
-  const page = await context.newPage();
-  const problems: PageProblems = { console: [], pageErrors: [], csp: [], failedResponses: [] };
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.console.push(`${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.pageErrors.push(e.message));
-  page.on('response', (r) => {
-    if (r.status() >= 400) problems.failedResponses.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`);
-  });
-  // Injected by DevTools before any page script (not subject to the page's CSP), so a
-  // violation that the console would not print is still caught.
-  await page.exposeFunction('__reportCsp', (v: string) => problems.csp.push(v));
-  await page.addInitScript({
-    content: "document.addEventListener('securitypolicyviolation', (e) => window.__reportCsp(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));",
-  });
-  return { page, problems };
-}
-
-/** Failed requests the console makes on purpose and handles (retried or shown), in any test. */
-const HANDLED_FAILURES = [/^GET \/api\/v1\/users\/me 404$/];
-
-/**
- * Asserts the page had no problem. `expected` lists failed requests the test caused on purpose
- * (`"POST /api/v1/auth/login 401"`), each of which must have happened; Chromium's "Failed to
- * load resource" console line for each expected or handled failure is not counted.
- */
-function assertClean(problems: PageProblems, expected: string[] = []) {
-  const pending = [...expected];
-  const unexpected = problems.failedResponses.filter((f) => {
-    const i = pending.indexOf(f);
-    if (i >= 0) {
-      pending.splice(i, 1);
-      return false;
-    }
-    return !HANDLED_FAILURES.some((re) => re.test(f));
-  });
-  assert.deepEqual(pending, [], 'the failed requests the test expected');
-  assert.deepEqual(unexpected, [], 'failed requests');
-  const loadErrors = problems.console.filter((m) => /^error: Failed to load resource: the server responded with a status of \d+/.test(m));
-  assert.ok(loadErrors.length <= problems.failedResponses.length, 'every "Failed to load resource" line is one of the failed requests above');
-  assert.deepEqual(problems.console.filter((m) => !loadErrors.includes(m)), [], 'console errors or warnings');
-  assert.deepEqual(problems.pageErrors, [], 'uncaught page errors');
-  assert.deepEqual(problems.csp, [], 'CSP violations');
-}
-
-async function heading(page: Page, name: string) {
-  await page.getByRole('heading', { level: 1, name, exact: true }).waitFor({ timeout: 20_000 });
-}
-
-async function registerInUi(page: Page, u: TestUser) {
-  await page.getByRole('link', { name: 'Create an account' }).click();
-  await heading(page, 'Create your account');
-  await page.getByLabel('Email').fill(u.email);
-  await page.getByLabel('Username (optional)').fill(u.username);
-  await page.getByLabel('Display name (optional)').fill(u.displayName);
-  await page.getByLabel('Password').fill(u.password);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await heading(page, 'My account');
-}
-
-async function signInUi(page: Page, identifier: string, password: string) {
-  await page.getByLabel('Email or username').fill(identifier);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-}
-
-async function signOutUi(page: Page) {
-  await page.locator('#who').getByRole('button', { name: 'Sign out' }).click();
-  await heading(page, 'Sign in');
-}
-
-/**
- * The one-time token of the newest emailed link of `kind` sent to `email` (dev mailbox). The
- * mail may be sent after the request answered (202), so it is waited for.
- */
-async function mailedToken(system: System, email: string, kind: 'verify-email' | 'reset-password'): Promise<string> {
-  let token: string | undefined;
-  await eventually(async () => {
-    const mail = system.shared.mailer.messages().filter((m) => m.to === email && m.text.includes(`/${kind}?token=`)).at(-1);
-    token = mail ? new RegExp(`/${kind}\\?token=([A-Za-z0-9_%-]+)`).exec(mail.text)?.[1] : undefined;
-    assert.ok(token, `a ${kind} mail to ${email}`);
-  });
-  return decodeURIComponent(token!);
-}
-
-/** A small real PNG (the users service checks images by content). */
-function pngImage(): Buffer {
-  const png = new PNG({ width: 16, height: 16 });
-  for (let i = 0; i < png.data.length; i += 4) png.data.set([47, 91, 234, 255], i);
-  return PNG.sync.write(png);
-}
-
-/** A datetime-local value in this machine's time zone (the browser's too). */
-function localInput(d: Date): string {
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-/** Retries `check` until it passes (the audit log and the users replica are fed by events). */
-async function eventually(check: () => Promise<void>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
-
-describe('web console in headless Chromium', { skip }, () => {
+describe('web console in headless Chromium', { skip: chromiumMissing }, () => {
   let system: System;
   let browser: Browser;
 
   before(async () => {
-    [system, browser] = await Promise.all([startTestSystem(), chromium.launch({ executablePath: CHROMIUM, args: ARGS })]);
+    [system, browser] = await Promise.all([startTestSystem(), launchChromium()]);
   });
   after(async () => {
     await browser?.close();
@@ -236,8 +111,7 @@ describe('web console in headless Chromium', { skip }, () => {
       assert.equal(await page.getByRole('img', { name: 'Your profile picture' }).count(), 0);
 
       // Another session (a sign-in elsewhere) is listed and can be revoked from here.
-      const elsewhere = await system.fetch('/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'Mozilla/5.0 (Windows NT 10.0) Firefox/140.0' }, body: JSON.stringify({ email: ada.email, password: ada.password }) });
-      const other = (await elsewhere.json()) as { accessToken: string };
+      const { body: other } = await postJson<{ accessToken: string }>(system, '/api/v1/auth/login', { email: ada.email, password: ada.password }, { 'user-agent': 'Mozilla/5.0 (Windows NT 10.0) Firefox/140.0' });
       await page.getByRole('link', { name: 'Account' }).click();
       await heading(page, 'My account');
       const sessions = page.getByRole('list', { name: 'Active sessions' }).getByRole('listitem');
@@ -335,9 +209,9 @@ describe('web console in headless Chromium', { skip }, () => {
     try {
       // A member to manage and to check in (through the API: the UI path is the first test's).
       const cy = makeUser('cy');
-      const reg = await system.fetch('/api/v1/auth/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: cy.email, password: cy.password, username: cy.username, displayName: cy.displayName }) });
+      const reg = await postJson<{ accessToken: string; user: { id: string } }>(system, '/api/v1/auth/register', { email: cy.email, password: cy.password, username: cy.username, displayName: cy.displayName });
       assert.equal(reg.status, 201);
-      const member = (await reg.json()) as { accessToken: string; user: { id: string } };
+      const member = reg.body;
 
       const { page, problems } = await openPage(context);
       await page.goto('/');
@@ -364,8 +238,7 @@ describe('web console in headless Chromium', { skip }, () => {
       });
       await row.getByRole('button', { name: `Enable ${cy.displayName}` }).click();
       await row.getByRole('button', { name: `Disable ${cy.displayName}` }).waitFor();
-      const admin = await system.fetch(`/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: system.admin.email, password: system.admin.password }) });
-      const adminToken = ((await admin.json()) as { accessToken: string }).accessToken;
+      const adminToken = (await postJson<{ accessToken: string }>(system, '/api/v1/auth/login', system.admin)).body.accessToken;
       const saved = (await (await system.fetch(`/api/v1/admin/users/${member.user.id}`, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as { roles: string[]; disabled?: boolean };
       assert.deepEqual([...saved.roles].sort(), ['organizer', 'user']);
       assert.notEqual(saved.disabled, true);
@@ -386,8 +259,7 @@ describe('web console in headless Chromium', { skip }, () => {
       await event.getByText('Attendance').click();
       await event.getByText('Nobody has checked in yet.').waitFor();
 
-      const relogin = await system.fetch('/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: cy.email, password: cy.password }) });
-      const memberToken = ((await relogin.json()) as { accessToken: string }).accessToken;
+      const memberToken = (await postJson<{ accessToken: string }>(system, '/api/v1/auth/login', { email: cy.email, password: cy.password })).body.accessToken;
       let qrToken = '';
       await eventually(async () => {
         const r = await system.fetch('/api/v1/users/me/qr/token', { headers: { authorization: `Bearer ${memberToken}` } });
@@ -416,8 +288,7 @@ describe('web console in headless Chromium', { skip }, () => {
     try {
       const { page, problems } = await openPage(context);
       const dee = makeUser('dee');
-      const reg = await system.fetch('/api/v1/auth/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: dee.email, password: dee.password }) });
-      assert.equal(reg.status, 201);
+      assert.equal((await postJson(system, '/api/v1/auth/register', { email: dee.email, password: dee.password })).status, 201);
 
       await page.goto('/');
       await page.getByRole('link', { name: 'Forgot your password?' }).click();
@@ -506,22 +377,16 @@ describe('web console in headless Chromium', { skip }, () => {
   // two routes through; then drop the todo.
   test('a tenant that requires two-step verification: sign-in leads through enrollment, and the session lands in the cookie', { todo: 'the gateway refuses the enrollment mfaToken as a bearer (401 invalid_token)' }, async () => {
     const slug = `mfa-${run}`;
-    const login = await system.fetch('/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: system.admin.email, password: system.admin.password }) });
-    const root = ((await login.json()) as { accessToken: string }).accessToken;
-    const created = await system.fetch('/api/v1/admin/tenants', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${root}` },
-      body: JSON.stringify({ slug, name: 'MFA required', settings: { mfaRequired: true } }),
-    });
-    assert.equal(created.status, 201, await created.clone().text());
+    const root = (await postJson<{ accessToken: string }>(system, '/api/v1/auth/login', system.admin)).body.accessToken;
+    const created = await postJson(system, '/api/v1/admin/tenants', { slug, name: 'MFA required', settings: { mfaRequired: true } }, { authorization: `Bearer ${root}` });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
 
     // The tenant is chosen with X-Tenant (allowed on loopback hosts) on every request of this browser.
     const context = await browser.newContext({ baseURL: system.url, viewport: { width: 1000, height: 900 }, extraHTTPHeaders: { 'x-tenant': slug } });
     try {
       const { page, problems } = await openPage(context);
       const fay = makeUser('fay');
-      const reg = await system.fetch('/api/v1/auth/register', { method: 'POST', headers: { 'content-type': 'application/json', 'x-tenant': slug }, body: JSON.stringify({ email: fay.email, password: fay.password }) });
-      assert.equal(reg.status, 201);
+      assert.equal((await postJson(system, '/api/v1/auth/register', { email: fay.email, password: fay.password }, { 'x-tenant': slug })).status, 201);
 
       await page.goto('/');
       await signInUi(page, fay.email, fay.password);
