@@ -370,12 +370,9 @@ describe('web console in headless Chromium', { skip: chromiumMissing }, () => {
     }
   });
 
-  // Known gap (not the console's): API.md has the enrollment mfaToken used as the bearer of
-  // POST /mfa/totp/setup and /confirm, but the gateway's token guard refuses every bearer that
-  // is not an access token (401 invalid_token) before auth sees it. The auth service accepts it
-  // when called directly (services/auth mfa tests). Runs as a todo until the gateway lets these
-  // two routes through; then drop the todo.
-  test('a tenant that requires two-step verification: sign-in leads through enrollment, and the session lands in the cookie', { todo: 'the gateway refuses the enrollment mfaToken as a bearer (401 invalid_token)' }, async () => {
+  // The enrollment mfaToken is the bearer of TOTP setup/confirm; the gateway lets it through
+  // on those two routes only (regression: it used to answer 401 invalid_token).
+  test('a tenant that requires two-step verification: sign-in leads through enrollment, and the session lands in the cookie', async () => {
     const slug = `mfa-${run}`;
     const root = (await postJson<{ accessToken: string }>(system, '/api/v1/auth/login', system.admin)).body.accessToken;
     const created = await postJson(system, '/api/v1/admin/tenants', { slug, name: 'MFA required', settings: { mfaRequired: true } }, { authorization: `Bearer ${root}` });
