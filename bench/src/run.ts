@@ -30,6 +30,7 @@ const limits = {
 
 async function main() {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gh-bench-'));
+  const runId = Date.now().toString(36);
   const port = await freePort();
   const env = {
     PATH: process.env.PATH,
@@ -38,6 +39,9 @@ async function main() {
     DATABASE_URL: process.env.DATABASE_URL,
     REDIS_URL: process.env.REDIS_URL,
     NATS_URL: process.env.NATS_URL,
+    // a stream of its own: a fresh deployment must not inherit consumer positions of another
+    NATS_STREAM: `BENCH_${runId}`,
+    NATS_SUBJECT_PREFIX: `bench${runId}`,
     GATEHOUSE_SECRET: process.env.GATEHOUSE_SECRET ?? (real ? 'bench-secret-bench-secret-bench-secret' : undefined),
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -145,6 +149,7 @@ async function main() {
     await bareUsers.stop();
     await sys.child.stop();
     await rm(dataDir, { recursive: true, force: true });
+    if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
   }
 
   // ---- in-process: the cost of row-level security, audit ingestion throughput ----
@@ -191,7 +196,10 @@ async function benchCheckIns(api: ReturnType<typeof http>, password: string) {
     Array.from({ length: 16 }, async () => {
       for (let i = next++; i < qr.length; i = next++) {
         const r = await api.json('POST', `/api/v1/events/${ev.body.id}/check-ins`, { qrToken: qr[i] }, orgAuth);
-        if (r.status !== 201) failed += 1;
+        if (r.status !== 201) {
+          if (failed === 0) console.log(`check-in failed: ${r.status} ${JSON.stringify(r.body)}`);
+          failed += 1;
+        }
       }
     }),
   );
@@ -222,6 +230,14 @@ async function benchAuditLatency(api: ReturnType<typeof http>, password: string)
   const res = { samples: n, p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples[samples.length - 1] };
   console.log(`audit event-to-visible: p50 ${fmt(res.p50, 1)} ms, p99 ${fmt(res.p99, 1)} ms over ${n}`);
   return res;
+}
+
+async function deleteStream(url: string, stream: string) {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: url });
+  await (await jetstreamManager(nc)).streams.delete(stream).catch(() => false);
+  await nc.close();
 }
 
 async function resetDatabase(url: string | undefined) {

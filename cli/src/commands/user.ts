@@ -139,7 +139,7 @@ async function createAccount(
 
     if (ctx.config.natsUrl) {
       try {
-        transport = await createNatsTransport({ url: ctx.config.natsUrl, logger: ctx.logger, name: 'gatehouse-cli' });
+        transport = await createNatsTransport({ url: ctx.config.natsUrl, logger: ctx.logger, name: 'gatehouse-cli', stream: ctx.config.natsStream, subjectPrefix: ctx.config.natsSubjectPrefix });
         relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport, logger: ctx.logger, flushTimeoutMs: 5000 });
         // stop() publishes what is pending and returns; whatever it could not publish stays for the service's relay.
         await relay.stop();

@@ -23,6 +23,9 @@ export interface Config {
   serviceDatabaseUrls: { auth?: string; users?: string; audit?: string };
   redisUrl?: string;
   natsUrl?: string;
+  /** JetStream stream name (default GATEHOUSE) and a subject prefix, so deployments can share one NATS */
+  natsStream: string;
+  natsSubjectPrefix?: string;
   smtpUrl?: string;
   mailFrom: string;
   s3?: { endpoint?: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean };
@@ -103,6 +106,12 @@ function url(env: Env, name: string): string | undefined {
   return v;
 }
 
+function natsToken(env: Env, name: string): string | undefined {
+  const v = str(env, name);
+  if (v !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(v)) throw new ConfigError(`${name} must be letters, digits, _ or - (at most 64), got "${v}"`);
+  return v;
+}
+
 function limit(env: Env, name: string, max: number, windowSec: number): RateLimitSetting {
   return { max: int(env, `${name}_MAX`, max), windowMs: int(env, `${name}_WINDOW_SEC`, windowSec, 1) * 1000 };
 }
@@ -135,6 +144,8 @@ export function loadConfig(env: Env): Config {
     },
     redisUrl: url(env, 'REDIS_URL'),
     natsUrl: str(env, 'NATS_URL'),
+    natsStream: natsToken(env, 'NATS_STREAM') ?? 'GATEHOUSE',
+    natsSubjectPrefix: natsToken(env, 'NATS_SUBJECT_PREFIX'),
     smtpUrl: url(env, 'SMTP_URL'),
     mailFrom: str(env, 'MAIL_FROM') ?? 'Gatehouse <no-reply@localhost>',
     s3: s3Bucket

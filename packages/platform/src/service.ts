@@ -25,7 +25,9 @@ export interface SharedDeps {
 /** Creates the process-wide dependencies from config: Redis/NATS/SMTP when configured, embedded otherwise. */
 export async function createSharedDeps(config: Config, logger: Logger): Promise<SharedDeps> {
   const kv = createKvStore({ url: config.redisUrl, logger });
-  const transport = config.natsUrl ? await createNatsTransport({ url: config.natsUrl, logger }) : createMemoryTransport({ logger });
+  const transport = config.natsUrl
+    ? await createNatsTransport({ url: config.natsUrl, logger, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix })
+    : createMemoryTransport({ logger });
   const revocations = createRevocationList({ kv, logger });
   await revocations.start();
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger, dataDir: config.dataDir });
