@@ -86,6 +86,7 @@ export async function withPeakRss<T>(pid: number, fn: () => Promise<T>): Promise
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- bench reads loosely shaped JSON answers
 export interface Http { pool: Pool; json(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>; close(): Promise<void> }
 
 export function http(base: string): Http {

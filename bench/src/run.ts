@@ -249,6 +249,7 @@ async function resetDatabase(url: string | undefined) {
   await c.end();
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the report is free-form JSON
 async function writeResults(r: Record<string, any>) {
   const dir = path.join(root, 'bench', 'results');
   await mkdir(dir, { recursive: true });

@@ -19,7 +19,10 @@ import type { Logger } from 'pino';
 /** The unprivileged role every tenant-scoped transaction runs as. */
 export const APP_ROLE = 'gatehouse_app';
 
+// Untyped at the platform level: each service declares its own table types over these.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the platform cannot know service schemas
 export type Db = Kysely<any>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
 export type Tx = Transaction<any>;
 
 export interface Database {
