@@ -90,6 +90,9 @@ describe('events', () => {
     const sub = await h.shared.transport.subscribe({
       durable,
       subjects: ['user.events.created'],
+      // only this test's event matters; a consumer left by an aborted run expires by itself
+      fromNow: true,
+      inactiveMs: 60_000,
       handler: async (e) => {
         received.push(e);
       },
