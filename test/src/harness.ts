@@ -34,7 +34,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request as undiciRequest } from 'undici';
 import client from 'prom-client';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -129,18 +128,7 @@ export function uniqueSlug(label = 't'): string {
   return `${label}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Retries `check` until it stops throwing; rethrows its last error after `timeoutMs`. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_000, intervalMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(intervalMs);
-    }
-  }
-}
+export { eventually } from '@gatehouse/platform/testing';
 
 /** Listens on 127.0.0.1 and returns the base URL. */
 async function listen(app: HttpApp): Promise<string> {

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createKvStore, type KvStore } from './kv';
+import { eventually as poll } from './testing';
 
 const REDIS_URL = process.env.TEST_REDIS_URL;
 const hasRedisServer = existsSync('/usr/bin/redis-server');
@@ -16,18 +17,7 @@ const logger = pino({ level: 'silent' });
 const run = randomBytes(4).toString('hex');
 
 /** Wait until `check` passes or the deadline expires (then its last error is thrown). */
-async function eventually(check: () => void | Promise<void>, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(20);
-    }
-  }
-}
+const eventually = (check: () => void | Promise<void>, timeoutMs = 2000): Promise<void> => poll(check, timeoutMs, 20);
 
 for (const kind of ['redis', 'memory'] as const) {
   describe(`kv store (${kind})`, { skip: kind === 'redis' && !REDIS_URL ? 'no Redis in this run (embedded backends): set TEST_REDIS_URL or run npm test with Redis up' : false }, () => {

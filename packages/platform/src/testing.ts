@@ -3,7 +3,9 @@
  * else PGlite in memory), the Redis and NATS URLs when set, and a quiet logger.
  * Test-only module: importing it from production code is a mistake.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey } from 'jose';
 import pg from 'pg';
 import { pino } from 'pino';
 
@@ -39,6 +41,55 @@ export async function createTestDatabase(): Promise<{ url?: string; drop(): Prom
       await c.connect();
       await c.query(`drop database if exists ${name} with (force)`);
       await c.end();
+    },
+  };
+}
+
+/**
+ * Retries `check` until it stops throwing and returns its value; rethrows its last error after
+ * `timeoutMs`. The one polling helper of every test suite (events, replicas and caches settle
+ * asynchronously).
+ */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_000, intervalMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(intervalMs);
+    }
+  }
+}
+
+/** Issuer and audience of the access tokens {@link createTestTokens} mints. */
+export const TEST_ISSUER = 'https://gatehouse.test';
+export const TEST_AUDIENCE = 'gatehouse';
+
+/**
+ * A key pair and a minting function for access tokens with API.md's claims, for services
+ * tested without the auth service (their verifier gets `jwks`).
+ */
+export async function createTestTokens() {
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const kid = `k-${randomBytes(4).toString('hex')}`;
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
+  const jwks: JWTVerifyGetKey = createLocalJWKSet({ keys: [jwk] });
+  return {
+    jwks,
+    /** the public key as a JWK, for serving a JWKS document */
+    jwk,
+    /** An access token for `user` (roles default to ["user"]). */
+    async mint(user: { sub: string; tid: string; roles?: string[] }): Promise<string> {
+      return new SignJWT({ tid: user.tid, sid: randomUUID(), roles: user.roles ?? ['user'], amr: ['pwd'] })
+        .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
+        .setIssuer(TEST_ISSUER)
+        .setAudience(TEST_AUDIENCE)
+        .setSubject(user.sub)
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('15m')
+        .sign(privateKey);
     },
   };
 }

@@ -3,9 +3,8 @@
  * mistake). Real PostgreSQL, Redis and NATS when the run has them, embedded otherwise;
  * access tokens minted with a local key pair.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey } from 'jose';
+import { randomBytes } from 'node:crypto';
+import type { JWTVerifyGetKey } from 'jose';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import client from 'prom-client';
@@ -15,50 +14,16 @@ import { createMemoryTransport, createNatsTransport, makeEvent, type CloudEvent,
 import { createKvStore, type KvStore } from '@gatehouse/platform/kv';
 import { createRevocationList, type RevocationList } from '@gatehouse/platform/revocation';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { createTestDatabase, testLogger, testServers } from '@gatehouse/platform/testing';
+import { createTestDatabase, eventually as poll, testLogger, testServers } from '@gatehouse/platform/testing';
 import { buildApp } from './app';
 import { AUDIT_SCHEMA, createAuditDeps, type AuditDeps, type AuditOptions, type AuditSharedDeps } from './deps';
 
-export const ISSUER = 'https://gatehouse.test';
-export const AUDIENCE = 'gatehouse';
+// shared with every service's tests: one token minter
+import { createTestTokens, TEST_ISSUER as ISSUER, TEST_AUDIENCE as AUDIENCE } from '@gatehouse/platform/testing';
+export { createTestTokens, ISSUER, AUDIENCE };
 
-/** Polls `check` until it stops throwing, or rethrows its last error after `timeoutMs`. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(25);
-    }
-  }
-}
-
-/** A key pair and a minting function for access tokens with API.md's claims. */
-export async function createTestTokens() {
-  const { publicKey, privateKey } = await generateKeyPair('ES256');
-  const kid = `k-${randomBytes(4).toString('hex')}`;
-  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
-  const jwks: JWTVerifyGetKey = createLocalJWKSet({ keys: [jwk] });
-  return {
-    jwks,
-    /** the public key as a JWK, for serving a JWKS document */
-    jwk,
-    /** An access token for `user` (roles default to ["user"]). */
-    async mint(user: { sub: string; tid: string; roles?: string[] }): Promise<string> {
-      return new SignJWT({ tid: user.tid, sid: randomUUID(), roles: user.roles ?? ['user'], amr: ['pwd'] })
-        .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
-        .setIssuer(ISSUER)
-        .setAudience(AUDIENCE)
-        .setSubject(user.sub)
-        .setJti(randomUUID())
-        .setIssuedAt()
-        .setExpirationTime('15m')
-        .sign(privateKey);
-    },
-  };
-}
+/** Polls `check` until it stops throwing (10 s by default here). */
+export const eventually = <T>(check: () => T | Promise<T>, timeoutMs = 10_000): Promise<T> => poll(check, timeoutMs);
 
 /** Config for tests: the token issuer/audience above, everything else default. */
 export function testConfig(env: Record<string, string> = {}): Config {

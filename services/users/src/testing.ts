@@ -7,8 +7,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey } from 'jose';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import client from 'prom-client';
@@ -21,45 +19,9 @@ import { createTestDatabase, testLogger, testServers } from '@gatehouse/platform
 import { buildApp } from './app';
 import { createDeps, type UsersDeps, type UsersOptions, type UsersShared } from './deps';
 
-/** Issuer of the test tokens. */
-export const ISSUER = 'https://gatehouse.test';
-/** Audience of the test tokens. */
-export const AUDIENCE = 'gatehouse';
-
-/** Polls `check` until it stops throwing, or rethrows its last error after `timeoutMs`. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(25);
-    }
-  }
-}
-
-/** A key pair and a minting function for access tokens with API.md's claims. */
-export async function createTestTokens() {
-  const { publicKey, privateKey } = await generateKeyPair('ES256');
-  const kid = `k-${randomBytes(4).toString('hex')}`;
-  const jwks: JWTVerifyGetKey = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] });
-  return {
-    jwks,
-    /** An access token for `user` (roles default to ["user"]). */
-    async mint(user: { sub: string; tid: string; roles?: string[] }): Promise<string> {
-      return new SignJWT({ tid: user.tid, sid: randomUUID(), roles: user.roles ?? ['user'], amr: ['pwd'] })
-        .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
-        .setIssuer(ISSUER)
-        .setAudience(AUDIENCE)
-        .setSubject(user.sub)
-        .setJti(randomUUID())
-        .setIssuedAt()
-        .setExpirationTime('15m')
-        .sign(privateKey);
-    },
-  };
-}
+// shared with every service's tests: one poller, one token minter
+import { eventually, createTestTokens, TEST_ISSUER as ISSUER, TEST_AUDIENCE as AUDIENCE } from '@gatehouse/platform/testing';
+export { eventually, createTestTokens, ISSUER, AUDIENCE };
 
 /** A clock tests can set; `null` follows real time. */
 export function createTestClock() {

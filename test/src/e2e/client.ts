@@ -1,9 +1,9 @@
+import { eventually as poll } from '@gatehouse/platform/testing';
 /**
  * A small HTTP client for the black-box suites: JSON requests against a base URL, account
  * factories (register, login), and polling. Test-only module.
  */
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A response with its body read: parsed JSON when it is JSON, else text in `text`. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- replies are arbitrary JSON that the assertions read; typing each would restate the API schemas
@@ -70,17 +70,7 @@ export async function login(baseUrl: string, email: string, password: string): P
 }
 
 /** Retries `check` until it stops throwing; rethrows its last error after `timeoutMs`. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(intervalMs);
-    }
-  }
-}
+export const eventually = <T>(check: () => T | Promise<T>, timeoutMs = 15_000, intervalMs = 50): Promise<T> => poll(check, timeoutMs, intervalMs);
 
 /** Runs `fn` over `items` with at most `limit` at once; results in input order. */
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {

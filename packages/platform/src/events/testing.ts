@@ -1,10 +1,10 @@
+import { eventually as poll } from '../testing';
 /**
  * Helpers for the events tests (test-only module): the NATS URL, a quiet logger, polling
  * assertions, event builders, and the outbox/inbox tables on PGlite and (when TEST_PG_URL is
  * set) PostgreSQL.
  */
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
@@ -21,18 +21,7 @@ export const logger = pino({ level: 'silent' });
 export const run = randomBytes(4).toString('hex');
 
 /** Retry `check` until it passes or `timeoutMs` runs out. */
-export async function eventually(check: () => void | Promise<void>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(20);
-    }
-  }
-}
+export const eventually = (check: () => void | Promise<void>, timeoutMs = 5000): Promise<void> => poll(check, timeoutMs, 20);
 
 /** A valid event of `type` whose data is `{ n }`. */
 export const ev = (type: string, n = 0, tenantId = 't1') =>

@@ -1,3 +1,4 @@
+import { eventually as poll } from '@gatehouse/platform/testing';
 /**
  * Test-only helpers of the console's browser test: Chromium, pages that record their problems
  * (console errors, page errors, CSP violations, failed requests), UI steps, test data.
@@ -140,17 +141,7 @@ export function localInput(d: Date): string {
 }
 
 /** Retries `check` until it passes (the audit log and the users replica are fed by events). */
-export async function eventually(check: () => Promise<void>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
+export const eventually = (check: () => Promise<void>, timeoutMs = 15_000): Promise<void> => poll(check, timeoutMs, 250);
 
 /** Debian's Chromium, headless, with the flags the machines need. */
 export function launchChromium(): Promise<Browser> {
