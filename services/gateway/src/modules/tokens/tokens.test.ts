@@ -55,6 +55,18 @@ describe('tokens: JWT attacks at the gateway all give 401 invalid_token', () => 
     assert.equal(res.json<Echo>().headers.authorization, undefined);
   });
 
+  test('an enrollment mfaToken reaches TOTP setup/confirm only; everywhere else it is not an access token', async () => {
+    const mfa = `mfa_${randomUUID().replaceAll('-', '')}`;
+    for (const url of ['/api/v1/auth/mfa/totp/setup', '/api/v1/auth/mfa/totp/confirm']) {
+      const res = await s.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${mfa}`, 'content-type': 'application/json' }, payload: '{}' });
+      assert.notEqual(res.statusCode, 401, `${url}: ${res.body}`);
+      assert.equal(res.json<Echo>().headers.authorization, `Bearer ${mfa}`, url);
+    }
+    await rejected(mfa, 'mfaToken on another route');
+    const get = await s.app.inject({ method: 'GET', url: '/api/v1/auth/mfa/totp/setup', headers: { authorization: `Bearer ${mfa}` } });
+    assert.equal(get.statusCode, 401, 'only POST');
+  });
+
   test('alg none, in any case', async () => {
     const payload = { sub: randomUUID(), tid: s.tenant('default').id, sid: randomUUID(), roles: ['admin'], amr: [], iss: 'http://gatehouse.test', aud: 'gatehouse', iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 600, jti: randomUUID() };
     for (const alg of ['none', 'None', 'NONE', 'nOnE']) {
