@@ -69,6 +69,15 @@ export interface Config {
     credentials: RateLimitSetting;
   };
   bodyLimitBytes: number;
+  /** the gateway's protections against slow and greedy clients (issue 9) */
+  edge: {
+    /** a whole request (headers and body) must arrive within this, else 408 `request_timeout` */
+    requestTimeoutMs: number;
+    /** the request headers must arrive within this (at most requestTimeoutMs) */
+    headersTimeoutMs: number;
+    /** requests one client IP may have in progress at once; 0 turns the cap off */
+    maxInFlightPerIp: number;
+  };
   qr: { tokenTtlSec: number; checkInEarlyMinutes: number };
 }
 
@@ -114,6 +123,14 @@ function natsToken(env: Env, name: string): string | undefined {
 
 function limit(env: Env, name: string, max: number, windowSec: number): RateLimitSetting {
   return { max: int(env, `${name}_MAX`, max), windowMs: int(env, `${name}_WINDOW_SEC`, windowSec, 1) * 1000 };
+}
+
+function edgeLimits(env: Env): Config['edge'] {
+  const requestSec = int(env, 'REQUEST_TIMEOUT_SEC', 30, 1);
+  const headersSec = int(env, 'HEADERS_TIMEOUT_SEC', Math.min(15, requestSec), 1);
+  // Node refuses a headers timeout longer than the request timeout
+  if (headersSec > requestSec) throw new ConfigError(`HEADERS_TIMEOUT_SEC (${headersSec}) must not exceed REQUEST_TIMEOUT_SEC (${requestSec})`);
+  return { requestTimeoutMs: requestSec * 1000, headersTimeoutMs: headersSec * 1000, maxInFlightPerIp: int(env, 'MAX_IN_FLIGHT_PER_IP', 32) };
 }
 
 /** Parses the environment into a {@link Config}. Throws {@link ConfigError} on a bad value. */
@@ -188,6 +205,7 @@ export function loadConfig(env: Env): Config {
       credentials: limit(env, 'RATE_LIMIT_CREDENTIALS', 30, 60),
     },
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024),
+    edge: edgeLimits(env),
     qr: {
       tokenTtlSec: int(env, 'QR_TOKEN_TTL_SEC', 60, 5),
       checkInEarlyMinutes: int(env, 'CHECK_IN_EARLY_MINUTES', 30, 0),

@@ -7,10 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault, type FastifyReply } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import client from 'prom-client';
 import type { Logger } from 'pino';
-import { AppError, problem, type FieldError } from './errors';
+import { AppError, problem, statusTitle, type FieldError } from './errors';
 import swagger from '@fastify/swagger';
 
 export type HttpApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -30,7 +31,32 @@ export interface HttpAppOptions {
   registry?: client.Registry;
   /** document the routes as OpenAPI 3.1, served at /openapi.json (the gateway merges them) */
   openapi?: { title: string; version?: string; description?: string };
+  /** what the HTTP server accepts, and how slowly (defaults: {@link SERVICE_SERVER_LIMITS}) */
+  server?: Partial<ServerLimits>;
 }
+
+/** Limits of the HTTP server itself: how large and how slow a request may be. */
+export interface ServerLimits {
+  /** the whole request, headers and body, must arrive within this: else 408 `request_timeout` */
+  requestTimeoutMs: number;
+  /** the headers must arrive within this (at most requestTimeoutMs): else 408 `request_timeout` */
+  headersTimeoutMs: number;
+  /** request line and headers together, in bytes: else 431 `headers_too_large` */
+  maxHeaderBytes: number;
+  /** header lines: else 431 `headers_too_large` */
+  maxHeaderLines: number;
+}
+
+/**
+ * The services' limits. They sit above the gateway's (16 KiB, 100 lines, 30 s), so whatever
+ * the gateway lets through, with the headers it adds, is never refused by a service.
+ */
+export const SERVICE_SERVER_LIMITS: ServerLimits = {
+  requestTimeoutMs: 120_000,
+  headersTimeoutMs: 60_000,
+  maxHeaderBytes: 32 * 1024,
+  maxHeaderLines: 1000,
+};
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -73,6 +99,7 @@ const fastifyCodes: Record<string, [number, string, string]> = {
 
 /** Creates a Fastify app with the platform's conventions. */
 export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
+  const limits = { ...SERVICE_SERVER_LIMITS, ...opts.server };
   const app = Fastify({
     loggerInstance: opts.logger.child({ service: opts.name }) as FastifyBaseLogger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
@@ -86,6 +113,19 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // Node's own deadlines: without them (Fastify's default requestTimeout is 0) a body sent a
+    // byte at a time holds its connection, and whatever it is forwarded to, forever.
+    requestTimeout: limits.requestTimeoutMs,
+    http: {
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
+      // how often Node looks for expired requests (its default, 30 s, would let a 30 s deadline run to 60 s)
+      connectionsCheckingInterval: Math.min(5000, Math.max(250, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4))),
+      maxHeaderSize: limits.maxHeaderBytes,
+      // Node answers a missing Host with an empty 400; the onRequest hook below answers a problem
+      requireHostHeader: false,
+    },
+    clientErrorHandler: answerClientErrorWithProblem,
     // Errors the router raises before any hook runs (a malformed %-escape in the path, an
     // overlong parameter) get the same problem+json as every other failure.
     frameworkErrors: (err, _req, reply) => {
@@ -109,8 +149,17 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     });
   app.decorate('metricsRegistry', registry);
 
+  // Node keeps only this many header lines (it drops the rest silently); one more than the
+  // limit is kept so that an oversized request is seen and refused below.
+  app.server.maxHeadersCount = limits.maxHeaderLines + 1;
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    if (req.raw.httpVersion === '1.1' && req.raw.headers.host === undefined) {
+      throw new AppError('bad_request', 400, { detail: 'The Host header is required.' });
+    }
+    if (req.raw.rawHeaders.length / 2 > limits.maxHeaderLines) {
+      throw new AppError('headers_too_large', 431, { detail: `At most ${limits.maxHeaderLines} header lines are accepted.` });
+    }
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -178,6 +227,39 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     });
   }
   return app;
+}
+
+/**
+ * Node answers requests it cannot parse (oversized headers, malformed request lines, requests
+ * that did not arrive in time) before Fastify sees them, and Fastify's default handler sends a
+ * plain JSON body. Every error of ours is problem+json, these included.
+ */
+function answerClientErrorWithProblem(err: NodeJS.ErrnoException, socket: Socket) {
+  const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  // A reset connection, or an answer already begun on it: nothing can be sent any more.
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable || pending?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, detail] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'The request headers are too large.']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', 'The request took too long to arrive.']
+        : [400, 'bad_request', 'The request could not be parsed.'];
+  const body = JSON.stringify(problem(code, status, detail));
+  socket.end(
+    `HTTP/1.1 ${status} ${statusTitle(status)}\r\n` +
+      'Content-Type: application/problem+json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
+  // The client may still be sending: the socket is half-closed for a moment (so the answer is
+  // read, not lost to a reset), then closed whatever the client does.
+  const linger = setTimeout(() => socket.destroy(), 1000);
+  linger.unref();
+  socket.once('close', () => clearTimeout(linger));
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -1,31 +1,49 @@
 /**
  * The gateway's Fastify app: the only public port. Order of work on a request:
- * request id → per-IP limit → security headers → CORS → (proxied routes) path check →
- * credential limit → tenant → token → per-user limit → the owning service.
+ * request id → in-flight cap and per-IP limit → security headers → CORS → (proxied routes)
+ * path check → credential limit → tenant → token → per-user limit → body read whole → the
+ * owning service.
  */
-import type { Socket } from 'node:net';
 import type { FastifyRequest } from 'fastify';
-import { createHttpApp, problem, statusTitle, type HttpApp } from '@gatehouse/platform';
+import { createHttpApp, type Config, type HttpApp, type ServerLimits } from '@gatehouse/platform';
 import type { GatewayDeps } from './deps';
 import { consoleRoutes } from './modules/console/console.routes';
 import { pageCsp } from './modules/console/console.pages';
 import { docsRoutes } from './modules/docs/docs.routes';
 import { registerLimits } from './modules/limits/limits.hooks';
+import { createInFlightCap } from './modules/limits/limits.inflight';
+import { createUpstreamLoad } from './modules/proxy/proxy.load';
 import { proxyRoutes } from './modules/proxy/proxy.routes';
 import { isTenantScoped } from './modules/proxy/proxy.service';
 import { registerSecurity } from './modules/security/security.hooks';
 import { createTenantResolver } from './modules/tenancy/tenancy.hooks';
 
+/** Upstream connections per service (undici pool); GatewayOptions.upstreamConnections changes it in tests. */
+export const UPSTREAM_CONNECTIONS = 128;
+
+/**
+ * The public port's server limits: below the services' (SERVICE_SERVER_LIMITS: 32 KiB, 1000
+ * lines, 120 s), so nothing the gateway lets through, with the headers it adds, overflows
+ * at a service; timeouts from the config (REQUEST_TIMEOUT_SEC, HEADERS_TIMEOUT_SEC).
+ */
+export function gatewayServerLimits(config: Config): ServerLimits {
+  return { requestTimeoutMs: config.edge.requestTimeoutMs, headersTimeoutMs: config.edge.headersTimeoutMs, maxHeaderBytes: 16 * 1024, maxHeaderLines: 100 };
+}
+
 /** Builds the gateway app; `deps.start()` is the caller's (service.ts). */
 export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
   const { config, shared, tenancy } = deps;
+  const upstreamLoad = createUpstreamLoad(deps.options.upstreamConnections ?? UPSTREAM_CONNECTIONS);
   const app = await createHttpApp({
     name: 'gateway',
     logger: shared.logger,
     trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimitBytes,
     registry: shared.registry,
+    server: gatewayServerLimits(config),
     readiness: {
+      // not ready while every connection to some service is taken (requests for it queue)
+      upstreams: () => upstreamLoad.check(),
       auth: async () => {
         if (!deps.authUrl) throw new Error('AUTH_URL is not configured');
         const res = await fetch(`${deps.authUrl}/healthz`, { signal: AbortSignal.timeout(1500) });
@@ -36,7 +54,6 @@ export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
       transport: () => shared.transport.ping(),
     },
   });
-  answerClientErrorsWithProblems(app);
 
   // Before any other route: @fastify/swagger collects routes as they are added.
   await docsRoutes(app, { docs: deps.docs });
@@ -51,9 +68,11 @@ export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
 
   // The per-IP limit is counted first (so an abusive client triggers no tenant lookup) but
   // answered after CORS, so a browser app can read its 429 and Retry-After.
+  const inFlight = createInFlightCap(config.edge.maxInFlightPerIp);
   const overLimit = new WeakMap<FastifyRequest, unknown>();
   app.addHook('onRequest', async (req, reply) => {
     try {
+      inFlight.enter(req, reply);
       await limits.ip(req, reply);
     } catch (err) {
       overLimit.set(req, err);
@@ -83,35 +102,8 @@ export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
     tenantFor,
     tokens: deps.tokens,
     timeouts: deps.options.upstreamTimeouts,
+    bodyLimit: config.bodyLimitBytes,
+    load: upstreamLoad,
   });
   return app;
-}
-
-/**
- * Node answers requests it cannot parse (oversized headers, malformed request lines) before
- * Fastify sees them; Fastify's default handler sends a plain JSON body. The gateway is the
- * public port, so those answers are problem+json like every other error.
- */
-function answerClientErrorsWithProblems(app: HttpApp) {
-  app.server.removeAllListeners('clientError');
-  app.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const [status, code, detail] =
-      err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'headers_too_large', 'The request headers are too large.']
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? [408, 'request_timeout', 'The request took too long to arrive.']
-          : [400, 'bad_request', 'The request could not be parsed.'];
-    const body = JSON.stringify(problem(code, status, detail));
-    socket.end(
-      `HTTP/1.1 ${status} ${statusTitle(status)}\r\n` +
-        'Content-Type: application/problem+json; charset=utf-8\r\n' +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-        'Connection: close\r\n\r\n' +
-        body,
-    );
-  });
 }

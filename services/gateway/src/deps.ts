@@ -15,6 +15,8 @@ import type { ProxyRoutesOptions } from './modules/proxy/proxy.routes';
 export interface GatewayOptions {
   tenantCache?: Pick<TenancyServiceOptions, 'ttlMs' | 'negativeTtlMs' | 'staleMs' | 'timeoutMs'>;
   upstreamTimeouts?: ProxyRoutesOptions['timeouts'];
+  /** upstream connections per service (default 128) */
+  upstreamConnections?: number;
   /** Redis key namespace of the rate-limit counters (default `gatehouse:rl:`) */
   rateLimitNamespace?: string;
   /** token-verification keys: the all-in-one starter passes the auth service's own lookup; default its JWKS URL */

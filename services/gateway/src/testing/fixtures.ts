@@ -6,10 +6,11 @@
  * NATS when the run has them (unique key and subject prefixes, so files run in parallel).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import net from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import client from 'prom-client';
-import { loadConfig, type Config, type SharedDeps } from '@gatehouse/platform';
+import { createHttpApp, loadConfig, type Config, type SharedDeps } from '@gatehouse/platform';
 import { createKvStore } from '@gatehouse/platform/kv';
 import { createMemoryTransport, createNatsTransport } from '@gatehouse/platform/events';
 import { createRevocationList } from '@gatehouse/platform/revocation';
@@ -59,6 +60,17 @@ export async function startEchoUpstream(service: string, openapi?: Record<string
   app.get('/openapi.json', async () => openapi ?? { openapi: '3.1.0', info: { title: service, version: '1' }, paths: {} });
   app.get('/healthz', async () => ({ status: 'ok' }));
   echoAll(app, service);
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  return { app, url, close: () => app.close() };
+}
+
+/**
+ * An echo upstream built like the real services (the platform's createHttpApp: their server
+ * limits and error answers), for tests of what the gateway lets through to a service.
+ */
+export async function startPlatformUpstream(service: string) {
+  const app = await createHttpApp({ name: service, logger: testLogger, operations: false });
+  echoAll(app as unknown as FastifyInstance, service);
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, url, close: () => app.close() };
 }
@@ -241,3 +253,119 @@ export async function startStack(
   };
 }
 export type Stack = Awaited<ReturnType<typeof startStack>>;
+
+/** One HTTP/1.1 answer read off a raw socket. */
+export interface RawAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * A raw keep-alive connection to `url` (tests of what fetch and inject hide: trickled bodies,
+ * several requests on one connection, malformed requests). `next()` reads the next answer,
+ * or `'closed'` when the server closes the connection first; it gives up after `waitMs`
+ * (`'timeout'`), so no test hangs.
+ */
+export async function rawConnection(url: string) {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect(Number(port), hostname);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  let buffered = Buffer.alloc(0);
+  let ended = false;
+  let error: Error | undefined;
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const w of waiters) w();
+  };
+  socket.on('data', (d: Buffer) => {
+    buffered = Buffer.concat([buffered, d]);
+    wake();
+  });
+  socket.on('end', () => {
+    ended = true;
+    wake();
+  });
+  socket.on('close', () => {
+    ended = true;
+    wake();
+  });
+  socket.on('error', (err) => {
+    error = err;
+    ended = true;
+    wake();
+  });
+
+  /** An answer parsed from the front of the buffer (Content-Length or chunked), or undefined. */
+  function take(): RawAnswer | undefined {
+    const headEnd = buffered.indexOf('\r\n\r\n');
+    if (headEnd < 0) return undefined;
+    const [statusLine = '', ...lines] = buffered.subarray(0, headEnd).toString('latin1').split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const line of lines) {
+      const i = line.indexOf(':');
+      headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+    }
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
+    let rest = buffered.subarray(headEnd + 4);
+    if (headers['transfer-encoding'] === 'chunked') {
+      const parts: Buffer[] = [];
+      for (;;) {
+        const lineEnd = rest.indexOf('\r\n');
+        if (lineEnd < 0) return undefined;
+        const size = parseInt(rest.subarray(0, lineEnd).toString('latin1'), 16);
+        if (rest.length < lineEnd + 2 + size + 2) return undefined;
+        parts.push(rest.subarray(lineEnd + 2, lineEnd + 2 + size));
+        rest = rest.subarray(lineEnd + 2 + size + 2);
+        if (size === 0) break;
+      }
+      buffered = rest;
+      return { status, headers, body: Buffer.concat(parts).toString('utf8') };
+    }
+    const length = Number(headers['content-length'] ?? 0);
+    if (rest.length < length) return undefined;
+    buffered = rest.subarray(length);
+    return { status, headers, body: rest.subarray(0, length).toString('utf8') };
+  }
+
+  return {
+    socket,
+    /** writes, resolving once the bytes are handed to the kernel (false: the socket is gone) */
+    write(data: string | Buffer): Promise<boolean> {
+      if (socket.destroyed || !socket.writable) return Promise.resolve(false);
+      return new Promise((resolve) => socket.write(data, (err) => resolve(!err)));
+    },
+    /** the next answer, `'closed'` if the connection ends first, `'timeout'` after waitMs */
+    async next(waitMs = 10_000): Promise<RawAnswer | 'closed' | 'timeout'> {
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        const answer = take();
+        if (answer) return answer;
+        // a reset or a write to a closed socket (EPIPE) ends the connection like a close
+        if (ended) return error && !['ECONNRESET', 'EPIPE'].includes(String((error as NodeJS.ErrnoException).code)) ? Promise.reject(error) : 'closed';
+        const left = deadline - Date.now();
+        if (left <= 0) return 'timeout';
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            waiters.delete(done);
+            resolve();
+          };
+          const timer = setTimeout(done, left);
+          waiters.add(done);
+        });
+      }
+    },
+    /** whether the connection was reset by the server (not a clean close) */
+    get reset() {
+      return (error as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET';
+    },
+    close() {
+      socket.destroy();
+    },
+  };
+}
+export type RawConnection = Awaited<ReturnType<typeof rawConnection>>;

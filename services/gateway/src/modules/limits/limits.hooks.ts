@@ -34,12 +34,21 @@ export const CREDENTIAL_PATHS = new Set(
 );
 
 /** Operations endpoints an orchestrator polls; limiting them would make a healthy gateway look dead. */
-const UNLIMITED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+export const UNLIMITED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
-/** The request path without query string and trailing slashes. */
+/**
+ * The path a service routes: without query string and trailing slashes, and %-decoded, as
+ * the services' router decodes it (`/auth/%6Cogin` is routed as `/auth/login`, so it must be
+ * counted as one). A malformed escape is left as it is: the proxy's path check refuses it.
+ */
 export function requestPath(url: string): string {
   const q = url.indexOf('?');
-  const path = q >= 0 ? url.slice(0, q) : url;
+  let path = q >= 0 ? url.slice(0, q) : url;
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    // malformed escape: answered 400 by safePath before anything is forwarded
+  }
   return path.length > 1 ? path.replace(/\/+$/, '') || '/' : path;
 }
 

@@ -6,7 +6,8 @@ import { createMemoryTransport } from '@gatehouse/platform/events';
 import { createRevocationList } from '@gatehouse/platform/revocation';
 import { createMailer } from '@gatehouse/platform/mail';
 import { testLogger } from '@gatehouse/platform/testing';
-import { startStack } from '../../testing/fixtures';
+import { eventually } from '@gatehouse/platform/testing';
+import { rawConnection, startStack } from '../../testing/fixtures';
 import { isCredentialRequest } from './limits.hooks';
 
 const limits = (ip: number, cred: number, user: number) => ({
@@ -74,6 +75,22 @@ describe('limits', () => {
     }
   });
 
+  test('percent-encoded credential paths count like the paths the service routes (login, register, password/forgot)', async () => {
+    const s = await startStack({ env: limits(100, 5, 0) });
+    try {
+      for (let i = 1; i <= 5; i++) assert.equal((await s.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: {} })).statusCode, 200);
+      assert.equal((await s.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: {} })).statusCode, 429);
+      // The services' router decodes these to login, register and password/forgot.
+      for (const url of ['/api/v1/auth/%6Cogin', '/api/v1/auth/%72egister', '/api/v1/auth/password/%66orgot', '/api/v1/auth/password%2Fforgot', '/api/v1/auth/%6c%6f%67%69%6e/']) {
+        const res = await s.app.inject({ method: 'POST', url, payload: {} });
+        assert.equal(res.statusCode, 429, url);
+        assert.equal(res.json().code, 'rate_limited', url);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   test('per user, keyed by the verified token subject', async () => {
     const s = await startStack({ env: limits(100, 0, 2) });
     try {
@@ -91,6 +108,30 @@ describe('limits', () => {
       assert.equal((await call(b)).statusCode, 200, 'another user is not affected');
       assert.equal((await call()).statusCode, 200, 'anonymous requests are not user-limited');
     } finally {
+      await s.close();
+    }
+  });
+
+  test('in-flight requests per client IP are capped: 429 rate_limited while the cap is used, served again once they end', async () => {
+    const s = await startStack({ env: { ...limits(0, 0, 0), MAX_IN_FLIGHT_PER_IP: '3', REQUEST_TIMEOUT_SEC: '2', HEADERS_TIMEOUT_SEC: '1' }, listen: true });
+    const slow = await Promise.all([0, 1, 2].map(() => rawConnection(s.url!)));
+    try {
+      // three bodies that never finish: each request stays in progress
+      for (const c of slow) await c.write('POST /api/v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{');
+      await eventually(async () => {
+        const res = await fetch(`${s.url}/api/v1/users/me`);
+        assert.equal(res.status, 429);
+        assert.match(String(res.headers.get('content-type')), /^application\/problem\+json/);
+        assert.equal(((await res.json()) as { code: string }).code, 'rate_limited');
+        assert.equal(res.headers.get('retry-after'), '1');
+      }, 5000);
+      // operations endpoints are never refused
+      assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+      // the slow ones are cut by the request timeout; the cap is free again
+      for (const c of slow) assert.equal(((await c.next(8000)) as { status: number }).status, 408);
+      await eventually(async () => assert.equal((await fetch(`${s.url}/api/v1/users/me`)).status, 200), 5000);
+    } finally {
+      for (const c of slow) c.close();
       await s.close();
     }
   });
@@ -131,5 +172,8 @@ describe('limits', () => {
     assert.ok(isCredentialRequest('POST', '/api/v1/auth/passkeys/login/verify/'));
     assert.ok(!isCredentialRequest('GET', '/api/v1/auth/login'));
     assert.ok(!isCredentialRequest('POST', '/api/v1/auth/me'));
+    assert.ok(isCredentialRequest('POST', '/api/v1/auth/%6Cogin'));
+    assert.ok(isCredentialRequest('POST', '/api/v1/auth/passkeys/login/%76erify'));
+    assert.ok(!isCredentialRequest('POST', '/api/v1/auth/%zzogin'), 'malformed: refused by the path check, not here');
   });
 });

@@ -17,6 +17,8 @@ export const proxyErrors = {
           : `The ${area} service could not be reached; try again shortly.`,
       headers: status === 503 ? { 'retry-after': '5' } : undefined,
     }),
+  /** a body over the route's limit (BODY_LIMIT_BYTES; the avatar upload's own) */
+  payloadTooLarge: () => new AppError('payload_too_large', 413, { detail: 'The request body is too large.' }),
   /** a path the gateway refuses to forward (dot segments, backslashes, empty segments, bad escapes) */
   badPath: () => new AppError('bad_request', 400, { detail: 'The request path is not valid.' }),
 };

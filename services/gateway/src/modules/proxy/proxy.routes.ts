@@ -1,7 +1,8 @@
 /**
  * The forwarded routes: for each entry of PROXY_ROUTES, path check → credential limit →
- * tenant → token → per-user limit → @fastify/reply-from to the owning service (undici, one
- * keep-alive pool per service, bounded timeouts so a stuck service answers 504, never a hang).
+ * tenant → token → per-user limit → body read whole → @fastify/reply-from to the owning
+ * service (undici, one keep-alive pool per service, bounded timeouts so a stuck service
+ * answers 504, never a hang).
  */
 import replyFrom from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -9,7 +10,9 @@ import { sendProblem, type HttpApp } from '@gatehouse/platform';
 import type { Limits } from '../limits/limits.hooks';
 import type { TenantResolver } from '../tenancy/tenancy.hooks';
 import type { TokenGuard } from '../tokens/tokens.service';
+import { OVERSIZED, readWholeBody } from './proxy.body';
 import { proxyErrors } from './proxy.errors';
+import type { UpstreamLoad } from './proxy.load';
 import {
   PROXY_ROUTES,
   clientResponseHeaders,
@@ -27,16 +30,20 @@ export interface ProxyRoutesOptions {
   tokens: TokenGuard;
   /** upstream timeouts in ms (defaults: connect 5000, headers 30000, body 60000) */
   timeouts?: { connectMs?: number; headersMs?: number; bodyMs?: number };
+  /** body limit in bytes of routes without their own (BODY_LIMIT_BYTES) */
+  bodyLimit: number;
+  /** counts forwarded requests per service; its `connections` is the pool size per service */
+  load: UpstreamLoad;
 }
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT'] as const;
 
-/** Registers the proxy routes in their own scope (bodies stream through unparsed). */
+/** Registers the proxy routes in their own scope (bodies are read whole, then forwarded unparsed). */
 export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
   const timeouts = { connectMs: 5000, headersMs: 30_000, bodyMs: 60_000, ...opts.timeouts };
   await app.register(replyFrom, {
     undici: {
-      connections: 128,
+      connections: opts.load.connections,
       pipelining: 1,
       keepAliveTimeout: 30_000,
       headersTimeout: timeouts.headersMs,
@@ -46,10 +53,13 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
     disableRequestLogging: true,
   });
 
-  // Bodies are forwarded as they arrive: the service parses and limits them itself (JSON at
-  // its body limit, avatars as multipart), so the gateway neither buffers nor re-encodes them.
+  // Every body is read whole here, under the route's limit, before an upstream connection is
+  // taken: a client sending slowly then holds only its own socket (until REQUEST_TIMEOUT_SEC),
+  // never one of the pool's connections, and an oversized body is a 413 here, never a
+  // half-sent upstream request. Bodies are small (JSON at BODY_LIMIT_BYTES, one avatar at
+  // ~2 MiB) and forwarded as they came, unparsed; the service parses and validates them.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  app.addContentTypeParser('*', readWholeBody);
 
   for (const route of PROXY_ROUTES) {
     const base = opts.serviceUrls[route.area]?.replace(/\/$/, '');
@@ -75,10 +85,16 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
       // The merged OpenAPI document describes these paths (from each service's own schemas).
       schema: { hide: true, tags: ['gateway'], summary: `Forwarded to the ${route.area} service` },
       exposeHeadRoute: false,
+      bodyLimit: route.bodyLimit ?? opts.bodyLimit,
       onRequest,
       handler: (req: FastifyRequest, reply: FastifyReply) => {
         const path = safePath(req.url);
+        if (req.body === OVERSIZED) throw proxyErrors.payloadTooLarge();
+        opts.load.track(route.area, reply);
+        // the bytes as received (reply-from would JSON-encode a Buffer body of a JSON request)
+        const body = Buffer.isBuffer(req.body) ? { body: req.body, contentType: req.headers['content-type'] ?? 'application/octet-stream' } : {};
         return reply.from(`${base}${path}`, {
+          ...body,
           rewriteRequestHeaders: (r, headers) => upstreamRequestHeaders(r as FastifyRequest, headers) as typeof headers,
           rewriteHeaders: (headers) => clientResponseHeaders(headers) as typeof headers,
           // No automatic retries: a POST must never be sent twice, and a GET that failed is

@@ -14,7 +14,12 @@ export interface ProxyRoute {
   url: string;
   area: Area;
   tenant: boolean;
+  /** its own body limit in bytes; otherwise BODY_LIMIT_BYTES */
+  bodyLimit?: number;
 }
+
+/** The avatar upload: the users service's 2 MiB file limit plus room for the multipart framing. */
+export const AVATAR_BODY_LIMIT = 2 * 1024 * 1024 + 64 * 1024;
 
 /**
  * The public surface (API.md). Everything else, `/internal/*` included, is never forwarded.
@@ -23,6 +28,7 @@ export interface ProxyRoute {
 export const PROXY_ROUTES: ProxyRoute[] = [
   { url: '/api/v1/auth/*', area: 'auth', tenant: true },
   { url: '/api/v1/admin/*', area: 'auth', tenant: true },
+  { url: '/api/v1/users/me/avatar', area: 'users', tenant: true, bodyLimit: AVATAR_BODY_LIMIT },
   { url: '/api/v1/users*', area: 'users', tenant: true },
   { url: '/api/v1/events*', area: 'users', tenant: true },
   { url: '/api/v1/audit*', area: 'audit', tenant: true },

@@ -1,7 +1,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { closeTestSharedDeps, createTestSharedDeps, startStack, testConfig, type Echo, type Stack } from '../../testing/fixtures';
+import {
+  closeTestSharedDeps,
+  createTestSharedDeps,
+  rawConnection,
+  startPlatformUpstream,
+  startStack,
+  testConfig,
+  type Echo,
+  type Stack,
+} from '../../testing/fixtures';
 import { createGatewayService } from '../../service';
 
 const problemType = /^application\/problem\+json/;
@@ -212,6 +221,76 @@ describe('proxy: bad input gets 4xx problem+json', () => {
     const res = await s.app.inject({ method: 'OPTIONS', url: '/api/v1/users/me' });
     assert.equal(res.statusCode, 404);
     assert.match(String(res.headers['content-type']), problemType);
+  });
+});
+
+describe('proxy: header limits sit below the services\', and every edge error is problem+json', () => {
+  let s: Stack;
+  let users: Awaited<ReturnType<typeof startPlatformUpstream>>;
+  before(async () => {
+    // users is built like the real services (their server limits and error answers)
+    users = await startPlatformUpstream('users');
+    s = await startStack({ env: { USERS_URL: users.url }, listen: true });
+  });
+  after(async () => {
+    await s.close();
+    await users.close();
+  });
+
+  /** One request on a fresh raw connection; its answer. */
+  async function send(request: string) {
+    const c = await rawConnection(s.url!);
+    try {
+      await c.write(request);
+      const answer = await c.next();
+      assert.notEqual(answer, 'timeout', 'no answer');
+      assert.notEqual(answer, 'closed', 'closed without an answer');
+      return answer as Exclude<typeof answer, string>;
+    } finally {
+      c.close();
+    }
+  }
+
+  test('a header just under the gateway limit reaches the service; just over it is 431 headers_too_large from the gateway', async () => {
+    // ~16.2 KB of headers: once under Node's 16 KiB at the gateway but over it at the service
+    const under = await send(`GET /api/v1/users/me HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(16_200)}\r\n\r\n`);
+    assert.equal(under.status, 200, under.body);
+    assert.equal((JSON.parse(under.body) as Echo).service, 'users');
+    const over = await send(`GET /api/v1/users/me HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(16_400)}\r\n\r\n`);
+    assert.equal(over.status, 431);
+    assert.match(over.headers['content-type'] ?? '', problemType);
+    assert.equal(JSON.parse(over.body).code, 'headers_too_large');
+  });
+
+  test('too many header lines: 431 headers_too_large problem from the gateway', async () => {
+    const lines = Array.from({ length: 995 }, (_, i) => `X-F${i}: 1\r\n`).join('');
+    const res = await send(`GET /api/v1/users/me HTTP/1.1\r\nHost: localhost\r\n${lines}\r\n`);
+    assert.equal(res.status, 431);
+    assert.match(res.headers['content-type'] ?? '', problemType);
+    assert.equal(JSON.parse(res.body).code, 'headers_too_large');
+    const some = Array.from({ length: 60 }, (_, i) => `X-F${i}: 1\r\n`).join('');
+    assert.equal((await send(`GET /api/v1/users/me HTTP/1.1\r\nHost: localhost\r\n${some}\r\n`)).status, 200, 'a few dozen lines pass');
+  });
+
+  test('an HTTP/1.1 request without Host: 400 bad_request problem, not an empty 400', async () => {
+    const res = await send('GET /api/v1/users/me HTTP/1.1\r\nAccept: */*\r\n\r\n');
+    assert.equal(res.status, 400);
+    assert.match(res.headers['content-type'] ?? '', problemType);
+    assert.equal(JSON.parse(res.body).code, 'bad_request');
+  });
+
+  test("a service's own edge errors are problem+json too (reached directly)", async () => {
+    const c = await rawConnection(users.url);
+    try {
+      await c.write(`GET /x HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`);
+      const res = await c.next();
+      assert.ok(typeof res === 'object', String(res));
+      assert.equal(res.status, 431);
+      assert.match(res.headers['content-type'] ?? '', problemType);
+      assert.equal(JSON.parse(res.body).code, 'headers_too_large');
+    } finally {
+      c.close();
+    }
   });
 });
 
