@@ -1,7 +1,7 @@
 /**
  * Slow clients (issue 9, defects 1 and 2): bodies sent a byte at a time hold no upstream
  * connection, are cut after REQUEST_TIMEOUT_SEC with a 408 problem, and other clients are
- * served meanwhile; readiness reports a saturated upstream pool. Timeouts are set to 1–2 s
+ * served meanwhile; readiness reports a saturated upstream pool. Timeouts are set to 1–3 s
  * here (the defaults are 30 s and 15 s); every loop is bounded.
  */
 import { after, before, describe, test } from 'node:test';
@@ -27,9 +27,11 @@ describe('proxy: slow clients', () => {
   let s: Stack;
   before(async () => {
     s = await startStack({
-      env: { REQUEST_TIMEOUT_SEC: '2', HEADERS_TIMEOUT_SEC: '1', MAX_IN_FLIGHT_PER_IP: '0' },
-      // a pool of 4 upstream connections: 12 slow clients would hold all of it if bodies streamed through
-      options: { upstreamConnections: 4 },
+      env: { REQUEST_TIMEOUT_SEC: '3', HEADERS_TIMEOUT_SEC: '1', MAX_IN_FLIGHT_PER_IP: '0' },
+      // A pool of 4 upstream connections: 12 slow clients would hold all of it if bodies
+      // streamed through; long upstream timeouts, so that nothing but the gateway's own
+      // request timeout would free them.
+      options: { upstreamConnections: 4, upstreamTimeouts: { connectMs: 1000, headersMs: 30_000, bodyMs: 30_000 } },
       listen: true,
     });
   });
@@ -52,7 +54,7 @@ describe('proxy: slow clients', () => {
             method,
             headers: method === 'POST' ? { 'content-type': 'application/json' } : {},
             body: method === 'POST' ? '{"email":"a@b.test","password":"x"}' : undefined,
-            signal: AbortSignal.timeout(5000),
+            signal: AbortSignal.timeout(10_000),
           });
           assert.equal(res.status, 200, url);
           await res.body?.cancel();
@@ -60,6 +62,11 @@ describe('proxy: slow clients', () => {
         for (const c of slow) await c.write('a');
         await sleep(200);
       }
+      // All of that while every slow client was still sending (none answered yet), and none of
+      // them holds an upstream connection: readiness sees no saturated pool.
+      for (const c of slow) assert.equal(await c.next(0), 'timeout', 'a slow client was answered before the others were served');
+      const ready = await fetch(`${s.url}/readyz`);
+      assert.equal(ready.status, 200, await ready.text());
       for (const c of slow) {
         const answer = await trickleUntilAnswered(c, 250, 40);
         assert.ok(typeof answer === 'object', `a slow client was never cut: ${String(answer)}`);
