@@ -113,7 +113,7 @@ describe('limits', () => {
   });
 
   test('in-flight requests per client IP are capped: 429 rate_limited while the cap is used, served again once they end', async () => {
-    const s = await startStack({ env: { ...limits(0, 0, 0), MAX_IN_FLIGHT_PER_IP: '3', REQUEST_TIMEOUT_SEC: '2', HEADERS_TIMEOUT_SEC: '1' }, listen: true });
+    const s = await startStack({ env: { ...limits(0, 0, 0), MAX_IN_FLIGHT_PER_IP: '3', REQUEST_TIMEOUT_SEC: '4', HEADERS_TIMEOUT_SEC: '2' }, listen: true });
     const slow = await Promise.all([0, 1, 2].map(() => rawConnection(s.url!)));
     try {
       // three bodies that never finish: each request stays in progress

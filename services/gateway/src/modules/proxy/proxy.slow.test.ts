@@ -1,7 +1,7 @@
 /**
  * Slow clients (issue 9, defects 1 and 2): bodies sent a byte at a time hold no upstream
  * connection, are cut after REQUEST_TIMEOUT_SEC with a 408 problem, and other clients are
- * served meanwhile; readiness reports a saturated upstream pool. Timeouts are set to 1–3 s
+ * served meanwhile; readiness reports a saturated upstream pool. Timeouts are set to 2–5 s
  * here (the defaults are 30 s and 15 s); every loop is bounded.
  */
 import { after, before, describe, test } from 'node:test';
@@ -27,7 +27,7 @@ describe('proxy: slow clients', () => {
   let s: Stack;
   before(async () => {
     s = await startStack({
-      env: { REQUEST_TIMEOUT_SEC: '3', HEADERS_TIMEOUT_SEC: '1', MAX_IN_FLIGHT_PER_IP: '0' },
+      env: { REQUEST_TIMEOUT_SEC: '5', HEADERS_TIMEOUT_SEC: '2', MAX_IN_FLIGHT_PER_IP: '0' },
       // A pool of 4 upstream connections: 12 slow clients would hold all of it if bodies
       // streamed through; long upstream timeouts, so that nothing but the gateway's own
       // request timeout would free them.
