@@ -55,8 +55,9 @@ export function findUnsafeInput(value: unknown, where: string): FieldError | und
 function isPlainContainer(v: unknown): v is Record<string, unknown> | unknown[] {
   if (Array.isArray(v)) return true;
   if (v === null || typeof v !== 'object') return false;
-  const proto = Object.getPrototypeOf(v) as unknown;
-  return proto === Object.prototype || proto === null;
+  const proto = Object.getPrototypeOf(v) as object | null;
+  // fast-querystring's objects inherit from a prototype-less `Empty`: also a plain record
+  return proto === null || proto === Object.prototype || Object.getPrototypeOf(proto) === null;
 }
 
 /** The first unsafe string of a request's params, query or (parsed) body. */
