@@ -51,10 +51,6 @@ export function createWorkQueue(opts: WorkQueueOptions) {
         }
       });
     },
-    /** Throws 503 `overloaded` when a job queued now would be refused: lets callers shed before other work. */
-    assertRoom(): void {
-      if (limit.pendingCount >= opts.maxPending) throw overloaded(drainSec());
-    },
     get active(): number {
       return limit.activeCount;
     },

@@ -98,16 +98,18 @@ export function createAuthFlows(deps: AuthServiceDeps) {
       const tenant = await tenants.requireActive(tenantId);
       const identifier = (input.email ?? input.username ?? '').trim();
       if (!identifier) throw authErrors.identifierRequired();
-      // under a burst, shed before any database work rather than after it (503 + Retry-After)
-      hasher.assertRoom();
       await throttle.checkIp('password', ctx.ip);
-      const user = await db.withTenant(tenant.id, (trx) =>
-        input.email !== undefined && identifier.includes('@') ? findUserByEmail(trx, identifier) : findUserByUsername(trx, identifier),
-      );
-      // From here an unknown account takes the very path of a known one: one reservation, one
-      // verification (against the dummy hash), one failure count, one login_failed event.
-      const reservation = await throttle.reserve('password', tenant.id, user ? `u:${user.id}` : `i:${identifier.toLowerCase()}`);
-      const ok = await hasher.verifyAccount(user, input.password);
+      // The lookup and the verification share one slot of the bounded hashing queue, so a burst
+      // is shed (503 + Retry-After) before it piles up on the database pool. An unknown account
+      // takes the very path of a known one: one lookup, one reservation, one verification
+      // (against the dummy hash), then one failure count and one login_failed event.
+      const { user, reservation, ok } = await hasher.check(async (verifyAccount) => {
+        const found = await db.withTenant(tenant.id, (trx) =>
+          input.email !== undefined && identifier.includes('@') ? findUserByEmail(trx, identifier) : findUserByUsername(trx, identifier),
+        );
+        const r = await throttle.reserve('password', tenant.id, found ? `u:${found.id}` : `i:${identifier.toLowerCase()}`);
+        return { user: found, reservation: r, ok: await verifyAccount(found, input.password) };
+      });
       if (!user || !ok) {
         await throttle.fail(reservation);
         await throttle.failIp('password', ctx.ip);

@@ -36,52 +36,55 @@ export function createPasswordHasher(
     return queue.run(() => argon2Hash(normalizePassword(password), options));
   }
 
-  /** True when `password` matches `stored`; false for a mismatch or an unreadable hash. */
-  function verify(stored: string, password: string): Promise<boolean> {
+  /** The verification itself, outside the queue (callers hold a slot). */
+  async function verifyNow(stored: string, password: string): Promise<boolean> {
     const pw = normalizePassword(password);
-    return queue.run(async () => {
-      try {
-        if (stored.startsWith('$argon2')) return await argon2Verify(stored, pw);
-        if (BCRYPT.test(stored)) return await bcrypt.compare(pw, stored);
-      } catch {
-        // a corrupt stored hash must not turn into a 500 or a match
-      }
-      return false;
-    });
+    try {
+      if (stored.startsWith('$argon2')) return await argon2Verify(stored, pw);
+      if (BCRYPT.test(stored)) return await bcrypt.compare(pw, stored);
+    } catch {
+      // a corrupt stored hash must not turn into a 500 or a match
+    }
+    return false;
   }
 
-  /** A hash of a random password with current parameters: what an account without one is checked against. */
-  async function dummyHash(): Promise<string> {
-    dummy ??= await hashPassword(randomToken(16));
-    return dummy;
+  /**
+   * Verifies against the account's own hash, or for an unknown account (or one without a
+   * password) against the dummy hash: both cost one verification with current parameters
+   * through the same code (no enumeration by timing). Always false without a real hash.
+   */
+  async function verifyAccountNow(user: { password_hash: string | null } | undefined, password: string): Promise<boolean> {
+    // computed once at start; unqueued here so that it never waits for the slot its caller holds
+    dummy ??= await argon2Hash(randomToken(16), options);
+    const ok = await verifyNow(user?.password_hash ?? dummy, password);
+    return ok && Boolean(user?.password_hash);
   }
 
   return {
     hash: hashPassword,
-    verify,
 
     async start(): Promise<void> {
-      await dummyHash();
+      dummy ??= await hashPassword(randomToken(16));
+    },
+
+    /** True when `password` matches `stored`; false for a mismatch or an unreadable hash. */
+    verify(stored: string, password: string): Promise<boolean> {
+      return queue.run(() => verifyNow(stored, password));
+    },
+
+    /** {@link verifyAccountNow} in a queue slot. */
+    verifyAccount(user: { password_hash: string | null } | undefined, password: string): Promise<boolean> {
+      return queue.run(() => verifyAccountNow(user, password));
     },
 
     /**
-     * The stored hash to verify a password against: the account's own, or for an unknown
-     * account (or one without a password) the dummy hash, so that both cost one verification
-     * with current parameters through the same code (no enumeration by timing).
+     * Runs a whole password check (look the account up, reserve a throttle slot, verify) in
+     * one queue slot, so the database work around hashing is bounded by the same queue: a
+     * burst is shed (503 `overloaded`) before it reaches the database pool. `fn` gets the
+     * account verification that does not queue again.
      */
-    async hashFor(user: { password_hash: string | null } | undefined): Promise<string> {
-      return user?.password_hash ?? dummyHash();
-    },
-
-    /** Like {@link verify} against {@link hashFor}; always false without a real hash. */
-    async verifyAccount(user: { password_hash: string | null } | undefined, password: string): Promise<boolean> {
-      const ok = await verify(await this.hashFor(user), password);
-      return ok && Boolean(user?.password_hash);
-    },
-
-    /** Throws 503 `overloaded` when hashing is saturated, so a caller can shed before other work. */
-    assertRoom(): void {
-      queue.assertRoom();
+    check<T>(fn: (verifyAccount: typeof verifyAccountNow) => Promise<T>): Promise<T> {
+      return queue.run(() => fn(verifyAccountNow));
     },
 
     /** True when `stored` is not argon2id with exactly the current parameters. */
