@@ -12,7 +12,7 @@ import client from 'prom-client';
 import type { Logger } from 'pino';
 import { AppError, problem, type FieldError } from './errors';
 import swagger from '@fastify/swagger';
-import { unsafeRequestInput } from './input';
+import { unsafeCoercedInput, unsafeRequestInput } from './input';
 
 export type HttpApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -124,6 +124,10 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   // schemas and handlers, so no route can pass them on to SQL (input.ts says why)
   app.addHook('preValidation', async (req, reply) => {
     const bad = unsafeRequestInput(req);
+    if (bad) return sendProblem(reply, 400, 'validation_failed', 'The request is not valid.', [bad]);
+  });
+  app.addHook('preHandler', async (req, reply) => {
+    const bad = unsafeCoercedInput(req);
     if (bad) return sendProblem(reply, 400, 'validation_failed', 'The request is not valid.', [bad]);
   });
 

@@ -5,6 +5,9 @@
  * U+FFFD on the way to the database, so what is stored would not be what was checked).
  * Keys count as much as values, and JSON nested deeper than {@link MAX_JSON_DEPTH} is refused
  * too: no route takes anything near that deep, and walking it costs the server, not the sender.
+ * Numbers must be finite: `1e309` becomes Infinity, which schema validation lets pass as an
+ * integer below any maximum and which SQL then refuses; query and path values are checked
+ * again after schema coercion turned them into numbers.
  *
  * Hand-written because it is one iterative walk over already-parsed values; a schema keyword
  * would have to be repeated on every string of every route (and would miss object keys).
@@ -35,6 +38,8 @@ export function findUnsafeInput(value: unknown, where: string): FieldError | und
       if (p) return { path, message: p };
       continue;
     }
+    // `1e309` parses (JSON) or coerces (query) to Infinity, which Ajv lets through as an integer
+    if (typeof v === 'number' && !Number.isFinite(v)) return { path, message: 'must be a finite number' };
     // only what a parser built: plain objects and arrays (a proxied stream or a file part is not input text)
     if (!isPlainContainer(v)) continue;
     if (depth >= MAX_JSON_DEPTH) return { path, message: `is nested too deeply (at most ${MAX_JSON_DEPTH} levels)` };
@@ -60,7 +65,12 @@ function isPlainContainer(v: unknown): v is Record<string, unknown> | unknown[] 
   return proto === null || proto === Object.prototype || Object.getPrototypeOf(proto) === null;
 }
 
-/** The first unsafe string of a request's params, query or (parsed) body. */
+/** The first unsafe value of a request's params, query or (parsed) body. */
 export function unsafeRequestInput(req: Pick<FastifyRequest, 'params' | 'query' | 'body'>): FieldError | undefined {
   return findUnsafeInput(req.params, 'params') ?? findUnsafeInput(req.query, 'querystring') ?? findUnsafeInput(req.body, 'body');
+}
+
+/** The first non-finite number that schema coercion made of a query or path value. */
+export function unsafeCoercedInput(req: Pick<FastifyRequest, 'params' | 'query'>): FieldError | undefined {
+  return findUnsafeInput(req.params, 'params') ?? findUnsafeInput(req.query, 'querystring');
 }
