@@ -6,7 +6,8 @@
  * entry point, so it reads the environment), else the embedded backends. Every rate limit of
  * the gateway is turned off (RATE_LIMIT_*_MAX=0) and credential throttling raised so the
  * figures measure the code path, not the limiter; the report states these settings.
- * BENCH_SECONDS (default 10) sets each load run's length.
+ * BENCH_SECONDS (default 10) sets each load run's length. `npm run bench -- enumeration` runs
+ * only the login-timing comparison (enumeration.ts) and writes `<date>-<mode>-enumeration.*`.
  */
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,17 +16,23 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { hash, verify, type Options } from '@node-rs/argon2';
 import { fmt, freePort, http, load, loop, machine, percentile, root, rssMiB, spawnNode, withPeakRss, type LoadResult } from './lib';
 import { measureRls, measureIngestion } from './inprocess';
+import { benchLoginTiming, timingMarkdown } from './enumeration';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const real = Boolean(process.env.DATABASE_URL || process.env.REDIS_URL || process.env.NATS_URL);
 const mode = real ? 'servers' : 'embedded';
 const ADMIN = { email: 'bench-admin@example.com', password: 'bench admin password 2026' };
+const ONLY = process.argv[2];
+/** Loads at which unknown-account and wrong-password logins are compared. */
+const TIMING_CONCURRENCY = [1, 8, 32];
 
 const limits = {
   RATE_LIMIT_IP_MAX: '0',
   RATE_LIMIT_USER_MAX: '0',
   RATE_LIMIT_CREDENTIALS_MAX: '0',
   THROTTLE_IP_MAX_FAILURES: '100000000',
+  // the login-timing runs fail each account a few dozen times; none may reach its lock
+  THROTTLE_ACCOUNT_MAX_FAILURES: '100',
 };
 
 async function main() {
@@ -68,6 +75,8 @@ async function main() {
     return { child, ms: performance.now() - t0, services: ready.services as Record<string, { port: number }> };
   }
   if (real) await resetDatabase(process.env.DATABASE_URL);
+  if (ONLY === 'enumeration') return benchEnumerationOnly(startSystem, base, report, dataDir, runId);
+  if (ONLY) throw new Error(`unknown scenario ${ONLY} (known: enumeration)`);
   let sys = await startSystem();
   const coldMs = sys.ms;
   await sys.child.stop();
@@ -110,6 +119,9 @@ async function main() {
     );
     report.login = { argon2CeilingPerSec: ceiling.rps, ...login.result, ratio: login.result.rps / ceiling.rps, peakRssMiB: login.peakMiB };
     console.log(`argon2 ceiling ${fmt(ceiling.rps)}/s; login ${fmt(login.result.rps)}/s (${fmt((100 * login.result.rps) / ceiling.rps)}%), p50 ${login.result.p50} ms p99 ${login.result.p99} ms, non-2xx ${login.result.non2xx}`);
+
+    // ---- enumeration by timing: unknown account vs wrong password, interleaved, under load ----
+    report.loginTiming = await benchLoginTiming(api, users, { seconds: SECONDS, concurrency: TIMING_CONCURRENCY });
 
     // ---- authenticated GET /api/v1/auth/me: gateway vs bare proxy ----
     const conns = 32;
@@ -157,6 +169,53 @@ async function main() {
   report.ingestion = await measureIngestion(process.env.DATABASE_URL);
 
   await writeResults(report);
+}
+
+/** `npm run bench -- enumeration`: one start, 48 accounts, the login-timing runs, their own result files. */
+async function benchEnumerationOnly(
+  startSystem: () => Promise<{ child: { stop(): Promise<void> } }>,
+  base: string,
+  report: Record<string, unknown>,
+  dataDir: string,
+  runId: string,
+) {
+  const sys = await startSystem();
+  const api = http(base);
+  try {
+    const users: Array<{ email: string }> = [];
+    for (let i = 0; i < 48; i++) {
+      const email = `bench-t-${i}-${Date.now()}@example.com`;
+      const r = await api.json('POST', '/api/v1/auth/register', { email, password: 'bench password that is long enough' });
+      if (r.status !== 201) throw new Error(`register failed: ${r.status} ${JSON.stringify(r.body)}`);
+      users.push({ email });
+    }
+    report.loginTiming = await benchLoginTiming(api, users, { seconds: SECONDS, concurrency: TIMING_CONCURRENCY });
+  } finally {
+    await api.close();
+    await sys.child.stop();
+    await rm(dataDir, { recursive: true, force: true });
+    if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
+  }
+  const dir = path.join(root, 'bench', 'results');
+  await mkdir(dir, { recursive: true });
+  const day = String(report.date).slice(0, 10);
+  const name = `${day}-${report.mode}-enumeration`;
+  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the report is free-form JSON
+  const m = report.machine as any;
+  const md = `# Login timing: unknown account vs wrong password, ${day} (${report.mode})
+
+Machine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}; load generator on the same cores, over loopback.
+\`npm run bench -- enumeration\`: the whole system as \`npm start\` runs it; each row ${report.seconds} s of logins from
+that many concurrent clients, every client alternating an unknown address and a real account with a wrong
+password (48 of each, in rotation). Settings: ${Object.entries(report.settings as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(', ')}.
+Goal (issue 9): median unknown / median wrong password within 0.8–1.25 at every load.
+
+${timingMarkdown(report.loginTiming as Parameters<typeof timingMarkdown>[0])}
+`;
+  await writeFile(path.join(dir, `${name}.md`), md);
+  console.log(`\nwrote bench/results/${name}.md and .json\n`);
+  console.log(md);
 }
 
 async function benchCheckIns(api: ReturnType<typeof http>, password: string) {
@@ -283,6 +342,10 @@ ${row('POST /auth/refresh rotations (32 chains)', r.refresh)}
 | refresh rotations ≥ 2,000/s | ${fmt(r.refresh.rps)}/s | ${r.refresh.rps >= 2000 ? 'yes' : 'no'} |
 | audit event-to-visible p99 ≤ 50 ms (${r.auditLatency.samples} registrations) | p50 ${fmt(r.auditLatency.p50, 1)} ms, p99 ${fmt(r.auditLatency.p99, 1)} ms | ${r.auditLatency.p99 <= 50 ? 'yes' : 'no'} |
 | RLS cost < 10% | ${fmt(r.rls.overheadPct, 1)}% (${fmt(r.rls.withRlsPerSec)}/s with vs ${fmt(r.rls.withoutRlsPerSec)}/s without) | ${r.rls.overheadPct < 10 ? 'yes' : 'no'} |
+
+Login timing, unknown account vs wrong password (interleaved; goal: ratio of medians within 0.8–1.25):
+
+${timingMarkdown(r.loginTiming)}
 
 - Start-up to ready (\`npm start\`, \`/readyz\` 200): cold ${fmt(r.startup.coldMs)} ms (empty data), warm ${fmt(r.startup.warmMs)} ms.
 - RSS of the all-in-one process: idle ${fmt(r.rss.idleMiB, 1)} MiB, peak under load ${fmt(r.rss.peakUnderLoadMiB, 1)} MiB.

@@ -21,6 +21,8 @@ export interface Config {
   /** PostgreSQL URL shared by all services (each keeps its own schema); unset: PGlite */
   databaseUrl?: string;
   serviceDatabaseUrls: { auth?: string; users?: string; audit?: string };
+  /** PostgreSQL connections per service (pool size) and how long a request waits for one before a 503 */
+  database: { poolSize: number; connectTimeoutMs: number };
   redisUrl?: string;
   natsUrl?: string;
   /** JetStream stream name (default GATEHOUSE) and a subject prefix, so deployments can share one NATS */
@@ -60,6 +62,11 @@ export interface Config {
     ipMaxFailures: number;
     ipWindowSec: number;
   };
+  /**
+   * Password hashing (argon2id) runs at most `concurrency` at once with at most `maxPending`
+   * waiting, each at most `maxWaitMs`; beyond that credential requests get 503 `overloaded`.
+   */
+  hashing: { concurrency: number; maxPending: number; maxWaitMs: number };
   rateLimits: {
     /** per client IP, every route */
     ip: RateLimitSetting;
@@ -159,6 +166,10 @@ export function loadConfig(env: Env): Config {
       users: url(env, 'USERS_DATABASE_URL'),
       audit: url(env, 'AUDIT_DATABASE_URL'),
     },
+    database: {
+      poolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1),
+      connectTimeoutMs: int(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 1),
+    },
     redisUrl: url(env, 'REDIS_URL'),
     natsUrl: str(env, 'NATS_URL'),
     natsStream: natsToken(env, 'NATS_STREAM') ?? 'GATEHOUSE',
@@ -198,6 +209,12 @@ export function loadConfig(env: Env): Config {
       accountLockSec: int(env, 'THROTTLE_ACCOUNT_LOCK_SEC', 900, 1),
       ipMaxFailures: int(env, 'THROTTLE_IP_MAX_FAILURES', 100, 1),
       ipWindowSec: int(env, 'THROTTLE_IP_WINDOW_SEC', 900, 1),
+    },
+    hashing: {
+      // argon2 runs on libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise)
+      concurrency: int(env, 'PASSWORD_HASH_CONCURRENCY', 4, 1),
+      maxPending: int(env, 'PASSWORD_HASH_QUEUE', 64, 0),
+      maxWaitMs: int(env, 'PASSWORD_HASH_MAX_WAIT_MS', 3000, 1),
     },
     rateLimits: {
       ip: limit(env, 'RATE_LIMIT_IP', 600, 60),

@@ -15,6 +15,7 @@ import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import type { Logger } from 'pino';
+import { AppError } from './errors';
 
 /** The unprivileged role every tenant-scoped transaction runs as. */
 export const APP_ROLE = 'gatehouse_app';
@@ -47,6 +48,13 @@ export interface DatabaseOptions {
   logger: Logger;
   /** pool size for PostgreSQL (default 10) */
   poolSize?: number;
+  /** how long a query waits for a pooled connection before failing with 503 (default 5000) */
+  connectTimeoutMs?: number;
+}
+
+/** The pool settings of a service's database from the configuration. */
+export function poolOptions(config: { database: { poolSize: number; connectTimeoutMs: number } }): Pick<DatabaseOptions, 'poolSize' | 'connectTimeoutMs'> {
+  return { poolSize: config.database.poolSize, connectTimeoutMs: config.database.connectTimeoutMs };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -66,11 +74,29 @@ export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
       max: opts.poolSize ?? 10,
       // search_path per connection so unqualified names resolve to the service's schema
       options: `-c search_path=${schema},public`,
-      connectionTimeoutMillis: 5000,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
       idleTimeoutMillis: 30000,
     });
     pool.on('error', (err) => opts.logger.warn({ err }, 'idle database connection failed'));
-    admin = new Kysely({ dialect: new PostgresDialect({ pool }) });
+    const owned = pool;
+    // Not getting a connection (pool exhausted past the timeout, server refusing or too many
+    // clients) is the service being unavailable, never a 500: every query goes through here.
+    const shedding = {
+      // Kysely reads these two to cancel running queries on a connection of its own
+      Client: pg.Client,
+      options: owned.options,
+      connect: () =>
+        owned.connect().catch((err: unknown) => {
+          opts.logger.warn({ err }, 'no database connection');
+          throw new AppError('service_unavailable', 503, {
+            detail: 'The service is busy; try again shortly.',
+            headers: { 'retry-after': '1' },
+            cause: err,
+          });
+        }),
+      end: () => owned.end(),
+    };
+    admin = new Kysely({ dialect: new PostgresDialect({ pool: shedding }) });
   } else {
     kind = 'pglite';
     if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });

@@ -13,6 +13,7 @@ import client from 'prom-client';
 import type { Logger } from 'pino';
 import { AppError, problem, statusTitle, type FieldError } from './errors';
 import swagger from '@fastify/swagger';
+import { unsafeCoercedInput, unsafeRequestInput } from './input';
 
 export type HttpApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -166,6 +167,17 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     duration.observe({ service: opts.name, method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     if (reply.statusCode >= 500) req.log.warn({ method: req.method, route, status: reply.statusCode, ms: reply.elapsedTime }, 'request failed');
     else req.log.debug({ method: req.method, route, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+  });
+
+  // NUL, lone surrogates and absurd nesting in any params, query or JSON body: refused before
+  // schemas and handlers, so no route can pass them on to SQL (input.ts says why)
+  app.addHook('preValidation', async (req, reply) => {
+    const bad = unsafeRequestInput(req);
+    if (bad) return sendProblem(reply, 400, 'validation_failed', 'The request is not valid.', [bad]);
+  });
+  app.addHook('preHandler', async (req, reply) => {
+    const bad = unsafeCoercedInput(req);
+    if (bad) return sendProblem(reply, 400, 'validation_failed', 'The request is not valid.', [bad]);
   });
 
   app.setNotFoundHandler((req, reply) => sendProblem(reply, 404, 'not_found', `No route for ${req.method} ${req.url.split('?')[0]}.`));

@@ -3,6 +3,7 @@ import type { Config } from '@gatehouse/platform/config';
 import type { Database } from '@gatehouse/platform/db';
 import { createTokenVerifier } from '@gatehouse/platform/auth';
 import { createOutboxRelay } from '@gatehouse/platform/events';
+import { createWorkQueue } from '@gatehouse/platform/workqueue';
 import type { SharedDeps } from '@gatehouse/platform/service';
 import { createBackground } from './background';
 import { createAdminUserService } from './modules/admin-users/admin-users.service';
@@ -17,7 +18,7 @@ import { createOAuthAdminService } from './modules/oauth/oauth.admin';
 import { createProviderClients } from './modules/oauth/oauth.providers';
 import { createOAuthService } from './modules/oauth/oauth.service';
 import { createPasskeyService } from './modules/passkeys/passkeys.service';
-import { createPasswordHasher } from './modules/passwords/passwords.service';
+import { ARGON2_PARAMS, createPasswordHasher } from './modules/passwords/passwords.service';
 import { createRecoveryService } from './modules/recovery/recovery.service';
 import { createSessionService } from './modules/sessions/sessions.service';
 import { createTenantAdmin } from './modules/tenants/tenants.admin';
@@ -33,7 +34,7 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   const { issuer, audience } = config.tokens;
   // the relay is cross-tenant by nature (it publishes every tenant's events): owner connection
   const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport: shared.transport, logger });
-  const hasher = createPasswordHasher();
+  const hasher = createPasswordHasher(ARGON2_PARAMS, createWorkQueue(config.hashing));
   const throttle = createThrottle({ kv: shared.kv, limits: config.throttle });
   const tenants = createTenantService({ db });
   const keys = createKeyService({
@@ -78,7 +79,7 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   const oauthAdmin = createOAuthAdminService({ db, secret, publicUrl: config.publicUrl });
   const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, relay, gate, logger });
   const admin = createAdminUserService({ db, sessions, revocations: shared.revocations, relay, logger });
-  const cookies = createRefreshCookies(config.publicUrl);
+  const cookies = createRefreshCookies({ publicUrl: config.publicUrl, corsOrigins: config.corsOrigins, tenants });
   const tenantAdmin = createTenantAdmin({ db, hasher, revocations: shared.revocations, relay, background, revocationTtlMs: sessions.revocationTtlMs, logger });
   return { config, shared, logger, db, relay, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin };
 }

@@ -8,7 +8,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import { authenticate, createTokenVerifier } from '@gatehouse/platform/auth';
 import { ConfigError, type Config } from '@gatehouse/platform/config';
 import { deriveKey } from '@gatehouse/platform/crypto';
-import { createDatabase } from '@gatehouse/platform/db';
+import { createDatabase, poolOptions } from '@gatehouse/platform/db';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import { resolveSecret } from '@gatehouse/platform/secret';
 import type { SharedDeps } from '@gatehouse/platform/service';
@@ -59,6 +59,7 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
     dataDir: path.join(config.dataDir, 'users'),
     schema: SCHEMA,
     logger,
+    ...poolOptions(config),
   });
   try {
     await db.migrate(MIGRATIONS_DIR);

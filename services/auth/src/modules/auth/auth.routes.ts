@@ -70,14 +70,14 @@ export function registerAuthRoutes(app: HttpApp, { auth, sessions, verifier, coo
         tags,
         summary: 'Exchange a refresh token for new tokens (rotation)',
         description:
-          'The refresh token comes from the body or, in cookie mode, the cookie. Each token works once; presenting a used one revokes the session (refresh_token_reused). Roles are re-read, so role changes apply here.',
+          'The refresh token comes from the body or, in cookie mode, the cookie. Each token works once; presenting a used one revokes the session (refresh_token_reused). Roles are re-read, so role changes apply here. The cookie is accepted only from the request\'s own origin, PUBLIC_URL, CORS_ORIGINS and the tenant\'s allowedOrigins (403 origin_not_allowed otherwise).',
         querystring: CookieModeQuerySchema,
         body: RefreshBodySchema,
-        response: { 200: TokenResponseSchema, 400: ProblemSchema, 401: ProblemSchema },
+        response: { 200: TokenResponseSchema, 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema },
       },
     },
     async (req, reply) => {
-      const token = req.body?.refreshToken ?? cookies.read(req);
+      const token = req.body?.refreshToken ?? (await cookies.read(req));
       if (!token) throw sessionErrors.invalidRefresh();
       const header = req.headers[TENANT_HEADER];
       // a token from the cookie always answers in cookie mode: it must not leak into a body
@@ -94,14 +94,15 @@ export function registerAuthRoutes(app: HttpApp, { auth, sessions, verifier, coo
         tags,
         summary: 'Sign out: revoke the current session',
         description:
-          'The session is the access token\'s; without an access token, the session of the refresh token in the body or the cookie (cookie mode). Clears the refresh cookie.',
+          'The session is the access token\'s; without an access token, the session of the refresh token in the body or the cookie (cookie mode; the cookie only from the allowed origins, as for /refresh). Clears the refresh cookie.',
         security: bearer,
         body: RefreshBodySchema,
-        response: { 204: Type.Null(), 400: ProblemSchema, 401: ProblemSchema },
+        response: { 204: Type.Null(), 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema },
       },
     },
     async (req, reply) => {
-      const refreshToken = req.body?.refreshToken ?? cookies.read(req);
+      // a bearer token decides alone; the cookie (origin-checked) only stands in for a body token
+      const refreshToken = req.headers.authorization ? undefined : (req.body?.refreshToken ?? (await cookies.read(req)));
       if (req.headers.authorization || !refreshToken) {
         await requireUser(req, reply);
         const a = req.auth!;

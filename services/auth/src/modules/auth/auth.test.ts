@@ -108,11 +108,15 @@ describe('register', () => {
     assert.notEqual(nfd, long);
     const ok = await h.request('POST', LOGIN, { body: { email: r.email, password: nfd } });
     assert.equal(ok.statusCode, 200, 'the decomposed form of the same text is the same password');
-    const emoji = await h.register({ password: '🔑 ‮zero​width​ 秘密 \u0000 nul' });
-    const login = await h.request('POST', LOGIN, { body: { email: emoji.email, password: '🔑 ‮zero​width​ 秘密 \u0000 nul' } });
+    const emoji = await h.register({ password: '🔑 ‮zero​width​ 秘密 \u0001 ctl' });
+    const login = await h.request('POST', LOGIN, { body: { email: emoji.email, password: '🔑 ‮zero​width​ 秘密 \u0001 ctl' } });
     assert.equal(login.statusCode, 200);
-    const folded = await h.request('POST', LOGIN, { body: { email: emoji.email, password: '🔑 ‮ZERO​WIDTH​ 秘密 \u0000 NUL' } });
+    const folded = await h.request('POST', LOGIN, { body: { email: emoji.email, password: '🔑 ‮ZERO​WIDTH​ 秘密 \u0001 CTL' } });
     assert.equal(folded.statusCode, 401, 'no case folding');
+    // NUL and lone surrogates are refused in every string input, passwords included (issue 9)
+    const nul = await h.request('POST', REGISTER, { body: { email: uniqueEmail(), password: `${GOOD_PASSWORD} \u0000` } });
+    assert.equal(nul.statusCode, 400);
+    assert.equal(nul.json().code, 'validation_failed');
   });
 
   test('a tenant setting raises the minimum length', async () => {

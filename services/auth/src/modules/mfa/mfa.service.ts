@@ -66,7 +66,7 @@ export function createMfaService(deps: MfaServiceDeps) {
     const user = await db.withTenant(tenantId, (trx) => findUserById(trx, userId));
     if (!user) throw mfaErrors.invalidCredentials();
     const reservation = await throttle.reserve('password', tenantId, `u:${user.id}`);
-    const ok = user.password_hash ? await hasher.verify(user.password_hash, password) : await hasher.verifyDummy(password);
+    const ok = await hasher.verifyAccount(user, password);
     if (!ok) {
       await throttle.fail(reservation);
       await throttle.failIp('password', ctx.ip);

@@ -3,12 +3,17 @@
  * @node-rs/argon2, which runs on libuv's thread pool (off the event loop). Imported hashes
  * (bcrypt $2a/$2b/$2y, argon2 with other parameters or variants) verify, and `needsRehash`
  * tells the login to store a current hash once the password is known to be right.
+ *
+ * Every hash and verification goes through a bounded work queue (config `hashing`): a burst
+ * of logins is shed with 503 `overloaded` + Retry-After instead of queueing without end
+ * (each waiting request holding on to time, memory and, around it, database work).
  */
 import { hash as argon2Hash, verify as argon2Verify, parseOptions, type Options } from '@node-rs/argon2';
 // bcryptjs (pure JS) only verifies hashes imported from other systems, once per user before
 // the re-hash; @node-rs/bcrypt 2.x ships a lock-breaking set of platform packages (npm ci fails).
 import bcrypt from 'bcryptjs';
 import { randomToken } from '@gatehouse/platform/crypto';
+import { createWorkQueue, type WorkQueue } from '@gatehouse/platform/workqueue';
 import { normalizePassword } from './passwords.policy';
 
 /** Current argon2id parameters (algorithm 2 = Argon2id; the package's enum is a const enum). */
@@ -16,13 +21,43 @@ export const ARGON2_PARAMS = { algorithm: 2, memoryCost: 19456, timeCost: 2, par
 
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 
+/** Queue bounds when none are given (CLI, tests): generous, the work is bounded by its caller there. */
+const UNBOUNDED = { concurrency: 4, maxPending: Number.MAX_SAFE_INTEGER, maxWaitMs: Number.MAX_SAFE_INTEGER };
+
 /** Creates the hasher; `start()` computes the dummy hash used for unknown users. */
-export function createPasswordHasher(params: { memoryCost: number; timeCost: number; parallelism: number } = ARGON2_PARAMS) {
+export function createPasswordHasher(
+  params: { memoryCost: number; timeCost: number; parallelism: number } = ARGON2_PARAMS,
+  queue: WorkQueue = createWorkQueue(UNBOUNDED),
+) {
   const options = { ...params, algorithm: ARGON2_PARAMS.algorithm } as unknown as Options;
   let dummy: string | undefined;
 
-  async function hashPassword(password: string): Promise<string> {
-    return argon2Hash(normalizePassword(password), options);
+  function hashPassword(password: string): Promise<string> {
+    return queue.run(() => argon2Hash(normalizePassword(password), options));
+  }
+
+  /** The verification itself, outside the queue (callers hold a slot). */
+  async function verifyNow(stored: string, password: string): Promise<boolean> {
+    const pw = normalizePassword(password);
+    try {
+      if (stored.startsWith('$argon2')) return await argon2Verify(stored, pw);
+      if (BCRYPT.test(stored)) return await bcrypt.compare(pw, stored);
+    } catch {
+      // a corrupt stored hash must not turn into a 500 or a match
+    }
+    return false;
+  }
+
+  /**
+   * Verifies against the account's own hash, or for an unknown account (or one without a
+   * password) against the dummy hash: both cost one verification with current parameters
+   * through the same code (no enumeration by timing). Always false without a real hash.
+   */
+  async function verifyAccountNow(user: { password_hash: string | null } | undefined, password: string): Promise<boolean> {
+    // computed once at start; unqueued here so that it never waits for the slot its caller holds
+    dummy ??= await argon2Hash(randomToken(16), options);
+    const ok = await verifyNow(user?.password_hash ?? dummy, password);
+    return ok && Boolean(user?.password_hash);
   }
 
   return {
@@ -33,25 +68,23 @@ export function createPasswordHasher(params: { memoryCost: number; timeCost: num
     },
 
     /** True when `password` matches `stored`; false for a mismatch or an unreadable hash. */
-    async verify(stored: string, password: string): Promise<boolean> {
-      const pw = normalizePassword(password);
-      try {
-        if (stored.startsWith('$argon2')) return await argon2Verify(stored, pw);
-        if (BCRYPT.test(stored)) return await bcrypt.compare(pw, stored);
-      } catch {
-        // a corrupt stored hash must not turn into a 500 or a match
-      }
-      return false;
+    verify(stored: string, password: string): Promise<boolean> {
+      return queue.run(() => verifyNow(stored, password));
+    },
+
+    /** {@link verifyAccountNow} in a queue slot. */
+    verifyAccount(user: { password_hash: string | null } | undefined, password: string): Promise<boolean> {
+      return queue.run(() => verifyAccountNow(user, password));
     },
 
     /**
-     * Verifies against a hash of a random password with current parameters, so a login for an
-     * unknown account costs what a real one does (no enumeration by timing). Always false.
+     * Runs a whole password check (look the account up, reserve a throttle slot, verify) in
+     * one queue slot, so the database work around hashing is bounded by the same queue: a
+     * burst is shed (503 `overloaded`) before it reaches the database pool. `fn` gets the
+     * account verification that does not queue again.
      */
-    async verifyDummy(password: string): Promise<false> {
-      if (!dummy) dummy = await hashPassword(randomToken(16));
-      await argon2Verify(dummy, normalizePassword(password)).catch(() => false);
-      return false;
+    check<T>(fn: (verifyAccount: typeof verifyAccountNow) => Promise<T>): Promise<T> {
+      return queue.run(() => fn(verifyAccountNow));
     },
 
     /** True when `stored` is not argon2id with exactly the current parameters. */

@@ -182,7 +182,7 @@ export function createRecoveryService(deps: RecoveryServiceDeps) {
       if (!user) throw recoveryErrors.invalidCredentials();
       // the same counter as the login: both guess the same secret
       const reservation = await throttle.reserve('password', tenant.id, `u:${user.id}`);
-      const ok = user.password_hash ? await hasher.verify(user.password_hash, input.currentPassword) : await hasher.verifyDummy(input.currentPassword);
+      const ok = await hasher.verifyAccount(user, input.currentPassword);
       if (!ok) {
         await throttle.fail(reservation);
         await throttle.failIp('password', ctx.ip);
