@@ -131,7 +131,12 @@ export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
   }
 
   async function pending(dir: string, done: Set<string>): Promise<Array<[string, string]>> {
-    const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
+    // A missing directory is a packaging error, not "nothing to do": applying only the
+    // platform prelude would start a service on tables that do not exist.
+    const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+      throw new Error(`migrations directory ${dir} cannot be read (${err.code ?? err.message})`, { cause: err });
+    });
+    const files = names.filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
     const all: Array<[string, string]> = [['0000_platform.sql', platformSql(schema)]];
     for (const f of files) all.push([f, await readFile(path.join(dir, f), 'utf8')]);
     return all.filter(([name]) => !done.has(name));

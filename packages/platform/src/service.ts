@@ -5,7 +5,8 @@
  */
 import client from 'prom-client';
 import type { Logger } from 'pino';
-import { loadConfig, type Config } from './config';
+import { ConfigError, loadConfig, type Config } from './config';
+import { assertDataDirWritable } from './datadir';
 import { createLogger } from './logger';
 import type { HttpApp } from './http';
 import { createKvStore, type KvStore } from './kv';
@@ -24,6 +25,7 @@ export interface SharedDeps {
 
 /** Creates the process-wide dependencies from config: Redis/NATS/SMTP when configured, embedded otherwise. */
 export async function createSharedDeps(config: Config, logger: Logger): Promise<SharedDeps> {
+  assertDataDirWritable(config);
   const kv = createKvStore({ url: config.redisUrl, logger });
   const transport = config.natsUrl
     ? await createNatsTransport({ url: config.natsUrl, logger, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix })
@@ -88,7 +90,13 @@ export async function runStandalone(
   env: Record<string, string | undefined>,
   opts: { name: string; defaultPort: number; create: (config: Config, shared: SharedDeps) => Promise<RunningService> },
 ): Promise<void> {
-  const config = loadConfig(env);
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    exitOnConfigError(opts.name, err);
+    throw err;
+  }
   const logger = createLogger({ level: config.logLevel, name: `gatehouse-${opts.name}` });
   try {
     const shared = await createSharedDeps(config, logger);
@@ -107,7 +115,15 @@ export async function runStandalone(
     });
     logger.info({ address }, `${opts.name} service listening`);
   } catch (err) {
+    exitOnConfigError(opts.name, err);
     logger.fatal({ err }, `${opts.name} service failed to start`);
     process.exit(1);
   }
+}
+
+/** A configuration problem is the operator's to fix: one line on stderr, no stack trace, exit 1. */
+function exitOnConfigError(name: string, err: unknown): void {
+  if (!(err instanceof ConfigError)) return;
+  process.stderr.write(`gatehouse-${name}: ${err.message}\n`);
+  process.exit(1);
 }

@@ -2,14 +2,13 @@
  * Wires the audit service once: database (schema `audit`), migrations, outbox relay,
  * token verifier, chain, ingestion consumer, entries and the social log.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { JWTVerifyGetKey } from 'jose';
 import { createTokenVerifier } from '@gatehouse/platform/auth';
 import { ConfigError, type Config, type RateLimitSetting } from '@gatehouse/platform/config';
 import { createDatabase, poolOptions, type Database } from '@gatehouse/platform/db';
 import { createOutboxRelay } from '@gatehouse/platform/events';
+import { findMigrationsDir } from '@gatehouse/platform/migrations';
 import type { SharedDeps } from '@gatehouse/platform/service';
 import { createChainService } from './modules/chain/chain.service';
 import { createEntriesService } from './modules/entries/entries.service';
@@ -37,17 +36,9 @@ export interface AuditOptions {
 
 export const AUDIT_SCHEMA = 'audit';
 
-/**
- * The migrations directory: beside src/ when run from source, beside dist/ when the service
- * is bundled alone, under services/audit when bundled into the CLI.
- */
+/** The migrations directory: the one given, else found beside this service (see platform/migrations). */
 export function findMigrations(given?: string): string {
-  const candidates = given
-    ? [given]
-    : [new URL('../migrations', import.meta.url), new URL('../../services/audit/migrations', import.meta.url)].map((u) => fileURLToPath(u));
-  const found = candidates.find((d) => existsSync(path.join(d, '0001_init.sql')));
-  if (!found) throw new Error(`audit migrations not found (looked in ${candidates.join(', ')})`);
-  return found;
+  return given ?? findMigrationsDir(import.meta.url, 'audit');
 }
 
 function jwksFrom(config: Config, given?: URL | JWTVerifyGetKey): URL | JWTVerifyGetKey {

@@ -4,10 +4,10 @@
  * relay. The app is returned not listening; the caller listens and closes it.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_TENANT_ID, type User } from '@gatehouse/contracts';
 import type { Config } from '@gatehouse/platform/config';
 import { createDatabase, poolOptions } from '@gatehouse/platform/db';
+import { findMigrationsDir } from '@gatehouse/platform/migrations';
 import { resolveSecret } from '@gatehouse/platform/secret';
 import type { RunningService, SharedDeps } from '@gatehouse/platform/service';
 import { buildApp } from './app';
@@ -17,7 +17,7 @@ import { createUserAccount as createAccount, ensureSuperadmin, type NewAccount }
 export type { AuthDeps } from './deps';
 
 /** Where this service's numbered .sql migrations live. */
-export const AUTH_MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../migrations');
+export const AUTH_MIGRATIONS_DIR = findMigrationsDir(import.meta.url, 'auth');
 
 /** Opens, migrates and wires the auth service. */
 export async function createAuthService(config: Config, shared: SharedDeps): Promise<RunningService & { deps: AuthDeps }> {

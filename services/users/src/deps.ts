@@ -3,12 +3,12 @@
  * services, and the background work (outbox relay, identity replica, storage sweeper).
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { JWTVerifyGetKey } from 'jose';
 import { authenticate, createTokenVerifier } from '@gatehouse/platform/auth';
 import { ConfigError, type Config } from '@gatehouse/platform/config';
 import { deriveKey } from '@gatehouse/platform/crypto';
 import { createDatabase, poolOptions } from '@gatehouse/platform/db';
+import { findMigrationsDir } from '@gatehouse/platform/migrations';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import { resolveSecret } from '@gatehouse/platform/secret';
 import type { SharedDeps } from '@gatehouse/platform/service';
@@ -36,7 +36,7 @@ export interface UsersOptions {
 }
 
 /** The numbered SQL migrations of the `users` schema. */
-export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../migrations');
+export const MIGRATIONS_DIR = findMigrationsDir(import.meta.url, 'users');
 /** PostgreSQL schema of the users service. */
 export const SCHEMA = 'users';
 

@@ -1,0 +1,155 @@
+/**
+ * The shipped nginx site (deploy/nginx/gatehouse.conf) with the real nginx: TLS with HTTP/2
+ * and HSTS, 80 -> 443, the client's real address for the gateway's TRUST_PROXY, operations
+ * endpoints closed to the outside, and passive health over several replicas: idempotent
+ * requests go to the next replica, POSTs are never sent twice. The replicas here are small
+ * recording HTTP servers (what is tested is nginx's behaviour with this site); the fault suite
+ * (bench/src/faults) runs the same site in front of the real services.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { Agent, request } from 'undici';
+import { nginxMissing, startNginx, type RunningNginx } from './nginx-site';
+
+interface Replica {
+  port: number;
+  hits: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders }>;
+  /** what it answers: a status, or 'hang-up' to drop the connection */
+  mode: number | 'hang-up';
+  close(): Promise<void>;
+}
+
+async function replica(name: string): Promise<Replica> {
+  const r: Replica = { port: 0, hits: [], mode: 200, close: async () => {} };
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      r.hits.push({ method: req.method!, url: req.url!, headers: req.headers });
+      if (r.mode === 'hang-up') return req.socket.destroy();
+      res.writeHead(r.mode, { 'content-type': 'application/json' }).end(JSON.stringify({ replica: name, headers: req.headers }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  r.port = (server.address() as AddressInfo).port;
+  r.close = () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); });
+  return r;
+}
+
+describe('the shipped nginx site', { skip: nginxMissing }, () => {
+  let a: Replica;
+  let b: Replica;
+  let auth: Replica;
+  let nginx: RunningNginx;
+  let client: Agent;
+
+  before(async () => {
+    [a, b, auth] = await Promise.all([replica('a'), replica('b'), replica('auth')]);
+    nginx = await startNginx({ upstreams: { gateway: [a.port, b.port], auth: [auth.port] } });
+    client = new Agent({ connect: { ca: nginx.ca, servername: 'acme.gatehouse.test' } });
+  });
+  after(async () => {
+    await nginx?.stop();
+    await Promise.all([a, b, auth].map((r) => r?.close()));
+    await client?.close();
+  });
+
+  const send = (method: string, p: string, headers: Record<string, string> = {}) =>
+    request(`${nginx.siteUrl}${p}`, { method: method as 'GET', headers: { host: 'acme.gatehouse.test', ...headers }, dispatcher: client, body: method === 'POST' ? '{}' : undefined });
+
+  test('port 80 answers only with a permanent redirect to https, same host and path', async () => {
+    const res = await request(`${nginx.httpUrl}/api/v1/auth/me?x=1`, { headers: { host: 'acme.gatehouse.test' } });
+    await res.body.dump();
+    assert.equal(res.statusCode, 301);
+    assert.equal(res.headers.location, 'https://acme.gatehouse.test/api/v1/auth/me?x=1');
+    assert.equal(a.hits.length + b.hits.length, 0);
+  });
+
+  test('HTTPS speaks HTTP/2 (ALPN h2) with the configured certificate and sends HSTS', async () => {
+    const session = http2.connect(nginx.siteUrl, { ca: nginx.ca, servername: 'acme.gatehouse.test' });
+    try {
+      const { status, hsts } = await new Promise<{ status: number; hsts: string }>((resolve, reject) => {
+        const req = session.request({ ':path': '/api/v1/auth/me', ':authority': 'acme.gatehouse.test' });
+        req.on('response', (h) => resolve({ status: Number(h[':status']), hsts: String(h['strict-transport-security']) }));
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(session.alpnProtocol, 'h2');
+      assert.equal(status, 200);
+      assert.match(hsts, /max-age=\d{8,}; includeSubDomains/);
+    } finally {
+      session.close();
+    }
+  });
+
+  test('the gateway gets the real client address (a forged X-Forwarded-For is replaced), the Host and https', async () => {
+    const res = await send('GET', '/api/v1/auth/me', { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-host': 'evil.example' });
+    const body = (await res.body.json()) as { headers: http.IncomingHttpHeaders };
+    assert.equal(res.statusCode, 200);
+    assert.equal(body.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(body.headers['x-real-ip'], '127.0.0.1');
+    assert.equal(body.headers['x-forwarded-proto'], 'https');
+    assert.equal(body.headers['x-forwarded-host'], 'acme.gatehouse.test');
+    assert.equal(body.headers.host, 'acme.gatehouse.test');
+    assert.match(String(body.headers['x-request-id']), /^[0-9a-f]{32}$/);
+  });
+
+  test('/metrics, /readyz and /healthz are not reachable from outside', async () => {
+    const before = a.hits.length + b.hits.length;
+    for (const p of ['/metrics', '/readyz', '/healthz', '/metrics/', '/readyz?full=1']) {
+      const res = await send('GET', p);
+      await res.body.dump();
+      assert.equal(res.statusCode, 404, p);
+    }
+    assert.equal(a.hits.length + b.hits.length, before, 'no replica saw an operations request');
+  });
+
+  test('requests are spread over the replicas', async () => {
+    a.hits.length = 0;
+    b.hits.length = 0;
+    for (let i = 0; i < 10; i++) await (await send('GET', `/spread/${i}`)).body.dump();
+    assert.ok(a.hits.length >= 3 && b.hits.length >= 3, `a ${a.hits.length}, b ${b.hits.length}`);
+  });
+
+  test('a failing replica: GETs are retried on the other one and it is left out after max_fails', async () => {
+    a.mode = 502;
+    a.hits.length = 0;
+    b.hits.length = 0;
+    for (let i = 0; i < 20; i++) {
+      const res = await send('GET', `/idempotent/${i}`);
+      await res.body.dump();
+      assert.equal(res.statusCode, 200, `GET ${i} was retried on the healthy replica`);
+    }
+    // max_fails=2 within fail_timeout: after two failures the broken replica gets no more traffic
+    assert.ok(a.hits.length >= 1 && a.hits.length <= 2, `the failing replica was tried ${a.hits.length} times`);
+    a.mode = 200;
+    await new Promise((r) => setTimeout(r, 5500)); // fail_timeout: the replica is back in
+  });
+
+  test('a replica that drops a POST: it is answered 502, never sent to a second replica', async () => {
+    a.mode = 'hang-up';
+    a.hits.length = 0;
+    b.hits.length = 0;
+    let postFailures = 0;
+    // until the broken replica has had one (it was left out a while after the last test)
+    for (let i = 0; i < 60 && a.hits.length === 0; i++) {
+      const res = await send('POST', `/once/${i}`);
+      await res.body.dump();
+      if (res.statusCode !== 200) postFailures++;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const seen = [...a.hits, ...b.hits].map((h) => h.url);
+    assert.equal(new Set(seen).size, seen.length, `no POST reached two replicas: ${seen.join(' ')}`);
+    assert.ok(a.hits.length >= 1 && postFailures >= 1, `the POST the broken replica dropped is answered 502, not resent (a saw ${a.hits.length}, ${postFailures} failed)`);
+    a.mode = 200;
+  });
+
+  test('the internal listener balances the gateway’s calls to a service and keeps X-Forwarded-For', async () => {
+    const res = await request(`${nginx.internal.auth}/.well-known/jwks.json`, { headers: { 'x-forwarded-for': '198.51.100.7' } });
+    const body = (await res.body.json()) as { replica: string; headers: http.IncomingHttpHeaders };
+    assert.equal(body.replica, 'auth');
+    assert.equal(body.headers['x-forwarded-for'], '198.51.100.7, 127.0.0.1');
+  });
+});
