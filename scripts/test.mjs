@@ -16,6 +16,8 @@
 // from which they may create others; unset = PGlite), TEST_REDIS_URL (unset = memory) and
 // TEST_NATS_URL (unset = in-process transport). This script sets or clears them.
 
+// First: refuses, in one line, a Node.js older than package.json "engines" (before anything else loads).
+import './check-node.mjs';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -33,10 +35,6 @@ function fail(message) {
   process.exit(1);
 }
 
-const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 22 || (major === 22 && minor < 12)) {
-  fail(`Node ${process.versions.node} is too old: Gatehouse needs Node 22.12+ (24 LTS recommended).`);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Arguments: plain words filter files by path, anything starting with "-" goes to node --test.

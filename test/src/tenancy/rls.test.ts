@@ -2,11 +2,15 @@
  * Row-level security, proven in the database of every service (auth, users, audit) on the
  * database the run has (PostgreSQL, or PGlite):
  *
- * - the catalogue: every table of a service schema with a `tenant_id` column has ENABLE and
- *   FORCE ROW LEVEL SECURITY and the `tenant_isolation` policy on `tenant_id = app_tenant()`
- *   (USING and WITH CHECK); the application role is no superuser, has no BYPASSRLS, owns no
- *   table, and can read no table without RLS except the listed global ones. A table added
- *   without RLS fails here.
+ * - the catalogue, read from the database itself (pg_catalog), not from a list kept here:
+ *   every table of every schema (system schemas aside) with a `tenant_id` column has ENABLE
+ *   and FORCE ROW LEVEL SECURITY and the `tenant_isolation` policy on
+ *   `tenant_id = app_tenant()` (USING and WITH CHECK, all commands) and no other permissive
+ *   policy that could widen it; the application role is no superuser, has no BYPASSRLS,
+ *   owns no table, and can read no table without RLS except the listed global ones. A table
+ *   added without RLS, in any schema, fails here; there is no list of exceptions.
+ *   (Regression, issue 9 defect 9: `audit.dead_letters` had a tenant_id and no RLS, and the
+ *   old catalogue let it through as "not tenant-owned".)
  * - the behaviour: deliberately unfiltered `select *`, `update` and `delete` run through each
  *   service's own `withTenant` (the request path) see and touch only that tenant's rows; an
  *   insert naming another tenant is refused; with no tenant set nothing is visible.
@@ -22,14 +26,6 @@ const SERVICES = ['auth', 'users', 'audit'] as const;
 type Service = (typeof SERVICES)[number];
 
 /**
- * Tables with a `tenant_id` column that are deliberately not tenant-owned: none of them may be
- * readable or writable by the application role (checked below).
- */
-const NOT_TENANT_OWNED: Record<string, string> = {
-  'audit.dead_letters': 'messages that could not become entries: their tenant id is unknown or not trusted; only the owner reads them',
-};
-
-/**
  * Tables the application role may read although they have no RLS: they hold no tenant's data.
  */
 const GLOBAL_READABLE: Record<string, string> = {
@@ -39,7 +35,11 @@ const GLOBAL_READABLE: Record<string, string> = {
   'audit.inbox': 'consumer name and event id pairs: no tenant data',
 };
 
+/** Schemas that are PostgreSQL's own, not a service's. */
+const SYSTEM_SCHEMAS = `n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'`;
+
 interface TableInfo {
+  schema: string;
   name: string;
   rls: boolean;
   force: boolean;
@@ -47,47 +47,86 @@ interface TableInfo {
   using: string | null;
   check: string | null;
   cmd: string | null;
-  roles: string | null;
-  appSelect: boolean;
-  appWrite: boolean;
+  permissive: string | null;
+  /** every policy on the table, as `name:PERMISSIVE|RESTRICTIVE` */
+  policies: string[];
 }
 
 let h: Harness;
 let A: Side;
 let B: Side;
 
-/** Every ordinary table of the service's schema with a tenant_id column, with its RLS facts. */
+/** The service databases, each once (on PostgreSQL the three services share one database). */
+async function distinctDatabases(): Promise<Database[]> {
+  const seen = new Map<string, Database>();
+  for (const service of SERVICES) {
+    const db = h.databases[service];
+    // PGlite: one database per service (all named "postgres"); PostgreSQL: by database name
+    const name = (await sql<{ name: string }>`select current_database() as name`.execute(db.admin)).rows[0]!.name;
+    const key = db.kind === 'pglite' ? `pglite:${service}` : name;
+    if (!seen.has(key)) seen.set(key, db);
+  }
+  return [...seen.values()];
+}
+
+/**
+ * Every ordinary or partitioned table with a `tenant_id` column, in every schema of the
+ * database (system schemas aside), with its RLS facts, straight from pg_catalog.
+ */
 async function tenantTables(db: Database): Promise<TableInfo[]> {
   const rows = await sql<TableInfo>`
-    select c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as force,
+    select n.nspname as schema, c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as force,
            pg_get_userbyid(c.relowner) as owner,
-           p.qual as using, p.with_check as check, p.cmd as cmd, array_to_string(p.roles, ',') as roles,
-           has_table_privilege(${APP_ROLE}, c.oid, 'select') as "appSelect",
-           (has_table_privilege(${APP_ROLE}, c.oid, 'insert') or has_table_privilege(${APP_ROLE}, c.oid, 'update')
-             or has_table_privilege(${APP_ROLE}, c.oid, 'delete')) as "appWrite"
+           p.qual as using, p.with_check as check, p.cmd as cmd, p.permissive as permissive,
+           array(select pp.policyname || ':' || pp.permissive from pg_policies pp
+                 where pp.schemaname = n.nspname and pp.tablename = c.relname order by pp.policyname) as policies
     from pg_class c
     join pg_namespace n on n.oid = c.relnamespace
     join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
     left join pg_policies p on p.schemaname = n.nspname and p.tablename = c.relname and p.policyname = 'tenant_isolation'
-    where n.nspname = ${db.schema} and c.relkind in ('r', 'p')
-    order by c.relname`.execute(db.admin);
+    where ${sql.raw(SYSTEM_SCHEMAS)} and c.relkind in ('r', 'p')
+    order by n.nspname, c.relname`.execute(db.admin);
   return rows.rows;
 }
 
-/** Tables the application role can read, with whether RLS is on. */
+/** The problems of one table with a tenant_id: empty when it follows docs/tenancy.md. */
+function rlsProblems(t: TableInfo): string[] {
+  const key = `${t.schema}.${t.name}`;
+  const problems: string[] = [];
+  if (!t.rls) problems.push(`${key}: ROW LEVEL SECURITY is not enabled`);
+  if (!t.force) problems.push(`${key}: ROW LEVEL SECURITY is not forced (the owner would bypass it)`);
+  if (t.owner === APP_ROLE) problems.push(`${key}: owned by the application role`);
+  for (const p of t.policies) {
+    if (p !== 'tenant_isolation:PERMISSIVE' && p.endsWith(':PERMISSIVE')) problems.push(`${key}: permissive policy ${p} besides tenant_isolation could widen it`);
+  }
+  if (!t.using) {
+    problems.push(`${key}: no tenant_isolation policy`);
+    return problems;
+  }
+  // deparsed with the schema when it is not on the reading connection's search_path: the
+  // table's own schema's app_tenant() is the one every migration uses
+  const normal = (e: string | null) => (e ?? '').replace(/[\s()]/g, '').replace(`=${t.schema}.app_tenant`, '=app_tenant');
+  if (normal(t.using) !== 'tenant_id=app_tenant') problems.push(`${key}: USING is ${t.using}, not tenant_id = app_tenant()`);
+  if (normal(t.check) !== 'tenant_id=app_tenant') problems.push(`${key}: WITH CHECK is ${t.check}, not tenant_id = app_tenant()`);
+  if (t.cmd !== 'ALL') problems.push(`${key}: the policy covers ${t.cmd} only`);
+  if (t.permissive !== 'PERMISSIVE') problems.push(`${key}: tenant_isolation is ${t.permissive}, so alone it lets nothing through`);
+  return problems;
+}
+
+/** Tables (and views) the application role can read, in every schema, with whether RLS is on. */
 async function appReadable(db: Database): Promise<Array<{ name: string; rls: boolean }>> {
   const rows = await sql<{ name: string; rls: boolean }>`
-    select c.relname as name, c.relrowsecurity as rls
+    select n.nspname || '.' || c.relname as name, c.relrowsecurity as rls
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = ${db.schema} and c.relkind in ('r', 'p', 'v', 'm')
+    where ${sql.raw(SYSTEM_SCHEMAS)} and c.relkind in ('r', 'p', 'v', 'm')
       and has_table_privilege(${APP_ROLE}, c.oid, 'select')
-    order by c.relname`.execute(db.admin);
+    order by 1`.execute(db.admin);
   return rows.rows;
 }
 
-/** The tenant-owned tables (RLS on) of a service. */
+/** The tenant-owned tables of a service's own schema (every table with a tenant_id). */
 async function rlsTables(db: Database): Promise<string[]> {
-  return (await tenantTables(db)).filter((t) => t.rls && !NOT_TENANT_OWNED[`${db.schema}.${t.name}`]).map((t) => t.name);
+  return (await tenantTables(db)).filter((t) => t.schema === db.schema).map((t) => t.name);
 }
 
 const table = (db: Database, name: string) => sql.table(`${db.schema}.${name}`);
@@ -101,40 +140,63 @@ after(async () => {
   await h?.close();
 });
 
-describe('RLS catalogue of every service schema', () => {
-  for (const service of SERVICES) {
-    test(`${service}: every table with tenant_id has ENABLE + FORCE RLS and the tenant_isolation policy (USING and WITH CHECK)`, async () => {
-      const db = h.databases[service];
-      const tables = await tenantTables(db);
-      assert.ok(tables.length > 0, `${service} has tenant-owned tables`);
-      const problems: string[] = [];
-      for (const t of tables) {
-        const key = `${db.schema}.${t.name}`;
-        if (NOT_TENANT_OWNED[key]) {
-          if (t.appSelect || t.appWrite) problems.push(`${key}: not tenant-owned, yet the application role may read or write it`);
-          continue;
-        }
-        if (!t.rls) problems.push(`${key}: ROW LEVEL SECURITY is not enabled`);
-        if (!t.force) problems.push(`${key}: ROW LEVEL SECURITY is not forced (the owner would bypass it)`);
-        if (!t.using) {
-          problems.push(`${key}: no tenant_isolation policy`);
-          continue;
-        }
-        const normal = (e: string | null) => (e ?? '').replace(/[\s()]/g, '');
-        if (normal(t.using) !== 'tenant_id=app_tenant') problems.push(`${key}: USING is ${t.using}, not tenant_id = app_tenant()`);
-        if (normal(t.check) !== 'tenant_id=app_tenant') problems.push(`${key}: WITH CHECK is ${t.check}, not tenant_id = app_tenant()`);
-        if (t.cmd !== 'ALL') problems.push(`${key}: the policy covers ${t.cmd} only`);
-        if (t.owner === APP_ROLE) problems.push(`${key}: owned by the application role`);
+describe('RLS catalogue, read from every database and schema', () => {
+  test('every table with tenant_id, in every schema, has ENABLE + FORCE RLS and only the tenant_isolation policy (USING and WITH CHECK)', async () => {
+    const problems: string[] = [];
+    const seen: string[] = [];
+    for (const db of await distinctDatabases()) {
+      for (const t of await tenantTables(db)) {
+        seen.push(`${t.schema}.${t.name}`);
+        problems.push(...rlsProblems(t));
       }
-      assert.deepEqual(problems, [], `see docs/tenancy.md for the pattern every tenant-owned table follows`);
-    });
+    }
+    // not vacuous: every service schema was read, the tables this test once missed included
+    for (const service of SERVICES) assert.ok(seen.some((k) => k.startsWith(`${service}.`)), `${service} has tables with tenant_id`);
+    for (const key of ['audit.dead_letters', 'auth.sessions', 'auth.refresh_tokens', 'auth.one_time_tokens', 'users.profiles', 'audit.entries']) {
+      assert.ok(seen.includes(key), `${key} is in the catalogue`);
+    }
+    assert.deepEqual(problems, [], 'see docs/tenancy.md for the pattern every table with a tenant_id follows');
+  });
 
-    test(`${service}: the application role reads no table without RLS except the global ones`, async () => {
-      const db = h.databases[service];
-      const open = (await appReadable(db)).filter((t) => !t.rls).map((t) => `${db.schema}.${t.name}`);
-      assert.deepEqual(open.filter((t) => !GLOBAL_READABLE[t]), []);
-    });
-  }
+  test('the check catches a table without RLS, in any schema (a planted one, rolled back)', async () => {
+    const db = h.databases.audit;
+    const rollback = new Error('rollback');
+    await assert.rejects(
+      db.admin.transaction().execute(async (trx) => {
+        await sql`create schema planted_elsewhere`.execute(trx);
+        await sql`create table planted_elsewhere.things (id uuid primary key, tenant_id uuid not null)`.execute(trx);
+        await sql`create table audit.planted_half (id uuid primary key, tenant_id uuid not null)`.execute(trx);
+        await sql`alter table audit.planted_half enable row level security`.execute(trx);
+        await sql`create policy tenant_isolation on audit.planted_half using (tenant_id = app_tenant()) with check (tenant_id = app_tenant())`.execute(trx);
+        await sql`create policy everyone on audit.planted_half using (true)`.execute(trx);
+        const rows = await sql<TableInfo>`
+          select n.nspname as schema, c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as force,
+                 pg_get_userbyid(c.relowner) as owner, p.qual as using, p.with_check as check, p.cmd as cmd, p.permissive as permissive,
+                 array(select pp.policyname || ':' || pp.permissive from pg_policies pp
+                       where pp.schemaname = n.nspname and pp.tablename = c.relname order by pp.policyname) as policies
+          from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          left join pg_policies p on p.schemaname = n.nspname and p.tablename = c.relname and p.policyname = 'tenant_isolation'
+          where (n.nspname, c.relname) in (('planted_elsewhere', 'things'), ('audit', 'planted_half'))
+          order by 1`.execute(trx);
+        const problems = rows.rows.flatMap(rlsProblems);
+        assert.deepEqual(problems, [
+          'audit.planted_half: ROW LEVEL SECURITY is not forced (the owner would bypass it)',
+          'audit.planted_half: permissive policy everyone:PERMISSIVE besides tenant_isolation could widen it',
+          'planted_elsewhere.things: ROW LEVEL SECURITY is not enabled',
+          'planted_elsewhere.things: ROW LEVEL SECURITY is not forced (the owner would bypass it)',
+          'planted_elsewhere.things: no tenant_isolation policy',
+        ]);
+        throw rollback;
+      }),
+      (err) => err === rollback,
+    );
+  });
+
+  test('the application role reads no table without RLS except the global ones, in any schema', async () => {
+    const open: string[] = [];
+    for (const db of await distinctDatabases()) open.push(...(await appReadable(db)).filter((t) => !t.rls).map((t) => t.name));
+    assert.deepEqual(open.filter((t) => !GLOBAL_READABLE[t]), []);
+  });
 
   test('the application role can neither log in, bypass RLS, nor act as a superuser', async () => {
     for (const service of SERVICES) {

@@ -10,7 +10,7 @@ import { REDACTED, cleanString, cleanText, isSecretKey, sanitizeData } from '../
 import type { ChainService } from '../chain/chain.service';
 import { mapEvent } from './ingest.mapping';
 import type { IngestMetrics } from './ingest.metrics';
-import { insertDeadLetter } from './ingest.queries';
+import { UNATTRIBUTED_TENANT, insertDeadLetter, type DeadLetter } from './ingest.queries';
 
 /** What became of one message. */
 export type IngestOutcome = 'ingested' | 'duplicate' | 'dead_letter';
@@ -24,6 +24,8 @@ function isPermanentDbError(err: unknown): boolean {
   return typeof code === 'string' && /^(22|54)[0-9A-Z]{3}$/.test(code);
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 function field(raw: unknown, key: string): unknown {
   return raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>)[key] : undefined;
 }
@@ -31,6 +33,15 @@ function field(raw: unknown, key: string): unknown {
 /** Creates the ingestion service. */
 export function createIngestService(deps: { db: Database; chain: ChainService; metrics: IngestMetrics; logger: Logger }) {
   const { db, chain, metrics, logger } = deps;
+
+  /**
+   * Files a dead letter under the tenant it claims when that is a UUID, else as unattributed,
+   * through `withTenant`: dead letters are under RLS like every table with a tenant_id.
+   */
+  function park(d: Omit<DeadLetter, 'tenantId'>): Promise<boolean> {
+    const tenantId = d.claimedTenant !== null && UUID.test(d.claimedTenant) ? d.claimedTenant.toLowerCase() : UNATTRIBUTED_TENANT;
+    return db.withTenant(tenantId, (trx) => insertDeadLetter(trx, { ...d, tenantId }));
+  }
 
   async function deadLetter(raw: unknown, reason: string): Promise<IngestOutcome> {
     let payload: string;
@@ -40,9 +51,9 @@ export function createIngestService(deps: { db: Database; chain: ChainService; m
     } catch {
       payload = String(raw);
     }
-    const inserted = await insertDeadLetter(db.admin, {
+    const inserted = await park({
       eventId: cleanText(field(raw, 'id'), 200),
-      tenantId: cleanText(field(raw, 'tenantid'), 200),
+      claimedTenant: cleanText(field(raw, 'tenantid'), 200),
       subject: cleanText(field(raw, 'type'), 255),
       reason: cleanString(reason, 1000),
       payload: cleanString(payload, MAX_PAYLOAD_CHARS),
@@ -72,9 +83,9 @@ export function createIngestService(deps: { db: Database; chain: ChainService; m
       const masked = message.data.replace(/"((?:[^"\\]|\\.){1,100})"(\s*:\s*)"(?:[^"\\]|\\.)*("|$)/g, (pair, key: string, colon: string, end: string) =>
         isSecretKey(key) ? `"${key}"${colon}"${REDACTED}${end}` : pair,
       );
-      const inserted = await insertDeadLetter(db.admin, {
+      const inserted = await park({
         eventId: null,
-        tenantId: null,
+        claimedTenant: null,
         subject: cleanText(message.subject, 255),
         reason: cleanString(`${message.reason} (subject ${message.subject})`, 1000),
         payload: cleanString(masked, MAX_PAYLOAD_CHARS),

@@ -16,7 +16,7 @@ import {
   testEvent,
 } from '../../testing';
 import { mapEvent } from './ingest.mapping';
-import { listDeadLetters } from './ingest.queries';
+import { UNATTRIBUTED_TENANT, listDeadLetters } from './ingest.queries';
 
 type TestDb = Awaited<ReturnType<typeof createAuditTestDatabase>>;
 
@@ -114,6 +114,33 @@ describe('ingestion', () => {
     }
   });
 
+  test('dead letters are parked under RLS (issue 9, defect 9): filed under the claimed tenant, seen by it alone', async () => {
+    const s = await setup();
+    try {
+      const [a, b] = [randomUUID(), randomUUID()];
+      // a CloudEvent of tenant a that cannot become an entry (its type is no subject)
+      const poison = { ...testEvent(a, 'user.events.created', { id: randomUUID() }), type: 'bad type!' };
+      assert.equal(await s.audit.deps.ingest.handle(poison), 'dead_letter');
+      const db = t.db;
+      const mine = await db.withTenant(a, (trx) => listDeadLetters(trx));
+      assert.deepEqual(
+        mine.map((l) => [l.event_id, l.tenant_id, l.claimed_tenant]),
+        [[poison.id, a, a]],
+        'tenant a sees its dead letter through RLS',
+      );
+      assert.deepEqual(await db.withTenant(b, (trx) => listDeadLetters(trx)), [], 'tenant b sees none of it');
+      // the writer runs as the application role: it cannot file a letter under another tenant
+      await assert.rejects(
+        db.withTenant(b, (trx) =>
+          trx.insertInto('dead_letters').values({ id: randomUUID(), tenant_id: a, reason: 'planted', payload: '{}' }).execute(),
+        ),
+        /row-level security/,
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
   test('poison messages are parked as dead letters with the reason, once, and acknowledged', async () => {
     const s = await setup();
     try {
@@ -127,7 +154,8 @@ describe('ingestion', () => {
       const forTenant = letters.filter((l) => l.event_id === badTenant.id);
       assert.equal(forTenant.length, 1, 'a redelivered poison message is kept once');
       assert.match(forTenant[0]!.reason, /unknown tenant/);
-      assert.equal(forTenant[0]!.tenant_id, 'not-a-uuid');
+      assert.equal(forTenant[0]!.claimed_tenant, 'not-a-uuid', 'the claimed tenant is kept as received');
+      assert.equal(forTenant[0]!.tenant_id, UNATTRIBUTED_TENANT, 'filed as unattributed: the claim is no tenant UUID');
       assert.doesNotMatch(forTenant[0]!.payload, /never-stored-1/);
       assert.match(letters.find((l) => l.event_id === garbage.id)!.reason, /not a CloudEvent/);
       assert.ok(letters.some((l) => l.payload.includes('not even an object')));

@@ -6,6 +6,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { PNG } from 'pngjs';
+import sharp from 'sharp';
 export const JPEG_16 = Buffer.from(
   '/9j/4AAQSkZJRgABAQEAAQABAAD/2wBDAAMCAgICAgMCAgIDAwMDBAYEBAQEBAgGBgUGCQgKCgkICQkKDA8MCgsOCwkJDRENDg8QEBEQCgwSExIQEw8QEBD/2wBDAQMDAwQDBAgEBAgQCwkLEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBD/wAARCAAQABADASIAAhEBAxEB/8QAFgABAQEAAAAAAAAAAAAAAAAABwQF/8QAJBAAAQQBBAICAwAAAAAAAAAAAQIDBAYFBwgSExEiABQJMTL/xAAVAQEBAAAAAAAAAAAAAAAAAAAABv/EACMRAAECBQMFAAAAAAAAAAAAAAECEQMEBQYhABIxFRZhgeH/2gAMAwEAAhEDEQA/ABSm0mobc8HmExLUlRzzEWPkJWW+ulrsaUVAseUgslSlH9LKuPryIKuWPZdskzXmm3fX5m2nF4GlVxx/HOpx4ks51+MiU/Iaad7UcUo4tILoS4kqcWkezS0hO/HvuRp0rO6hWnWO1UisZVuFi4GFeyEpmGepa5S5SWVPuciFKRFLgSrwetnyPIB+Vb4N9mKhQMzo5po9XLdDs9d6ZVix2VEhiL9kuNPxw2gEKcDQ/rs8AuA8VAe0vdl7VOYn+27flGAUgmITjbhSmCg3BYlyeWDkMolvw4KOp1KM6iCNvngZHwetf//Z',
   'base64',
@@ -61,4 +62,26 @@ export function multipart(parts: Array<{ name: string; filename?: string; type?:
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}
+
+/**
+ * A 32×24 photo as a phone would upload it: EXIF with the camera's make and serial, a GPS
+ * position (51°30'26.16"N 0°7'39.6"W) and orientation 6 (shown rotated 90°: 24×32).
+ */
+export async function jpegWithGps(): Promise<Buffer> {
+  return sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 200, g: 100, b: 50 } } })
+    .withExif({
+      IFD0: { Make: 'GatehouseCam', Model: 'serial-4711-secret' },
+      IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 2616/100', GPSLongitudeRef: 'W', GPSLongitude: '0/1 7/1 3960/100' },
+    })
+    .withMetadata({ orientation: 6 })
+    .jpeg()
+    .toBuffer();
+}
+
+/** Whether an EXIF block (as sharp's metadata returns it) has a GPS IFD: the pointer tag 0x8825, in either byte order. */
+export function exifHasGps(exif: Buffer | undefined): boolean {
+  if (!exif) return false;
+  const le = exif.includes('II*\0', 0, 'latin1');
+  return exif.includes(Buffer.from(le ? [0x25, 0x88, 0x04, 0x00] : [0x88, 0x25, 0x00, 0x04]));
 }

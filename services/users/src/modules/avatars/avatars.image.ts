@@ -5,12 +5,18 @@
  * end (the classic image/HTML or image/ZIP polyglot), broken chunk checksums, and dimensions
  * above 4096×4096 (decompression bombs).
  *
- * The walk is hand-written because no installed library does it: `file-type` only reads the
- * signature, and the libraries that decode fully (sharp, libvips) are large native
- * dependencies for what is a few header reads. It reads container structure only, never pixels.
+ * The walk is hand-written because no library does it: `file-type` only reads the signature,
+ * and sharp (libvips) decodes whatever it can make sense of, trailing bytes included. It reads
+ * container structure only, never pixels, so it runs first and cheaply: only what passes it
+ * (the declared size included) is decoded, by {@link reencodeImage}.
+ *
+ * Then every accepted image is decoded and encoded anew by sharp ({@link reencodeImage}):
+ * what is stored and served is pixels only, never the uploaded bytes, so EXIF (GPS position,
+ * camera serial, thumbnails), XMP, IPTC, comments and anything hidden in them are gone.
  */
 import { crc32 } from 'node:zlib';
 import { fileTypeFromBuffer } from 'file-type';
+import sharp from 'sharp';
 import { avatarErrors } from './avatars.errors';
 
 /** The image kinds accepted as avatars. */
@@ -159,4 +165,28 @@ export async function inspectImage(bytes: Buffer): Promise<ImageInfo> {
   if (dims.width < 1 || dims.height < 1) throw avatarErrors.invalidImage('zero width or height');
   if (dims.width > MAX_DIMENSION || dims.height > MAX_DIMENSION) throw avatarErrors.dimensionsTooLarge(dims.width, dims.height);
   return { ext, mime: AVATAR_TYPES[ext], ...dims };
+}
+
+/**
+ * Decodes the image and encodes it again in its own format with no metadata at all (sharp
+ * keeps none unless asked): the EXIF orientation is applied to the pixels first, so a photo
+ * stays upright without it. Decoding is bounded twice: {@link inspectImage} has already
+ * refused declared sizes over {@link MAX_DIMENSION}, and sharp refuses to decode more pixels
+ * than that (`limitInputPixels`) whatever the headers said. Animated images keep their first
+ * frame only. Throws `invalid_image` when the pixels cannot be decoded.
+ */
+export async function reencodeImage(bytes: Buffer, info: ImageInfo): Promise<{ bytes: Buffer; width: number; height: number }> {
+  try {
+    const pipeline = sharp(bytes, { limitInputPixels: MAX_DIMENSION * MAX_DIMENSION, failOn: 'error', animated: false }).autoOrient();
+    const encoded =
+      info.ext === 'png'
+        ? pipeline.png({ compressionLevel: 9 })
+        : info.ext === 'jpg'
+          ? pipeline.jpeg({ quality: 85, mozjpeg: true })
+          : pipeline.webp({ quality: 85 });
+    const { data, info: out } = await encoded.toBuffer({ resolveWithObject: true });
+    return { bytes: data, width: out.width, height: out.height };
+  } catch (err) {
+    throw avatarErrors.invalidImage(`its pixels cannot be decoded (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+  }
 }

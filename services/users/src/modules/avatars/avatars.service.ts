@@ -20,7 +20,7 @@ import { findProfileForUpdate } from '../profiles/profiles.queries';
 import { avatarUrl } from '../profiles/profiles.service';
 import { avatarErrors } from './avatars.errors';
 import type { ObjectDeletions } from './avatars.deletions';
-import { inspectImage } from './avatars.image';
+import { inspectImage, reencodeImage } from './avatars.image';
 import { findAvatarKey, queueDeletions, setAvatar } from './avatars.queries';
 
 /** `<tenant uuid>.<22 base64url chars = 128 bits>.<ext>` */
@@ -51,11 +51,13 @@ export function createAvatarService(deps: {
     /** Stores a new avatar and points the profile at it; the previous object is deleted after the commit. */
     async upload(tenantId: string, userId: string, bytes: Buffer): Promise<{ avatarUrl: string }> {
       const image = await inspectImage(bytes);
+      // stored and served: the re-encoded pixels, never the uploaded bytes (no EXIF/GPS, no hidden payload)
+      const clean = await reencodeImage(bytes, image);
       const random = randomToken(16);
       const objectId = `${tenantId.toLowerCase()}.${random}.${image.ext}`;
       // server-generated only: nothing of the client's file name reaches the key
       const key = `avatars/${tenantId}/${userId}/${random}.${image.ext}`;
-      await storage.put(key, bytes, image.mime).catch((err: unknown) => {
+      await storage.put(key, clean.bytes, image.mime).catch((err: unknown) => {
         throw avatarErrors.storageUnavailable(err);
       });
       let old: string | null = null;

@@ -4,7 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TENANT_HEADER } from '@gatehouse/platform/auth';
 import { bearer, eventually, startTestUsers, userEvent, type TestUsers } from '../../testing';
-import { JPEG_16, WEBP_16, multipart, pngDeclaring, pngImage } from './avatars.fixtures';
+import { PNG } from 'pngjs';
+import sharp from 'sharp';
+import { JPEG_16, WEBP_16, exifHasGps, jpegWithGps, multipart, pngDeclaring, pngImage } from './avatars.fixtures';
 
 let t: TestUsers;
 before(async () => {
@@ -30,7 +32,7 @@ function objectFile(userId: string, avatarUrl: string): string {
 const exists = (file: string) => stat(file).then(() => true, () => false);
 
 describe('PUT /api/v1/users/me/avatar', () => {
-  test('a real PNG is stored and served back byte for byte, with safe headers', async () => {
+  test('a real PNG is stored re-encoded and served with the same pixels, with safe headers', async () => {
     const u = await t.createUser();
     const png = pngImage(48, 40);
     const res = await upload(u.token, multipart([{ name: 'file', filename: 'me.png', type: 'image/png', data: png }]));
@@ -46,13 +48,17 @@ describe('PUT /api/v1/users/me/avatar', () => {
     // served without a token: <img> cannot send one
     const img = await t.app.inject({ method: 'GET', url: avatarUrl });
     assert.equal(img.statusCode, 200);
-    assert.deepEqual(img.rawPayload, png);
+    // re-encoded (lossless for PNG): other bytes, the same pixels
+    const served = PNG.sync.read(img.rawPayload);
+    const sent = PNG.sync.read(png);
+    assert.deepEqual([served.width, served.height], [48, 40]);
+    assert.ok(served.data.equals(sent.data), 'the same pixels');
     assert.equal(img.headers['content-type'], 'image/png');
     assert.equal(img.headers['x-content-type-options'], 'nosniff');
     assert.equal(img.headers['cache-control'], 'public, max-age=31536000, immutable');
     assert.equal(img.headers['content-disposition'], 'inline; filename="avatar.png"');
     assert.match(String(img.headers['content-security-policy']), /default-src 'none'/);
-    assert.equal(Number(img.headers['content-length']), png.length);
+    assert.equal(Number(img.headers['content-length']), img.rawPayload.length);
 
     // through the gateway: the tenant it resolved must be the avatar's
     const sameTenant = await t.app.inject({ method: 'GET', url: avatarUrl, headers: { [TENANT_HEADER]: u.tenantId } });
@@ -75,8 +81,40 @@ describe('PUT /api/v1/users/me/avatar', () => {
       assert.equal(res.statusCode, 200, res.body);
       const img = await t.app.inject({ method: 'GET', url: res.json().avatarUrl });
       assert.equal(img.headers['content-type'], type);
-      assert.deepEqual(img.rawPayload, data);
+      const meta = await sharp(img.rawPayload).metadata();
+      assert.deepEqual([meta.format, meta.width, meta.height], [type === 'image/jpeg' ? 'jpeg' : 'webp', 16, 16], 'it decodes, same size');
     }
+  });
+
+  test('regression (issue 9, defect 11): a photo with EXIF GPS is served with no metadata at all, upright, still decodable', async () => {
+    const u = await t.createUser();
+    const photo = await jpegWithGps();
+    const original = await sharp(photo).metadata();
+    assert.ok(exifHasGps(original.exif), 'the upload carries a GPS position');
+    assert.ok(photo.includes('serial-4711-secret'), 'and the camera serial');
+    assert.equal(original.orientation, 6);
+
+    const res = await upload(u.token, multipart([{ name: 'file', filename: 'IMG_0001.jpg', type: 'image/jpeg', data: photo }]));
+    assert.equal(res.statusCode, 200, res.body);
+    const img = await t.app.inject({ method: 'GET', url: res.json().avatarUrl });
+    assert.equal(img.statusCode, 200);
+    assert.equal(img.headers['content-type'], 'image/jpeg');
+    const served = img.rawPayload;
+    const meta = await sharp(served).metadata();
+    assert.equal(meta.format, 'jpeg');
+    assert.equal(meta.exif, undefined, 'no EXIF block');
+    assert.equal(meta.xmp, undefined, 'no XMP');
+    assert.equal(meta.iptc, undefined, 'no IPTC');
+    assert.equal(meta.orientation, undefined, 'no orientation tag: the rotation is in the pixels');
+    assert.equal(served.includes('Exif\0\0'), false, 'no APP1 Exif segment anywhere in the bytes');
+    assert.equal(served.includes('serial-4711-secret'), false);
+    assert.equal(served.includes('GatehouseCam'), false);
+    // it still decodes, and shows the way the phone meant it: 24 wide, 32 high
+    const { info } = await sharp(served).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([info.width, info.height], [24, 32]);
+    // what is in storage is what is served: the uploaded bytes are nowhere
+    const { readFile } = await import('node:fs/promises');
+    assert.ok((await readFile(objectFile(u.id, res.json().avatarUrl))).equals(served));
   });
 
   test('replacing the avatar deletes the previous object; its URL stops working', async () => {
