@@ -43,7 +43,7 @@ export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
     server: gatewayServerLimits(config),
     readiness: {
       // not ready while every connection to some service is taken (requests for it queue)
-      upstreams: () => upstreamLoad.check(),
+      upstream_capacity: () => upstreamLoad.check(),
       auth: async () => {
         if (!deps.authUrl) throw new Error('AUTH_URL is not configured');
         const res = await fetch(`${deps.authUrl}/healthz`, { signal: AbortSignal.timeout(1500) });

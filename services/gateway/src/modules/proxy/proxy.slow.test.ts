@@ -135,7 +135,7 @@ describe('proxy: readiness reflects upstream saturation', () => {
       await eventually(async () => {
         const res = await s.app.inject({ method: 'GET', url: '/readyz' });
         assert.equal(res.statusCode, 503);
-        assert.match(res.json<{ checks: Record<string, string> }>().checks.upstreams ?? '', /users/);
+        assert.match(res.json<{ checks: Record<string, string> }>().checks.upstream_capacity ?? '', /users/);
       }, 5000);
       for (const res of await Promise.all(stuck)) assert.equal(res.statusCode, 504);
       await eventually(async () => assert.equal((await s.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200), 5000);
