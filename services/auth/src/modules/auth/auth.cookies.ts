@@ -15,8 +15,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TokenResponse } from '@gatehouse/contracts';
 import { requestTenant } from '@gatehouse/platform/auth';
-import { AppError } from '@gatehouse/platform/errors';
 import type { TenantService } from '../tenants/tenants.service';
+import { authErrors } from './auth.errors';
 
 export const REFRESH_COOKIE = 'gatehouse_refresh';
 const COOKIE_PATH = '/api/v1/auth';
@@ -37,9 +37,6 @@ function originOf(value: string): string | undefined {
   }
 }
 
-const originNotAllowed = () =>
-  new AppError('origin_not_allowed', 403, { detail: 'The refresh cookie is accepted only from this tenant\'s own and allowed origins.' });
-
 export interface RefreshCookieOptions {
   publicUrl: string;
   /** CORS_ORIGINS: origins the operator allows for every tenant (`*` does not count) */
@@ -59,11 +56,11 @@ export function createRefreshCookies({ publicUrl, corsOrigins = [], tenants }: R
     if (origin === undefined) {
       const site = req.headers['sec-fetch-site'];
       if (site === undefined || site === 'same-origin' || site === 'none') return;
-      throw originNotAllowed();
+      throw authErrors.originNotAllowed();
     }
     const given = originOf(origin);
     // `null` (sandboxed frames, file:, some redirects) and anything unparsable are refused
-    if (!given || given !== origin.replace(/\/$/, '')) throw originNotAllowed();
+    if (!given || given !== origin.replace(/\/$/, '')) throw authErrors.originNotAllowed();
     // req.protocol and req.host are the gateway's view (X-Forwarded-Proto/-Host, trusted from it)
     if (given === originOf(`${req.protocol}://${req.host}`)) return;
     if (trusted.has(given)) return;
@@ -78,7 +75,7 @@ export function createRefreshCookies({ publicUrl, corsOrigins = [], tenants }: R
       const allowed = tenant?.settings.allowedOrigins;
       if (Array.isArray(allowed) && allowed.includes(given)) return;
     }
-    throw originNotAllowed();
+    throw authErrors.originNotAllowed();
   }
 
   return {
