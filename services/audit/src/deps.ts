@@ -9,6 +9,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import { createTokenVerifier } from '@gatehouse/platform/auth';
 import { ConfigError, type Config, type RateLimitSetting } from '@gatehouse/platform/config';
 import { createDatabase, type Database } from '@gatehouse/platform/db';
+import { createPurger, outboxPurgeTasks } from '@gatehouse/platform/purge';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import type { SharedDeps } from '@gatehouse/platform/service';
 import { createChainService } from './modules/chain/chain.service';
@@ -94,6 +95,8 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
     limit: opts.socialRateLimit ?? { max: 60, windowMs: 60_000 },
   });
   const maxReadyLagSec = opts.maxReadyLagSec ?? 300;
+  // audit entries are kept for good (a hash chain); dead letters are the operators' to clear
+  const purger = createPurger({ tasks: outboxPurgeTasks(db.admin, AUDIT_SCHEMA, config.purge), intervalSec: config.purge.intervalSec, batchSize: config.purge.batchSize, logger });
 
   return {
     config,
@@ -101,6 +104,7 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
     db,
     verifier,
     relay,
+    purger,
     metrics,
     chain,
     entries,
@@ -121,10 +125,12 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
     /** Starts the outbox relay and the consumer. */
     async start(): Promise<void> {
       relay.start();
+      purger.start();
       await consumer.start();
     },
     /** Stops consuming, flushes the outbox, closes the database (when opened here). */
     async close(): Promise<void> {
+      await purger.stop();
       await consumer.stop();
       await relay.stop();
       if (ownsDb) await db.close();
