@@ -41,6 +41,10 @@ const commands: Record<string, Command> = {
     summary: "re-compute the audit log's hash chains (audit verify [--tenant slug])",
     run: (args) => import('./commands/audit').then((m) => m.audit(args)),
   },
+  purge: {
+    summary: 'delete, once, ended sessions, spent tokens and old outbox/inbox rows past their retention',
+    run: (args) => import('./commands/purge').then((m) => m.purge(args)),
+  },
 };
 
 function usage(): string {

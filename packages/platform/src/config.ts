@@ -86,9 +86,31 @@ export interface Config {
     maxInFlightPerIp: number;
   };
   qr: { tokenTtlSec: number; checkInEarlyMinutes: number };
+  /**
+   * Deleting rows nobody needs any more (see docs/operations.md, "Retention"): every service
+   * runs it on an interval, `gatehouse purge` once. Retentions count from when a row stopped
+   * being useful (a session ended, a token was used or expired, an event was published or
+   * processed).
+   */
+  purge: {
+    /** seconds between background purges in each service; 0: never in the background (run `gatehouse purge`) */
+    intervalSec: number;
+    /** rows per delete statement; each batch is its own short transaction */
+    batchSize: number;
+    /** ended (expired, idle-expired or revoked) sessions, with all their refresh tokens */
+    sessionsSec: number;
+    /** used or expired one-time tokens (email verification, password reset) */
+    oneTimeTokensSec: number;
+    /** published outbox rows */
+    outboxSec: number;
+    /** processed inbox rows (the consumers' dedupe memory): longer than the stream keeps events */
+    inboxSec: number;
+  };
 }
 
 type Env = Record<string, string | undefined>;
+
+const DAY = 24 * 3600;
 
 /** Thrown when the environment holds a value that cannot be used; the message names the variable. */
 export class ConfigError extends Error {}
@@ -226,6 +248,15 @@ export function loadConfig(env: Env): Config {
     qr: {
       tokenTtlSec: int(env, 'QR_TOKEN_TTL_SEC', 60, 5),
       checkInEarlyMinutes: int(env, 'CHECK_IN_EARLY_MINUTES', 30, 0),
+    },
+    purge: {
+      intervalSec: int(env, 'PURGE_INTERVAL_SEC', 3600, 0),
+      batchSize: Math.min(int(env, 'PURGE_BATCH_SIZE', 500, 1), 10_000),
+      sessionsSec: int(env, 'PURGE_SESSIONS_AFTER_SEC', 7 * DAY, 0),
+      oneTimeTokensSec: int(env, 'PURGE_ONE_TIME_TOKENS_AFTER_SEC', DAY, 0),
+      outboxSec: int(env, 'PURGE_OUTBOX_AFTER_SEC', DAY, 0),
+      // the JetStream stream keeps events 7 days (a consumer reset may replay them all): one more day
+      inboxSec: int(env, 'PURGE_INBOX_AFTER_SEC', 8 * DAY, 0),
     },
   };
 }

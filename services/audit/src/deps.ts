@@ -7,6 +7,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import { createTokenVerifier } from '@gatehouse/platform/auth';
 import { ConfigError, type Config, type RateLimitSetting } from '@gatehouse/platform/config';
 import { createDatabase, poolOptions, type Database } from '@gatehouse/platform/db';
+import { createPurger, outboxPurgeTasks } from '@gatehouse/platform/purge';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import { findMigrationsDir } from '@gatehouse/platform/migrations';
 import type { SharedDeps } from '@gatehouse/platform/service';
@@ -85,6 +86,8 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
     limit: opts.socialRateLimit ?? { max: 60, windowMs: 60_000 },
   });
   const maxReadyLagSec = opts.maxReadyLagSec ?? 300;
+  // audit entries are kept for good (a hash chain); dead letters are the operators' to clear
+  const purger = createPurger({ tasks: outboxPurgeTasks(db.admin, AUDIT_SCHEMA, config.purge), intervalSec: config.purge.intervalSec, batchSize: config.purge.batchSize, logger });
 
   return {
     config,
@@ -92,6 +95,7 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
     db,
     verifier,
     relay,
+    purger,
     metrics,
     chain,
     entries,
@@ -112,10 +116,12 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
     /** Starts the outbox relay and the consumer. */
     async start(): Promise<void> {
       relay.start();
+      purger.start();
       await consumer.start();
     },
     /** Stops consuming, flushes the outbox, closes the database (when opened here). */
     async close(): Promise<void> {
+      await purger.stop();
       await consumer.stop();
       await relay.stop();
       if (ownsDb) await db.close();

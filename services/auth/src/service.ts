@@ -40,6 +40,7 @@ export async function createAuthService(config: Config, shared: SharedDeps): Pro
     }
     const app = await buildApp(deps);
     deps.relay.start();
+    deps.purger.start();
     const d = deps;
     return {
       name: 'auth',
@@ -47,6 +48,7 @@ export async function createAuthService(config: Config, shared: SharedDeps): Pro
       deps: d,
       async close() {
         d.keys.stop();
+        await d.purger.stop();
         await d.background.idle();
         await d.relay.stop();
         await db.close();

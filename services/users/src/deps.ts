@@ -9,6 +9,7 @@ import { ConfigError, type Config } from '@gatehouse/platform/config';
 import { deriveKey } from '@gatehouse/platform/crypto';
 import { createDatabase, poolOptions } from '@gatehouse/platform/db';
 import { findMigrationsDir } from '@gatehouse/platform/migrations';
+import { createPurger, outboxPurgeTasks } from '@gatehouse/platform/purge';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import { resolveSecret } from '@gatehouse/platform/secret';
 import type { SharedDeps } from '@gatehouse/platform/service';
@@ -81,6 +82,8 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
   });
 
   const replica = createReplica({ db, transport: shared.transport, deletions, logger });
+  // users keeps nothing that expires but its outbox and inbox (see docs/operations.md, Retention)
+  const purger = createPurger({ tasks: outboxPurgeTasks(db.admin, db.schema, config.purge), intervalSec: config.purge.intervalSec, batchSize: config.purge.batchSize, logger });
 
   let started = false;
   return {
@@ -92,6 +95,7 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
     transport: shared.transport,
     replica,
     deletions,
+    purger,
     tokens,
     requireUser: authenticate(verifier),
     requireOrganizer: authenticate(verifier, ['organizer']),
@@ -115,11 +119,13 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
       started = true;
       relay.start();
       deletions.start();
+      purger.start();
       await replica.start();
     },
 
     /** Stops background work (flushing the outbox) and closes the database and storage. */
     async close() {
+      await purger.stop();
       await replica.stop().catch((err: unknown) => logger.warn({ err }, 'replica stop failed'));
       await deletions.stop().catch((err: unknown) => logger.warn({ err }, 'storage sweeper stop failed'));
       if (started) await relay.stop().catch((err: unknown) => logger.warn({ err }, 'outbox relay stop failed'));

@@ -11,7 +11,7 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const MAX_EVENT_BYTES = 512 * 1024;
 
 /** The outbox and inbox tables as the migrations create them (in each service's schema). */
-interface OutboxTables {
+export interface OutboxTables {
   outbox: {
     id: string;
     subject: string;

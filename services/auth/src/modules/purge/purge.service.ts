@@ -1,0 +1,40 @@
+/**
+ * The auth service's purge: ended sessions with all their refresh tokens (one row per
+ * rotation), spent one-time tokens, and the platform's published outbox and processed inbox
+ * rows. Short-lived challenges (MFA login tokens, OAuth states and exchange codes, passkey
+ * challenges) live in the key-value store with a TTL and need no purge; backup codes are a
+ * bounded set per user, replaced whole.
+ *
+ * Tenant-owned rows are deleted tenant by tenant inside `withTenant`, a batch per transaction,
+ * so RLS holds for the purge too and no transaction holds many locks or lasts long.
+ */
+import type { Config } from '@gatehouse/platform/config';
+import type { Database, Tx } from '@gatehouse/platform/db';
+import { drain, outboxPurgeTasks, type PurgeTask } from '@gatehouse/platform/purge';
+import { deleteEndedSessionTokens, deleteEndedSessions, deleteSpentOneTimeTokens, listTenantIdsAfter } from './purge.queries';
+
+const TENANT_PAGE = 500;
+
+/** The auth service's purge tasks, in the order they run. */
+export function authPurgeTasks(db: Database, retention: Config['purge']): PurgeTask[] {
+  /** Runs `batch` for every tenant, draining each, a tenant transaction per batch. */
+  function perTenant(batch: (trx: Tx, tenantId: string, limit: number) => Promise<number>) {
+    return async (size: number) => {
+      let total = 0;
+      let after: string | null = null;
+      for (;;) {
+        const ids = await listTenantIdsAfter(db.admin, after, TENANT_PAGE);
+        for (const tenantId of ids) total += await drain(size, (limit) => db.withTenant(tenantId, (trx) => batch(trx, tenantId, limit)));
+        if (ids.length < TENANT_PAGE) return total;
+        after = ids[ids.length - 1]!;
+      }
+    };
+  }
+  return [
+    // tokens before their sessions: the cascade would otherwise delete thousands of rows in one statement
+    { name: 'auth.refresh_tokens', run: perTenant((trx, t, limit) => deleteEndedSessionTokens(trx, t, retention.sessionsSec, limit)) },
+    { name: 'auth.sessions', run: perTenant((trx, t, limit) => deleteEndedSessions(trx, t, retention.sessionsSec, limit)) },
+    { name: 'auth.one_time_tokens', run: perTenant((trx, t, limit) => deleteSpentOneTimeTokens(trx, t, retention.oneTimeTokensSec, limit)) },
+    ...outboxPurgeTasks(db.admin, db.schema, retention),
+  ];
+}
