@@ -14,25 +14,28 @@ import type { Config } from './config';
 import type { Db } from './db';
 import type { OutboxTables } from './events/outbox';
 
-/** One kind of row to purge. `run` deletes every row due, in batches, and returns how many. */
+/**
+ * One kind of row to purge. `run` deletes every row due, in batches, and returns how many; it
+ * returns early, between batches, once `stopping()` is true (the service is shutting down).
+ */
 export interface PurgeTask {
   name: string;
-  run(batchSize: number): Promise<number>;
+  run(batchSize: number, stopping: () => boolean): Promise<number>;
 }
 
 /** What a purge removed, per task. */
 export type PurgeReport = Record<string, number>;
 
 /**
- * Calls `batch(limit)` until it deletes fewer than `limit` rows; returns the total. Each call
- * is one statement (its own transaction), so locks never outlive a batch.
+ * Calls `batch(limit)` until it deletes fewer than `limit` rows (or `stopping()`); returns the
+ * total. Each call is one statement (its own transaction), so locks never outlive a batch.
  */
-export async function drain(batchSize: number, batch: (limit: number) => Promise<number>): Promise<number> {
+export async function drain(batchSize: number, batch: (limit: number) => Promise<number>, stopping: () => boolean = () => false): Promise<number> {
   let total = 0;
   for (;;) {
     const n = await batch(batchSize);
     total += n;
-    if (n < batchSize) return total;
+    if (n < batchSize || stopping()) return total;
   }
 }
 
@@ -49,7 +52,7 @@ export function outboxPurgeTasks(admin: Db, schema: string, retention: Pick<Conf
   return [
     {
       name: `${schema}.outbox`,
-      run: (size) =>
+      run: (size, stopping) =>
         drain(size, async (limit) => {
           const r = await db
             .withSchema(schema)
@@ -59,11 +62,11 @@ export function outboxPurgeTasks(admin: Db, schema: string, retention: Pick<Conf
             )
             .executeTakeFirst();
           return Number(r.numDeletedRows);
-        }),
+        }, stopping),
     },
     {
       name: `${schema}.inbox`,
-      run: (size) =>
+      run: (size, stopping) =>
         drain(size, async (limit) => {
           const r = await db
             .withSchema(schema)
@@ -83,7 +86,7 @@ export function outboxPurgeTasks(admin: Db, schema: string, retention: Pick<Conf
             )
             .executeTakeFirst();
           return Number(r.numDeletedRows);
-        }),
+        }, stopping),
     },
   ];
 }
@@ -107,7 +110,7 @@ export function createPurger(opts: { tasks: PurgeTask[]; intervalSec: number; ba
       for (const task of tasks) {
         if (stopped) break;
         try {
-          report[task.name] = await task.run(batchSize);
+          report[task.name] = await task.run(batchSize, () => stopped);
         } catch (err) {
           logger.error({ err, task: task.name }, 'purge task failed');
           failure ??= err;
@@ -143,7 +146,7 @@ export function createPurger(opts: { tasks: PurgeTask[]; intervalSec: number; ba
       stopped = false;
       schedule(opts.firstRunSec ?? Math.min(60, intervalSec));
     },
-    /** Stops the interval and waits for a run under way (it stops between tasks). */
+    /** Stops the interval and waits for a run under way (it stops at its next batch). */
     async stop(): Promise<void> {
       stopped = true;
       if (timer) clearTimeout(timer);

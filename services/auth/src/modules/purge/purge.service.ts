@@ -19,12 +19,15 @@ const TENANT_PAGE = 500;
 export function authPurgeTasks(db: Database, retention: Config['purge']): PurgeTask[] {
   /** Runs `batch` for every tenant, draining each, a tenant transaction per batch. */
   function perTenant(batch: (trx: Tx, tenantId: string, limit: number) => Promise<number>) {
-    return async (size: number) => {
+    return async (size: number, stopping: () => boolean) => {
       let total = 0;
       let after: string | null = null;
       for (;;) {
         const ids = await listTenantIdsAfter(db.admin, after, TENANT_PAGE);
-        for (const tenantId of ids) total += await drain(size, (limit) => db.withTenant(tenantId, (trx) => batch(trx, tenantId, limit)));
+        for (const tenantId of ids) {
+          if (stopping()) return total;
+          total += await drain(size, (limit) => db.withTenant(tenantId, (trx) => batch(trx, tenantId, limit)), stopping);
+        }
         if (ids.length < TENANT_PAGE) return total;
         after = ids[ids.length - 1]!;
       }
