@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import type { JWTVerifyGetKey } from 'jose';
 import { createTokenVerifier } from '@gatehouse/platform/auth';
 import { ConfigError, type Config, type RateLimitSetting } from '@gatehouse/platform/config';
-import { createDatabase, type Database } from '@gatehouse/platform/db';
+import { createDatabase } from '@gatehouse/platform/db';
+import type { Database, DB } from './db/schema';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import type { SharedDeps } from '@gatehouse/platform/service';
 import { createChainService } from './modules/chain/chain.service';
@@ -65,7 +66,7 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
   const ownsDb = !opts.database;
   const db =
     opts.database ??
-    (await createDatabase({ url, dataDir: url ? undefined : path.join(config.dataDir, 'audit'), schema: AUDIT_SCHEMA, logger }));
+    (await createDatabase<DB>({ url, dataDir: url ? undefined : path.join(config.dataDir, 'audit'), schema: AUDIT_SCHEMA, logger }));
   try {
     await db.migrate(findMigrations(opts.migrationsDir));
   } catch (err) {

@@ -1,6 +1,6 @@
 /** Wires the auth service's dependencies, once per process. */
 import type { Config } from '@gatehouse/platform/config';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from './db/schema';
 import { createTokenVerifier } from '@gatehouse/platform/auth';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import type { SharedDeps } from '@gatehouse/platform/service';

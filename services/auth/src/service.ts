@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_TENANT_ID, type User } from '@gatehouse/contracts';
 import type { Config } from '@gatehouse/platform/config';
 import { createDatabase } from '@gatehouse/platform/db';
+import { AUTH_SCHEMA, type DB } from './db/schema';
 import { resolveSecret } from '@gatehouse/platform/secret';
 import type { RunningService, SharedDeps } from '@gatehouse/platform/service';
 import { buildApp } from './app';
@@ -23,7 +24,7 @@ export const AUTH_MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(impor
 export async function createAuthService(config: Config, shared: SharedDeps): Promise<RunningService & { deps: AuthDeps }> {
   const secret = await resolveSecret(config);
   const url = config.serviceDatabaseUrls.auth ?? config.databaseUrl;
-  const db = await createDatabase({ url, dataDir: url ? undefined : path.join(config.dataDir, 'auth'), schema: 'auth', logger: shared.logger });
+  const db = await createDatabase<DB>({ url, dataDir: url ? undefined : path.join(config.dataDir, 'auth'), schema: AUTH_SCHEMA, logger: shared.logger });
   let deps: AuthDeps | undefined;
   try {
     await db.migrate(AUTH_MIGRATIONS_DIR);

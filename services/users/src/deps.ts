@@ -9,6 +9,7 @@ import { authenticate, createTokenVerifier } from '@gatehouse/platform/auth';
 import { ConfigError, type Config } from '@gatehouse/platform/config';
 import { deriveKey } from '@gatehouse/platform/crypto';
 import { createDatabase } from '@gatehouse/platform/db';
+import type { DB } from './db/schema';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import { resolveSecret } from '@gatehouse/platform/secret';
 import type { SharedDeps } from '@gatehouse/platform/service';
@@ -54,7 +55,7 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
   const keys = verificationKeys(config, opts);
   const secret = await resolveSecret(config);
 
-  const db = await createDatabase({
+  const db = await createDatabase<DB>({
     url: config.serviceDatabaseUrls.users ?? config.databaseUrl,
     dataDir: path.join(config.dataDir, 'users'),
     schema: SCHEMA,

@@ -4,23 +4,13 @@
  * {@link createChainService}'s `append`.
  */
 import { randomUUID } from 'node:crypto';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import { GENESIS_HASH, entryHash, type HashedFields } from './chain.hash';
-import { chainHead, chainPage, insertEntry, lockTenantChain, toEntry, type EntryRow } from './chain.queries';
+import { chainHead, chainPage, insertEntry, lockTenantChain, toEntry } from './chain.queries';
 import type { AuditEntry } from './chain.schemas';
 
-/** What an entry records, already sanitised (see chain.sanitize.ts). */
-export interface AppendInput {
-  eventId: string;
-  type: string;
-  actorId: string | null;
-  subjectId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  requestId: string | null;
-  data: Record<string, unknown>;
-  occurredAt: Date;
-}
+/** What an entry records, already sanitised (see chain.sanitize.ts); the chain adds its place (seq, tenant). */
+export type AppendInput = Omit<HashedFields, 'seq' | 'tenantId' | 'occurredAt'> & { occurredAt: Date };
 
 /** Result of re-computing a tenant's chain. */
 export interface VerifyResult {
@@ -32,23 +22,6 @@ export interface VerifyResult {
 }
 
 const VERIFY_BATCH = 1000;
-
-/** The hashed fields of a stored row, in the form the hash was computed over. */
-export function rowFields(r: EntryRow): HashedFields {
-  return {
-    seq: Number(r.seq),
-    tenantId: r.tenant_id,
-    type: r.type,
-    actorId: r.actor_id,
-    subjectId: r.subject_id,
-    ip: r.ip,
-    userAgent: r.user_agent,
-    requestId: r.request_id,
-    data: r.data,
-    occurredAt: (r.occurred_at instanceof Date ? r.occurred_at : new Date(r.occurred_at)).toISOString(),
-    eventId: r.event_id,
-  };
-}
 
 /** One append waiting for its tenant's next batch. */
 interface Pending {
@@ -75,35 +48,8 @@ export function createChainService(deps: { db: Database }) {
     const prevHash = head?.hash ?? GENESIS_HASH;
     // Millisecond ISO form: what timestamptz gives back, so the hash re-computes exactly.
     const occurredAt = new Date(input.occurredAt.getTime()).toISOString();
-    const fields: HashedFields = {
-      seq,
-      tenantId,
-      type: input.type,
-      actorId: input.actorId,
-      subjectId: input.subjectId,
-      ip: input.ip,
-      userAgent: input.userAgent,
-      requestId: input.requestId,
-      data: input.data,
-      occurredAt,
-      eventId: input.eventId,
-    };
-    const row = await insertEntry(trx, {
-      id: randomUUID(),
-      tenant_id: tenantId,
-      seq,
-      event_id: input.eventId,
-      type: input.type,
-      actor_id: input.actorId,
-      subject_id: input.subjectId,
-      ip: input.ip,
-      user_agent: input.userAgent,
-      request_id: input.requestId,
-      data: input.data,
-      occurred_at: occurredAt,
-      prev_hash: prevHash,
-      hash: entryHash(prevHash, fields),
-    });
+    const fields: HashedFields = { ...input, seq, tenantId, occurredAt };
+    const row = await insertEntry(trx, { ...fields, id: randomUUID(), prevHash, hash: entryHash(prevHash, fields) });
     return row ? toEntry(row) : undefined;
   }
 
@@ -192,7 +138,7 @@ export function createChainService(deps: { db: Database }) {
           checked += 1;
           const seq = Number(r.seq);
           if (seq !== expectedSeq) return { ok: false, checked, brokenAt: expectedSeq };
-          if (r.prev_hash !== prevHash || entryHash(prevHash, rowFields(r)) !== r.hash) {
+          if (r.prev_hash !== prevHash || entryHash(prevHash, toEntry(r)) !== r.hash) {
             return { ok: false, checked, brokenAt: seq };
           }
           prevHash = r.hash;

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import canonicalize from 'canonicalize';
 import { sha256 } from '@gatehouse/platform/crypto';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import { createAuditTestDatabase } from '../../testing';
 import { AUDIT_SCHEMA } from '../../deps';
 import { GENESIS_HASH, entryHash } from './chain.hash';

@@ -1,6 +1,6 @@
 /** SQL of ingestion: the dead-letter table. */
 import { randomUUID } from 'node:crypto';
-import type { Db } from '@gatehouse/platform/db';
+import type { Db } from '../../db/schema';
 
 /** What is kept of a message that cannot become an entry. */
 export interface DeadLetter {

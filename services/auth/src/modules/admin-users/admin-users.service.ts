@@ -6,7 +6,7 @@
  */
 import type { User } from '@gatehouse/contracts';
 import type { AccessClaims } from '@gatehouse/platform/auth';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import { enqueueEvents, type CloudEvent } from '@gatehouse/platform/events';
 import type { RevocationList } from '@gatehouse/platform/revocation';
 import type { Logger } from 'pino';

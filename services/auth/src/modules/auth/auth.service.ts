@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { TokenResponse, User } from '@gatehouse/contracts';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import { enqueueEvents } from '@gatehouse/platform/events';
 import { authEvent } from '../../events';
 import type { RequestContext } from '../../context';

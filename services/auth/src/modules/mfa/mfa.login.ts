@@ -17,7 +17,7 @@
  */
 import type { Logger } from 'pino';
 import type { TokenResponse } from '@gatehouse/contracts';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import { enqueueEvents } from '@gatehouse/platform/events';
 import { authEvent } from '../../events';
 import type { RequestContext } from '../../context';

@@ -12,7 +12,7 @@ import QRCode from 'qrcode';
 import type { Logger } from 'pino';
 import type { AccessClaims } from '@gatehouse/platform/auth';
 import type { TokenResponse } from '@gatehouse/contracts';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import { enqueueEvents } from '@gatehouse/platform/events';
 import { authEvent } from '../../events';
 import type { RequestContext } from '../../context';

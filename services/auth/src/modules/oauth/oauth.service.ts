@@ -20,7 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import * as client from 'openid-client';
 import type { Logger } from 'pino';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import type { KvStore } from '@gatehouse/platform/kv';
 import { createSecretBox, randomToken, sha256 } from '@gatehouse/platform/crypto';
 import { AppError } from '@gatehouse/platform/errors';

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { sql } from 'kysely';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import { randomToken, sha256 } from '@gatehouse/platform/crypto';
 import { enqueueEvents } from '@gatehouse/platform/events';
 import type { Mailer } from '@gatehouse/platform/mail';

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TokenResponse } from '@gatehouse/contracts';
 import type { Config } from '@gatehouse/platform/config';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import { randomToken, sha256 } from '@gatehouse/platform/crypto';
 import { enqueueEvents } from '@gatehouse/platform/events';
 import type { RevocationList } from '@gatehouse/platform/revocation';

@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { DEFAULT_TENANT_ID, EventTypes, type TenantEventData, type User } from '@gatehouse/contracts';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import { AppError } from '@gatehouse/platform/errors';
 import { enqueueEvents, makeEvent, type CloudEvent } from '@gatehouse/platform/events';
 import type { RevocationList } from '@gatehouse/platform/revocation';

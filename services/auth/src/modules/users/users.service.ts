@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { User } from '@gatehouse/contracts';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import { enqueueEvents } from '@gatehouse/platform/events';
 import { checkPasswordPolicy } from '../passwords/passwords.policy';
 import type { PasswordHasher } from '../passwords/passwords.service';

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type client from 'prom-client';
 import { Counter } from 'prom-client';
 import type { AccessClaims } from '@gatehouse/platform/auth';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import { enqueueEvents, makeEvent } from '@gatehouse/platform/events';
 import { EVENT_SOURCE, decodeCursor, encodeCursor, iso } from '../../common';
 import { eventErrors } from '../events/events.errors';

@@ -10,7 +10,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import { randomToken } from '@gatehouse/platform/crypto';
 import { enqueueEvents, makeEvent } from '@gatehouse/platform/events';
 import type { Storage } from '@gatehouse/platform/storage';

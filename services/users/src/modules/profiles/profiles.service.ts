@@ -1,5 +1,5 @@
 /** Profiles: the caller's own (read, edit) and other members' public profiles in the tenant. */
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import { enqueueEvents, makeEvent } from '@gatehouse/platform/events';
 import { AVATAR_PATH, EVENT_SOURCE, iso } from '../../common';
 import { profileErrors } from './profiles.errors';
