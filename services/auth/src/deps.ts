@@ -47,7 +47,9 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   });
   const verifier = createTokenVerifier({ keys: keys.getKey, issuer, audience, revocations: shared.revocations });
   const background = createBackground(logger);
-  const sessions = createSessionService({ db, keys, tenants, revocations: shared.revocations, relay, tokens: config.tokens, logger });
+  const sessions = createSessionService({ db, keys, tenants, tokens: config.tokens });
+  // what follows every commit: the outbox relay is nudged and revocations published (db.ts, Emit)
+  db.onCommit({ relay, revocations: shared.revocations, revocationTtlMs: sessions.revocationTtlMs });
   const recovery = createRecoveryService({
     db,
     hasher,
@@ -56,14 +58,13 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
     sessions,
     mailer: shared.mailer,
     background,
-    relay,
     publicUrl: config.publicUrl,
     logger,
   });
   const mfaTokens = createMfaTokens(shared.kv);
   const mfaSecrets = createMfaSecrets(secret);
-  const gate = createLoginGate({ db, tokens: mfaTokens, secrets: mfaSecrets, sessions, tenants, throttle, relay, logger });
-  const mfa = createMfaService({ db, gate, tokens: mfaTokens, secrets: mfaSecrets, hasher, throttle, tenants, relay, logger });
+  const gate = createLoginGate({ db, tokens: mfaTokens, secrets: mfaSecrets, sessions, tenants, throttle, logger });
+  const mfa = createMfaService({ db, gate, tokens: mfaTokens, secrets: mfaSecrets, hasher, throttle, tenants, logger });
   const passkeys = createPasskeyService({ db, kv: shared.kv, tenants, gate, throttle, publicUrl: config.publicUrl, baseDomain: config.baseDomain, logger });
   const oauth = createOAuthService({
     db,
@@ -72,14 +73,13 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
     gate,
     clients: createProviderClients({ publicUrl: config.publicUrl, logger }),
     secret,
-    relay,
     logger,
   });
   const oauthAdmin = createOAuthAdminService({ db, secret, publicUrl: config.publicUrl });
-  const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, relay, gate, logger });
-  const admin = createAdminUserService({ db, sessions, revocations: shared.revocations, relay, logger });
+  const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, gate, logger });
+  const admin = createAdminUserService({ db, sessions });
   const cookies = createRefreshCookies(config.publicUrl);
-  const tenantAdmin = createTenantAdmin({ db, hasher, revocations: shared.revocations, relay, background, revocationTtlMs: sessions.revocationTtlMs, logger });
+  const tenantAdmin = createTenantAdmin({ db, hasher, background, logger });
   return { config, shared, logger, db, relay, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin };
 }
 export type AuthDeps = ReturnType<typeof createAuthDeps>;

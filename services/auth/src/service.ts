@@ -74,7 +74,7 @@ export async function rotateSigningKey(deps: Pick<AuthDeps, 'keys'>): Promise<st
  * `username_taken`, `tenant_not_found`.
  */
 export async function createUserAccount(
-  deps: Pick<AuthDeps, 'db' | 'hasher' | 'tenants' | 'relay'>,
+  deps: Pick<AuthDeps, 'db' | 'hasher' | 'tenants'>,
   input: { email: string; password: string; username?: string; displayName?: string; roles: string[]; tenantId: string },
 ): Promise<User> {
   const account: NewAccount = { ...input };
