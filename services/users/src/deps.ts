@@ -70,7 +70,8 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
 
   const storage = config.s3 ? createStorage({ s3: config.s3 }) : createStorage({ dataDir: path.join(config.dataDir, 'objects') });
   const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport: shared.transport, logger });
-  const outbox = { nudge: () => relay.nudge() };
+  // what follows every commit: the outbox relay is nudged (db.ts, Emit)
+  db.onCommit({ relay });
   const deletions = createObjectDeletions({ db, storage, logger, intervalMs: opts.sweepIntervalMs });
   const tokens = createQrTokens({ key: deriveKey(secret, 'qr-token'), ttlSec: config.qr.tokenTtlSec, clock });
   const verifier = createTokenVerifier({
@@ -95,8 +96,8 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
     tokens,
     requireUser: authenticate(verifier),
     requireOrganizer: authenticate(verifier, ['organizer']),
-    profiles: createProfileService({ db, clock, outbox }),
-    avatars: createAvatarService({ db, storage, deletions, clock, outbox, logger }),
+    profiles: createProfileService({ db, clock }),
+    avatars: createAvatarService({ db, storage, deletions, clock, logger }),
     qr: createQrService({ tokens }),
     events: createEventService({ db, clock }),
     attendance: createAttendanceService({
@@ -104,7 +105,6 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
       tokens,
       clock,
       checkInEarlyMinutes: config.qr.checkInEarlyMinutes,
-      outbox,
       registry: shared.registry,
       logger,
     }),
