@@ -81,6 +81,8 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
     revocations: shared.revocations,
   });
   const relay = createOutboxRelay({ db: db.admin, schema: AUDIT_SCHEMA, transport: shared.transport, logger });
+  // what follows every commit: the outbox relay is nudged (db.ts, Emit)
+  db.onCommit({ relay });
   const metrics = createIngestMetrics(shared.registry);
   const chain = createChainService({ db });
   const entries = createEntriesService({ db });
@@ -90,8 +92,6 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
     chain,
     entries,
     kv: shared.kv,
-    schema: AUDIT_SCHEMA,
-    nudge: () => relay.nudge(),
     limit: opts.socialRateLimit ?? { max: 60, windowMs: 60_000 },
   });
   const maxReadyLagSec = opts.maxReadyLagSec ?? 300;

@@ -4,6 +4,7 @@
  * {@link createChainService}'s `append`.
  */
 import { randomUUID } from 'node:crypto';
+import type { Emit } from '@gatehouse/platform/db';
 import type { Database, Tx } from '../../db/schema';
 import { GENESIS_HASH, entryHash, type HashedFields } from './chain.hash';
 import { chainHead, chainPage, insertEntry, lockTenantChain, toEntry } from './chain.queries';
@@ -26,7 +27,7 @@ const VERIFY_BATCH = 1000;
 /** One append waiting for its tenant's next batch. */
 interface Pending {
   input: AppendInput;
-  after?: (trx: Tx, entry: AuditEntry) => Promise<void>;
+  after?: (trx: Tx, emit: Emit, entry: AuditEntry) => Promise<void>;
   resolve(entry: AuditEntry | null): void;
   reject(err: unknown): void;
 }
@@ -54,14 +55,14 @@ export function createChainService(deps: { db: Database }) {
   }
 
   /** Appends `items` in order inside one tenant transaction; null for each duplicate. */
-  async function appendBatch(trx: Tx, tenantId: string, items: Array<Pick<Pending, 'input' | 'after'>>): Promise<Array<AuditEntry | null>> {
+  async function appendBatch(trx: Tx, emit: Emit, tenantId: string, items: Array<Pick<Pending, 'input' | 'after'>>): Promise<Array<AuditEntry | null>> {
     await lockTenantChain(trx, tenantId);
     let head = await chainHead(trx, tenantId);
     const out: Array<AuditEntry | null> = [];
     for (const item of items) {
       const entry = await link(trx, tenantId, head, item.input);
       if (entry) {
-        if (item.after) await item.after(trx, entry);
+        if (item.after) await item.after(trx, emit, entry);
         head = { seq: entry.seq, hash: entry.hash };
       }
       out.push(entry ?? null);
@@ -73,7 +74,7 @@ export function createChainService(deps: { db: Database }) {
     while (queue.length > 0) {
       const batch = queue.splice(0, MAX_BATCH);
       try {
-        const results = await db.withTenant(tenantId, (trx) => appendBatch(trx, tenantId, batch));
+        const results = await db.withTenant(tenantId, (trx, emit) => appendBatch(trx, emit, tenantId, batch));
         batch.forEach((p, i) => p.resolve(results[i] ?? null));
       } catch (err) {
         if (batch.length === 1) {
@@ -83,7 +84,7 @@ export function createChainService(deps: { db: Database }) {
         // One bad item must not fail the others: retry each in its own transaction.
         for (const p of batch) {
           try {
-            const [entry] = await db.withTenant(tenantId, (trx) => appendBatch(trx, tenantId, [p]));
+            const [entry] = await db.withTenant(tenantId, (trx, emit) => appendBatch(trx, emit, tenantId, [p]));
             p.resolve(entry ?? null);
           } catch (e) {
             p.reject(e);
@@ -100,8 +101,8 @@ export function createChainService(deps: { db: Database }) {
      * tenant's append lock, reads the head, inserts the next link. Returns undefined when
      * the event id is already in the log.
      */
-    async appendInTx(trx: Tx, tenantId: string, input: AppendInput): Promise<AuditEntry | undefined> {
-      const [entry] = await appendBatch(trx, tenantId, [{ input }]);
+    async appendInTx(trx: Tx, emit: Emit, tenantId: string, input: AppendInput): Promise<AuditEntry | undefined> {
+      const [entry] = await appendBatch(trx, emit, tenantId, [{ input }]);
       return entry ?? undefined;
     },
 
@@ -111,7 +112,7 @@ export function createChainService(deps: { db: Database }) {
      * there). Resolves null for a duplicate event id. Concurrent appends for one tenant are
      * committed together, in call order.
      */
-    append(tenantId: string, input: AppendInput, after?: (trx: Tx, entry: AuditEntry) => Promise<void>): Promise<AuditEntry | null> {
+    append(tenantId: string, input: AppendInput, after?: (trx: Tx, emit: Emit, entry: AuditEntry) => Promise<void>): Promise<AuditEntry | null> {
       return new Promise((resolve, reject) => {
         const pending: Pending = { input, after, resolve, reject };
         const queue = queues.get(tenantId);

@@ -195,6 +195,6 @@ describe('chain (database)', () => {
     const seen = await t.db.withTenant(a, (trx) => trx.selectFrom('entries').select('tenant_id').execute());
     assert.deepEqual([...new Set(seen.map((r) => r.tenant_id))], [a]);
     // and cannot insert into another tenant's chain
-    await assert.rejects(t.db.withTenant(a, (trx) => chain.appendInTx(trx, b, input(3))));
+    await assert.rejects(t.db.withTenant(a, (trx, emit) => chain.appendInTx(trx, emit, b, input(3))));
   });
 });
