@@ -20,8 +20,8 @@ const tables = <DB>(db: Kysely<DB> | Transaction<DB>) => db as unknown as Kysely
 
 /**
  * Insert events into `<schema>.outbox` inside the caller's transaction, so they commit (or
- * roll back) together with the state change they describe. Call the relay's `nudge()` after
- * the commit to publish them at once.
+ * roll back) together with the state change they describe. Services do not call this: they
+ * use the unit of work's `emit` (db.ts), which calls it and nudges the relay after the commit.
  */
 export async function enqueueEvents<DB>(db: Kysely<DB> | Transaction<DB>, schema: string, events: CloudEvent[]): Promise<void> {
   if (events.length === 0) return;
