@@ -10,9 +10,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { createDatabase, rlsSql, loadConfig, createSharedDeps, closeSharedDeps, makeEvent } from '@gatehouse/platform';
+import type { PlatformTables } from '@gatehouse/platform/schema';
 import { createAuditService } from '@gatehouse/audit/service';
 
 const logger = pino({ level: 'silent' });
+
+/** The benchmark's one table, beside the platform's. */
+interface BenchDB extends PlatformTables {
+  items: { id: string; tenant_id: string; body: string };
+}
 
 /**
  * Same primary-key read in the same kind of transaction, (a) through `withTenant`
@@ -29,7 +35,7 @@ export async function measureRls(url?: string) {
      grant select, insert, update, delete on items to gatehouse_app;`,
   );
   const schema = `bench_rls_${Date.now().toString(36)}`;
-  const db = await createDatabase({ url, schema, logger });
+  const db = await createDatabase<BenchDB>({ url, schema, logger });
   try {
     await db.migrate(dir);
     const tenants = Array.from({ length: 10 }, () => randomUUID());

@@ -39,7 +39,6 @@ import client from 'prom-client';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { loadConfig, type Config } from '@gatehouse/platform/config';
-import type { Database } from '@gatehouse/platform/db';
 import { createMemoryTransport, createNatsTransport } from '@gatehouse/platform/events';
 import type { HttpApp } from '@gatehouse/platform/http';
 import { createKvStore } from '@gatehouse/platform/kv';
@@ -311,7 +310,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
       superadmin,
       services: { auth, users, audit, gateway: { app: gateway.app, url } },
       /** each service's database handle: `withTenant` runs as the application role under RLS */
-      databases: { auth: auth.deps.db, users: users.deps.db, audit: audit.deps.db } as Record<'auth' | 'users' | 'audit', Database>,
+      databases: { auth: auth.deps.db, users: users.deps.db, audit: audit.deps.db },
       request,
       /** A request straight to one service, bypassing the gateway (as a compromised or misrouted caller would). */
       // eslint-disable-next-line @typescript-eslint/no-explicit-any -- suites read arbitrary fields of JSON answers

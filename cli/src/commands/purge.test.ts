@@ -6,11 +6,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import type { PlatformTables } from '@gatehouse/platform/schema';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
+import type { DB as AuthDB } from '@gatehouse/auth/db/schema';
 import { cliContext, openServiceDatabase, SERVICE_NAMES } from './migrate';
 import { freshInstallation, runCli } from './testing';
 
+/** The auth tables on a handle the CLI opens with only the platform's tables typed (its schema is chosen at run time). */
+const authTables = (admin: Kysely<PlatformTables>) => admin.withTables<Pick<AuthDB, 'users' | 'sessions' | 'refresh_tokens'>>();
 const daysAgo = (d: number) => sql<Date>`now() - make_interval(secs => ${d * 86400})`;
 
 describe('gatehouse purge', () => {
@@ -40,18 +44,18 @@ describe('gatehouse purge', () => {
       const { db } = await openServiceDatabase(ctx, service);
       try {
         if (service === 'auth') {
-          await db.admin
+          await authTables(db.admin)
             .insertInto('users')
             .values({ id: ids.user, tenant_id: DEFAULT_TENANT_ID, email: `${ids.user}@example.test` })
             .execute();
-          await db.admin
+          await authTables(db.admin)
             .insertInto('sessions')
             .values([
               { id: ids.ended, tenant_id: DEFAULT_TENANT_ID, user_id: ids.user, expires_at: daysAgo(10), idle_expires_at: daysAgo(10) },
               { id: ids.live, tenant_id: DEFAULT_TENANT_ID, user_id: ids.user, expires_at: daysAgo(-10), idle_expires_at: daysAgo(-1) },
             ])
             .execute();
-          await db.admin
+          await authTables(db.admin)
             .insertInto('refresh_tokens')
             .values([
               { token_hash: `e1-${ids.ended}`, tenant_id: DEFAULT_TENANT_ID, session_id: ids.ended, used_at: daysAgo(11) },
@@ -87,9 +91,9 @@ describe('gatehouse purge', () => {
         const left = await db.admin.selectFrom('outbox').select('id').where('id', 'in', [outbox[service]!.old, outbox[service]!.pending]).execute();
         assert.deepEqual(left.map((x) => x.id), [outbox[service]!.pending], `${service}: the unpublished row stays`);
         if (service === 'auth') {
-          const sessions = await db.admin.selectFrom('sessions').select('id').where('id', 'in', [ids.ended, ids.live]).execute();
+          const sessions = await authTables(db.admin).selectFrom('sessions').select('id').where('id', 'in', [ids.ended, ids.live]).execute();
           assert.deepEqual(sessions.map((x) => x.id), [ids.live]);
-          const tokens = await db.admin.selectFrom('refresh_tokens').select('token_hash').where('session_id', 'in', [ids.ended, ids.live]).orderBy('token_hash').execute();
+          const tokens = await authTables(db.admin).selectFrom('refresh_tokens').select('token_hash').where('session_id', 'in', [ids.ended, ids.live]).orderBy('token_hash').execute();
           assert.deepEqual(tokens.map((x) => x.token_hash), [`l1-${ids.live}`, `l2-${ids.live}`], 'the live session keeps its used token too');
         }
       } finally {

@@ -121,10 +121,9 @@ async function createAccount(
     import('@gatehouse/auth/modules/passwords/passwords.service'),
     import('@gatehouse/auth/modules/tenants/tenants.service'),
   ]);
-  // Not started: the event is published below (NATS) or left for the auth service's relay.
-  // An in-process transport here would mark it published to no one.
+  // The event is published below (NATS) or left in the outbox for the auth service's relay:
+  // no relay runs before that (an in-process transport would mark it published to no one).
   let transport: EventTransport = createMemoryTransport({ logger: ctx.logger });
-  let relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport, logger: ctx.logger });
   try {
     const tenant = await createTenantService({ db }).resolve({ slug: input.tenantSlug });
     if (!tenant) {
@@ -132,7 +131,7 @@ async function createAccount(
       return 1;
     }
     const created = await createUserAccount(
-      { db, hasher: createPasswordHasher(), tenants: createTenantService({ db }), relay },
+      { db, hasher: createPasswordHasher(), tenants: createTenantService({ db }) },
       { email: input.email, password: input.password, username: input.username, displayName: input.displayName, roles: input.roles, tenantId: tenant.id },
     );
     process.stdout.write(`created user ${created.id} <${created.email}> in tenant "${tenant.slug}" with roles ${created.roles.join(', ')}\n`);
@@ -140,7 +139,7 @@ async function createAccount(
     if (ctx.config.natsUrl) {
       try {
         transport = await createNatsTransport({ url: ctx.config.natsUrl, logger: ctx.logger, name: 'gatehouse-cli', stream: ctx.config.natsStream, subjectPrefix: ctx.config.natsSubjectPrefix });
-        relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport, logger: ctx.logger, flushTimeoutMs: 5000 });
+        const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport, logger: ctx.logger, flushTimeoutMs: 5000 });
         // stop() publishes what is pending and returns; whatever it could not publish stays for the service's relay.
         await relay.stop();
         const left = await relay.pending();

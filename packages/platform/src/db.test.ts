@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { createDatabase, rlsSql } from './db';
+import { makeEvent } from './events/envelope';
+import type { RevocationList } from './revocation';
 import { createTestDatabase, testLogger } from './testing';
 
 const A = '00000000-0000-4000-8000-00000000000a';
@@ -80,6 +82,73 @@ describe('database', async () => {
   test('withTenant refuses a non-uuid tenant', async () => {
     const db = await createDatabase({ url: testDb.url, schema: 'rls3', logger: testLogger });
     await assert.rejects(db.withTenant("x' or 1=1", async () => 1), /tenant uuid/);
+    await db.close();
+  });
+
+  test('a unit of work: emitted events commit with it, then the relay is nudged and revocations published; a rollback does neither', async () => {
+    const db = await createDatabase({ url: testDb.url, schema: 'uow', logger: testLogger });
+    await db.migrate(dir);
+    const calls: string[] = [];
+    const revocations: RevocationList = {
+      revokeSession: async (sid) => void calls.push(`session ${sid}`),
+      revokeUser: async (id) => void calls.push(`user ${id}`),
+      revokeTenant: async (id) => {
+        calls.push(`tenant ${id}`);
+        throw new Error('the shared store is down');
+      },
+      isRevoked: () => false,
+      start: async () => {},
+      stop: async () => {},
+    };
+    db.onCommit({ relay: { nudge: () => calls.push('nudge') }, revocations, revocationTtlMs: 60_000 });
+    const event = (n: number) => makeEvent({ source: 'test', type: 'auth.events.noted', tenantId: A, data: { n } });
+    const outbox = () => sql<{ n: number }>`select count(*)::int as n from uow.outbox`.execute(db.admin).then((r) => r.rows[0]?.n);
+
+    // committed: the rows and the event together; after the commit, nudge and revocations
+    // (a failing publisher is logged, not thrown: the change is committed)
+    await db.withTenant(A, async (trx, emit) => {
+      await sql`insert into notes (tenant_id, body) values (${A}, 'kept')`.execute(trx);
+      await emit(event(1), event(2));
+      emit.revokeSessions(['s1', 's2']);
+      emit.revokeUser('u1');
+      emit.revokeTenant(A);
+      assert.deepEqual(calls, [], 'nothing happens before the commit');
+    });
+    assert.equal(await outbox(), 2);
+    assert.deepEqual(calls, ['nudge', 'session s1', 'session s2', 'user u1', `tenant ${A}`]);
+
+    // rolled back: no rows, no events, no nudge, no revocation
+    calls.length = 0;
+    await assert.rejects(
+      db.withTenant(A, async (trx, emit) => {
+        await sql`insert into notes (tenant_id, body) values (${A}, 'dropped')`.execute(trx);
+        await emit(event(3));
+        emit.revokeSessions(['s3']);
+        throw new Error('changed my mind');
+      }),
+      /changed my mind/,
+    );
+    assert.equal(await outbox(), 2);
+    assert.deepEqual(calls, []);
+
+    // the owner-connection unit of work behaves the same; no events, no nudge
+    await db.transaction(async (_trx, emit) => emit.revokeSessions(['s4']));
+    assert.deepEqual(calls, ['session s4']);
+    await db.close();
+  });
+
+  test('revoking in a unit of work without a revocation list fails it, so nothing commits', async () => {
+    const db = await createDatabase({ url: testDb.url, schema: 'uow2', logger: testLogger });
+    await db.migrate(dir);
+    await assert.rejects(
+      db.withTenant(A, async (trx, emit) => {
+        await sql`insert into notes (tenant_id, body) values (${A}, 'x')`.execute(trx);
+        emit.revokeSessions(['s1']);
+      }),
+      /no revocation list/,
+    );
+    const rows = await sql<{ n: number }>`select count(*)::int as n from uow2.notes`.execute(db.admin);
+    assert.equal(rows.rows[0]?.n, 0);
     await db.close();
   });
 });

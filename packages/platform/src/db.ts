@@ -16,23 +16,64 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import type { Logger } from 'pino';
 import { AppError } from './errors';
+import type { CloudEvent } from './events/envelope';
+import { enqueueEvents } from './events/outbox';
+import type { RevocationList } from './revocation';
+import type { PlatformTables } from './schema';
+
+export type { PlatformTables } from './schema';
 
 /** The unprivileged role every tenant-scoped transaction runs as. */
 export const APP_ROLE = 'gatehouse_app';
 
-// Untyped at the platform level: each service declares its own table types over these.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the platform cannot know service schemas
-export type Db = Kysely<any>;
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
-export type Tx = Transaction<any>;
+/** A service's database: its declared tables (`services/<svc>/src/db/schema.ts`), the platform's included. */
+export type Db<DB extends PlatformTables = PlatformTables> = Kysely<DB>;
+/** A transaction (or the connection of a unit of work) over a service's tables. */
+export type Tx<DB extends PlatformTables = PlatformTables> = Transaction<DB>;
 
-export interface Database {
+/**
+ * The second argument of a unit of work ({@link Database.withTenant}, {@link Database.transaction}):
+ * what a change asks for besides its writes. Events go into the outbox inside the transaction;
+ * everything else happens only after the commit, and not at all on a rollback.
+ */
+export interface Emit {
+  /** Enqueues events in this transaction's outbox; after the commit the outbox relay is nudged. */
+  (...events: CloudEvent[]): Promise<void>;
+  /** After the commit: the access tokens of these sessions fail everywhere. */
+  revokeSessions(sessionIds: readonly string[]): void;
+  /** After the commit: every token of this user issued up to then fails everywhere. */
+  revokeUser(userId: string): void;
+  /** After the commit: every token of this tenant issued up to then fails everywhere. */
+  revokeTenant(tenantId: string): void;
+}
+
+/** What runs after a unit of work commits; set once per service by {@link Database.onCommit}. */
+export interface CommitHooks {
+  /** the service's outbox relay, nudged after a commit that enqueued events */
+  relay?: { nudge(): void };
+  /** where revocations go; a unit of work that revokes without it fails (and rolls back) */
+  revocations?: RevocationList;
+  /** how long a revocation is remembered: the longest an access token can live, plus skew */
+  revocationTtlMs?: number;
+}
+
+/** A unit of work: the transaction's executor and its {@link Emit}. */
+export type Work<DB extends PlatformTables, T> = (trx: Tx<DB>, emit: Emit) => Promise<T>;
+
+export interface Database<DB extends PlatformTables = PlatformTables> {
   readonly kind: 'postgres' | 'pglite';
   readonly schema: string;
   /** owner connection: migrations and explicit cross-tenant work only */
-  readonly admin: Db;
-  /** Runs `fn` in a transaction as the application role with `app.tenant_id` set: RLS applies. */
-  withTenant<T>(tenantId: string, fn: (trx: Tx) => Promise<T>): Promise<T>;
+  readonly admin: Db<DB>;
+  /**
+   * Runs `fn` in a transaction as the application role with `app.tenant_id` set: RLS applies.
+   * Events passed to `emit` commit with it; the relay nudge and revocations follow the commit.
+   */
+  withTenant<T>(tenantId: string, fn: Work<DB, T>): Promise<T>;
+  /** The same unit of work on the owner connection (RLS does not apply): cross-tenant changes. */
+  transaction<T>(fn: Work<DB, T>): Promise<T>;
+  /** Sets what follows each commit (the service's relay and revocation list); wired once in deps.ts. */
+  onCommit(hooks: CommitHooks): void;
   /** Applies the numbered .sql files in `dir` not applied yet, under an advisory lock. */
   migrate(dir: string): Promise<string[]>;
   ping(): Promise<void>;
@@ -60,10 +101,10 @@ export function poolOptions(config: { database: { poolSize: number; connectTimeo
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Creates the database handle for one service schema. */
-export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
+export async function createDatabase<DB extends PlatformTables = PlatformTables>(opts: DatabaseOptions): Promise<Database<DB>> {
   if (!/^[a-z_][a-z0-9_]*$/.test(opts.schema)) throw new Error(`invalid schema name ${opts.schema}`);
   const schema = opts.schema;
-  let admin: Db;
+  let admin: Db<DB>;
   let kind: Database['kind'];
   let pool: pg.Pool | undefined;
   let lite: PGlite | undefined;
@@ -96,38 +137,143 @@ export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
         }),
       end: () => owned.end(),
     };
-    admin = new Kysely({ dialect: new PostgresDialect({ pool: shedding }) });
+    admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool: shedding }) });
   } else {
     kind = 'pglite';
     if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
     lite = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
     await lite.waitReady;
     await lite.exec(`create schema if not exists ${schema}; set search_path to ${schema}, public;`);
-    admin = new Kysely({ dialect: new PGliteDialect(lite) });
+    admin = new Kysely<DB>({ dialect: new PGliteDialect(lite) });
   }
 
-  async function withTenant<T>(tenantId: string, fn: (trx: Tx) => Promise<T>): Promise<T> {
+  let hooks: CommitHooks = {};
+
+  /**
+   * The unit of work around one transaction: `emit` enqueues into it and records what must
+   * follow the commit; `committed()` does that, once. Hand-written (no library offers it for
+   * Kysely): it is what every service change did by hand before, in one place.
+   */
+  function unitOfWork(trx: Tx<DB>) {
+    let open = true;
+    let events = 0;
+    const sessions: string[] = [];
+    const users: string[] = [];
+    const tenants: string[] = [];
+    const check = (what: string) => {
+      if (!open) throw new Error(`emit${what} after the unit of work ended`);
+    };
+    const needRevocations = () => {
+      if (!hooks.revocations || !hooks.revocationTtlMs) throw new Error('this database has no revocation list (db.onCommit)');
+    };
+    const emit: Emit = Object.assign(
+      async (...list: CloudEvent[]) => {
+        check('');
+        await enqueueEvents(trx, schema, list);
+        events += list.length;
+      },
+      {
+        revokeSessions(ids: readonly string[]) {
+          check('.revokeSessions');
+          needRevocations();
+          sessions.push(...ids);
+        },
+        revokeUser(userId: string) {
+          check('.revokeUser');
+          needRevocations();
+          users.push(userId);
+        },
+        revokeTenant(tenantId: string) {
+          check('.revokeTenant');
+          needRevocations();
+          tenants.push(tenantId);
+        },
+      },
+    );
+    return {
+      emit,
+      rolledBack() {
+        open = false;
+      },
+      /** After the commit: nudge the relay, then publish revocations. A failure to publish is logged, not thrown: the change is committed. */
+      async committed() {
+        open = false;
+        if (events > 0) hooks.relay?.nudge();
+        const { revocations, revocationTtlMs: ttl = 0 } = hooks;
+        if (!revocations) return;
+        for (const sid of sessions) {
+          try {
+            await revocations.revokeSession(sid, ttl);
+          } catch (err) {
+            // The session is revoked in the database (its refresh token is dead) and in this
+            // process; other processes learn it at their next reload of the shared list.
+            opts.logger.error({ err, sid }, 'could not publish a session revocation');
+          }
+        }
+        for (const userId of users) {
+          try {
+            await revocations.revokeUser(userId, Math.floor(Date.now() / 1000), ttl);
+          } catch (err) {
+            opts.logger.error({ err, userId }, 'could not publish a user revocation');
+          }
+        }
+        for (const tenantId of tenants) {
+          try {
+            await revocations.revokeTenant(tenantId, Math.floor(Date.now() / 1000), ttl);
+          } catch (err) {
+            // This process already refuses them; the gateway also answers 404 for a disabled
+            // tenant once its cache drops it (on the tenant event, at most 5 s later).
+            opts.logger.error({ err, tenantId }, 'could not publish a tenant revocation');
+          }
+        }
+      },
+    };
+  }
+
+  async function withTenant<T>(tenantId: string, fn: Work<DB, T>): Promise<T> {
     if (!UUID.test(tenantId)) throw new Error('withTenant needs a tenant uuid');
     // BEGIN and the two SET LOCALs travel as one simple-protocol message: one round trip
     // instead of two, which is most of what RLS would otherwise cost a short request.
     // The tenant id is inlined only after the UUID check above.
     const open = `begin; select set_config('role', '${APP_ROLE}', true), set_config('app.tenant_id', '${tenantId.toLowerCase()}', true)`;
-    return admin.connection().execute(async (conn) => {
+    let uow: ReturnType<typeof unitOfWork> | undefined;
+    const result = await admin.connection().execute(async (conn) => {
       if (lite) await lite.exec(open);
       else await sql.raw(open).execute(conn);
-      let result: T;
+      // the connection is inside the transaction opened above; callers must not nest transactions
+      const trx = conn as unknown as Tx<DB>;
+      uow = unitOfWork(trx);
+      let value: T;
       try {
-        // the connection is inside the transaction opened above; callers must not nest transactions
-        result = await fn(conn as unknown as Tx);
+        value = await fn(trx, uow.emit);
       } catch (err) {
+        uow.rolledBack();
         if (lite) await lite.exec('rollback').catch(() => {});
         else await sql.raw('rollback').execute(conn).catch(() => {});
         throw err;
       }
       if (lite) await lite.exec('commit');
       else await sql.raw('commit').execute(conn);
-      return result;
+      return value;
     });
+    // after the connection went back to the pool: publishing must not hold it
+    await uow!.committed();
+    return result;
+  }
+
+  async function transaction<T>(fn: Work<DB, T>): Promise<T> {
+    let uow: ReturnType<typeof unitOfWork> | undefined;
+    try {
+      const result = await admin.transaction().execute((trx) => {
+        uow = unitOfWork(trx);
+        return fn(trx, uow.emit);
+      });
+      await uow!.committed();
+      return result;
+    } catch (err) {
+      uow?.rolledBack();
+      throw err;
+    }
   }
 
   async function pending(dir: string, done: Set<string>): Promise<Array<[string, string]>> {
@@ -197,6 +343,10 @@ export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
     schema,
     admin,
     withTenant,
+    transaction,
+    onCommit(h) {
+      hooks = h;
+    },
     migrate,
     async ping() {
       await sql`select 1`.execute(admin);

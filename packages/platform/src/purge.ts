@@ -12,7 +12,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import type { Db } from './db';
-import type { OutboxTables } from './events/outbox';
+import type { PlatformTables } from './schema';
 
 /**
  * One kind of row to purge. `run` deletes every row due, in batches, and returns how many; it
@@ -48,7 +48,7 @@ export const ago = (sec: number) => sql<Date>`now() - make_interval(secs => ${se
  */
 export function outboxPurgeTasks(admin: Db, schema: string, retention: Pick<Config['purge'], 'outboxSec' | 'inboxSec'>): PurgeTask[] {
   // the platform's own two tables, typed once (the service's Kysely type is not known here)
-  const db = admin as Kysely<OutboxTables>;
+  const db = admin as Kysely<PlatformTables>;
   return [
     {
       name: `${schema}.outbox`,

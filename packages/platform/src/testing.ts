@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey } from 'jose';
 import pg from 'pg';
 import { pino } from 'pino';
+import { createDatabase } from './db';
+import { readColumns } from './schema';
 
 /** Which real servers the test run has (from scripts/test.mjs). */
 export const testServers = {
@@ -43,6 +45,26 @@ export async function createTestDatabase(): Promise<{ url?: string; drop(): Prom
       await c.end();
     },
   };
+}
+
+/**
+ * Migrates `migrationsDir` into `schema` of a fresh test database and returns its tables as
+ * `information_schema` describes them, in the spelling of a service's declared column map
+ * (`columns` in services/<svc>/src/db/schema.ts), for a schema test to compare.
+ */
+export async function migratedColumns(schema: string, migrationsDir: string): Promise<Record<string, Record<string, string>>> {
+  const t = await createTestDatabase();
+  try {
+    const db = await createDatabase({ url: t.url, schema, logger: testLogger, poolSize: 1 });
+    try {
+      await db.migrate(migrationsDir);
+      return await readColumns(db.admin, schema);
+    } finally {
+      await db.close();
+    }
+  } finally {
+    await t.drop();
+  }
 }
 
 /**

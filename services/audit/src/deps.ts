@@ -6,8 +6,9 @@ import path from 'node:path';
 import type { JWTVerifyGetKey } from 'jose';
 import { createTokenVerifier } from '@gatehouse/platform/auth';
 import { ConfigError, type Config, type RateLimitSetting } from '@gatehouse/platform/config';
-import { createDatabase, poolOptions, type Database } from '@gatehouse/platform/db';
+import { createDatabase, poolOptions } from '@gatehouse/platform/db';
 import { createPurger, outboxPurgeTasks } from '@gatehouse/platform/purge';
+import type { Database, DB } from './db/schema';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import { findMigrationsDir } from '@gatehouse/platform/migrations';
 import type { SharedDeps } from '@gatehouse/platform/service';
@@ -57,7 +58,7 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
   const ownsDb = !opts.database;
   const db =
     opts.database ??
-    (await createDatabase({ url, dataDir: url ? undefined : path.join(config.dataDir, 'audit'), schema: AUDIT_SCHEMA, logger, ...poolOptions(config) }));
+    (await createDatabase<DB>({ url, dataDir: url ? undefined : path.join(config.dataDir, 'audit'), schema: AUDIT_SCHEMA, logger, ...poolOptions(config) }));
   try {
     await db.migrate(findMigrations(opts.migrationsDir));
   } catch (err) {
@@ -72,6 +73,8 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
     revocations: shared.revocations,
   });
   const relay = createOutboxRelay({ db: db.admin, schema: AUDIT_SCHEMA, transport: shared.transport, logger });
+  // what follows every commit: the outbox relay is nudged (db.ts, Emit)
+  db.onCommit({ relay });
   const metrics = createIngestMetrics(shared.registry);
   const chain = createChainService({ db });
   const entries = createEntriesService({ db });
@@ -81,8 +84,6 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
     chain,
     entries,
     kv: shared.kv,
-    schema: AUDIT_SCHEMA,
-    nudge: () => relay.nudge(),
     limit: opts.socialRateLimit ?? { max: 60, windowMs: 60_000 },
   });
   const maxReadyLagSec = opts.maxReadyLagSec ?? 300;

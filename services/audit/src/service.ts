@@ -3,7 +3,7 @@
  * (alone) both create it with {@link createAuditService}.
  */
 import type { Config } from '@gatehouse/platform/config';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from './db/schema';
 import type { RunningService } from '@gatehouse/platform/service';
 import { buildApp } from './app';
 import { createAuditDeps, type AuditOptions, type AuditSharedDeps } from './deps';

@@ -9,7 +9,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import client from 'prom-client';
 import { loadConfig, type Config } from '@gatehouse/platform/config';
-import { createDatabase, type Database } from '@gatehouse/platform/db';
+import { createDatabase } from '@gatehouse/platform/db';
+import type { Database, DB } from './db/schema';
 import { createMemoryTransport, createNatsTransport, makeEvent, type CloudEvent, type EventTransport } from '@gatehouse/platform/events';
 import { createKvStore, type KvStore } from '@gatehouse/platform/kv';
 import { createRevocationList, type RevocationList } from '@gatehouse/platform/revocation';
@@ -93,7 +94,7 @@ export async function createTestShared(transport: EventTransport): Promise<Audit
 /** A fresh audit database: its own PostgreSQL database, or PGlite in memory. */
 export async function createAuditTestDatabase(): Promise<{ db: Database; drop(): Promise<void> }> {
   const t = await createTestDatabase();
-  const db = await createDatabase({ url: t.url, schema: AUDIT_SCHEMA, logger: testLogger, poolSize: 10 });
+  const db = await createDatabase<DB>({ url: t.url, schema: AUDIT_SCHEMA, logger: testLogger, poolSize: 10 });
   return {
     db,
     async drop() {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { createDatabase } from '@gatehouse/platform/db';
+import type { DB } from './db/schema';
 import { createTestDatabase, testLogger } from '@gatehouse/platform/testing';
 import { AUDIT_SCHEMA, findMigrations } from './deps';
 import { auditMigrationsDir, verifyAuditChains } from './service';
@@ -16,7 +17,7 @@ describe('verifyAuditChains (gatehouse audit verify)', () => {
   let pg: Awaited<ReturnType<typeof createTestDatabase>>;
   const good = randomUUID();
   /** The audit store as `gatehouse audit verify` opens it (PGlite data dir or PostgreSQL). */
-  const open = () => createDatabase({ url: pg.url, dataDir: pg.url ? undefined : path.join(dir, 'audit'), schema: AUDIT_SCHEMA, logger: testLogger });
+  const open = () => createDatabase<DB>({ url: pg.url, dataDir: pg.url ? undefined : path.join(dir, 'audit'), schema: AUDIT_SCHEMA, logger: testLogger });
   const bad = randomUUID();
 
   before(async () => {

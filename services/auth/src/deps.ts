@@ -1,6 +1,6 @@
 /** Wires the auth service's dependencies, once per process. */
 import type { Config } from '@gatehouse/platform/config';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from './db/schema';
 import { createTokenVerifier } from '@gatehouse/platform/auth';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import { createWorkQueue } from '@gatehouse/platform/workqueue';
@@ -50,7 +50,9 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   });
   const verifier = createTokenVerifier({ keys: keys.getKey, issuer, audience, revocations: shared.revocations });
   const background = createBackground(logger);
-  const sessions = createSessionService({ db, keys, tenants, revocations: shared.revocations, relay, tokens: config.tokens, logger });
+  const sessions = createSessionService({ db, keys, tenants, tokens: config.tokens });
+  // what follows every commit: the outbox relay is nudged and revocations published (db.ts, Emit)
+  db.onCommit({ relay, revocations: shared.revocations, revocationTtlMs: sessions.revocationTtlMs });
   const recovery = createRecoveryService({
     db,
     hasher,
@@ -59,14 +61,13 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
     sessions,
     mailer: shared.mailer,
     background,
-    relay,
     publicUrl: config.publicUrl,
     logger,
   });
   const mfaTokens = createMfaTokens(shared.kv);
   const mfaSecrets = createMfaSecrets(secret);
-  const gate = createLoginGate({ db, tokens: mfaTokens, secrets: mfaSecrets, sessions, tenants, throttle, relay, logger });
-  const mfa = createMfaService({ db, gate, tokens: mfaTokens, secrets: mfaSecrets, hasher, throttle, tenants, relay, logger });
+  const gate = createLoginGate({ db, tokens: mfaTokens, secrets: mfaSecrets, sessions, tenants, throttle, logger });
+  const mfa = createMfaService({ db, gate, tokens: mfaTokens, secrets: mfaSecrets, hasher, throttle, tenants, logger });
   const passkeys = createPasskeyService({ db, kv: shared.kv, tenants, gate, throttle, publicUrl: config.publicUrl, baseDomain: config.baseDomain, logger });
   const oauth = createOAuthService({
     db,
@@ -75,14 +76,13 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
     gate,
     clients: createProviderClients({ publicUrl: config.publicUrl, logger }),
     secret,
-    relay,
     logger,
   });
   const oauthAdmin = createOAuthAdminService({ db, secret, publicUrl: config.publicUrl });
-  const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, relay, gate, logger });
-  const admin = createAdminUserService({ db, sessions, revocations: shared.revocations, relay, logger });
+  const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, gate, logger });
+  const admin = createAdminUserService({ db, sessions });
   const cookies = createRefreshCookies({ publicUrl: config.publicUrl, corsOrigins: config.corsOrigins, tenants });
-  const tenantAdmin = createTenantAdmin({ db, hasher, revocations: shared.revocations, relay, background, revocationTtlMs: sessions.revocationTtlMs, logger });
+  const tenantAdmin = createTenantAdmin({ db, hasher, background, logger });
   const purger = createPurger({ tasks: authPurgeTasks(db, config.purge), intervalSec: config.purge.intervalSec, batchSize: config.purge.batchSize, logger });
   return { config, shared, logger, db, relay, purger, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin };
 }

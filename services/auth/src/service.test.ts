@@ -7,6 +7,7 @@ import { connect } from '@nats-io/transport-node';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
 import { loadConfig } from '@gatehouse/platform/config';
 import { createDatabase } from '@gatehouse/platform/db';
+import type { DB } from './db/schema';
 import type { CloudEvent } from '@gatehouse/platform/events';
 import { createTestDatabase, testLogger, testServers } from '@gatehouse/platform/testing';
 import { AUTH_MIGRATIONS_DIR, createAuthService } from './service';
@@ -64,7 +65,7 @@ describe('startup', () => {
   test('two instances migrating one empty PostgreSQL database at once both come up', { skip: !testServers.databaseUrl && 'needs TEST_DATABASE_URL (PGlite has one connection)' }, async () => {
     const fresh = await createTestDatabase();
     try {
-      const dbs = await Promise.all([0, 1].map(() => createDatabase({ url: fresh.url, schema: 'auth', logger: testLogger })));
+      const dbs = await Promise.all([0, 1].map(() => createDatabase<DB>({ url: fresh.url, schema: 'auth', logger: testLogger })));
       try {
         const applied = await Promise.all(dbs.map((db) => db.migrate(AUTH_MIGRATIONS_DIR)));
         // each migration applied exactly once across the two instances

@@ -8,6 +8,7 @@ import { DEFAULT_TENANT_ID, type User } from '@gatehouse/contracts';
 import type { Config } from '@gatehouse/platform/config';
 import { createDatabase, poolOptions } from '@gatehouse/platform/db';
 import { findMigrationsDir } from '@gatehouse/platform/migrations';
+import { AUTH_SCHEMA, type DB } from './db/schema';
 import { resolveSecret } from '@gatehouse/platform/secret';
 import type { RunningService, SharedDeps } from '@gatehouse/platform/service';
 import { buildApp } from './app';
@@ -23,7 +24,7 @@ export const AUTH_MIGRATIONS_DIR = findMigrationsDir(import.meta.url, 'auth');
 export async function createAuthService(config: Config, shared: SharedDeps): Promise<RunningService & { deps: AuthDeps }> {
   const secret = await resolveSecret(config);
   const url = config.serviceDatabaseUrls.auth ?? config.databaseUrl;
-  const db = await createDatabase({ url, dataDir: url ? undefined : path.join(config.dataDir, 'auth'), schema: 'auth', logger: shared.logger, ...poolOptions(config) });
+  const db = await createDatabase<DB>({ url, dataDir: url ? undefined : path.join(config.dataDir, 'auth'), schema: AUTH_SCHEMA, logger: shared.logger, ...poolOptions(config) });
   let deps: AuthDeps | undefined;
   try {
     await db.migrate(AUTH_MIGRATIONS_DIR);
@@ -75,7 +76,7 @@ export async function rotateSigningKey(deps: Pick<AuthDeps, 'keys'>): Promise<st
  * `username_taken`, `tenant_not_found`.
  */
 export async function createUserAccount(
-  deps: Pick<AuthDeps, 'db' | 'hasher' | 'tenants' | 'relay'>,
+  deps: Pick<AuthDeps, 'db' | 'hasher' | 'tenants'>,
   input: { email: string; password: string; username?: string; displayName?: string; roles: string[]; tenantId: string },
 ): Promise<User> {
   const account: NewAccount = { ...input };

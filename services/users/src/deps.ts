@@ -10,6 +10,7 @@ import { deriveKey } from '@gatehouse/platform/crypto';
 import { createDatabase, poolOptions } from '@gatehouse/platform/db';
 import { findMigrationsDir } from '@gatehouse/platform/migrations';
 import { createPurger, outboxPurgeTasks } from '@gatehouse/platform/purge';
+import type { DB } from './db/schema';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import { resolveSecret } from '@gatehouse/platform/secret';
 import type { SharedDeps } from '@gatehouse/platform/service';
@@ -55,7 +56,7 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
   const keys = verificationKeys(config, opts);
   const secret = await resolveSecret(config);
 
-  const db = await createDatabase({
+  const db = await createDatabase<DB>({
     url: config.serviceDatabaseUrls.users ?? config.databaseUrl,
     dataDir: path.join(config.dataDir, 'users'),
     schema: SCHEMA,
@@ -71,7 +72,8 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
 
   const storage = config.s3 ? createStorage({ s3: config.s3 }) : createStorage({ dataDir: path.join(config.dataDir, 'objects') });
   const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport: shared.transport, logger });
-  const outbox = { nudge: () => relay.nudge() };
+  // what follows every commit: the outbox relay is nudged (db.ts, Emit)
+  db.onCommit({ relay });
   const deletions = createObjectDeletions({ db, storage, logger, intervalMs: opts.sweepIntervalMs });
   const tokens = createQrTokens({ key: deriveKey(secret, 'qr-token'), ttlSec: config.qr.tokenTtlSec, clock });
   const verifier = createTokenVerifier({
@@ -99,8 +101,8 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
     tokens,
     requireUser: authenticate(verifier),
     requireOrganizer: authenticate(verifier, ['organizer']),
-    profiles: createProfileService({ db, clock, outbox }),
-    avatars: createAvatarService({ db, storage, deletions, clock, outbox, logger }),
+    profiles: createProfileService({ db, clock }),
+    avatars: createAvatarService({ db, storage, deletions, clock, logger }),
     qr: createQrService({ tokens }),
     events: createEventService({ db, clock }),
     attendance: createAttendanceService({
@@ -108,7 +110,6 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
       tokens,
       clock,
       checkInEarlyMinutes: config.qr.checkInEarlyMinutes,
-      outbox,
       registry: shared.registry,
       logger,
     }),

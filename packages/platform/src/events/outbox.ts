@@ -1,6 +1,7 @@
 /** Transactional outbox (enqueue, relay) and idempotent inbox (consumeOnce). */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql, type ColumnType, type Generated, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { PlatformTables } from '../schema';
 import type { Logger } from 'pino';
 import { SUBJECT_RE, isCloudEvent, type CloudEvent } from './envelope';
 import type { EventTransport } from './transport';
@@ -10,34 +11,17 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 // (inside the caller's transaction) instead of blocking the relay.
 const MAX_EVENT_BYTES = 512 * 1024;
 
-/** The outbox and inbox tables as the migrations create them (in each service's schema). */
-export interface OutboxTables {
-  outbox: {
-    id: string;
-    subject: string;
-    payload: ColumnType<unknown, string, never>;
-    created_at: ColumnType<Date, never, never>;
-    published_at: Date | null;
-    attempts: Generated<number>;
-    last_error: string | null;
-  };
-  inbox: {
-    consumer: string;
-    event_id: string;
-    processed_at: Generated<Date>;
-  };
-}
-
 /**
  * The functions below accept any service's database (`Kysely<DB>`, a transaction included)
- * and reach only the outbox and inbox tables, which every service database has.
+ * and reach only the outbox and inbox tables ({@link PlatformTables}), which every service database has.
  */
-const tables = <DB>(db: Kysely<DB> | Transaction<DB>) => db as unknown as Kysely<OutboxTables>;
+// A cast, not a constraint: Kysely cannot resolve table names on an unresolved generic `DB`.
+const tables = <DB>(db: Kysely<DB> | Transaction<DB>) => db as unknown as Kysely<PlatformTables>;
 
 /**
  * Insert events into `<schema>.outbox` inside the caller's transaction, so they commit (or
- * roll back) together with the state change they describe. Call the relay's `nudge()` after
- * the commit to publish them at once.
+ * roll back) together with the state change they describe. Services do not call this: they
+ * use the unit of work's `emit` (db.ts), which calls it and nudges the relay after the commit.
  */
 export async function enqueueEvents<DB>(db: Kysely<DB> | Transaction<DB>, schema: string, events: CloudEvent[]): Promise<void> {
   if (events.length === 0) return;

@@ -1,48 +1,14 @@
 /** SQL of the chain: the per-tenant append lock, the chain head, inserts and ordered scans. */
 import { sql } from 'kysely';
-import type { Db, Tx } from '@gatehouse/platform/db';
+import type { Db, EntryRow, NewEntryRow, Tx } from '../../db/schema';
 import type { AuditEntry } from './chain.schemas';
 
-/** An `entries` row as the database returns it. */
-export interface EntryRow {
-  id: string;
-  tenant_id: string;
-  seq: string | number | bigint;
-  event_id: string;
-  type: string;
-  actor_id: string | null;
-  subject_id: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  request_id: string | null;
-  data: Record<string, unknown>;
-  occurred_at: Date | string;
-  recorded_at: Date | string;
-  prev_hash: string;
-  hash: string;
-}
+export type { EntryRow } from '../../db/schema';
 
-/** A row ready to insert (the hash already computed). */
-export interface NewEntryRow {
-  id: string;
-  tenant_id: string;
-  seq: number;
-  event_id: string;
-  type: string;
-  actor_id: string | null;
-  subject_id: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  request_id: string | null;
-  data: Record<string, unknown>;
-  occurred_at: string;
-  prev_hash: string;
-  hash: string;
-}
+/** An entry as appended: everything but what the database sets (`recordedAt`). */
+export type NewEntry = Omit<AuditEntry, 'recordedAt'>;
 
-const iso = (v: Date | string) => (v instanceof Date ? v : new Date(v)).toISOString();
-
-/** Maps a row to the API's AuditEntry. */
+/** Maps a row to the API's AuditEntry (the one mapping from columns to fields). */
 export function toEntry(r: EntryRow): AuditEntry {
   return {
     id: r.id,
@@ -56,10 +22,30 @@ export function toEntry(r: EntryRow): AuditEntry {
     requestId: r.request_id,
     eventId: r.event_id,
     data: r.data,
-    occurredAt: iso(r.occurred_at),
-    recordedAt: iso(r.recorded_at),
+    occurredAt: r.occurred_at.toISOString(),
+    recordedAt: r.recorded_at.toISOString(),
     hash: r.hash,
     prevHash: r.prev_hash,
+  };
+}
+
+/** Maps an entry to its row (the one mapping from fields to columns). */
+function toRow(e: NewEntry): NewEntryRow {
+  return {
+    id: e.id,
+    tenant_id: e.tenantId,
+    seq: e.seq,
+    event_id: e.eventId,
+    type: e.type,
+    actor_id: e.actorId,
+    subject_id: e.subjectId,
+    ip: e.ip,
+    user_agent: e.userAgent,
+    request_id: e.requestId,
+    data: JSON.stringify(e.data),
+    occurred_at: e.occurredAt,
+    prev_hash: e.prevHash,
+    hash: e.hash,
   };
 }
 
@@ -80,29 +66,22 @@ export async function chainHead(trx: Tx, tenantId: string): Promise<{ seq: numbe
     .orderBy('seq', 'desc')
     .limit(1)
     .executeTakeFirst();
-  return row ? { seq: Number(row.seq), hash: row.hash as string } : undefined;
+  return row ? { seq: Number(row.seq), hash: row.hash } : undefined;
 }
 
 /** Inserts an entry; undefined when an entry for the same event id exists (a redelivery). */
-export async function insertEntry(trx: Tx, row: NewEntryRow): Promise<EntryRow | undefined> {
-  return (await trx
+export async function insertEntry(trx: Tx, entry: NewEntry): Promise<EntryRow | undefined> {
+  return trx
     .insertInto('entries')
-    .values({ ...row, data: JSON.stringify(row.data) })
+    .values(toRow(entry))
     .onConflict((oc) => oc.column('event_id').doNothing())
     .returningAll()
-    .executeTakeFirst()) as EntryRow | undefined;
+    .executeTakeFirst();
 }
 
 /** Entries after `afterSeq` in chain order. */
 export async function chainPage(db: Db | Tx, tenantId: string, afterSeq: number, limit: number): Promise<EntryRow[]> {
-  return (await db
-    .selectFrom('entries')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('seq', '>', afterSeq)
-    .orderBy('seq', 'asc')
-    .limit(limit)
-    .execute()) as EntryRow[];
+  return db.selectFrom('entries').selectAll().where('tenant_id', '=', tenantId).where('seq', '>', afterSeq).orderBy('seq', 'asc').limit(limit).execute();
 }
 
 /**
@@ -111,5 +90,5 @@ export async function chainPage(db: Db | Tx, tenantId: string, afterSeq: number,
  */
 export async function listChainTenants(db: Db): Promise<string[]> {
   const rows = await db.selectFrom('entries').select('tenant_id').distinct().orderBy('tenant_id').execute();
-  return rows.map((r) => r.tenant_id as string);
+  return rows.map((r) => r.tenant_id);
 }

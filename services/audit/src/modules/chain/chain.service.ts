@@ -4,23 +4,14 @@
  * {@link createChainService}'s `append`.
  */
 import { randomUUID } from 'node:crypto';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Emit } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import { GENESIS_HASH, entryHash, type HashedFields } from './chain.hash';
-import { chainHead, chainPage, insertEntry, lockTenantChain, toEntry, type EntryRow } from './chain.queries';
+import { chainHead, chainPage, insertEntry, lockTenantChain, toEntry } from './chain.queries';
 import type { AuditEntry } from './chain.schemas';
 
-/** What an entry records, already sanitised (see chain.sanitize.ts). */
-export interface AppendInput {
-  eventId: string;
-  type: string;
-  actorId: string | null;
-  subjectId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  requestId: string | null;
-  data: Record<string, unknown>;
-  occurredAt: Date;
-}
+/** What an entry records, already sanitised (see chain.sanitize.ts); the chain adds its place (seq, tenant). */
+export type AppendInput = Omit<HashedFields, 'seq' | 'tenantId' | 'occurredAt'> & { occurredAt: Date };
 
 /** Result of re-computing a tenant's chain. */
 export interface VerifyResult {
@@ -33,27 +24,10 @@ export interface VerifyResult {
 
 const VERIFY_BATCH = 1000;
 
-/** The hashed fields of a stored row, in the form the hash was computed over. */
-export function rowFields(r: EntryRow): HashedFields {
-  return {
-    seq: Number(r.seq),
-    tenantId: r.tenant_id,
-    type: r.type,
-    actorId: r.actor_id,
-    subjectId: r.subject_id,
-    ip: r.ip,
-    userAgent: r.user_agent,
-    requestId: r.request_id,
-    data: r.data,
-    occurredAt: (r.occurred_at instanceof Date ? r.occurred_at : new Date(r.occurred_at)).toISOString(),
-    eventId: r.event_id,
-  };
-}
-
 /** One append waiting for its tenant's next batch. */
 interface Pending {
   input: AppendInput;
-  after?: (trx: Tx, entry: AuditEntry) => Promise<void>;
+  after?: (trx: Tx, emit: Emit, entry: AuditEntry) => Promise<void>;
   resolve(entry: AuditEntry | null): void;
   reject(err: unknown): void;
 }
@@ -75,47 +49,20 @@ export function createChainService(deps: { db: Database }) {
     const prevHash = head?.hash ?? GENESIS_HASH;
     // Millisecond ISO form: what timestamptz gives back, so the hash re-computes exactly.
     const occurredAt = new Date(input.occurredAt.getTime()).toISOString();
-    const fields: HashedFields = {
-      seq,
-      tenantId,
-      type: input.type,
-      actorId: input.actorId,
-      subjectId: input.subjectId,
-      ip: input.ip,
-      userAgent: input.userAgent,
-      requestId: input.requestId,
-      data: input.data,
-      occurredAt,
-      eventId: input.eventId,
-    };
-    const row = await insertEntry(trx, {
-      id: randomUUID(),
-      tenant_id: tenantId,
-      seq,
-      event_id: input.eventId,
-      type: input.type,
-      actor_id: input.actorId,
-      subject_id: input.subjectId,
-      ip: input.ip,
-      user_agent: input.userAgent,
-      request_id: input.requestId,
-      data: input.data,
-      occurred_at: occurredAt,
-      prev_hash: prevHash,
-      hash: entryHash(prevHash, fields),
-    });
+    const fields: HashedFields = { ...input, seq, tenantId, occurredAt };
+    const row = await insertEntry(trx, { ...fields, id: randomUUID(), prevHash, hash: entryHash(prevHash, fields) });
     return row ? toEntry(row) : undefined;
   }
 
   /** Appends `items` in order inside one tenant transaction; null for each duplicate. */
-  async function appendBatch(trx: Tx, tenantId: string, items: Array<Pick<Pending, 'input' | 'after'>>): Promise<Array<AuditEntry | null>> {
+  async function appendBatch(trx: Tx, emit: Emit, tenantId: string, items: Array<Pick<Pending, 'input' | 'after'>>): Promise<Array<AuditEntry | null>> {
     await lockTenantChain(trx, tenantId);
     let head = await chainHead(trx, tenantId);
     const out: Array<AuditEntry | null> = [];
     for (const item of items) {
       const entry = await link(trx, tenantId, head, item.input);
       if (entry) {
-        if (item.after) await item.after(trx, entry);
+        if (item.after) await item.after(trx, emit, entry);
         head = { seq: entry.seq, hash: entry.hash };
       }
       out.push(entry ?? null);
@@ -127,7 +74,7 @@ export function createChainService(deps: { db: Database }) {
     while (queue.length > 0) {
       const batch = queue.splice(0, MAX_BATCH);
       try {
-        const results = await db.withTenant(tenantId, (trx) => appendBatch(trx, tenantId, batch));
+        const results = await db.withTenant(tenantId, (trx, emit) => appendBatch(trx, emit, tenantId, batch));
         batch.forEach((p, i) => p.resolve(results[i] ?? null));
       } catch (err) {
         if (batch.length === 1) {
@@ -137,7 +84,7 @@ export function createChainService(deps: { db: Database }) {
         // One bad item must not fail the others: retry each in its own transaction.
         for (const p of batch) {
           try {
-            const [entry] = await db.withTenant(tenantId, (trx) => appendBatch(trx, tenantId, [p]));
+            const [entry] = await db.withTenant(tenantId, (trx, emit) => appendBatch(trx, emit, tenantId, [p]));
             p.resolve(entry ?? null);
           } catch (e) {
             p.reject(e);
@@ -154,8 +101,8 @@ export function createChainService(deps: { db: Database }) {
      * tenant's append lock, reads the head, inserts the next link. Returns undefined when
      * the event id is already in the log.
      */
-    async appendInTx(trx: Tx, tenantId: string, input: AppendInput): Promise<AuditEntry | undefined> {
-      const [entry] = await appendBatch(trx, tenantId, [{ input }]);
+    async appendInTx(trx: Tx, emit: Emit, tenantId: string, input: AppendInput): Promise<AuditEntry | undefined> {
+      const [entry] = await appendBatch(trx, emit, tenantId, [{ input }]);
       return entry ?? undefined;
     },
 
@@ -165,7 +112,7 @@ export function createChainService(deps: { db: Database }) {
      * there). Resolves null for a duplicate event id. Concurrent appends for one tenant are
      * committed together, in call order.
      */
-    append(tenantId: string, input: AppendInput, after?: (trx: Tx, entry: AuditEntry) => Promise<void>): Promise<AuditEntry | null> {
+    append(tenantId: string, input: AppendInput, after?: (trx: Tx, emit: Emit, entry: AuditEntry) => Promise<void>): Promise<AuditEntry | null> {
       return new Promise((resolve, reject) => {
         const pending: Pending = { input, after, resolve, reject };
         const queue = queues.get(tenantId);
@@ -192,7 +139,7 @@ export function createChainService(deps: { db: Database }) {
           checked += 1;
           const seq = Number(r.seq);
           if (seq !== expectedSeq) return { ok: false, checked, brokenAt: expectedSeq };
-          if (r.prev_hash !== prevHash || entryHash(prevHash, rowFields(r)) !== r.hash) {
+          if (r.prev_hash !== prevHash || entryHash(prevHash, toEntry(r)) !== r.hash) {
             return { ok: false, checked, brokenAt: seq };
           }
           prevHash = r.hash;

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import canonicalize from 'canonicalize';
 import { sha256 } from '@gatehouse/platform/crypto';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import { createAuditTestDatabase } from '../../testing';
 import { AUDIT_SCHEMA } from '../../deps';
 import { GENESIS_HASH, entryHash } from './chain.hash';
@@ -195,6 +195,6 @@ describe('chain (database)', () => {
     const seen = await t.db.withTenant(a, (trx) => trx.selectFrom('entries').select('tenant_id').execute());
     assert.deepEqual([...new Set(seen.map((r) => r.tenant_id))], [a]);
     // and cannot insert into another tenant's chain
-    await assert.rejects(t.db.withTenant(a, (trx) => chain.appendInTx(trx, b, input(3))));
+    await assert.rejects(t.db.withTenant(a, (trx, emit) => chain.appendInTx(trx, emit, b, input(3))));
   });
 });

@@ -1,6 +1,5 @@
 /** SQL of entry lists: filters, keyset pages in seq order. */
-import type { Tx } from '@gatehouse/platform/db';
-import type { EntryRow } from '../chain/chain.queries';
+import type { EntryRow, Tx } from '../../db/schema';
 
 /** Filters of an entry list; every one optional. */
 export interface EntryFilter {
@@ -53,5 +52,5 @@ export async function listEntries(
   if (page.beforeSeq !== undefined) q = q.where('seq', '<', page.beforeSeq);
   if (page.afterSeq !== undefined) q = q.where('seq', '>', page.afterSeq);
   if (page.maxSeq !== undefined) q = q.where('seq', '<=', page.maxSeq);
-  return (await q.orderBy('seq', page.order).limit(page.limit).execute()) as EntryRow[];
+  return q.orderBy('seq', page.order).limit(page.limit).execute();
 }

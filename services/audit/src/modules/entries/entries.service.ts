@@ -2,7 +2,7 @@
  * Reading the log: filtered, cursor-paginated lists (newest first, in seq order, so pages
  * never skip or repeat an entry while new ones arrive) and streamed exports.
  */
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import { chainHead, toEntry } from '../chain/chain.queries';
 import type { AuditEntry } from '../chain/chain.schemas';
 import { entriesErrors } from './entries.errors';

@@ -1,6 +1,6 @@
 /** SQL of ingestion: the dead-letter table. */
 import { randomUUID } from 'node:crypto';
-import type { Db, Tx } from '@gatehouse/platform/db';
+import type { Db, Tx } from '../../db/schema';
 
 /**
  * The tenant a dead letter is filed under when its message names no tenant UUID: the nil

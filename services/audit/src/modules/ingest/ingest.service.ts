@@ -4,7 +4,7 @@
  * acknowledges only then; throws on transient failures so the transport redelivers.
  */
 import type { Logger } from 'pino';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import type { InvalidMessage } from '@gatehouse/platform/events';
 import { REDACTED, cleanString, cleanText, isSecretKey, sanitizeData } from '../chain/chain.sanitize';
 import type { ChainService } from '../chain/chain.service';

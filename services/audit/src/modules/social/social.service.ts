@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { errors } from '@gatehouse/platform/errors';
-import { enqueueEvents, makeEvent } from '@gatehouse/platform/events';
+import { makeEvent } from '@gatehouse/platform/events';
 import type { KvStore } from '@gatehouse/platform/kv';
 import type { RateLimitSetting } from '@gatehouse/platform/config';
 import { hasRole } from '@gatehouse/platform/auth';
@@ -36,14 +36,10 @@ export function createSocialService(deps: {
   chain: ChainService;
   entries: EntriesService;
   kv: KvStore;
-  /** database schema holding the outbox */
-  schema: string;
-  /** publishes committed outbox rows at once */
-  nudge: () => void;
   /** per user; max 0 turns it off */
   limit: RateLimitSetting;
 }) {
-  const { chain, entries, kv, schema, nudge, limit } = deps;
+  const { chain, entries, kv, limit } = deps;
 
   async function checkRate(ctx: SocialContext): Promise<{ remaining: number; resetSec: number }> {
     if (limit.max <= 0) return { remaining: Number.MAX_SAFE_INTEGER, resetSec: 0 };
@@ -72,8 +68,8 @@ export function createSocialService(deps: {
       const entry = await chain.append(
         ctx.tenantId,
         { eventId, type, actorId: ctx.userId, subjectId: targetId, ...where, data, occurredAt },
-        async (trx, created) => {
-          await enqueueEvents(trx, schema, [
+        async (_trx, emit, created) => {
+          await emit(
             makeEvent({
               id: eventId,
               source: 'gatehouse/audit',
@@ -83,12 +79,11 @@ export function createSocialService(deps: {
               time: occurredAt,
               data: { entryId: created.id, seq: created.seq, actorId: ctx.userId, targetId, data, ...where },
             }),
-          ]);
+          );
         },
       );
       // A fresh UUID cannot already be in the log.
       if (!entry) throw new Error('social entry was not appended');
-      nudge();
       return { entry, rate: { limit: limit.max, ...rate } };
     },
 

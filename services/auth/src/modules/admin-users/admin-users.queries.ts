@@ -1,7 +1,6 @@
 /** Admin listing of users (inside `withTenant`: RLS keeps it to the admin's tenant). */
 import { sql } from 'kysely';
-import type { Tx } from '@gatehouse/platform/db';
-import type { UserRow } from '../users/users.queries';
+import type { Tx, UserRow } from '../../db/schema';
 
 /** Escapes LIKE wildcards so a search for "a_b%" is literal. */
 function likeLiteral(s: string): string {
@@ -24,5 +23,5 @@ export async function searchUsers(
   if (opts.after) {
     q = q.where(sql<boolean>`(created_at, id) > (${opts.after.ts}::timestamptz, ${opts.after.id}::uuid)`);
   }
-  return (await q.orderBy('created_at').orderBy('id').limit(opts.limit).execute()) as Array<UserRow & { cursor_ts: string }>;
+  return q.orderBy('created_at').orderBy('id').limit(opts.limit).execute();
 }

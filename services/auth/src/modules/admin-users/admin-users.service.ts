@@ -6,10 +6,8 @@
  */
 import type { User } from '@gatehouse/contracts';
 import type { AccessClaims } from '@gatehouse/platform/auth';
-import type { Database } from '@gatehouse/platform/db';
-import { enqueueEvents, type CloudEvent } from '@gatehouse/platform/events';
-import type { RevocationList } from '@gatehouse/platform/revocation';
-import type { Logger } from 'pino';
+import type { Database, UserUpdate } from '../../db/schema';
+import type { CloudEvent } from '@gatehouse/platform/events';
 import { authEvent, userEvent } from '../../events';
 import type { RequestContext } from '../../context';
 import type { SessionService } from '../sessions/sessions.service';
@@ -37,24 +35,11 @@ function decodeCursor(cursor: string): { ts: string; id: string } {
 export interface AdminUserServiceDeps {
   db: Database;
   sessions: SessionService;
-  revocations: RevocationList;
-  relay: { nudge(): void };
-  logger: Logger;
 }
 
 /** Creates the admin user service. */
 export function createAdminUserService(deps: AdminUserServiceDeps) {
-  const { db, sessions, revocations, relay, logger } = deps;
-  const schema = db.schema;
-
-  /** Every token of the user issued up to now fails everywhere (disable, delete). */
-  async function cutUser(userId: string): Promise<void> {
-    try {
-      await revocations.revokeUser(userId, Math.floor(Date.now() / 1000), sessions.revocationTtlMs);
-    } catch (err) {
-      logger.error({ err, userId }, 'could not publish a user revocation');
-    }
-  }
+  const { db, sessions } = deps;
 
   function guardTarget(actor: AccessClaims, target: UserRow): void {
     if (target.roles.includes('superadmin') && !actor.roles.includes('superadmin')) throw adminUserErrors.superadminOnly();
@@ -87,11 +72,11 @@ export function createAdminUserService(deps: AdminUserServiceDeps) {
     ): Promise<User> {
       const tenantId = actor.tid;
       const self = actor.sub === id;
-      const result = await db.withTenant(tenantId, async (trx) => {
+      const row = await db.withTenant(tenantId, async (trx, emit) => {
         const target = await findUserById(trx, id);
         if (!target) throw adminUserErrors.notFound();
         guardTarget(actor, target);
-        const set: Record<string, unknown> = {};
+        const set: UserUpdate = {};
         if (patch.roles !== undefined) {
           const roles = normalizeRoles(patch.roles);
           const grantsOrDropsSuper = roles.includes('superadmin') !== target.roles.includes('superadmin');
@@ -107,43 +92,31 @@ export function createAdminUserService(deps: AdminUserServiceDeps) {
         if (patch.emailVerified !== undefined && patch.emailVerified !== (target.email_verified_at !== null)) {
           set.email_verified_at = patch.emailVerified ? new Date() : null;
         }
-        if (Object.keys(set).length === 0) return { row: target, revoked: [] as string[], disabled: false };
+        if (Object.keys(set).length === 0) return target;
         const row = (await updateUser(trx, id, set))!;
         const events: CloudEvent[] = [userEvent('updated', tenantId, eventUser(row))];
-        let revoked: string[] = [];
-        const disabled = set.disabled_at instanceof Date;
-        if (disabled) {
-          revoked = await sessions.revokeAllTx(trx, id, 'user_disabled');
+        if (set.disabled_at instanceof Date) {
+          await sessions.revokeAllTx(trx, emit, id, 'user_disabled');
+          emit.revokeUser(id);
           events.push(authEvent('session_revoked', tenantId, ctx, { userId: id, reason: 'user_disabled' }));
         }
-        await enqueueEvents(trx, schema, events);
-        return { row, revoked, disabled };
+        await emit(...events);
+        return row;
       });
-      relay.nudge();
-      if (result.disabled) {
-        await sessions.publishRevocations(result.revoked);
-        await cutUser(id);
-      }
-      return toUser(result.row, { withDisabled: true });
+      return toUser(row, { withDisabled: true });
     },
 
     async remove(actor: AccessClaims, id: string, ctx: RequestContext): Promise<void> {
       if (actor.sub === id) throw adminUserErrors.selfLockout();
-      const revoked = await db.withTenant(actor.tid, async (trx) => {
+      await db.withTenant(actor.tid, async (trx, emit) => {
         const target = await findUserById(trx, id);
         if (!target) throw adminUserErrors.notFound();
         guardTarget(actor, target);
-        const ids = await sessions.revokeAllTx(trx, id, 'user_deleted');
+        await sessions.revokeAllTx(trx, emit, id, 'user_deleted');
+        emit.revokeUser(id);
         await deleteUser(trx, id);
-        await enqueueEvents(trx, schema, [
-          userEvent('deleted', actor.tid, eventUser(target)),
-          authEvent('session_revoked', actor.tid, ctx, { userId: id, reason: 'user_deleted' }),
-        ]);
-        return ids;
+        await emit(userEvent('deleted', actor.tid, eventUser(target)), authEvent('session_revoked', actor.tid, ctx, { userId: id, reason: 'user_deleted' }));
       });
-      relay.nudge();
-      await sessions.publishRevocations(revoked);
-      await cutUser(id);
     },
 
     async revokeSessions(actor: AccessClaims, id: string, ctx: RequestContext): Promise<void> {

@@ -9,8 +9,7 @@
  */
 import type { Logger } from 'pino';
 import type { TokenResponse, User } from '@gatehouse/contracts';
-import type { Database } from '@gatehouse/platform/db';
-import { enqueueEvents } from '@gatehouse/platform/events';
+import type { Database } from '../../db/schema';
 import { authEvent } from '../../events';
 import type { RequestContext } from '../../context';
 import type { PasswordHasher } from '../passwords/passwords.service';
@@ -32,7 +31,6 @@ export interface AuthServiceDeps {
   tenants: TenantService;
   sessions: SessionService;
   recovery: RecoveryService;
-  relay: { nudge(): void };
   /** the second-factor gate every successful first factor goes through */
   gate: LoginGate;
   logger: Logger;
@@ -40,14 +38,12 @@ export interface AuthServiceDeps {
 
 /** Creates the auth service. */
 export function createAuthFlows(deps: AuthServiceDeps) {
-  const { db, hasher, throttle, tenants, sessions, recovery, relay, gate, logger } = deps;
-  const schema = db.schema;
+  const { db, hasher, throttle, tenants, sessions, recovery, gate, logger } = deps;
 
   /** login_failed has no other transaction to ride in, so it gets its own small one. */
   async function recordLoginFailed(tenantId: string, ctx: RequestContext, userId: string | undefined, reason: string): Promise<void> {
     try {
-      await db.withTenant(tenantId, (trx) => enqueueEvents(trx, schema, [authEvent('login_failed', tenantId, ctx, { userId, reason })]));
-      relay.nudge();
+      await db.withTenant(tenantId, (_trx, emit) => emit(authEvent('login_failed', tenantId, ctx, { userId, reason })));
     } catch (err) {
       logger.error({ err }, 'could not record a failed login');
     }
@@ -67,8 +63,8 @@ export function createAuthFlows(deps: AuthServiceDeps) {
       const passwordHash = await hasher.hash(input.password);
       let created: { user: UserRow; issued: Awaited<ReturnType<SessionService['issue']>>; verifyToken: string };
       try {
-        created = await db.withTenant(tenant.id, async (trx) => {
-          const user = await insertAccount({ hasher, schema }, trx, {
+        created = await db.withTenant(tenant.id, async (trx, emit) => {
+          const user = await insertAccount(trx, emit, {
             tenantId: tenant.id,
             email,
             password: input.password,
@@ -79,13 +75,12 @@ export function createAuthFlows(deps: AuthServiceDeps) {
           });
           const issued = await sessions.issue(trx, { tenantId: tenant.id, userId: user.id, amr: ['pwd'], ctx });
           const verifyToken = await recovery.issueVerificationTx(trx, tenant.id, user.id);
-          await enqueueEvents(trx, schema, [authEvent('login_succeeded', tenant.id, ctx, { userId: user.id, sessionId: issued.session.id, reason: 'registration' })]);
+          await emit(authEvent('login_succeeded', tenant.id, ctx, { userId: user.id, sessionId: issued.session.id, reason: 'registration' }));
           return { user, issued, verifyToken };
         });
       } catch (err) {
         mapUniqueViolation(err);
       }
-      relay.nudge();
       recovery.sendVerification(created.user.email, created.verifyToken);
       return sessions.tokenResponse(tenant, created.user, created.issued);
     },

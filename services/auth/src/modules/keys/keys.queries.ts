@@ -2,27 +2,19 @@
  * `signing_keys` is global (one key set signs every tenant's tokens), so these queries run on
  * the owner connection.
  */
-import type { Db } from '@gatehouse/platform/db';
+import type { Db, SigningKeyRow } from '../../db/schema';
 import { sql } from 'kysely';
 
-/** A row of `signing_keys`. */
-export interface SigningKeyRow {
-  kid: string;
-  alg: string;
-  public_jwk: Record<string, unknown>;
-  private_sealed: string;
-  created_at: Date;
-  retired_at: Date | null;
-}
+export type { SigningKeyRow } from '../../db/schema';
 
 /** Keys still published: current ones and those retired less than `overlapSec` ago, newest first. */
 export async function listPublishedKeys(db: Db, overlapSec: number): Promise<SigningKeyRow[]> {
-  return (await db
+  return db
     .selectFrom('signing_keys')
     .selectAll()
     .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', sql<Date>`now() - make_interval(secs => ${overlapSec})`)]))
     .orderBy('created_at', 'desc')
-    .execute()) as SigningKeyRow[];
+    .execute();
 }
 
 /** Stores a new key (public JWK in clear, private half already sealed). */
@@ -35,7 +27,7 @@ export async function insertKey(db: Db, row: Omit<SigningKeyRow, 'created_at' | 
 
 /** Marks every current key except `keep` retired now. */
 export async function retireOthers(db: Db, keep: string): Promise<void> {
-  await db.updateTable('signing_keys').set({ retired_at: sql`now()` }).where('retired_at', 'is', null).where('kid', '!=', keep).execute();
+  await db.updateTable('signing_keys').set({ retired_at: sql<Date>`now()` }).where('retired_at', 'is', null).where('kid', '!=', keep).execute();
 }
 
 /** How many keys are not retired. */

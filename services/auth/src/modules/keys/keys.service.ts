@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK, type JWTVerifyGetKey, type CryptoKey } from 'jose';
 import type { Logger } from 'pino';
-import type { Database, Db } from '@gatehouse/platform/db';
+import type { Database, Db } from '../../db/schema';
 import { createSecretBox } from '@gatehouse/platform/crypto';
 import { countCurrent, insertKey, listPublishedKeys, lockKeys, retireOthers, type SigningKeyRow } from './keys.queries';
 

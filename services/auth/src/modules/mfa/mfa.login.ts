@@ -17,8 +17,8 @@
  */
 import type { Logger } from 'pino';
 import type { TokenResponse } from '@gatehouse/contracts';
-import type { Database, Tx } from '@gatehouse/platform/db';
-import { enqueueEvents } from '@gatehouse/platform/events';
+import type { Database, Tx } from '../../db/schema';
+import type { Emit } from '@gatehouse/platform/db';
 import { authEvent } from '../../events';
 import type { RequestContext } from '../../context';
 import type { SessionService } from '../sessions/sessions.service';
@@ -54,7 +54,6 @@ export interface LoginGateDeps {
   sessions: SessionService;
   tenants: TenantService;
   throttle: Throttle;
-  relay: { nudge(): void };
   logger: Logger;
   /** clock in epoch ms (tests may move it) */
   now?: () => number;
@@ -67,24 +66,22 @@ export function tenantRequiresMfa(tenant: Tenant): boolean {
 
 /** Creates the gate. */
 export function createLoginGate(deps: LoginGateDeps) {
-  const { db, tokens, secrets, sessions, tenants, throttle, relay, logger } = deps;
+  const { db, tokens, secrets, sessions, tenants, throttle, logger } = deps;
   const now = deps.now ?? Date.now;
-  const schema = db.schema;
 
   async function recordFailure(tenantId: string, ctx: RequestContext, userId: string, reason: string): Promise<void> {
     try {
-      await db.withTenant(tenantId, (trx) => enqueueEvents(trx, schema, [authEvent('login_failed', tenantId, ctx, { userId, reason })]));
-      relay.nudge();
+      await db.withTenant(tenantId, (_trx, emit) => emit(authEvent('login_failed', tenantId, ctx, { userId, reason })));
     } catch (err) {
       logger.error({ err }, 'could not record a failed second factor');
     }
   }
 
-  /** Issues a session inside a transaction: last login, session, login_succeeded. */
-  async function issueTx(trx: Tx, tenant: Tenant, user: UserRow, amr: string[], ctx: RequestContext, method: string) {
+  /** Issues a session inside a unit of work: last login, session, login_succeeded. */
+  async function issueTx(trx: Tx, emit: Emit, tenant: Tenant, user: UserRow, amr: string[], ctx: RequestContext, method: string) {
     const row = (await updateUser(trx, user.id, { last_login_at: new Date() })) ?? user;
     const issued = await sessions.issue(trx, { tenantId: tenant.id, userId: user.id, amr, ctx });
-    await enqueueEvents(trx, schema, [authEvent('login_succeeded', tenant.id, ctx, { userId: user.id, sessionId: issued.session.id, method })]);
+    await emit(authEvent('login_succeeded', tenant.id, ctx, { userId: user.id, sessionId: issued.session.id, method }));
     return { row, issued };
   }
 
@@ -111,8 +108,7 @@ export function createLoginGate(deps: LoginGateDeps) {
 
     /** Issues a session for a sign-in that is multi-factor by itself (a passkey with user verification). */
     async issue(tenant: Tenant, user: UserRow, amr: string[], ctx: RequestContext, method: string): Promise<TokenResponse> {
-      const { row, issued } = await db.withTenant(tenant.id, (trx) => issueTx(trx, tenant, user, amr, ctx, method));
-      relay.nudge();
+      const { row, issued } = await db.withTenant(tenant.id, (trx, emit) => issueTx(trx, emit, tenant, user, amr, ctx, method));
       return sessions.tokenResponse(tenant, row, issued);
     },
 
@@ -164,15 +160,14 @@ export function createLoginGate(deps: LoginGateDeps) {
     async finish(tenant: Tenant, mfaToken: string, rec: MfaTokenRecord, ctx: RequestContext, method: string): Promise<TokenResponse> {
       const taken = await tokens.take(mfaToken);
       if (!taken || taken.userId !== rec.userId) throw mfaErrors.invalidToken();
-      const out = await db.withTenant(tenant.id, async (trx) => {
+      const out = await db.withTenant(tenant.id, async (trx, emit) => {
         const user = await findUserById(trx, rec.userId);
         if (!user) return undefined;
         if (user.disabled_at !== null) return 'disabled' as const;
-        return issueTx(trx, tenant, user, [...new Set([...rec.amr, 'otp'])], ctx, `${rec.method}+${method}`);
+        return issueTx(trx, emit, tenant, user, [...new Set([...rec.amr, 'otp'])], ctx, `${rec.method}+${method}`);
       });
       if (out === undefined) throw mfaErrors.invalidToken();
       if (out === 'disabled') throw authErrors.accountDisabled();
-      relay.nudge();
       return sessions.tokenResponse(tenant, out.row, out.issued);
     },
   };

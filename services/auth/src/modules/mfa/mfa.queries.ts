@@ -1,19 +1,12 @@
 /** TOTP secrets and backup codes. Every function takes the executor of a `withTenant` transaction (RLS). */
 import { sql } from 'kysely';
-import type { Tx } from '@gatehouse/platform/db';
+import type { TotpRow, Tx } from '../../db/schema';
 
-/** A row of `mfa_totp`. */
-export interface TotpRow {
-  user_id: string;
-  tenant_id: string;
-  secret_sealed: string;
-  confirmed_at: Date | null;
-  last_step: string | number;
-}
+export type { TotpRow } from '../../db/schema';
 
 /** The user's TOTP row, confirmed or pending. */
 export async function findTotp(trx: Tx, userId: string): Promise<TotpRow | undefined> {
-  return trx.selectFrom('mfa_totp').selectAll().where('user_id', '=', userId).executeTakeFirst() as Promise<TotpRow | undefined>;
+  return trx.selectFrom('mfa_totp').selectAll().where('user_id', '=', userId).executeTakeFirst();
 }
 
 /**
@@ -27,7 +20,7 @@ export async function upsertPendingTotp(trx: Tx, row: { user_id: string; tenant_
     .onConflict((oc) =>
       oc
         .column('user_id')
-        .doUpdateSet({ secret_sealed: row.secret_sealed, last_step: -1, created_at: sql`now()` })
+        .doUpdateSet({ secret_sealed: row.secret_sealed, last_step: -1, created_at: sql<Date>`now()` })
         .where('mfa_totp.confirmed_at', 'is', null),
     )
     .returning('user_id')
@@ -41,7 +34,7 @@ export async function upsertPendingTotp(trx: Tx, row: { user_id: string; tenant_
  * `confirm` marks a pending secret confirmed in the same statement.
  */
 export async function claimTotpStep(trx: Tx, userId: string, step: number, opts: { confirm: boolean }): Promise<boolean> {
-  let q = trx.updateTable('mfa_totp').set(opts.confirm ? { last_step: step, confirmed_at: sql`now()` } : { last_step: step });
+  let q = trx.updateTable('mfa_totp').set(opts.confirm ? { last_step: step, confirmed_at: sql<Date>`now()` } : { last_step: step });
   q = q.where('user_id', '=', userId).where('last_step', '<', step);
   q = opts.confirm ? q.where('confirmed_at', 'is', null) : q.where('confirmed_at', 'is not', null);
   const r = await q.returning('user_id').executeTakeFirst();
@@ -68,7 +61,7 @@ export async function replaceBackupCodes(trx: Tx, tenantId: string, userId: stri
 export async function consumeBackupCode(trx: Tx, userId: string, hash: string): Promise<boolean> {
   const r = await trx
     .updateTable('mfa_backup_codes')
-    .set({ used_at: sql`now()` })
+    .set({ used_at: sql<Date>`now()` })
     .where('user_id', '=', userId)
     .where('code_hash', '=', hash)
     .where('used_at', 'is', null)

@@ -12,8 +12,7 @@ import QRCode from 'qrcode';
 import type { Logger } from 'pino';
 import type { AccessClaims } from '@gatehouse/platform/auth';
 import type { TokenResponse } from '@gatehouse/contracts';
-import type { Database, Tx } from '@gatehouse/platform/db';
-import { enqueueEvents } from '@gatehouse/platform/events';
+import type { Database, Tx } from '../../db/schema';
 import { authEvent } from '../../events';
 import type { RequestContext } from '../../context';
 import type { PasswordHasher } from '../passwords/passwords.service';
@@ -44,14 +43,12 @@ export interface MfaServiceDeps {
   hasher: PasswordHasher;
   throttle: Throttle;
   tenants: TenantService;
-  relay: { nudge(): void };
   logger: Logger;
 }
 
 /** Creates the MFA management service. */
 export function createMfaService(deps: MfaServiceDeps) {
-  const { db, gate, tokens, secrets, hasher, throttle, tenants, relay } = deps;
-  const schema = db.schema;
+  const { db, gate, tokens, secrets, hasher, throttle, tenants } = deps;
 
   /** New backup codes for a user in `trx` (the old set is void); returns them for display. */
   async function newCodesTx(trx: Tx, tenantId: string, userId: string): Promise<string[]> {
@@ -100,14 +97,14 @@ export function createMfaService(deps: MfaServiceDeps) {
       const tenant = await tenants.requireActive(subject.tenantId);
       await throttle.checkIp('mfa', ctx.ip);
       const reservation = await throttle.reserve('mfa', tenant.id, `u:${subject.userId}`);
-      const result = await db.withTenant(tenant.id, async (trx) => {
+      const result = await db.withTenant(tenant.id, async (trx, emit) => {
         const pending = await findTotp(trx, subject.userId);
         if (!pending) throw mfaErrors.noPendingSetup();
         if (pending.confirmed_at !== null) throw mfaErrors.alreadyEnabled();
         if (!(await gate.useFactor(trx, subject.userId, { code }, { confirm: true }))) return undefined;
         await updateUser(trx, subject.userId, { mfa_enabled: true });
         const codes = await newCodesTx(trx, tenant.id, subject.userId);
-        await enqueueEvents(trx, schema, [authEvent('mfa_enabled', tenant.id, ctx, { userId: subject.userId, method: 'totp' })]);
+        await emit(authEvent('mfa_enabled', tenant.id, ctx, { userId: subject.userId, method: 'totp' }));
         return codes;
       });
       if (!result) {
@@ -116,7 +113,6 @@ export function createMfaService(deps: MfaServiceDeps) {
         throw mfaErrors.invalidCodeConfirm();
       }
       await throttle.succeed(reservation);
-      relay.nudge();
       if (!subject.enrollmentToken) return { backupCodes: result };
       const rec = await tokens.peek(subject.enrollmentToken);
       if (!rec) return { backupCodes: result };
@@ -127,14 +123,13 @@ export function createMfaService(deps: MfaServiceDeps) {
     async disable(tenantId: string, userId: string, password: string, ctx: RequestContext): Promise<void> {
       await tenants.requireActive(tenantId);
       await checkPassword(tenantId, userId, password, ctx);
-      const removed = await db.withTenant(tenantId, async (trx) => {
+      const removed = await db.withTenant(tenantId, async (trx, emit) => {
         const had = await deleteSecondFactors(trx, userId);
         await updateUser(trx, userId, { mfa_enabled: false });
-        if (had) await enqueueEvents(trx, schema, [authEvent('mfa_disabled', tenantId, ctx, { userId, method: 'totp', reason: 'user' })]);
+        if (had) await emit(authEvent('mfa_disabled', tenantId, ctx, { userId, method: 'totp', reason: 'user' }));
         return had;
       });
       if (!removed) throw mfaErrors.notEnabled();
-      relay.nudge();
     },
 
     /** `POST /mfa/backup-codes`: needs the password; a new set, the old one void. */
@@ -150,15 +145,14 @@ export function createMfaService(deps: MfaServiceDeps) {
 
     /** `POST /admin/users/{id}/mfa/reset`: removes the user's TOTP and backup codes. */
     async adminReset(actor: AccessClaims, userId: string, ctx: RequestContext): Promise<void> {
-      await db.withTenant(actor.tid, async (trx) => {
+      await db.withTenant(actor.tid, async (trx, emit) => {
         const target = await findUserById(trx, userId);
         if (!target) throw adminUserErrors.notFound();
         if (target.roles.includes('superadmin') && !actor.roles.includes('superadmin')) throw adminUserErrors.superadminOnly();
         const had = await deleteSecondFactors(trx, userId);
         await updateUser(trx, userId, { mfa_enabled: false });
-        if (had) await enqueueEvents(trx, schema, [authEvent('mfa_disabled', actor.tid, ctx, { userId, method: 'totp', reason: 'admin_reset' })]);
+        if (had) await emit(authEvent('mfa_disabled', actor.tid, ctx, { userId, method: 'totp', reason: 'admin_reset' }));
       });
-      relay.nudge();
     },
   };
 }

@@ -5,7 +5,7 @@
  * the deployment's own PUBLIC_URL is loopback (development and tests), so a tenant admin of a
  * real deployment cannot point the service at plain-http endpoints.
  */
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import { createSecretBox } from '@gatehouse/platform/crypto';
 import { isLoopbackUrl } from '../auth/auth.cookies';
 import { oauthErrors } from './oauth.errors';

@@ -215,7 +215,7 @@ export function createProviderClients({ publicUrl, logger }: { publicUrl: string
       try {
         if (!oidc) {
           // Facebook: no ID token; the Graph API's /me is the profile. Its email is not asserted verified.
-          const url = new URL((p.row.endpoints?.userinfoEndpoint as string | undefined) ?? PROVIDERS.facebook.userinfoEndpoint);
+          const url = new URL(p.row.endpoints?.userinfoEndpoint ?? PROVIDERS.facebook.userinfoEndpoint);
           const res = await client.fetchProtectedResource(cfg, tokens.access_token, url, 'GET');
           const me = (await res.json()) as { id?: string; name?: string; email?: string };
           if (!res.ok || typeof me.id !== 'string') throw new CallbackFailure('invalid_response');

@@ -20,11 +20,11 @@
 import { randomUUID } from 'node:crypto';
 import * as client from 'openid-client';
 import type { Logger } from 'pino';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Emit } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import type { KvStore } from '@gatehouse/platform/kv';
 import { createSecretBox, randomToken, sha256 } from '@gatehouse/platform/crypto';
 import { AppError } from '@gatehouse/platform/errors';
-import { enqueueEvents } from '@gatehouse/platform/events';
 import { authEvent, userEvent } from '../../events';
 import type { RequestContext } from '../../context';
 import type { LoginGate, LoginResult } from '../mfa/mfa.login';
@@ -68,7 +68,6 @@ export interface OAuthServiceDeps {
   gate: LoginGate;
   clients: ProviderClients;
   secret: string;
-  relay: { nudge(): void };
   logger: Logger;
 }
 
@@ -79,9 +78,8 @@ export function isProviderId(id: string): id is ProviderId {
 
 /** Creates the social-login service. */
 export function createOAuthService(deps: OAuthServiceDeps) {
-  const { db, kv, tenants, gate, clients, relay, logger } = deps;
+  const { db, kv, tenants, gate, clients, logger } = deps;
   const box = createSecretBox(deps.secret, 'oauth-client-secrets');
-  const schema = db.schema;
   const flowKey = (state: string) => `auth:oauth:flow:${sha256(state)}`;
   const codeKey = (code: string) => `auth:oauth:code:${sha256(code)}`;
 
@@ -108,7 +106,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
   }
 
   /** Finds or creates the account of a provider identity (see the module comment). */
-  async function accountFor(trx: Tx, tenant: Tenant, provider: ProviderId, profile: Profile, ctx: RequestContext): Promise<UserRow | CallbackError> {
+  async function accountFor(trx: Tx, emit: Emit, tenant: Tenant, provider: ProviderId, profile: Profile, ctx: RequestContext): Promise<UserRow | CallbackError> {
     const identity = await findIdentity(trx, provider, profile.subject);
     if (identity) return (await findUserById(trx, identity.user_id)) ?? 'provider_error';
     if (!profile.email) return 'email_required';
@@ -116,32 +114,32 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     if (existing) {
       if (!profile.emailVerified || existing.email_verified_at === null) return 'link_required';
       await insertIdentity(trx, { id: randomUUID(), tenant_id: tenant.id, provider, subject: profile.subject, user_id: existing.id, email: profile.email });
-      await enqueueEvents(trx, schema, [authEvent('oauth_linked', tenant.id, ctx, { userId: existing.id, method: `oauth:${provider}`, reason: 'verified_email' })]);
+      await emit(authEvent('oauth_linked', tenant.id, ctx, { userId: existing.id, method: `oauth:${provider}`, reason: 'verified_email' }));
       return existing;
     }
     if (tenant.settings.selfRegistration === false) return 'registration_closed';
-    const user = (await insertFederatedUser(trx, {
+    const user = await insertFederatedUser(trx, {
       id: randomUUID(),
       tenant_id: tenant.id,
       email: profile.email,
       display_name: profile.name?.slice(0, 100) || null,
       email_verified_at: profile.emailVerified ? new Date() : null,
-    })) as UserRow;
+    });
     await insertIdentity(trx, { id: randomUUID(), tenant_id: tenant.id, provider, subject: profile.subject, user_id: user.id, email: profile.email });
-    await enqueueEvents(trx, schema, [
+    await emit(
       userEvent('created', tenant.id, eventUser(user)),
       authEvent('oauth_linked', tenant.id, ctx, { userId: user.id, method: `oauth:${provider}`, reason: 'registration' }),
-    ]);
+    );
     return user;
   }
 
   /** Links a provider identity to a signed-in user's account. */
-  async function linkTo(trx: Tx, tenant: Tenant, provider: ProviderId, profile: Profile, userId: string, ctx: RequestContext): Promise<CallbackError | undefined> {
+  async function linkTo(trx: Tx, emit: Emit, tenant: Tenant, provider: ProviderId, profile: Profile, userId: string, ctx: RequestContext): Promise<CallbackError | undefined> {
     const identity = await findIdentity(trx, provider, profile.subject);
     if (identity) return identity.user_id === userId ? undefined : 'identity_in_use';
     if (!(await findUserById(trx, userId))) return 'provider_error';
     await insertIdentity(trx, { id: randomUUID(), tenant_id: tenant.id, provider, subject: profile.subject, user_id: userId, email: profile.email });
-    await enqueueEvents(trx, schema, [authEvent('oauth_linked', tenant.id, ctx, { userId, method: `oauth:${provider}`, reason: 'user_link' })]);
+    await emit(authEvent('oauth_linked', tenant.id, ctx, { userId, method: `oauth:${provider}`, reason: 'user_link' }));
     return undefined;
   }
 
@@ -201,14 +199,13 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       if (flow.linkUserId) {
         const linkUserId = flow.linkUserId;
         const problem = await db
-          .withTenant(tenant.id, (trx) => linkTo(trx, tenant, flow.provider, profile, linkUserId, ctx))
+          .withTenant(tenant.id, (trx, emit) => linkTo(trx, emit, tenant, flow.provider, profile, linkUserId, ctx))
           .catch((err: unknown) => ((err as { code?: string }).code === '23505' ? ('identity_in_use' as const) : Promise.reject(err)));
         if (problem) return fail(problem);
-        relay.nudge();
         return withParams(flow.redirectUri, { linked: flow.provider });
       }
 
-      const resolve = () => db.withTenant(tenant.id, (trx) => accountFor(trx, tenant, flow.provider, profile, ctx));
+      const resolve = () => db.withTenant(tenant.id, (trx, emit) => accountFor(trx, emit, tenant, flow.provider, profile, ctx));
       let account: UserRow | CallbackError;
       try {
         account = await resolve();
@@ -219,7 +216,6 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       }
       if (typeof account === 'string') return fail(account);
       if (account.disabled_at !== null) return fail('account_disabled');
-      relay.nudge();
       const code = randomToken(32);
       const rec: CodeRecord = { tenantId: tenant.id, userId: account.id, provider: flow.provider };
       await store(() => kv.set(codeKey(code), JSON.stringify(rec), CODE_TTL_SEC * 1000));

@@ -22,7 +22,7 @@ import {
 } from '@simplewebauthn/server';
 import type { Logger } from 'pino';
 import type { KvStore } from '@gatehouse/platform/kv';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import { sha256 } from '@gatehouse/platform/crypto';
 import { AppError } from '@gatehouse/platform/errors';
 import type { RequestContext } from '../../context';

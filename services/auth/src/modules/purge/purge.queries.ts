@@ -3,7 +3,7 @@
  * but `listTenantIdsAfter` run inside `withTenant` (RLS): the purge works tenant by tenant as
  * the application role, like a request would, so it needs no owner that bypasses RLS.
  */
-import type { Db, Tx } from '@gatehouse/platform/db';
+import type { Db, Tx } from '../../db/schema';
 import { ago } from '@gatehouse/platform/purge';
 
 /** A page of tenant ids after `after` (keyset, by id). The tenant directory has no RLS. */

@@ -32,7 +32,7 @@ const hash = (s: string) => createHash('sha256').update(s).digest('base64url');
 
 async function count(table: 'sessions' | 'refresh_tokens' | 'one_time_tokens' | 'outbox' | 'inbox', column: string, ids: string[]): Promise<number> {
   if (ids.length === 0) return 0;
-  const r = await h.deps.db.admin.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).where(column, 'in', ids).executeTakeFirstOrThrow();
+  const r = await h.deps.db.admin.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).where(sql.ref(column), 'in', ids).executeTakeFirstOrThrow();
   return Number(r.n);
 }
 async function tokensOf(sessionId: string): Promise<number> {

@@ -1,8 +1,8 @@
 /** One-time tokens (email verification, password reset): sha256 only, single use. Inside `withTenant`. */
 import { sql } from 'kysely';
-import type { Tx } from '@gatehouse/platform/db';
+import type { OneTimePurpose, Tx } from '../../db/schema';
 
-export type OneTimePurpose = 'verify_email' | 'reset_password';
+export type { OneTimePurpose } from '../../db/schema';
 
 /** Stores a one-time token by its sha256, expiring `ttlSec` from now (database clock). */
 export async function insertOneTimeToken(
@@ -16,7 +16,7 @@ export async function insertOneTimeToken(
       tenant_id: t.tenant_id,
       user_id: t.user_id,
       purpose: t.purpose,
-      expires_at: sql`now() + make_interval(secs => ${t.ttlSec})`,
+      expires_at: sql<Date>`now() + make_interval(secs => ${t.ttlSec})`,
     })
     .execute();
 }
@@ -28,21 +28,21 @@ export async function insertOneTimeToken(
 export async function consumeOneTimeToken(trx: Tx, tokenHash: string, purpose: OneTimePurpose): Promise<string | undefined> {
   const r = await trx
     .updateTable('one_time_tokens')
-    .set({ used_at: sql`now()` })
+    .set({ used_at: sql<Date>`now()` })
     .where('token_hash', '=', tokenHash)
     .where('purpose', '=', purpose)
     .where('used_at', 'is', null)
     .where('expires_at', '>', sql<Date>`now()`)
     .returning('user_id')
     .executeTakeFirst();
-  return r?.user_id as string | undefined;
+  return r?.user_id;
 }
 
 /** Voids a user's unused tokens of a purpose (a newer one was issued, or the password changed). */
 export async function voidOneTimeTokens(trx: Tx, userId: string, purpose: OneTimePurpose): Promise<void> {
   await trx
     .updateTable('one_time_tokens')
-    .set({ used_at: sql`now()` })
+    .set({ used_at: sql<Date>`now()` })
     .where('user_id', '=', userId)
     .where('purpose', '=', purpose)
     .where('used_at', 'is', null)

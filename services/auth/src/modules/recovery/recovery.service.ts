@@ -6,9 +6,8 @@
  */
 import type { Logger } from 'pino';
 import { sql } from 'kysely';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import { randomToken, sha256 } from '@gatehouse/platform/crypto';
-import { enqueueEvents } from '@gatehouse/platform/events';
 import type { Mailer } from '@gatehouse/platform/mail';
 import { authEvent } from '../../events';
 import type { RequestContext } from '../../context';
@@ -35,15 +34,13 @@ export interface RecoveryServiceDeps {
   sessions: SessionService;
   mailer: Mailer;
   background: Background;
-  relay: { nudge(): void };
   publicUrl: string;
   logger: Logger;
 }
 
 /** Creates the recovery service. */
 export function createRecoveryService(deps: RecoveryServiceDeps) {
-  const { db, hasher, throttle, tenants, sessions, mailer, background, relay, logger } = deps;
-  const schema = db.schema;
+  const { db, hasher, throttle, tenants, sessions, mailer, background, logger } = deps;
 
   async function sendMail(to: string, subject: string, text: string): Promise<void> {
     try {
@@ -112,7 +109,7 @@ export function createRecoveryService(deps: RecoveryServiceDeps) {
           .where('used_at', 'is', null)
           .where('expires_at', '>', sql<Date>`now()`)
           .executeTakeFirst();
-        return row ? findUserById(trx, row.user_id as string) : undefined;
+        return row ? findUserById(trx, row.user_id) : undefined;
       });
       if (!user || user.disabled_at !== null) {
         await throttle.failIp('reset', ctx.ip);
@@ -121,40 +118,37 @@ export function createRecoveryService(deps: RecoveryServiceDeps) {
       await throttle.limit('reset', tenant.id, user.id, 10, 3600);
       checkPasswordPolicy(newPassword, { minLength: passwordMinLength(tenant), email: user.email, username: user.username });
       const passwordHash = await hasher.hash(newPassword);
-      const revoked = await db.withTenant(tenant.id, async (trx) => {
+      const done = await db.withTenant(tenant.id, async (trx, emit) => {
         const userId = await consumeOneTimeToken(trx, hash, 'reset_password');
-        if (userId !== user.id) return undefined;
+        if (userId !== user.id) return false;
         // the reset link reached the mailbox, so the address is proven too
         await updateUser(trx, user.id, { password_hash: passwordHash, email_verified_at: user.email_verified_at ?? new Date() });
         await voidOneTimeTokens(trx, user.id, 'reset_password');
-        const ids = await sessions.revokeAllTx(trx, user.id, 'password_reset');
-        await enqueueEvents(trx, schema, [authEvent('password_reset', tenant.id, ctx, { userId: user.id, reason: 'password_reset' })]);
-        return ids;
+        await sessions.revokeAllTx(trx, emit, user.id, 'password_reset');
+        await emit(authEvent('password_reset', tenant.id, ctx, { userId: user.id, reason: 'password_reset' }));
+        return true;
       });
-      if (!revoked) {
+      if (!done) {
         await throttle.failIp('reset', ctx.ip);
         throw recoveryErrors.invalidToken();
       }
-      relay.nudge();
-      await sessions.publishRevocations(revoked);
     },
 
     /** `POST /email/verify`. */
     async verifyEmail(tenantId: string, token: string, ctx: RequestContext): Promise<void> {
       const tenant = await tenants.requireActive(tenantId);
       await throttle.checkIp('verify', ctx.ip);
-      const ok = await db.withTenant(tenant.id, async (trx) => {
+      const ok = await db.withTenant(tenant.id, async (trx, emit) => {
         const userId = await consumeOneTimeToken(trx, sha256(token), 'verify_email');
         if (!userId) return false;
         await updateUser(trx, userId, { email_verified_at: new Date() });
-        await enqueueEvents(trx, schema, [authEvent('email_verified', tenant.id, ctx, { userId })]);
+        await emit(authEvent('email_verified', tenant.id, ctx, { userId }));
         return true;
       });
       if (!ok) {
         await throttle.failIp('verify', ctx.ip);
         throw recoveryErrors.invalidToken();
       }
-      relay.nudge();
     },
 
     /** `POST /email/verify/resend`: a new link unless the address is verified already. */
@@ -191,15 +185,12 @@ export function createRecoveryService(deps: RecoveryServiceDeps) {
       await throttle.succeed(reservation);
       checkPasswordPolicy(input.newPassword, { minLength: passwordMinLength(tenant), email: user.email, username: user.username });
       const passwordHash = await hasher.hash(input.newPassword);
-      const revoked = await db.withTenant(tenant.id, async (trx) => {
+      await db.withTenant(tenant.id, async (trx, emit) => {
         await updateUser(trx, user.id, { password_hash: passwordHash });
         await voidOneTimeTokens(trx, user.id, 'reset_password');
-        const ids = await sessions.revokeAllTx(trx, user.id, 'password_changed', currentSessionId);
-        await enqueueEvents(trx, schema, [authEvent('password_changed', tenant.id, ctx, { userId: user.id, sessionId: currentSessionId })]);
-        return ids;
+        await sessions.revokeAllTx(trx, emit, user.id, 'password_changed', currentSessionId);
+        await emit(authEvent('password_changed', tenant.id, ctx, { userId: user.id, sessionId: currentSessionId }));
       });
-      relay.nudge();
-      await sessions.publishRevocations(revoked);
     },
   };
 }

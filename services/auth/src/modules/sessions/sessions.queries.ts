@@ -1,21 +1,8 @@
 /** Sessions and refresh tokens. All but `findRefreshTenant` run inside `withTenant` (RLS). */
 import { sql } from 'kysely';
-import type { Db, Tx } from '@gatehouse/platform/db';
+import type { Db, SessionRow, Tx } from '../../db/schema';
 
-/** A row of `sessions`. */
-export interface SessionRow {
-  id: string;
-  tenant_id: string;
-  user_id: string;
-  created_at: Date;
-  last_used_at: Date;
-  expires_at: Date;
-  idle_expires_at: Date;
-  revoked_at: Date | null;
-  ip: string | null;
-  user_agent: string | null;
-  amr: string[];
-}
+export type { SessionRow } from '../../db/schema';
 
 const secs = (n: number) => sql<Date>`now() + make_interval(secs => ${n})`;
 
@@ -37,7 +24,7 @@ export async function insertSession(
       idle_expires_at: secs(Math.min(s.idleSec, s.absoluteSec)),
     })
     .returningAll()
-    .executeTakeFirstOrThrow() as Promise<SessionRow>;
+    .executeTakeFirstOrThrow();
 }
 
 /** Stores a refresh token by its sha256 only. */
@@ -50,9 +37,7 @@ export async function insertRefreshToken(trx: Tx, t: { token_hash: string; tenan
  * the hash is globally unique and the tenant is not known before this lookup.
  */
 export async function findRefreshTenant(admin: Db, tokenHash: string): Promise<{ tenant_id: string; session_id: string } | undefined> {
-  return admin.selectFrom('refresh_tokens').select(['tenant_id', 'session_id']).where('token_hash', '=', tokenHash).executeTakeFirst() as Promise<
-    { tenant_id: string; session_id: string } | undefined
-  >;
+  return admin.selectFrom('refresh_tokens').select(['tenant_id', 'session_id']).where('token_hash', '=', tokenHash).executeTakeFirst();
 }
 
 /**
@@ -67,7 +52,7 @@ export async function consumeRefreshToken(trx: Tx, tokenHash: string): Promise<s
     .where('used_at', 'is', null)
     .returning('session_id')
     .executeTakeFirst();
-  return r?.session_id as string | undefined;
+  return r?.session_id;
 }
 
 /** The session when it is neither revoked nor past its idle or absolute expiry. */
@@ -79,17 +64,17 @@ export async function findActiveSession(trx: Tx, id: string): Promise<SessionRow
     .where('revoked_at', 'is', null)
     .where('expires_at', '>', sql<Date>`now()`)
     .where('idle_expires_at', '>', sql<Date>`now()`)
-    .executeTakeFirst() as Promise<SessionRow | undefined>;
+    .executeTakeFirst();
 }
 
 /** Extends the idle expiry (never past the absolute one) on a refresh. */
 export async function touchSession(trx: Tx, id: string, idleSec: number, ip: string | null): Promise<SessionRow> {
   return trx
     .updateTable('sessions')
-    .set({ last_used_at: sql`now()`, idle_expires_at: sql`least(expires_at, now() + make_interval(secs => ${idleSec}))`, ip })
+    .set({ last_used_at: sql<Date>`now()`, idle_expires_at: sql<Date>`least(expires_at, now() + make_interval(secs => ${idleSec}))`, ip })
     .where('id', '=', id)
     .returningAll()
-    .executeTakeFirstOrThrow() as Promise<SessionRow>;
+    .executeTakeFirstOrThrow();
 }
 
 /** Revokes sessions not yet revoked; returns their ids. */
@@ -98,16 +83,16 @@ export async function revokeSessions(
   where: { userId?: string; sessionId?: string; exceptSessionId?: string },
   reason: string,
 ): Promise<Array<{ id: string; user_id: string }>> {
-  let q = trx.updateTable('sessions').set({ revoked_at: sql`now()`, revoke_reason: reason }).where('revoked_at', 'is', null);
+  let q = trx.updateTable('sessions').set({ revoked_at: sql<Date>`now()`, revoke_reason: reason }).where('revoked_at', 'is', null);
   if (where.userId) q = q.where('user_id', '=', where.userId);
   if (where.sessionId) q = q.where('id', '=', where.sessionId);
   if (where.exceptSessionId) q = q.where('id', '!=', where.exceptSessionId);
-  return (await q.returning(['id', 'user_id']).execute()) as Array<{ id: string; user_id: string }>;
+  return q.returning(['id', 'user_id']).execute();
 }
 
 /** A user's sessions that can still be used, newest first. */
 export async function listActiveSessions(trx: Tx, userId: string): Promise<SessionRow[]> {
-  return (await trx
+  return trx
     .selectFrom('sessions')
     .selectAll()
     .where('user_id', '=', userId)
@@ -116,5 +101,5 @@ export async function listActiveSessions(trx: Tx, userId: string): Promise<Sessi
     .where('idle_expires_at', '>', sql<Date>`now()`)
     .orderBy('created_at', 'desc')
     .limit(500)
-    .execute()) as SessionRow[];
+    .execute();
 }

@@ -5,13 +5,11 @@
  * within a second instead of living until they expire).
  */
 import { randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
 import type { TokenResponse } from '@gatehouse/contracts';
 import type { Config } from '@gatehouse/platform/config';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Emit } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import { randomToken, sha256 } from '@gatehouse/platform/crypto';
-import { enqueueEvents } from '@gatehouse/platform/events';
-import type { RevocationList } from '@gatehouse/platform/revocation';
 import { authEvent } from '../../events';
 import type { RequestContext } from '../../context';
 import type { KeyService } from '../keys/keys.service';
@@ -43,16 +41,12 @@ export interface SessionServiceDeps {
   db: Database;
   keys: KeyService;
   tenants: TenantService;
-  revocations: RevocationList;
-  relay: { nudge(): void };
   tokens: Config['tokens'];
-  logger: Logger;
 }
 
 /** Creates the session service. */
 export function createSessionService(deps: SessionServiceDeps) {
-  const { db, keys, tenants, revocations, relay, tokens, logger } = deps;
-  const schema = db.schema;
+  const { db, keys, tenants, tokens } = deps;
   /** How long a revocation must be remembered: the longest an access token can live, plus clock skew. */
   const revocationTtlMs = (Math.max(tokens.accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC) + 60) * 1000;
 
@@ -61,22 +55,8 @@ export function createSessionService(deps: SessionServiceDeps) {
     return Math.max(0, Math.floor((until - Date.now()) / 1000));
   }
 
-  /** Publishes revoked session ids to the shared list (after the commit that revoked them). */
-  async function publishRevocations(sessionIds: string[]): Promise<void> {
-    for (const sid of sessionIds) {
-      try {
-        await revocations.revokeSession(sid, revocationTtlMs);
-      } catch (err) {
-        // The session is revoked in the database (its refresh token is dead) and in this
-        // process; other processes learn it at their next reload of the shared list.
-        logger.error({ err, sid }, 'could not publish a session revocation');
-      }
-    }
-  }
-
   return {
     revocationTtlMs,
-    publishRevocations,
 
     /** Creates a session and its first refresh token inside the caller's transaction. */
     async issue(trx: Tx, input: { tenantId: string; userId: string; amr: string[]; ctx: RequestContext }): Promise<IssuedSession> {
@@ -130,21 +110,23 @@ export function createSessionService(deps: SessionServiceDeps) {
       // a disabled tenant answers as at login and at the gateway (its sessions were revoked too)
       if (tenant.status !== 'active') throw tenantErrors.notFound();
 
-      type Outcome = { kind: 'ok'; user: UserRow; issued: IssuedSession } | { kind: 'reused'; revoked: string[] } | { kind: 'invalid'; revoked: string[] };
-      const outcome: Outcome = await db.withTenant(tenant.id, async (trx) => {
+      type Outcome = { kind: 'ok'; user: UserRow; issued: IssuedSession } | { kind: 'reused' } | { kind: 'invalid' };
+      const outcome: Outcome = await db.withTenant(tenant.id, async (trx, emit) => {
         const sessionId = await consumeRefreshToken(trx, hash);
         if (!sessionId) {
           const revoked = await revokeSessions(trx, { sessionId: found.session_id }, 'refresh_token_reused');
           const owner = revoked[0]?.user_id;
-          await enqueueEvents(trx, schema, [authEvent('refresh_token_reused', tenant.id, ctx, { userId: owner, sessionId: found.session_id, reason: 'refresh_token_reused' })]);
-          return { kind: 'reused', revoked: revoked.map((r) => r.id) };
+          await emit(authEvent('refresh_token_reused', tenant.id, ctx, { userId: owner, sessionId: found.session_id, reason: 'refresh_token_reused' }));
+          emit.revokeSessions(revoked.map((r) => r.id));
+          return { kind: 'reused' };
         }
         const session = await findActiveSession(trx, sessionId);
-        if (!session) return { kind: 'invalid', revoked: [] };
+        if (!session) return { kind: 'invalid' };
         const user = await findUserById(trx, session.user_id);
         if (!user || user.disabled_at !== null) {
           const revoked = await revokeSessions(trx, { sessionId }, 'user_disabled');
-          return { kind: 'invalid', revoked: revoked.map((r) => r.id) };
+          emit.revokeSessions(revoked.map((r) => r.id));
+          return { kind: 'invalid' };
         }
         const next = randomToken(32);
         await insertRefreshToken(trx, { token_hash: sha256(next), tenant_id: tenant.id, session_id: sessionId });
@@ -152,8 +134,6 @@ export function createSessionService(deps: SessionServiceDeps) {
         return { kind: 'ok', user, issued: { session: touched, refreshToken: next } };
       });
       if (outcome.kind !== 'ok') {
-        relay.nudge();
-        await publishRevocations(outcome.revoked);
         throw outcome.kind === 'reused' ? sessionErrors.refreshReused() : sessionErrors.invalidRefresh();
       }
       return { tenant, response: await this.tokenResponse(tenant, outcome.user, outcome.issued) };
@@ -168,15 +148,12 @@ export function createSessionService(deps: SessionServiceDeps) {
       // globally unique hash, tenant not known yet: owner connection (see findRefreshTenant)
       const found = await findRefreshTenant(db.admin, sha256(refreshToken));
       if (!found || (requestTenantId !== undefined && requestTenantId !== found.tenant_id)) return;
-      const revoked = await db.withTenant(found.tenant_id, async (trx) => {
+      await db.withTenant(found.tenant_id, async (trx, emit) => {
         const rows = await revokeSessions(trx, { sessionId: found.session_id }, 'logout');
         const userId = rows[0]?.user_id;
-        if (userId) await enqueueEvents(trx, schema, [authEvent('logout', found.tenant_id, ctx, { userId, sessionId: found.session_id, reason: 'logout' })]);
-        return rows.map((r) => r.id);
+        if (userId) await emit(authEvent('logout', found.tenant_id, ctx, { userId, sessionId: found.session_id, reason: 'logout' }));
+        emit.revokeSessions(rows.map((r) => r.id));
       });
-      if (revoked.length === 0) return;
-      relay.nudge();
-      await publishRevocations(revoked);
     },
 
     /** Revokes one session of a user (logout, `DELETE /sessions/{id}`); 404 when it is not theirs or not active. */
@@ -187,34 +164,31 @@ export function createSessionService(deps: SessionServiceDeps) {
       ctx: RequestContext,
       event: 'logout' | 'session_revoked',
     ): Promise<void> {
-      const revoked = await db.withTenant(tenantId, async (trx) => {
+      await db.withTenant(tenantId, async (trx, emit) => {
         const rows = await revokeSessions(trx, { userId, sessionId }, event);
-        if (rows.length > 0) await enqueueEvents(trx, schema, [authEvent(event, tenantId, ctx, { userId, sessionId, reason: event })]);
-        return rows.map((r) => r.id);
+        if (rows.length === 0) throw sessionErrors.notFound();
+        await emit(authEvent(event, tenantId, ctx, { userId, sessionId, reason: event }));
+        emit.revokeSessions(rows.map((r) => r.id));
       });
-      if (revoked.length === 0) throw sessionErrors.notFound();
-      relay.nudge();
-      await publishRevocations(revoked);
     },
 
     /**
-     * Revokes a user's sessions inside the caller's transaction (all, or all but one) and
-     * returns their ids; call {@link publishRevocations} with them after the commit.
+     * Revokes a user's sessions inside the caller's unit of work (all, or all but one): the
+     * access tokens fail everywhere once it commits. Returns how many.
      */
-    async revokeAllTx(trx: Tx, userId: string, reason: string, exceptSessionId?: string): Promise<string[]> {
-      return (await revokeSessions(trx, { userId, exceptSessionId }, reason)).map((r) => r.id);
+    async revokeAllTx(trx: Tx, emit: Emit, userId: string, reason: string, exceptSessionId?: string): Promise<number> {
+      const ids = (await revokeSessions(trx, { userId, exceptSessionId }, reason)).map((r) => r.id);
+      emit.revokeSessions(ids);
+      return ids.length;
     },
 
     /** Revokes every session of a user (logout-all, admin); emits one `session_revoked`. */
     async revokeAll(tenantId: string, userId: string, ctx: RequestContext, reason: string, event: 'logout' | 'session_revoked'): Promise<number> {
-      const revoked = await db.withTenant(tenantId, async (trx) => {
-        const ids = await this.revokeAllTx(trx, userId, reason);
-        await enqueueEvents(trx, schema, [authEvent(event, tenantId, ctx, { userId, reason })]);
-        return ids;
+      return db.withTenant(tenantId, async (trx, emit) => {
+        const n = await this.revokeAllTx(trx, emit, userId, reason);
+        await emit(authEvent(event, tenantId, ctx, { userId, reason }));
+        return n;
       });
-      relay.nudge();
-      await publishRevocations(revoked);
-      return revoked.length;
     },
 
     /** A user's active sessions. */

@@ -15,10 +15,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { DEFAULT_TENANT_ID, EventTypes, type TenantEventData, type User } from '@gatehouse/contracts';
-import type { Database, Tx } from '@gatehouse/platform/db';
+import type { Emit } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import { AppError } from '@gatehouse/platform/errors';
-import { enqueueEvents, makeEvent, type CloudEvent } from '@gatehouse/platform/events';
-import type { RevocationList } from '@gatehouse/platform/revocation';
+import { makeEvent, type CloudEvent } from '@gatehouse/platform/events';
 import type { RequestContext } from '../../context';
 import { EVENT_SOURCE } from '../../events';
 import type { Background } from '../../background';
@@ -52,11 +52,7 @@ export interface TenantActor {
 export interface TenantAdminDeps {
   db: Database;
   hasher: PasswordHasher;
-  revocations: RevocationList;
-  relay: { nudge(): void };
   background: Background;
-  /** how long a revocation must be remembered: the longest an access token lives, plus skew */
-  revocationTtlMs: number;
   logger: Logger;
   /**
    * After a disable, sessions and tokens are cut once more this much later (default 2000 ms):
@@ -107,25 +103,18 @@ function isSlugViolation(err: unknown): boolean {
 
 /** Creates the tenant administration service. */
 export function createTenantAdmin(deps: TenantAdminDeps) {
-  const { db, hasher, revocations, relay, background, revocationTtlMs, logger } = deps;
-  const schema = db.schema;
+  const { db, hasher, background, logger } = deps;
   const sweepMs = deps.disableSweepMs ?? 2000;
 
-  /** Revokes the tenant's sessions (inside `trx`) as the database's policies require. */
-  async function revokeSessionsTx(trx: Tx, tenantId: string): Promise<number> {
+  /**
+   * Revokes the tenant's sessions (inside `trx`, scoped as the database's policies require);
+   * once it commits, every access token of the tenant issued so far fails everywhere.
+   */
+  async function revokeSessionsTx(trx: Tx, emit: Emit, tenantId: string): Promise<number> {
     await scopeToTenant(trx, tenantId);
-    return revokeTenantSessions(trx, tenantId, 'tenant_disabled');
-  }
-
-  /** Every access token of the tenant issued up to now fails everywhere. */
-  async function cutTokens(tenantId: string): Promise<void> {
-    try {
-      await revocations.revokeTenant(tenantId, Math.floor(Date.now() / 1000), revocationTtlMs);
-    } catch (err) {
-      // This process already refuses them; the gateway also answers 404 for a disabled
-      // tenant once its cache drops it (on the tenant event, at most 5 s later).
-      logger.error({ err, tenantId }, 'could not publish a tenant revocation');
-    }
+    const n = await revokeTenantSessions(trx, tenantId, 'tenant_disabled');
+    emit.revokeTenant(tenantId);
+    return n;
   }
 
   function scheduleSweep(tenantId: string): void {
@@ -133,8 +122,7 @@ export function createTenantAdmin(deps: TenantAdminDeps) {
       await sleep(sweepMs);
       const row = await findTenantById(db.admin, tenantId);
       if (row?.status !== 'disabled') return;
-      const n = await db.admin.transaction().execute((trx) => revokeSessionsTx(trx, tenantId));
-      await cutTokens(tenantId);
+      const n = await db.transaction((trx, emit) => revokeSessionsTx(trx, emit, tenantId));
       if (n > 0) logger.warn({ tenantId, sessions: n }, 'sessions created while the tenant was being disabled were revoked');
     });
   }
@@ -158,12 +146,12 @@ export function createTenantAdmin(deps: TenantAdminDeps) {
       const id = randomUUID();
       let created: { row: TenantRow; adminUser?: User };
       try {
-        created = await db.admin.transaction().execute(async (trx) => {
+        created = await db.transaction(async (trx, emit) => {
           const row = await insertTenant(trx, { id, slug, name, settings });
           let adminUser: User | undefined;
           if (admin && passwordHash) {
             await scopeToTenant(trx, id);
-            const user = await insertAccount({ hasher, schema }, trx, {
+            const user = await insertAccount(trx, emit, {
               tenantId: id,
               email: admin.email.trim(),
               password: admin.password,
@@ -174,14 +162,13 @@ export function createTenantAdmin(deps: TenantAdminDeps) {
             });
             adminUser = toUser(user);
           }
-          await enqueueEvents(trx, schema, [tenantEvent('created', row, actor)]);
+          await emit(tenantEvent('created', row, actor));
           return { row, adminUser };
         });
       } catch (err) {
         if (isSlugViolation(err)) throw tenantErrors.slugTaken(slug);
         throw err;
       }
-      relay.nudge();
       const tenant = toTenant(created.row);
       return created.adminUser ? { ...tenant, admin: created.adminUser } : tenant;
     },
@@ -213,7 +200,7 @@ export function createTenantAdmin(deps: TenantAdminDeps) {
       if (!UUID.test(id)) throw tenantErrors.noSuchTenant();
       const name = patch.name?.trim();
       if (name === '') throw new AppError('validation_failed', 400, { detail: 'The name is empty.', errors: [{ path: 'body.name', message: 'must not be blank' }] });
-      const result = await db.admin.transaction().execute(async (trx) => {
+      const result = await db.transaction(async (trx, emit) => {
         const row = await lockTenant(trx, id);
         if (!row) throw tenantErrors.noSuchTenant();
         const set: { name?: string; status?: 'active' | 'disabled'; settings?: object } = {};
@@ -238,15 +225,11 @@ export function createTenantAdmin(deps: TenantAdminDeps) {
         if (changes.length === 0) return { row, disabled: false };
         const updated = await updateTenant(trx, id, set);
         const disabled = set.status === 'disabled';
-        const sessionsRevoked = disabled ? await revokeSessionsTx(trx, id) : undefined;
-        await enqueueEvents(trx, schema, [tenantEvent('updated', updated, actor, { changes, sessionsRevoked })]);
+        const sessionsRevoked = disabled ? await revokeSessionsTx(trx, emit, id) : undefined;
+        await emit(tenantEvent('updated', updated, actor, { changes, sessionsRevoked }));
         return { row: updated, disabled };
       });
-      if (result.disabled) {
-        await cutTokens(id);
-        scheduleSweep(id);
-      }
-      relay.nudge();
+      if (result.disabled) scheduleSweep(id);
       return toTenant(result.row);
     },
   };

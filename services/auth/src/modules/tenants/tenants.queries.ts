@@ -5,34 +5,25 @@
  * read its own tenant's settings ({@link findTenantSettings}).
  */
 import { sql } from 'kysely';
-import type { Db, Tx } from '@gatehouse/platform/db';
+import type { Db, TenantRow, Tx } from '../../db/schema';
 
-/** A row of `tenants`. */
-export interface TenantRow {
-  id: string;
-  slug: string;
-  name: string;
-  status: 'active' | 'disabled';
-  settings: Record<string, unknown>;
-  created_at: Date;
-}
+export type { TenantRow } from '../../db/schema';
 
 /** The tenant with this id, any status. */
 export async function findTenantById(db: Db, id: string): Promise<TenantRow | undefined> {
-  return db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst() as Promise<TenantRow | undefined>;
+  return db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 /** The tenant with this slug, any status. */
 export async function findTenantBySlug(db: Db, slug: string): Promise<TenantRow | undefined> {
-  return db.selectFrom('tenants').selectAll().where('slug', '=', slug).executeTakeFirst() as Promise<TenantRow | undefined>;
+  return db.selectFrom('tenants').selectAll().where('slug', '=', slug).executeTakeFirst();
 }
 
 /** The settings of a tenant, read inside the caller's (tenant) transaction. */
 export async function findTenantSettings(trx: Tx, id: string): Promise<Record<string, unknown> | undefined> {
   const row = await trx.selectFrom('tenants').select('settings').where('id', '=', id).executeTakeFirst();
   if (!row) return undefined;
-  const s = row.settings as unknown;
-  return typeof s === 'string' ? (JSON.parse(s) as Record<string, unknown>) : (s as Record<string, unknown>);
+  return row.settings;
 }
 
 /** Inserts a tenant; a duplicate slug raises the unique violation `tenants_slug_key`. */
@@ -41,12 +32,12 @@ export async function insertTenant(trx: Tx, t: { id: string; slug: string; name:
     .insertInto('tenants')
     .values({ id: t.id, slug: t.slug, name: t.name, settings: JSON.stringify(t.settings) })
     .returningAll()
-    .executeTakeFirstOrThrow() as Promise<TenantRow>;
+    .executeTakeFirstOrThrow();
 }
 
 /** The tenant, locked until the transaction ends, so concurrent changes apply one after the other. */
 export async function lockTenant(trx: Tx, id: string): Promise<TenantRow | undefined> {
-  return trx.selectFrom('tenants').selectAll().where('id', '=', id).forUpdate().executeTakeFirst() as Promise<TenantRow | undefined>;
+  return trx.selectFrom('tenants').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
 /** Updates name, status and/or settings. */
@@ -55,11 +46,18 @@ export async function updateTenant(
   id: string,
   set: { name?: string; status?: 'active' | 'disabled'; settings?: object },
 ): Promise<TenantRow> {
-  const values: Record<string, unknown> = { updated_at: sql`now()` };
-  if (set.name !== undefined) values.name = set.name;
-  if (set.status !== undefined) values.status = set.status;
-  if (set.settings !== undefined) values.settings = JSON.stringify(set.settings);
-  return trx.updateTable('tenants').set(values).where('id', '=', id).returningAll().executeTakeFirstOrThrow() as Promise<TenantRow>;
+  // undefined values are left out of the SET list (Kysely skips them)
+  return trx
+    .updateTable('tenants')
+    .set({
+      name: set.name,
+      status: set.status,
+      settings: set.settings === undefined ? undefined : JSON.stringify(set.settings),
+      updated_at: sql<Date>`now()`,
+    })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 /** Escapes LIKE wildcards so a search for "a_b%" is literal. */
@@ -83,7 +81,7 @@ export async function listTenantRows(
     q = q.where((eb) => eb.or([eb('slug', 'like', pattern), eb(sql`lower(name)`, 'like', pattern)]));
   }
   if (opts.after) q = q.where(sql<boolean>`(created_at, id) > (${opts.after.ts}::timestamptz, ${opts.after.id}::uuid)`);
-  return (await q.orderBy('created_at').orderBy('id').limit(opts.limit).execute()) as Array<TenantRow & { cursor_ts: string }>;
+  return q.orderBy('created_at').orderBy('id').limit(opts.limit).execute();
 }
 
 /**
@@ -93,7 +91,7 @@ export async function listTenantRows(
 export async function revokeTenantSessions(trx: Tx, tenantId: string, reason: string): Promise<number> {
   const rows = await trx
     .updateTable('sessions')
-    .set({ revoked_at: sql`now()`, revoke_reason: reason })
+    .set({ revoked_at: sql<Date>`now()`, revoke_reason: reason })
     .where('tenant_id', '=', tenantId)
     .where('revoked_at', 'is', null)
     .returning('id')

@@ -3,7 +3,7 @@
  * logins, registrations and refreshes, and its settings tune the flows (readers with defaults
  * in `tenants.settings.ts`, re-exported here). Superadmin management is `tenants.admin.ts`.
  */
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import { tenantErrors } from './tenants.errors';
 import { findTenantById, findTenantBySlug, type TenantRow } from './tenants.queries';
 import type { TenantSettings } from './tenants.schemas';

@@ -1,27 +1,12 @@
 /** User rows. Every function takes the executor of a `withTenant` transaction: RLS scopes it. */
 import { sql } from 'kysely';
-import type { Tx } from '@gatehouse/platform/db';
+import type { NewUser, Tx, UserRow, UserUpdate } from '../../db/schema';
 
-/** A row of `users`. */
-export interface UserRow {
-  id: string;
-  tenant_id: string;
-  email: string;
-  username: string | null;
-  display_name: string | null;
-  password_hash: string | null;
-  roles: string[];
-  email_verified_at: Date | null;
-  disabled_at: Date | null;
-  mfa_enabled: boolean;
-  created_at: Date;
-  updated_at: Date;
-  last_login_at: Date | null;
-}
+export type { UserRow } from '../../db/schema';
 
 /** The user with this id in the current tenant. */
 export async function findUserById(trx: Tx, id: string): Promise<UserRow | undefined> {
-  return trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst() as Promise<UserRow | undefined>;
+  return trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 /**
@@ -30,7 +15,7 @@ export async function findUserById(trx: Tx, id: string): Promise<UserRow | undef
  * uniqueness agree for every script (JavaScript's toLowerCase can differ from it).
  */
 export async function findUserByEmail(trx: Tx, email: string): Promise<UserRow | undefined> {
-  return trx.selectFrom('users').selectAll().where(sql`lower(email)`, '=', sql<string>`lower(${email})`).executeTakeFirst() as Promise<UserRow | undefined>;
+  return trx.selectFrom('users').selectAll().where(sql`lower(email)`, '=', sql<string>`lower(${email})`).executeTakeFirst();
 }
 
 /** Case-insensitive lookup by username. */
@@ -39,25 +24,25 @@ export async function findUserByUsername(trx: Tx, username: string): Promise<Use
     .selectFrom('users')
     .selectAll()
     .where(sql`lower(username)`, '=', sql<string>`lower(${username})`)
-    .executeTakeFirst() as Promise<UserRow | undefined>;
+    .executeTakeFirst();
 }
 
 /** Inserts a user; a duplicate email or username raises a unique violation (23505). */
 export async function insertUser(
   trx: Tx,
-  row: { id: string; tenant_id: string; email: string; username: string | null; display_name: string | null; password_hash: string; roles: string[] },
+  row: NewUser & { username: string | null; display_name: string | null; password_hash: string; roles: string[] },
 ): Promise<UserRow> {
-  return trx.insertInto('users').values(row).returningAll().executeTakeFirstOrThrow() as Promise<UserRow>;
+  return trx.insertInto('users').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
 /** Updates columns of a user and bumps updated_at; returns the new row. */
-export async function updateUser(trx: Tx, id: string, set: Record<string, unknown>): Promise<UserRow | undefined> {
+export async function updateUser(trx: Tx, id: string, set: UserUpdate): Promise<UserRow | undefined> {
   return trx
     .updateTable('users')
-    .set({ ...set, updated_at: sql`now()` })
+    .set({ ...set, updated_at: sql<Date>`now()` })
     .where('id', '=', id)
     .returningAll()
-    .executeTakeFirst() as Promise<UserRow | undefined>;
+    .executeTakeFirst();
 }
 
 /** Deletes a user (sessions and tokens go with it by cascade); true when a row went. */

@@ -4,8 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { User } from '@gatehouse/contracts';
-import type { Database, Tx } from '@gatehouse/platform/db';
-import { enqueueEvents } from '@gatehouse/platform/events';
+import type { Emit } from '@gatehouse/platform/db';
+import type { Database, Tx } from '../../db/schema';
 import { checkPasswordPolicy } from '../passwords/passwords.policy';
 import type { PasswordHasher } from '../passwords/passwords.service';
 import { passwordMinLength, type TenantService } from '../tenants/tenants.service';
@@ -71,11 +71,7 @@ export interface NewAccount {
  * Inserts a user (policy-checked, argon2id-hashed) and its `user.events.created` in the given
  * transaction. Throws `weak_password`, `email_taken`, `username_taken`.
  */
-export async function insertAccount(
-  deps: { hasher: PasswordHasher; schema: string },
-  trx: Tx,
-  input: NewAccount & { passwordHash: string },
-): Promise<UserRow> {
+export async function insertAccount(trx: Tx, emit: Emit, input: NewAccount & { passwordHash: string }): Promise<UserRow> {
   let row: UserRow;
   try {
     row = await insertUser(trx, {
@@ -90,7 +86,7 @@ export async function insertAccount(
   } catch (err) {
     mapUniqueViolation(err);
   }
-  await enqueueEvents(trx, deps.schema, [userEvent('created', input.tenantId, eventUser(row))]);
+  await emit(userEvent('created', input.tenantId, eventUser(row)));
   return row;
 }
 
@@ -99,7 +95,7 @@ export async function insertAccount(
  * password policy, argon2id hash, insert and `user.events.created` in one transaction.
  */
 export async function createUserAccount(
-  deps: { db: Database; hasher: PasswordHasher; tenants: TenantService; relay: { nudge(): void } },
+  deps: { db: Database; hasher: PasswordHasher; tenants: TenantService },
   input: NewAccount,
 ): Promise<User> {
   const tenant = await deps.tenants.requireActive(input.tenantId);
@@ -107,11 +103,10 @@ export async function createUserAccount(
   const passwordHash = await deps.hasher.hash(input.password);
   let row: UserRow;
   try {
-    row = await deps.db.withTenant(input.tenantId, (trx) => insertAccount({ hasher: deps.hasher, schema: deps.db.schema }, trx, { ...input, passwordHash }));
+    row = await deps.db.withTenant(input.tenantId, (trx, emit) => insertAccount(trx, emit, { ...input, passwordHash }));
   } catch (err) {
     mapUniqueViolation(err);
   }
-  deps.relay.nudge();
   return toUser(row);
 }
 
@@ -120,21 +115,18 @@ export async function createUserAccount(
  * start), otherwise adds the role and leaves the password alone. Idempotent.
  */
 export async function ensureSuperadmin(
-  deps: { db: Database; hasher: PasswordHasher; tenants: TenantService; relay: { nudge(): void } },
+  deps: { db: Database; hasher: PasswordHasher; tenants: TenantService },
   input: { email: string; password: string; tenantId: string },
 ): Promise<User> {
-  const existing = await deps.db.withTenant(input.tenantId, async (trx) => {
+  const existing = await deps.db.withTenant(input.tenantId, async (trx, emit) => {
     const row = await findUserByEmail(trx, input.email);
     if (!row) return undefined;
     if (row.roles.includes('superadmin')) return row;
     const updated = (await updateUser(trx, row.id, { roles: normalizeRoles([...row.roles, 'superadmin', 'admin']) }))!;
-    await enqueueEvents(trx, deps.db.schema, [userEvent('updated', input.tenantId, eventUser(updated))]);
+    await emit(userEvent('updated', input.tenantId, eventUser(updated)));
     return updated;
   });
-  if (existing) {
-    deps.relay.nudge();
-    return toUser(existing);
-  }
+  if (existing) return toUser(existing);
   try {
     return await createUserAccount(deps, { ...input, roles: ['superadmin', 'admin'] });
   } catch (err) {

@@ -1,52 +1,42 @@
 /** SQL for attendance. Every function takes the executor, so it runs inside the caller's transaction. */
-import type { Tx } from '@gatehouse/platform/db';
+import type { AttendanceRow, NewAttendance, Tx } from '../../db/schema';
 
-/** An attendance row as stored. */
-export interface AttendanceRow {
-  tenant_id: string;
-  event_id: string;
-  user_id: string;
-  status: 'present' | 'late';
-  checked_in_at: Date;
-  checked_out_at: Date | null;
-  checked_in_by: string;
-  checked_out_by: string | null;
-}
+export type { AttendanceRow } from '../../db/schema';
 
 /**
  * Inserts the check-in unless one exists. Concurrent scans of the same member all reach this
  * statement; the primary key lets exactly one insert, the others get `undefined` (after
  * waiting for the winner's commit, so they can then read its row).
  */
-export async function insertCheckIn(trx: Tx, row: AttendanceRow): Promise<AttendanceRow | undefined> {
-  return (await trx
+export async function insertCheckIn(trx: Tx, row: NewAttendance): Promise<AttendanceRow | undefined> {
+  return trx
     .insertInto('attendance')
     .values(row)
     .onConflict((oc) => oc.columns(['tenant_id', 'event_id', 'user_id']).doNothing())
     .returningAll()
-    .executeTakeFirst()) as AttendanceRow | undefined;
+    .executeTakeFirst();
 }
 
 /** A member's record for an event, if any. */
 export async function findAttendance(trx: Tx, eventId: string, userId: string): Promise<AttendanceRow | undefined> {
-  return (await trx
+  return trx
     .selectFrom('attendance')
     .selectAll()
     .where('event_id', '=', eventId)
     .where('user_id', '=', userId)
-    .executeTakeFirst()) as AttendanceRow | undefined;
+    .executeTakeFirst();
 }
 
 /** Sets the check-out time unless already set; `undefined` when nothing changed. */
 export async function checkOut(trx: Tx, eventId: string, userId: string, at: Date, by: string): Promise<AttendanceRow | undefined> {
-  return (await trx
+  return trx
     .updateTable('attendance')
     .set({ checked_out_at: at, checked_out_by: by })
     .where('event_id', '=', eventId)
     .where('user_id', '=', userId)
     .where('checked_out_at', 'is', null)
     .returningAll()
-    .executeTakeFirst()) as AttendanceRow | undefined;
+    .executeTakeFirst();
 }
 
 /** An attendance row with the member's names (event lists). */
@@ -54,7 +44,7 @@ export type AttendanceWithNames = AttendanceRow & { username: string | null; dis
 
 /** Every record of an event with the members' names, by check-in time. */
 export async function listEventAttendance(trx: Tx, eventId: string): Promise<AttendanceWithNames[]> {
-  return (await trx
+  return trx
     .selectFrom('attendance as a')
     .innerJoin('profiles as p', (j) => j.onRef('p.tenant_id', '=', 'a.tenant_id').onRef('p.id', '=', 'a.user_id'))
     .selectAll('a')
@@ -62,7 +52,7 @@ export async function listEventAttendance(trx: Tx, eventId: string): Promise<Att
     .where('a.event_id', '=', eventId)
     .orderBy('a.checked_in_at')
     .orderBy('a.user_id')
-    .execute()) as AttendanceWithNames[];
+    .execute();
 }
 
 /** An attendance row with the event's title and start (a member's own list). */
@@ -84,5 +74,5 @@ export async function listUserAttendance(
     const b = opts.before;
     q = q.where((eb) => eb.or([eb('a.checked_in_at', '<', b.at), eb.and([eb('a.checked_in_at', '=', b.at), eb('a.event_id', '<', b.id)])]));
   }
-  return (await q.orderBy('a.checked_in_at', 'desc').orderBy('a.event_id', 'desc').limit(opts.limit).execute()) as AttendanceWithEvent[];
+  return q.orderBy('a.checked_in_at', 'desc').orderBy('a.event_id', 'desc').limit(opts.limit).execute();
 }

@@ -16,8 +16,8 @@ import type { Logger } from 'pino';
 import type client from 'prom-client';
 import { Counter } from 'prom-client';
 import type { AccessClaims } from '@gatehouse/platform/auth';
-import type { Database, Tx } from '@gatehouse/platform/db';
-import { enqueueEvents, makeEvent } from '@gatehouse/platform/events';
+import type { Database, Tx } from '../../db/schema';
+import { makeEvent } from '@gatehouse/platform/events';
 import { EVENT_SOURCE, decodeCursor, encodeCursor, iso } from '../../common';
 import { eventErrors } from '../events/events.errors';
 import { findEvent } from '../events/events.queries';
@@ -72,11 +72,10 @@ export function createAttendanceService(deps: {
   tokens: QrTokens;
   clock: () => Date;
   checkInEarlyMinutes: number;
-  outbox: { nudge(): void };
   registry: client.Registry;
   logger: Logger;
 }) {
-  const { db, tokens, clock, outbox, logger } = deps;
+  const { db, tokens, clock, logger } = deps;
   const early = deps.checkInEarlyMinutes * MINUTE;
   const scans = scansCounter(deps.registry);
 
@@ -112,7 +111,7 @@ export function createAttendanceService(deps: {
     async checkIn(auth: AccessClaims, eventId: string, qrToken: string): Promise<{ attendance: Attendance; created: boolean }> {
       const userId = member(auth, qrToken, 'check_in');
       const now = clock();
-      const result = await db.withTenant(auth.tid, async (trx) => {
+      const result = await db.withTenant(auth.tid, async (trx, emit) => {
         const event = await loadEvent(trx, eventId);
         const existing = await findAttendance(trx, eventId, userId);
         if (existing) return { row: existing, created: false };
@@ -135,11 +134,10 @@ export function createAttendanceService(deps: {
           if (!row) throw new Error('attendance row vanished after a conflicting insert');
           return { row, created: false };
         }
-        await enqueueEvents(trx, db.schema, [attendanceEvent('attendance.events.checked_in', auth.tid, inserted, auth.sub)]);
+        await emit(attendanceEvent('attendance.events.checked_in', auth.tid, inserted, auth.sub));
         return { row: inserted, created: true };
       });
       scans.inc({ action: 'check_in', result: result.created ? 'created' : 'repeated' });
-      if (result.created) outbox.nudge();
       return { attendance: toAttendance(result.row), created: result.created };
     },
 
@@ -147,11 +145,11 @@ export function createAttendanceService(deps: {
     async checkOut(auth: AccessClaims, eventId: string, qrToken: string): Promise<Attendance> {
       const userId = member(auth, qrToken, 'check_out');
       const now = clock();
-      const result = await db.withTenant(auth.tid, async (trx) => {
+      const result = await db.withTenant(auth.tid, async (trx, emit) => {
         await loadEvent(trx, eventId);
         const updated = await checkOut(trx, eventId, userId, now, auth.sub);
         if (updated) {
-          await enqueueEvents(trx, db.schema, [attendanceEvent('attendance.events.checked_out', auth.tid, updated, auth.sub)]);
+          await emit(attendanceEvent('attendance.events.checked_out', auth.tid, updated, auth.sub));
           return { row: updated, changed: true };
         }
         const row = await findAttendance(trx, eventId, userId);
@@ -159,7 +157,6 @@ export function createAttendanceService(deps: {
         return { row, changed: false };
       });
       scans.inc({ action: 'check_out', result: result.changed ? 'created' : 'repeated' });
-      if (result.changed) outbox.nudge();
       return toAttendance(result.row);
     },
 

@@ -6,7 +6,7 @@
  * deleted while a committed row still points at it, and never forgotten.
  */
 import type { Logger } from 'pino';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import type { Storage } from '@gatehouse/platform/storage';
 import { forgetDeletion, lockPendingDeletions, recordDeletionFailure } from './avatars.queries';
 

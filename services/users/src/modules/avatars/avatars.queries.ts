@@ -1,6 +1,6 @@
 /** SQL for avatars: the profile's avatar columns and the storage-deletion queue. */
 import { sql } from 'kysely';
-import type { Db, Tx } from '@gatehouse/platform/db';
+import type { Db, Tx } from '../../db/schema';
 
 /** Points the profile at a new avatar (or at none). */
 export async function setAvatar(trx: Tx, userId: string, key: string | null, objectId: string | null, now: Date): Promise<void> {
@@ -10,7 +10,7 @@ export async function setAvatar(trx: Tx, userId: string, key: string | null, obj
 /** The storage key behind a public avatar object id (RLS limits it to the tenant in the id). */
 export async function findAvatarKey(trx: Tx, objectId: string): Promise<string | undefined> {
   const row = await trx.selectFrom('profiles').select('avatar_key').where('avatar_object', '=', objectId).executeTakeFirst();
-  return (row?.avatar_key as string | null | undefined) ?? undefined;
+  return row?.avatar_key ?? undefined;
 }
 
 /** Records objects to delete once the transaction commits (see the storage_deletions table). */
@@ -22,7 +22,7 @@ export async function queueDeletions(trx: Tx | Db, keys: string[]): Promise<void
 /** Pending deletions, locked so sweepers in several replicas do not collide. Cross-tenant: admin only. */
 export async function lockPendingDeletions(trx: Tx, limit: number): Promise<string[]> {
   const rows = await trx.selectFrom('storage_deletions').select('key').orderBy('created_at').limit(limit).forUpdate().skipLocked().execute();
-  return rows.map((r) => r.key as string);
+  return rows.map((r) => r.key);
 }
 
 /** Drops a key from the deletion queue once the object is gone. */
@@ -34,7 +34,7 @@ export async function forgetDeletion(db: Tx | Db, key: string): Promise<void> {
 export async function recordDeletionFailure(db: Tx | Db, key: string, error: string): Promise<void> {
   await db
     .updateTable('storage_deletions')
-    .set({ attempts: sql`attempts + 1`, last_error: error.slice(0, 500) })
+    .set({ attempts: sql<number>`attempts + 1`, last_error: error.slice(0, 500) })
     .where('key', '=', key)
     .execute();
 }

@@ -10,9 +10,9 @@
  */
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import { randomToken } from '@gatehouse/platform/crypto';
-import { enqueueEvents, makeEvent } from '@gatehouse/platform/events';
+import { makeEvent } from '@gatehouse/platform/events';
 import type { Storage } from '@gatehouse/platform/storage';
 import { EVENT_SOURCE } from '../../common';
 import { profileErrors } from '../profiles/profiles.errors';
@@ -32,10 +32,9 @@ export function createAvatarService(deps: {
   storage: Storage;
   deletions: ObjectDeletions;
   clock: () => Date;
-  outbox: { nudge(): void };
   logger: Logger;
 }) {
-  const { db, storage, deletions, clock, outbox, logger } = deps;
+  const { db, storage, deletions, clock, logger } = deps;
 
   function profileEvent(tenantId: string, userId: string) {
     return makeEvent({
@@ -62,13 +61,13 @@ export function createAvatarService(deps: {
       });
       let old: string | null = null;
       try {
-        await db.withTenant(tenantId, async (trx) => {
+        await db.withTenant(tenantId, async (trx, emit) => {
           const profile = await findProfileForUpdate(trx, userId);
           if (!profile) throw profileErrors.profileNotFound();
           old = profile.avatar_key;
           await setAvatar(trx, userId, key, objectId, clock());
           if (old) await queueDeletions(trx, [old]);
-          await enqueueEvents(trx, db.schema, [profileEvent(tenantId, userId)]);
+          await emit(profileEvent(tenantId, userId));
         });
       } catch (err) {
         // nothing references the new object: remove it now (if this fails too, it is an orphan
@@ -76,26 +75,22 @@ export function createAvatarService(deps: {
         await storage.delete(key).catch((e: unknown) => logger.warn({ err: e, key }, 'could not remove an unused upload'));
         throw err;
       }
-      outbox.nudge();
       if (old) await deletions.deleteNow([old]);
       return { avatarUrl: avatarUrl(objectId)! };
     },
 
     /** Removes the avatar (idempotent: no avatar is fine). */
     async remove(tenantId: string, userId: string): Promise<void> {
-      const old = await db.withTenant(tenantId, async (trx) => {
+      const old = await db.withTenant(tenantId, async (trx, emit) => {
         const profile = await findProfileForUpdate(trx, userId);
         if (!profile) throw profileErrors.profileNotFound();
         if (!profile.avatar_key) return null;
         await setAvatar(trx, userId, null, null, clock());
         await queueDeletions(trx, [profile.avatar_key]);
-        await enqueueEvents(trx, db.schema, [profileEvent(tenantId, userId)]);
+        await emit(profileEvent(tenantId, userId));
         return profile.avatar_key;
       });
-      if (old) {
-        outbox.nudge();
-        await deletions.deleteNow([old]);
-      }
+      if (old) await deletions.deleteNow([old]);
     },
 
     /**

@@ -1,49 +1,36 @@
 /** SQL for events. Every function takes the executor, so it runs inside the caller's transaction. */
-import type { Tx } from '@gatehouse/platform/db';
+import type { EventRow, EventUpdate, NewEvent, Tx } from '../../db/schema';
 
-/** An events row as stored. */
-export interface EventRow {
-  tenant_id: string;
-  id: string;
-  title: string;
-  description: string | null;
-  location: string | null;
-  starts_at: Date;
-  ends_at: Date;
-  late_after_minutes: number;
-  created_by: string;
-  created_at: Date;
-  updated_at: Date;
-}
+export type { EventRow } from '../../db/schema';
 
 /** A new events row. */
-export type EventInsert = Omit<EventRow, 'created_at' | 'updated_at'> & { created_at: Date; updated_at: Date };
+export type EventInsert = NewEvent & { created_at: Date; updated_at: Date };
 /** Columns an update may change. */
-export type EventChanges = Partial<Pick<EventRow, 'title' | 'description' | 'location' | 'starts_at' | 'ends_at' | 'late_after_minutes'>>;
+export type EventChanges = Pick<EventUpdate, 'title' | 'description' | 'location' | 'starts_at' | 'ends_at' | 'late_after_minutes'>;
 
 /** Inserts an event and returns the row. */
 export async function insertEvent(trx: Tx, row: EventInsert): Promise<EventRow> {
-  return (await trx.insertInto('events').values(row).returningAll().executeTakeFirstOrThrow()) as EventRow;
+  return trx.insertInto('events').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
 /** An event by id (in the transaction's tenant), if any. */
 export async function findEvent(trx: Tx, id: string): Promise<EventRow | undefined> {
-  return (await trx.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst()) as EventRow | undefined;
+  return trx.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 /** An event by id (in the transaction's tenant), if any. */
 export async function findEventForUpdate(trx: Tx, id: string): Promise<EventRow | undefined> {
-  return (await trx.selectFrom('events').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()) as EventRow | undefined;
+  return trx.selectFrom('events').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
 /** Applies changes and returns the new row. */
 export async function updateEvent(trx: Tx, id: string, changes: EventChanges, now: Date): Promise<EventRow> {
-  return (await trx
+  return trx
     .updateTable('events')
     .set({ ...changes, updated_at: now })
     .where('id', '=', id)
     .returningAll()
-    .executeTakeFirstOrThrow()) as EventRow;
+    .executeTakeFirstOrThrow();
 }
 
 /** Deletes an event (attendance goes with it: on delete cascade); false when there was none. */
@@ -67,5 +54,5 @@ export async function listEvents(
     const a = opts.after;
     q = q.where((eb) => eb.or([eb('starts_at', '>', a.at), eb.and([eb('starts_at', '=', a.at), eb('id', '>', a.id)])]));
   }
-  return (await q.orderBy('starts_at').orderBy('id').limit(opts.limit).execute()) as EventRow[];
+  return q.orderBy('starts_at').orderBy('id').limit(opts.limit).execute();
 }

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AccessClaims } from '@gatehouse/platform/auth';
 import { hasRole } from '@gatehouse/platform/auth';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import { AppError } from '@gatehouse/platform/errors';
 import { decodeCursor, encodeCursor, iso } from '../../common';
 import { eventErrors } from './events.errors';

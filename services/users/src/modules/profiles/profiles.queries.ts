@@ -1,22 +1,7 @@
 /** SQL for profiles. Every function takes the executor, so it runs inside the caller's transaction. */
-import type { Tx } from '@gatehouse/platform/db';
+import type { ProfileRow, Tx } from '../../db/schema';
 
-/** A profiles row as selected. */
-export interface ProfileRow {
-  tenant_id: string;
-  id: string;
-  email: string;
-  username: string | null;
-  display_name: string | null;
-  bio: string | null;
-  location: string | null;
-  website: string | null;
-  avatar_key: string | null;
-  avatar_object: string | null;
-  identity_at: Date;
-  created_at: Date;
-  updated_at: Date;
-}
+export type { ProfileRow } from '../../db/schema';
 
 /** The profile fields a user edits. */
 export interface ProfilePatch {
@@ -28,12 +13,12 @@ export interface ProfilePatch {
 
 /** A profile by user id (in the transaction's tenant), if any. */
 export async function findProfile(trx: Tx, id: string): Promise<ProfileRow | undefined> {
-  return (await trx.selectFrom('profiles').selectAll().where('id', '=', id).executeTakeFirst()) as ProfileRow | undefined;
+  return trx.selectFrom('profiles').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 /** Locks the row for the rest of the transaction (avatar replacement reads then writes). */
 export async function findProfileForUpdate(trx: Tx, id: string): Promise<ProfileRow | undefined> {
-  return (await trx.selectFrom('profiles').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()) as ProfileRow | undefined;
+  return trx.selectFrom('profiles').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
 /** Whether the user has a profile in the transaction's tenant. */
@@ -43,10 +28,10 @@ export async function profileExists(trx: Tx, id: string): Promise<boolean> {
 
 /** Applies profile fields; the new row, or undefined when there is no profile. */
 export async function updateProfile(trx: Tx, id: string, patch: ProfilePatch, now: Date): Promise<ProfileRow | undefined> {
-  return (await trx
+  return trx
     .updateTable('profiles')
     .set({ ...patch, updated_at: now })
     .where('id', '=', id)
     .returningAll()
-    .executeTakeFirst()) as ProfileRow | undefined;
+    .executeTakeFirst();
 }

@@ -1,6 +1,6 @@
 /** Profiles: the caller's own (read, edit) and other members' public profiles in the tenant. */
-import type { Database } from '@gatehouse/platform/db';
-import { enqueueEvents, makeEvent } from '@gatehouse/platform/events';
+import type { Database } from '../../db/schema';
+import { makeEvent } from '@gatehouse/platform/events';
 import { AVATAR_PATH, EVENT_SOURCE, iso } from '../../common';
 import { profileErrors } from './profiles.errors';
 import { findProfile, updateProfile, type ProfilePatch, type ProfileRow } from './profiles.queries';
@@ -49,8 +49,8 @@ function checkWebsite(v: string): void {
 const FIELD_COLUMNS = { displayName: 'display_name', bio: 'bio', location: 'location', website: 'website' } as const;
 
 /** Creates the profile service. */
-export function createProfileService(deps: { db: Database; clock: () => Date; outbox: { nudge(): void } }) {
-  const { db, clock, outbox } = deps;
+export function createProfileService(deps: { db: Database; clock: () => Date }) {
+  const { db, clock } = deps;
   return {
     /** The caller's profile; `profile_not_found` while the identity replica has not seen them. */
     async getOwn(tenantId: string, userId: string): Promise<Profile> {
@@ -78,7 +78,7 @@ export function createProfileService(deps: { db: Database; clock: () => Date; ou
         if (field === 'website' && v) checkWebsite(v);
         patch[column] = v ?? null;
       }
-      const result = await db.withTenant(tenantId, async (trx) => {
+      const result = await db.withTenant(tenantId, async (trx, emit) => {
         const before = await findProfile(trx, userId);
         if (!before) throw profileErrors.profileNotFound();
         const changed = (Object.keys(patch) as Array<keyof ProfilePatch>).filter((c) => before[c] !== patch[c]);
@@ -86,7 +86,7 @@ export function createProfileService(deps: { db: Database; clock: () => Date; ou
         const row = await updateProfile(trx, userId, patch, clock());
         if (!row) throw profileErrors.profileNotFound();
         const fields = (Object.keys(FIELD_COLUMNS) as Array<keyof typeof FIELD_COLUMNS>).filter((f) => changed.includes(FIELD_COLUMNS[f]));
-        await enqueueEvents(trx, db.schema, [
+        await emit(
           makeEvent({
             source: EVENT_SOURCE,
             type: 'profile.events.updated',
@@ -94,10 +94,9 @@ export function createProfileService(deps: { db: Database; clock: () => Date; ou
             subject: userId,
             data: { id: userId, fields },
           }),
-        ]);
+        );
         return { row, changed };
       });
-      if (result.changed.length) outbox.nudge();
       return toProfile(result.row);
     },
   };

@@ -1,6 +1,6 @@
 /** SQL for the identity replica (profiles as announced by the identity service). */
 import { sql } from 'kysely';
-import type { Tx } from '@gatehouse/platform/db';
+import type { Tx } from '../../db/schema';
 
 /** Makes the rest of the transaction run as the application role for `tenantId`: RLS applies. */
 export async function actAsTenant(trx: Tx, tenantId: string): Promise<void> {
@@ -40,7 +40,7 @@ export async function upsertIdentity(trx: Tx, f: IdentityFields): Promise<void> 
       display_name: f.display_name ?? null,
       identity_at: f.at,
       created_at: f.at,
-      updated_at: sql`now()`,
+      updated_at: sql<Date>`now()`,
     })
     .onConflict((oc) =>
       oc
@@ -48,9 +48,9 @@ export async function upsertIdentity(trx: Tx, f: IdentityFields): Promise<void> 
         .doUpdateSet((eb) => ({
           email: eb.ref('excluded.email'),
           ...(f.username !== undefined ? { username: eb.ref('excluded.username') } : {}),
-          display_name: sql`coalesce(profiles.display_name, excluded.display_name)`,
+          display_name: sql<string | null>`coalesce(profiles.display_name, excluded.display_name)`,
           identity_at: eb.ref('excluded.identity_at'),
-          updated_at: sql`now()`,
+          updated_at: sql<Date>`now()`,
         }))
         .where('profiles.identity_at', '<=', f.at),
     )
@@ -61,5 +61,5 @@ export async function upsertIdentity(trx: Tx, f: IdentityFields): Promise<void> 
 export async function deleteIdentity(trx: Tx, tenantId: string, id: string, at: Date): Promise<{ avatarKey: string | null }> {
   await trx.insertInto('deleted_users').values({ tenant_id: tenantId, id, deleted_at: at }).onConflict((oc) => oc.doNothing()).execute();
   const row = await trx.deleteFrom('profiles').where('id', '=', id).returning('avatar_key').executeTakeFirst();
-  return { avatarKey: (row?.avatar_key as string | null | undefined) ?? null };
+  return { avatarKey: row?.avatar_key ?? null };
 }

@@ -11,7 +11,7 @@
  * rows it touches are under the same RLS as a request's.
  */
 import type { Logger } from 'pino';
-import type { Database } from '@gatehouse/platform/db';
+import type { Database } from '../../db/schema';
 import { consumeOnce, type CloudEvent, type EventTransport } from '@gatehouse/platform/events';
 import type { UserEventData } from '@gatehouse/contracts';
 import type { ObjectDeletions } from '../avatars/avatars.deletions';
