@@ -30,6 +30,8 @@ const limits = {
   RATE_LIMIT_IP_MAX: '0',
   RATE_LIMIT_USER_MAX: '0',
   RATE_LIMIT_CREDENTIALS_MAX: '0',
+  // every load connection comes from 127.0.0.1
+  MAX_IN_FLIGHT_PER_IP: '0',
   THROTTLE_IP_MAX_FAILURES: '100000000',
   // the login-timing runs fail each account a few dozen times; none may reach its lock
   THROTTLE_ACCOUNT_MAX_FAILURES: '100',

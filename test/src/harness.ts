@@ -172,6 +172,8 @@ export async function startHarness(opts: HarnessOptions = {}) {
     RATE_LIMIT_IP_MAX: '0',
     RATE_LIMIT_USER_MAX: '0',
     RATE_LIMIT_CREDENTIALS_MAX: '0',
+    // the harness's agent runs up to 64 requests at once, all from 127.0.0.1
+    MAX_IN_FLIGHT_PER_IP: '0',
     LOG_LEVEL: testLogger.level,
     ...opts.env,
   });

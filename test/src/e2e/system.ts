@@ -136,6 +136,8 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     RATE_LIMIT_IP_MAX: '0',
     RATE_LIMIT_USER_MAX: '0',
     RATE_LIMIT_CREDENTIALS_MAX: '0',
+    // e2e runs many requests at once, all from 127.0.0.1
+    MAX_IN_FLIGHT_PER_IP: '0',
     ...opts.env,
   });
   const shared = await createSharedFor(opts, prefix, logger);

@@ -110,7 +110,7 @@ describe('proxy: routing and headers', () => {
     assert.equal(h['forwarded'], undefined);
   });
 
-  test('bodies stream through unchanged, whatever their type', async () => {
+  test('bodies are forwarded unchanged, whatever their type', async () => {
     const json = JSON.stringify({ email: 'a@b.test', password: 'pässwörd 🔑' });
     const res = await s.app.inject({ method: 'POST', url: '/api/v1/auth/register', headers: { 'content-type': 'application/json' }, payload: json });
     const echo = res.json<Echo>();
