@@ -14,9 +14,10 @@ import { createMemoryTransport, createNatsTransport, makeEvent, type CloudEvent,
 import { createKvStore, type KvStore } from '@gatehouse/platform/kv';
 import { createRevocationList, type RevocationList } from '@gatehouse/platform/revocation';
 import type { HttpApp } from '@gatehouse/platform/http';
+import { startService } from '@gatehouse/platform/service';
 import { createTestDatabase, eventually as poll, testLogger, testServers } from '@gatehouse/platform/testing';
-import { buildApp } from './app';
-import { AUDIT_SCHEMA, createAuditDeps, type AuditDeps, type AuditOptions, type AuditSharedDeps } from './deps';
+import { AUDIT_SCHEMA, type AuditDeps, type AuditOptions, type AuditSharedDeps } from './deps';
+import { auditService } from './service';
 
 // shared with every service's tests: one token minter
 import { createTestTokens, TEST_ISSUER as ISSUER, TEST_AUDIENCE as AUDIENCE } from '@gatehouse/platform/testing';
@@ -109,18 +110,9 @@ export async function startAudit(
   shared: AuditSharedDeps,
   opts: Omit<AuditOptions, 'database' | 'jwks'> & { jwks: JWTVerifyGetKey; config?: Config },
 ): Promise<{ deps: AuditDeps; app: HttpApp; close(): Promise<void> }> {
-  const { config = testConfig(), ...rest } = opts;
-  const deps = await createAuditDeps(config, shared, { ...rest, database: db });
-  const app = await buildApp(deps);
-  await deps.start();
-  return {
-    deps,
-    app,
-    async close() {
-      await app.close();
-      await deps.close();
-    },
-  };
+  const { config = testConfig(), jwks, ...rest } = opts;
+  const service = await startService(auditService, config, { ...shared, verificationKeys: jwks }, { ...rest, database: db });
+  return { deps: service.deps, app: service.app, close: () => service.close() };
 }
 
 /** A CloudEvent as another service would publish it. */
@@ -136,3 +128,6 @@ export async function countEntries(db: Database, tenantId: string, where: { even
   const row = await q.executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+// the chain's own append, for suites elsewhere (the CLI's) that write entries directly
+export { createChainService } from './modules/chain/chain.service';

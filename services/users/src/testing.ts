@@ -13,11 +13,15 @@ import client from 'prom-client';
 import { loadConfig, type Config } from '@gatehouse/platform/config';
 import { createMemoryTransport, createNatsTransport, makeEvent, type CloudEvent, type EventTransport } from '@gatehouse/platform/events';
 import type { HttpApp } from '@gatehouse/platform/http';
+import { startService, type ServiceInstance } from '@gatehouse/platform/service';
 import { createKvStore } from '@gatehouse/platform/kv';
 import { createRevocationList } from '@gatehouse/platform/revocation';
 import { createTestDatabase, testLogger, testServers } from '@gatehouse/platform/testing';
-import { buildApp } from './app';
-import { createDeps, type UsersDeps, type UsersOptions, type UsersShared } from './deps';
+import type { UsersDeps, UsersOptions, UsersShared } from './deps';
+import { usersService } from './service';
+
+// request bodies of the avatar tests, for suites elsewhere (test/)
+export { multipart, pngImage } from './modules/avatars/avatars.fixtures';
 
 // shared with every service's tests: one poller, one token minter
 import { eventually, createTestTokens, TEST_ISSUER as ISSUER, TEST_AUDIENCE as AUDIENCE } from '@gatehouse/platform/testing';
@@ -148,21 +152,13 @@ export async function startTestUsers(opts: { env?: Record<string, string>; optio
     ...opts.env,
   });
   let transport = t.transport;
-  const shared = (): UsersShared => ({ logger: testLogger, transport, revocations, registry });
-  // the same steps as createUsersService, keeping hold of the deps for tests that need them
+  const shared = (): UsersShared => ({ logger: testLogger, transport, revocations, registry, verificationKeys: tokens.jwks });
   const open = async () => {
-    const deps = await createDeps(config, shared(), { jwks: tokens.jwks, clock: clock.now, ...opts.options });
-    try {
-      const app = await buildApp(deps);
-      await deps.start();
-      await app.ready();
-      return { deps, app };
-    } catch (err) {
-      await deps.close().catch(() => {});
-      throw err;
-    }
+    const service = await startService(usersService, config, shared(), { clock: clock.now, ...opts.options });
+    await service.app.ready();
+    return service;
   };
-  let running: { deps: UsersDeps; app: HttpApp } | undefined;
+  let running: ServiceInstance<UsersDeps> | undefined;
   try {
     running = await open();
   } catch (err) {
@@ -198,8 +194,7 @@ export async function startTestUsers(opts: { env?: Record<string, string>; optio
     },
     async stop() {
       if (!running) return;
-      await running.app.close();
-      await running.deps.close();
+      await running.close();
       running = undefined;
     },
     async restart() {

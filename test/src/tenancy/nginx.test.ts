@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
-import { PASSWORD, startHarness, uniqueEmail, uniqueSlug, type Account, type Harness } from '../harness';
+import { PASSWORD, BASE_DOMAIN, startTestSystem, uniqueEmail, uniqueSlug, type Account, type TestSystem } from '../system';
 
 const NGINX = '/usr/sbin/nginx';
 const SHIPPED_SITE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../deploy/nginx/gatehouse.conf');
@@ -112,10 +112,10 @@ ${site}
 }
 
 describe('tenant resolution through nginx in front of the gateway', { skip }, () => {
-  let h: Harness;
+  let h: TestSystem;
   let nginx: Awaited<ReturnType<typeof startNginx>>;
-  let acme: Awaited<ReturnType<Harness['createTenant']>>;
-  let globex: Awaited<ReturnType<Harness['createTenant']>>;
+  let acme: Awaited<ReturnType<TestSystem['createTenant']>>;
+  let globex: Awaited<ReturnType<TestSystem['createTenant']>>;
   let ada: Account;
 
   /** Through nginx: the tenant an account registered with these headers lands in. */
@@ -125,7 +125,7 @@ describe('tenant resolution through nginx in front of the gateway', { skip }, ()
   }
 
   before(async () => {
-    h = await startHarness({ env: { TRUST_PROXY: '127.0.0.1' } });
+    h = await startTestSystem({ baseDomain: BASE_DOMAIN, env: { TRUST_PROXY: '127.0.0.1' } });
     nginx = await startNginx(Number(new URL(h.url).port));
     acme = await h.createTenant({ slug: uniqueSlug('acme'), withAdmin: false });
     globex = await h.createTenant({ slug: uniqueSlug('globex'), withAdmin: false });
