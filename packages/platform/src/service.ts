@@ -110,6 +110,42 @@ export async function buildOrClose<T>(build: () => Promise<T>, close: () => Prom
 }
 
 /**
+ * The instance most services are: deps whose `start`/`close` run and stop the background work,
+ * an app built over them, and what `create` opened before (`release`: the database) closed
+ * last. When building fails, what was built is closed again.
+ */
+export async function assembleService<D extends { start(): Promise<void>; close(): Promise<void> }>(o: {
+  name: ServiceName;
+  deps: () => D;
+  app: (deps: D) => Promise<HttpApp>;
+  release: () => Promise<void>;
+}): Promise<ServiceInstance<D>> {
+  let built: D | undefined;
+  return buildOrClose(
+    async () => {
+      const deps = o.deps();
+      built = deps;
+      const app = await o.app(deps);
+      return {
+        name: o.name,
+        app,
+        deps,
+        start: () => deps.start(),
+        async close() {
+          await app.close();
+          await deps.close();
+          await o.release();
+        },
+      };
+    },
+    async () => {
+      await built?.close();
+      await o.release();
+    },
+  );
+}
+
+/**
  * A service's migrations directory: beside src/ when run from source (or beside dist/ when the
  * service is bundled alone), else under services/<name> when bundled into the CLI.
  * `moduleUrl` is the `import.meta.url` of a file in the service's src/.

@@ -10,8 +10,8 @@ import pg from 'pg';
 import { pino, type Logger } from 'pino';
 import client from 'prom-client';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import { createMemoryTransport, createNatsTransport } from './events';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { createMemoryTransport, createNatsTransport, type EventTransport } from './events';
 import { createKvStore } from './kv';
 import { createMailer } from './mail';
 import { createRevocationList } from './revocation';
@@ -154,6 +154,48 @@ export async function createTestShared(opts: { prefix?: string; natsUrl?: string
       }
       await mailer.close().catch(() => {});
       await kv.close().catch(() => {});
+    },
+  };
+}
+
+/**
+ * An event transport of its own for one test: JetStream with a stream and subject prefix unique
+ * to it (files run in parallel against one NATS server), or the in-process one. `nats` gives
+ * raw access (publish anything, with any headers); `reopen` another connection to the same
+ * stream, as a restarted process would have.
+ */
+export async function createTestTransport(label = 'test'): Promise<{
+  transport: EventTransport;
+  kind: 'nats' | 'memory';
+  /** raw NATS access (JetStream runs only) */
+  nats?: { nc: NatsConnection; stream: string; prefix: string };
+  reopen(): Promise<EventTransport>;
+  cleanup(): Promise<void>;
+}> {
+  if (!testServers.natsUrl) {
+    const transport = createMemoryTransport({ logger: testLogger, retryBaseMs: 20 });
+    return { transport, kind: 'memory', reopen: async () => transport, cleanup: () => transport.close() };
+  }
+  const url = testServers.natsUrl;
+  const id = randomBytes(5).toString('hex');
+  const stream = `${label.toUpperCase()}_TEST_${id}`;
+  const prefix = `${label}test${id}`;
+  const open = () => createNatsTransport({ url, logger: testLogger, stream, subjectPrefix: prefix, retryBaseMs: 50, name: `${label}-test-${id}` });
+  const opened: EventTransport[] = [await open()];
+  const nc = await connect({ servers: url, name: `${label}-test-raw-${id}` });
+  return {
+    transport: opened[0]!,
+    kind: 'nats',
+    nats: { nc, stream, prefix },
+    async reopen() {
+      const t = await open();
+      opened.push(t);
+      return t;
+    },
+    async cleanup() {
+      for (const t of opened) await t.close().catch(() => {});
+      await (await jetstreamManager(nc)).streams.delete(stream).catch(() => {});
+      await nc.close();
     },
   };
 }

@@ -7,7 +7,7 @@
  */
 import type { Config } from '@gatehouse/platform/config';
 import type { Database } from '@gatehouse/platform/db';
-import { buildOrClose, migrationsDirOf, openServiceDatabase, verificationKeys, type ServiceDefinition, type ServiceInstance } from '@gatehouse/platform/service';
+import { assembleService, buildOrClose, migrationsDirOf, openServiceDatabase, verificationKeys, type ServiceDefinition, type ServiceInstance } from '@gatehouse/platform/service';
 import { buildApp } from './app';
 import { AUDIT_SCHEMA, createAuditDeps, type AuditDeps, type AuditOptions, type AuditSharedDeps } from './deps';
 import { listChainTenants } from './modules/chain/chain.queries';
@@ -24,30 +24,13 @@ async function create(config: Config, shared: AuditSharedDeps, options: AuditOpt
   const closeDb = async () => {
     if (!given) await db.close();
   };
-  let deps: AuditDeps | undefined;
-  return buildOrClose(
-    async () => {
-      await db.migrate(auditService.migrationsDir!);
-      const d = createAuditDeps({ config, shared, db, keys, options });
-      deps = d;
-      const app = await buildApp(d);
-      return {
-        name: 'audit' as const,
-        app,
-        deps: d,
-        start: () => d.start(),
-        async close() {
-          await app.close();
-          await d.close();
-          await closeDb();
-        },
-      };
-    },
-    async () => {
-      await deps?.close();
-      await closeDb();
-    },
-  );
+  await buildOrClose(() => db.migrate(auditService.migrationsDir!), closeDb);
+  return assembleService({
+    name: 'audit',
+    deps: () => createAuditDeps({ config, shared, db, keys, options }),
+    app: buildApp,
+    release: closeDb,
+  });
 }
 
 /** The audit service: the append-only, hash-chained audit trail and the social log. */

@@ -5,17 +5,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { JWTVerifyGetKey } from 'jose';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import client from 'prom-client';
 import { loadConfig, type Config } from '@gatehouse/platform/config';
 import { createDatabase, type Database } from '@gatehouse/platform/db';
-import { createMemoryTransport, createNatsTransport, makeEvent, type CloudEvent, type EventTransport } from '@gatehouse/platform/events';
+import { makeEvent, type CloudEvent, type EventTransport } from '@gatehouse/platform/events';
 import { createKvStore, type KvStore } from '@gatehouse/platform/kv';
 import { createRevocationList, type RevocationList } from '@gatehouse/platform/revocation';
 import type { HttpApp } from '@gatehouse/platform/http';
 import { startService } from '@gatehouse/platform/service';
-import { createTestDatabase, eventually as poll, testLogger, testServers } from '@gatehouse/platform/testing';
+import { createTestDatabase, createTestTransport as createPlatformTestTransport, eventually as poll, testLogger, testServers } from '@gatehouse/platform/testing';
 import { AUDIT_SCHEMA, type AuditDeps, type AuditOptions, type AuditSharedDeps } from './deps';
 import { auditService } from './service';
 
@@ -31,46 +29,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
   return loadConfig({ TOKEN_ISSUER: ISSUER, TOKEN_AUDIENCE: AUDIENCE, LOG_LEVEL: 'silent', ...env });
 }
 
-/**
- * An event transport of its own: JetStream with a stream and subject prefix unique to this
- * test (so files can run in parallel against one NATS server), or the in-process one.
- */
-export async function createTestTransport(): Promise<{
-  transport: EventTransport;
-  /** raw NATS access (JetStream runs only): publish with any headers, delete the stream */
-  nats?: { nc: NatsConnection; stream: string; prefix: string };
-  /** another transport on the same stream (a second process), for restart tests */
-  reopen(): Promise<EventTransport>;
-  cleanup(): Promise<void>;
-}> {
-  if (!testServers.natsUrl) {
-    const transport = createMemoryTransport({ logger: testLogger, retryBaseMs: 20 });
-    return { transport, reopen: async () => transport, cleanup: () => transport.close() };
-  }
-  const url = testServers.natsUrl;
-  const id = randomBytes(5).toString('hex');
-  const stream = `AUDIT_TEST_${id}`;
-  const prefix = `audittest${id}`;
-  const open = () => createNatsTransport({ url, logger: testLogger, stream, subjectPrefix: prefix, retryBaseMs: 50, name: `audit-test-${id}` });
-  const transport = await open();
-  const nc = await connect({ servers: url, name: `audit-test-raw-${id}` });
-  const opened: EventTransport[] = [transport];
-  return {
-    transport,
-    nats: { nc, stream, prefix },
-    async reopen() {
-      const t = await open();
-      opened.push(t);
-      return t;
-    },
-    async cleanup() {
-      for (const t of opened) await t.close().catch(() => {});
-      const jsm = await jetstreamManager(nc);
-      await jsm.streams.delete(stream).catch(() => {});
-      await nc.close();
-    },
-  };
-}
+/** An event transport of its own for one test (platform `createTestTransport`). */
+export const createTestTransport = () => createPlatformTestTransport('audit');
 
 /** Process-level deps for one test file: Redis (unique prefix) or memory, and a registry. */
 export async function createTestShared(transport: EventTransport): Promise<AuditSharedDeps & { kv: KvStore; revocations: RevocationList; close(): Promise<void> }> {

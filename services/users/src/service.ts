@@ -6,7 +6,7 @@
  */
 import type { Config } from '@gatehouse/platform/config';
 import { resolveSecret } from '@gatehouse/platform/secret';
-import { buildOrClose, migrationsDirOf, openServiceDatabase, verificationKeys, type ServiceDefinition, type ServiceInstance } from '@gatehouse/platform/service';
+import { assembleService, migrationsDirOf, openServiceDatabase, verificationKeys, type ServiceDefinition, type ServiceInstance } from '@gatehouse/platform/service';
 import { buildApp } from './app';
 import { createDeps, type UsersDeps, type UsersOptions, type UsersShared } from './deps';
 
@@ -16,29 +16,12 @@ async function create(config: Config, shared: UsersShared, options: UsersOptions
   const keys = verificationKeys(config, shared, { service: 'users', required: true });
   const secret = await resolveSecret(config);
   const { db } = await openServiceDatabase(config, usersService, { logger: shared.logger.child({ service: 'users' }) });
-  let deps: UsersDeps | undefined;
-  return buildOrClose(
-    async () => {
-      const d = createDeps({ config, shared, db, secret, keys, options });
-      deps = d;
-      const app = await buildApp(d);
-      return {
-        name: 'users' as const,
-        app,
-        deps: d,
-        start: () => d.start(),
-        async close() {
-          await app.close();
-          await d.close();
-          await db.close();
-        },
-      };
-    },
-    async () => {
-      await deps?.close();
-      await db.close();
-    },
-  );
+  return assembleService({
+    name: 'users',
+    deps: () => createDeps({ config, shared, db, secret, keys, options }),
+    app: buildApp,
+    release: () => db.close(),
+  });
 }
 
 /** The users service: profiles, avatars, attendance QR codes, events and check-ins. */

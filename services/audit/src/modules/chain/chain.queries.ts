@@ -2,6 +2,7 @@
 import { sql } from 'kysely';
 import type { Db, Tx } from '@gatehouse/platform/db';
 import type { AuditEntry } from './chain.schemas';
+import { iso } from '@gatehouse/platform/formats';
 
 /** An `entries` row as the database returns it. */
 export interface EntryRow {
@@ -40,7 +41,6 @@ export interface NewEntryRow {
   hash: string;
 }
 
-const iso = (v: Date | string) => (v instanceof Date ? v : new Date(v)).toISOString();
 
 /** Maps a row to the API's AuditEntry. */
 export function toEntry(r: EntryRow): AuditEntry {
