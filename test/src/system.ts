@@ -189,6 +189,8 @@ export async function startTestSystem(opts: TestSystemOptions = {}) {
       admin: superadmin,
       /** the auth service (never stopped): its deps (database, outbox relay, keys) */
       auth,
+      /** the gateway (never stopped) */
+      gateway: system.gateway as ServiceInstance<GatewayDeps>,
       /** the stream and subject prefix events go to when the transport is NATS */
       nats: shared.natsUrl && shared.stream ? { url: shared.natsUrl, stream: shared.stream, subjectPrefix: prefix } : undefined,
       /** each running service's app, URL and deps (throws for a stopped one) */

@@ -25,6 +25,23 @@ import { usersService } from './service';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
+/** Process deps all in memory (in-process events, memory limits), and token keys. */
+async function embedded() {
+  const kv = createKvStore({ logger: testLogger });
+  const revocations = createRevocationList({ kv, logger: testLogger });
+  await revocations.start();
+  const transport = createMemoryTransport({ logger: testLogger });
+  return {
+    shared: { logger: testLogger, transport, revocations, registry: new client.Registry() },
+    tokens: await createTestTokens(),
+    async close() {
+      await revocations.stop();
+      await transport.close();
+      await kv.close();
+    },
+  };
+}
+
 describe('usersService (embedded: PGlite, files, in-process events, generated secret)', () => {
   let dataDir: string;
   before(async () => {
@@ -36,12 +53,9 @@ describe('usersService (embedded: PGlite, files, in-process events, generated se
 
   test('serves over real HTTP, keeps a 0600 secret under DATA_DIR, and closes cleanly', async () => {
     const config = loadConfig({ DATA_DIR: dataDir, TOKEN_ISSUER: ISSUER, TOKEN_AUDIENCE: AUDIENCE, LOG_LEVEL: 'silent' });
-    const kv = createKvStore({ logger: testLogger });
-    const revocations = createRevocationList({ kv, logger: testLogger });
-    await revocations.start();
-    const transport = createMemoryTransport({ logger: testLogger });
-    const tokens = await createTestTokens();
-    const svc = await startService(usersService, config, { logger: testLogger, transport, revocations, registry: new client.Registry(), verificationKeys: tokens.jwks });
+    const { shared, tokens, close } = await embedded();
+    const { transport } = shared;
+    const svc = await startService(usersService, config, { ...shared, verificationKeys: tokens.jwks });
     try {
       assert.equal(svc.name, 'users');
       const secret = await stat(path.join(dataDir, 'secret'));
@@ -64,20 +78,15 @@ describe('usersService (embedded: PGlite, files, in-process events, generated se
       assert.match(metrics, /gatehouse_http_request_duration_seconds_bucket\{[^}]*service="users"/);
     } finally {
       await svc.close();
-      await revocations.stop();
-      await transport.close();
-      await kv.close();
+      await close();
     }
   });
 
   test('a truncated upload over a real connection (client hangs up mid-file) leaves the service healthy and nothing stored', async () => {
     const config = loadConfig({ DATA_DIR: dataDir, TOKEN_ISSUER: ISSUER, TOKEN_AUDIENCE: AUDIENCE, LOG_LEVEL: 'silent' });
-    const kv = createKvStore({ logger: testLogger });
-    const revocations = createRevocationList({ kv, logger: testLogger });
-    await revocations.start();
-    const transport = createMemoryTransport({ logger: testLogger });
-    const tokens = await createTestTokens();
-    const svc = await startService(usersService, config, { logger: testLogger, transport, revocations, registry: new client.Registry(), verificationKeys: tokens.jwks });
+    const { shared, tokens, close } = await embedded();
+    const { transport } = shared;
+    const svc = await startService(usersService, config, { ...shared, verificationKeys: tokens.jwks });
     try {
       const address = new URL(await svc.app.listen({ host: '127.0.0.1', port: 0 }));
       const u = { id: randomUUID(), tenantId: randomUUID() };
@@ -113,9 +122,7 @@ describe('usersService (embedded: PGlite, files, in-process events, generated se
       assert.equal(left, false, 'nothing stored for the aborted upload');
     } finally {
       await svc.close();
-      await revocations.stop();
-      await transport.close();
-      await kv.close();
+      await close();
     }
   });
 
