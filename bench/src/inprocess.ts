@@ -9,9 +9,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { pino } from 'pino';
-import { createDatabase, rlsSql, loadConfig, createSharedDeps, closeSharedDeps, makeEvent } from '@gatehouse/platform';
+import { createDatabase, rlsSql, loadConfig, createSharedDeps, closeSharedDeps, makeEvent, startService } from '@gatehouse/platform';
 import type { PlatformTables } from '@gatehouse/platform/schema';
-import { createAuditService } from '@gatehouse/audit/service';
+import { auditService } from '@gatehouse/audit';
 
 const logger = pino({ level: 'silent' });
 
@@ -103,7 +103,10 @@ export async function measureIngestion(url?: string) {
   await schemaReset();
   const config = loadConfig({ DATA_DIR: dataDir, DATABASE_URL: url, GATEHOUSE_SECRET: 'bench-secret-bench-secret-bench-secret', LOG_LEVEL: 'silent' });
   const shared = await createSharedDeps(config, logger);
-  const audit = await createAuditService(config, shared, { jwks: async () => { throw new Error('no tokens in this benchmark'); } });
+  const noTokens = async (): Promise<never> => {
+    throw new Error('no tokens in this benchmark');
+  };
+  const audit = await startService(auditService, config, { ...shared, verificationKeys: noTokens });
   const events = 3000;
   const tenant = randomUUID();
   const counter = () => shared.registry.getSingleMetric('gatehouse_audit_ingested_total')!.get().then((m) => m.values[0]?.value ?? 0);
@@ -119,7 +122,6 @@ export async function measureIngestion(url?: string) {
     await sleep(20);
   }
   const seconds = (performance.now() - t0) / 1000;
-  await audit.app.close();
   await audit.close();
   await closeSharedDeps(shared);
   await rm(dataDir, { recursive: true, force: true });

@@ -12,16 +12,17 @@ import {
   createLogger,
   createSharedDeps,
   loadConfig,
+  runUntilSignal,
+  startInProcess,
   type Config,
   type HttpApp,
-  type Logger,
-  type RunningService,
+  type InProcessSystem,
   type SharedDeps,
 } from '@gatehouse/platform';
-import { createAuthService } from '@gatehouse/auth/service';
-import { createUsersService } from '@gatehouse/users/service';
-import { createAuditService } from '@gatehouse/audit/service';
-import { createGatewayService } from '@gatehouse/gateway/service';
+import { authService } from '@gatehouse/auth';
+import { usersService } from '@gatehouse/users';
+import { auditService } from '@gatehouse/audit';
+import { gatewayService } from '@gatehouse/gateway';
 
 const HELP = `Usage: gatehouse start [options]
 
@@ -35,14 +36,6 @@ Options:
 
 Everything else is configured through the environment (see README "Configuration").
 `;
-
-/** Listens on a free loopback port and returns the base URL. */
-async function listenLoopback(app: HttpApp): Promise<string> {
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  if (!address || typeof address === 'string') throw new Error('service did not get a TCP address');
-  return `http://127.0.0.1:${address.port}`;
-}
 
 /** A URL with any password removed, for printing. */
 function redact(url: string): string {
@@ -98,57 +91,33 @@ export async function start(args: string[]): Promise<void> {
   const logger = createLogger({ level: config.logLevel });
 
   const shared = await createSharedDeps(config, logger);
-  const services: RunningService[] = [];
-  let gateway: RunningService | undefined;
-
-  async function closeAll(): Promise<void> {
-    // Gateway first: stop taking requests, drain them; then the services; then shared deps.
-    if (gateway) {
-      await gateway.app.close().catch((err: unknown) => logger.error({ err }, 'gateway close failed'));
-      await gateway.close().catch((err: unknown) => logger.error({ err }, 'gateway shutdown failed'));
-    }
-    for (const s of [...services].reverse()) {
-      await s.app.close().catch((err: unknown) => logger.error({ err, service: s.name }, 'service close failed'));
-      await s.close().catch((err: unknown) => logger.error({ err, service: s.name }, 'service shutdown failed'));
-    }
-    await closeSharedDeps(shared);
-  }
-
+  let system: InProcessSystem;
   try {
-    // Services listen on loopback and only the gateway talks to them, so they trust its
-    // X-Forwarded-For (the client address the gateway determined).
-    const serviceConfig: Config = { ...config, trustProxy: [...new Set([...config.trustProxy, '127.0.0.1', '::1'])] };
-    const auth = await createAuthService(serviceConfig, shared);
-    services.push(auth);
-    const urls: Config['serviceUrls'] = { auth: await listenLoopback(auth.app) };
-    serviceConfig.serviceUrls = { ...urls };
-    // In one process the other services verify tokens with auth's own key lookup, no HTTP hop.
-    const jwks = auth.deps.keys.getKey;
-
-    // ---- Services behind the gateway: add each new one here. --------------------------------
-    const behindGateway: [keyof Config['serviceUrls'], () => Promise<RunningService>][] = [
-      ['users', () => createUsersService(serviceConfig, shared, { jwks })],
-      ['audit', () => createAuditService(serviceConfig, shared, { jwks })],
-    ];
-    // ---------------------------------------------------------------------------------------------
-    for (const [area, create] of behindGateway) {
-      const service = await create();
-      services.push(service);
-      urls[area] = await listenLoopback(service.app);
-    }
-
-    gateway = await createGatewayService({ ...config, serviceUrls: urls }, shared, { jwks });
-    await gateway.app.listen({ host: config.host, port: config.port });
+    // auth first: the services behind it verify its tokens; add a new service to this list
+    system = await startInProcess({
+      config,
+      shared,
+      services: [authService, usersService, auditService],
+      gateway: gatewayService,
+      listen: { host: config.host, port: config.port },
+    });
   } catch (err) {
-    await closeAll().catch(() => {});
+    await closeSharedDeps(shared);
     throw err;
   }
+  const gateway = system.gateway;
+  const services = system.running().filter((s) => s.name !== 'gateway');
+  const closeAll = async () => {
+    await system.close();
+    await closeSharedDeps(shared);
+  };
 
   const startupMs = Math.round(performance.now());
   const url = localUrl(gateway.app, config.host);
   logger.info({ startupMs, url, services: Object.fromEntries(services.map((s) => [s.name, s.app.server.address()])) }, 'gatehouse ready');
   printBanner({ url, config, shared, startupMs });
-  handleSignals(logger, closeAll);
+  // until SIGTERM/SIGINT: gateway first (stop taking requests, drain), then the services, then shared connections
+  await runUntilSignal({ listen: async () => url, logger, onClose: closeAll });
 }
 
 function printBanner(o: { url: string; config: Config; shared: SharedDeps; startupMs: number }) {
@@ -168,27 +137,4 @@ function printBanner(o: { url: string; config: Config; shared: SharedDeps; start
   if (config.adminEmail) lines.push(`  Admin     ${config.adminEmail} (default tenant)`);
   lines.push('', '  Ctrl+C stops it.', '');
   process.stdout.write(`${lines.join('\n')}\n`);
-}
-
-function handleSignals(logger: Logger, closeAll: () => Promise<void>) {
-  let closing = false;
-  const shutdown = (signal: string) => {
-    if (closing) process.exit(1);
-    closing = true;
-    logger.info({ signal }, 'shutting down: gateway, then services, then shared connections');
-    const force = setTimeout(() => {
-      logger.error('shutdown took longer than 15 s; exiting');
-      process.exit(1);
-    }, 15_000);
-    force.unref();
-    closeAll().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
 }

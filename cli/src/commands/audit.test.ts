@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
-import { createChainService } from '@gatehouse/audit/modules/chain/chain.service';
+import { createChainService } from '@gatehouse/audit/testing';
 import { cliContext, openServiceDatabase } from './migrate';
 import { freshInstallation, hasStack, runCli } from './testing';
 

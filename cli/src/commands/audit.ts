@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { cliContext, describeDatabase, failureMessage, openServiceDatabase, parseOrUsage, type CliContext } from './migrate';
+import { isUuid } from '@gatehouse/platform/formats';
 
 const HELP = `Usage: gatehouse audit verify [--tenant <slug>] [--json]
 
@@ -19,15 +20,13 @@ Options:
 Exit status: 0 every chain verified; 1 a chain is broken, or the check could not run; 2 bad usage.
 `;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** The tenant id for a slug (from the auth database, which owns tenants) or an id given as is. */
 async function resolveTenant(ctx: CliContext, given: string): Promise<string | undefined> {
-  if (UUID.test(given)) return given.toLowerCase();
-  const { createTenantService } = await import('@gatehouse/auth/modules/tenants/tenants.service');
+  if (isUuid(given)) return given.toLowerCase();
+  const { findTenant } = await import('@gatehouse/auth/operations');
   const { db } = await openServiceDatabase(ctx, 'auth');
   try {
-    return (await createTenantService({ db }).resolve({ slug: given }))?.id;
+    return (await findTenant(db, given))?.id;
   } finally {
     await db.close();
   }
@@ -83,7 +82,7 @@ export async function audit(args: string[]): Promise<number> {
   }
   try {
     // Loaded here, not at the top: usage errors and --help answer without loading the audit service.
-    const { verifyAuditChains } = await import('@gatehouse/audit/service');
+    const { verifyAuditChains } = await import('@gatehouse/audit');
     const results = await verifyAuditChains(opened.db, tenantIds);
     const broken = results.filter((r) => !r.ok);
     if (parsed.values.json) {
@@ -92,7 +91,7 @@ export async function audit(args: string[]): Promise<number> {
       process.stdout.write('ok: the audit log has no entries yet\n');
     } else {
       for (const r of results) {
-        const name = label !== undefined && !UUID.test(label) ? `${label} (${r.tenantId})` : r.tenantId;
+        const name = label !== undefined && !isUuid(label) ? `${label} (${r.tenantId})` : r.tenantId;
         process.stdout.write(
           r.ok
             ? `ok      tenant ${name}: ${r.checked} entries\n`

@@ -9,9 +9,9 @@ import { decodeProtectedHeader } from 'jose';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
 import { TENANT_HEADER } from '@gatehouse/platform/auth';
 import { loadConfig } from '@gatehouse/platform/config';
-import { closeSharedDeps, createSharedDeps } from '@gatehouse/platform/service';
+import { closeSharedDeps, createSharedDeps, startService } from '@gatehouse/platform/service';
 import { testLogger } from '@gatehouse/platform/testing';
-import { createAuthService } from '@gatehouse/auth/service';
+import { authService } from '@gatehouse/auth';
 import { freshInstallation, hasStack, runCli } from './testing';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -78,7 +78,7 @@ describe('gatehouse keys', () => {
     // The service over the same database and secret: it publishes both and signs with the newest.
     const config = loadConfig({ ...install.env, LOG_LEVEL: 'silent' });
     const shared = await createSharedDeps(config, testLogger);
-    const auth = await createAuthService(config, shared);
+    const auth = await startService(authService, config, shared);
     try {
       const jwks = await auth.app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
       assert.deepEqual(new Set((jwks.json().keys as Array<{ kid: string }>).map((k) => k.kid)), new Set([kid1, kid2]));
@@ -92,7 +92,6 @@ describe('gatehouse keys', () => {
       assert.equal(reg.statusCode, 201, reg.body);
       assert.equal(decodeProtectedHeader(reg.json().accessToken as string).kid, kid2);
     } finally {
-      await auth.app.close();
       await auth.close();
       await closeSharedDeps(shared);
     }

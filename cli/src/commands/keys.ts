@@ -1,12 +1,10 @@
 /**
  * `gatehouse keys list | rotate`: the access-token signing keys in the auth database.
- * Rotation goes through the auth service's `rotateSigningKey`, so it takes the same lock and
+ * Rotation goes through the auth operations' `rotateSigningKey`, so it takes the same lock and
  * seals the private key with the same master secret as a running service.
  */
 import { parseArgs } from 'node:util';
-import type { Config } from '@gatehouse/platform/config';
 import { resolveSecret } from '@gatehouse/platform/secret';
-import { MAX_TENANT_ACCESS_TTL_SEC } from '@gatehouse/auth/modules/tenants/tenants.service';
 import { cliContext, describeDatabase, failureMessage, openServiceDatabase, parseOrUsage } from './migrate';
 
 const HELP = `Usage: gatehouse keys <command> [options]
@@ -24,14 +22,6 @@ Options:
 The private keys are sealed with GATEHOUSE_SECRET (embedded: the secret under DATA_DIR); use
 the same value as the services. "rotate" migrates a new auth database first.
 `;
-
-/**
- * How long a retired key stays published: the longest access-token lifetime plus 5 minutes,
- * as the auth service computes it (services/auth/src/deps.ts, KEY_OVERLAP_MARGIN_SEC).
- */
-function overlapSec(config: Config): number {
-  return Math.max(config.tokens.accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC) + 300;
-}
 
 /** `gatehouse keys <list|rotate>`; returns the exit code. */
 export async function keys(args: string[]): Promise<number> {
@@ -69,45 +59,17 @@ export async function keys(args: string[]): Promise<number> {
   }
   const { db } = opened;
   try {
+    // Loaded here: usage errors and --help answer without loading the auth service.
+    const ops = await import('@gatehouse/auth/operations');
     if (sub === 'rotate') {
       const { config } = ctx;
-      // Loaded only when rotating: the auth service is a large import.
-      const [{ rotateSigningKey }, { createKeyService }] = await Promise.all([
-        import('@gatehouse/auth/service'),
-        import('@gatehouse/auth/modules/keys/keys.service'),
-      ]);
-      const keyService = createKeyService({
-        db,
-        secret,
-        algorithm: config.tokens.algorithm,
-        issuer: config.tokens.issuer,
-        audience: config.tokens.audience,
-        overlapSec: overlapSec(config),
-        logger: ctx.logger,
-      });
-      try {
-        const kid = await rotateSigningKey({ keys: keyService });
-        process.stdout.write(`${kid}\n`);
-        process.stderr.write(`new signing key ${kid} (${config.tokens.algorithm}) is current; retired keys stay published for ${overlapSec(config)} s\n`);
-      } finally {
-        keyService.stop();
-      }
+      const kid = await ops.rotateSigningKey({ config, db, secret, logger: ctx.logger });
+      process.stdout.write(`${kid}\n`);
+      process.stderr.write(`new signing key ${kid} (${config.tokens.algorithm}) is current; retired keys stay published for ${ops.signingKeyOverlapSec(config)} s\n`);
       return 0;
     }
 
-    const { listPublishedKeys } = await import('@gatehouse/auth/modules/keys/keys.queries');
-    const rows = await listPublishedKeys(db.admin, overlapSec(ctx.config));
-    const list = rows.map((r) => {
-      const retiredAt = r.retired_at ? new Date(r.retired_at) : undefined;
-      return {
-        kid: r.kid,
-        alg: r.alg,
-        createdAt: new Date(r.created_at).toISOString(),
-        status: retiredAt ? 'retired' : 'current',
-        retiredAt: retiredAt?.toISOString() ?? null,
-        publishedUntil: retiredAt ? new Date(retiredAt.getTime() + overlapSec(ctx.config) * 1000).toISOString() : null,
-      };
-    });
+    const list = await ops.listSigningKeys(db, ctx.config);
     if (parsed.values.json) {
       process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
     } else if (list.length === 0) {

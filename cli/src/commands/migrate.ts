@@ -7,27 +7,22 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AppError } from '@gatehouse/platform/errors';
 import { loadConfig, type Config } from '@gatehouse/platform/config';
-import { createDatabase, type Database } from '@gatehouse/platform/db';
+import type { Database } from '@gatehouse/platform/db';
 import { createLogger, type Logger } from '@gatehouse/platform/logger';
+import { openServiceDatabase as openDatabase, type ServiceDefinition } from '@gatehouse/platform/service';
 
 /** The services that own a database. */
 export const SERVICE_NAMES = ['auth', 'users', 'audit'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /**
- * Each service's schema and migrations directory, loaded from the service itself (only when a
- * command needs that service, so `gatehouse keys` does not load the users service).
+ * Each service's contract (name, schema, migrations), loaded only when a command needs that
+ * service, so `gatehouse keys` does not load the users service.
  */
-const serviceMigrations: Record<ServiceName, () => Promise<{ schema: string; dir: string }>> = {
-  auth: async () => ({ schema: 'auth', dir: (await import('@gatehouse/auth/service')).AUTH_MIGRATIONS_DIR }),
-  users: async () => {
-    const m = await import('@gatehouse/users/deps');
-    return { schema: m.SCHEMA, dir: m.MIGRATIONS_DIR };
-  },
-  audit: async () => {
-    const m = await import('@gatehouse/audit/service');
-    return { schema: m.AUDIT_SCHEMA, dir: m.auditMigrationsDir() };
-  },
+const serviceContracts: Record<ServiceName, () => Promise<Pick<ServiceDefinition, 'name' | 'schema' | 'migrationsDir'>>> = {
+  auth: async () => (await import('@gatehouse/auth')).authService,
+  users: async () => (await import('@gatehouse/users')).usersService,
+  audit: async () => (await import('@gatehouse/audit')).auditService,
 };
 
 /** What every operator command holds: the configuration and a logger on stderr. */
@@ -46,22 +41,12 @@ export function cliContext(env: Record<string, string | undefined> = process.env
 }
 
 /**
- * Opens `service`'s database as the service does: `<SERVICE>_DATABASE_URL`, else
- * `DATABASE_URL` (in the service's schema), else PGlite under `<DATA_DIR>/<service>`.
- * With `migrate`, applies its pending migrations first (under the advisory lock, so a running
+ * Opens `service`'s database as the service does (platform `openServiceDatabase`). With
+ * `migrate`, applies its pending migrations first (under the advisory lock, so a running
  * replica starting at the same time waits its turn).
  */
 export async function openServiceDatabase(ctx: CliContext, service: ServiceName, opts: { migrate?: boolean } = {}): Promise<{ db: Database; applied: string[] }> {
-  const { schema, dir } = await serviceMigrations[service]();
-  const url = ctx.config.serviceDatabaseUrls[service] ?? ctx.config.databaseUrl;
-  const db = await createDatabase({ url, dataDir: url ? undefined : path.join(ctx.config.dataDir, service), schema, logger: ctx.logger, poolSize: 2 });
-  try {
-    const applied = opts.migrate ? await db.migrate(dir) : [];
-    return { db, applied };
-  } catch (err) {
-    await db.close().catch(() => {});
-    throw err;
-  }
+  return openDatabase(ctx.config, await serviceContracts[service](), { logger: ctx.logger, migrate: opts.migrate === true, poolSize: 2 });
 }
 
 /** Where a service's data is, for messages (never prints a password). */

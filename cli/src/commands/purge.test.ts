@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { PlatformTables } from '@gatehouse/platform/schema';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
-import type { DB as AuthDB } from '@gatehouse/auth/db/schema';
+import type { AuthTables as AuthDB } from '@gatehouse/auth/operations';
 import { cliContext, openServiceDatabase, SERVICE_NAMES } from './migrate';
 import { freshInstallation, runCli } from './testing';
 

@@ -31,7 +31,7 @@ Exit status: 0 done; 1 a purge failed; 2 bad usage.
 
 /** Each service's purge tasks, loaded from the service only when it is purged. */
 const serviceTasks: Record<ServiceName, (db: Database, config: Config) => Promise<PurgeTask[]>> = {
-  auth: async (db, config) => (await import('@gatehouse/auth/modules/purge/purge.service')).authPurgeTasks(db, config.purge),
+  auth: async (db, config) => (await import('@gatehouse/auth/operations')).authPurgeTasks(db, config.purge),
   users: async (db, config) => outboxPurgeTasks(db.admin, db.schema, config.purge),
   audit: async (db, config) => outboxPurgeTasks(db.admin, db.schema, config.purge),
 };

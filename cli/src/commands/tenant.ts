@@ -1,7 +1,7 @@
 /**
  * `gatehouse tenant create|list|show|disable|enable`: tenant management from the command line,
  * next to a running deployment. It works on the auth database directly through the auth
- * service's own functions (the same checks as the admin API), writes each change with its
+ * service's operations facade (the same checks as the admin API), writes each change with its
  * `tenant.events.*` outbox row (the deployment's running relay publishes it) and publishes a
  * disable's token revocation to the shared revocation list (Redis), so running processes
  * refuse the tenant's tokens at once.
@@ -17,10 +17,7 @@ import { createMailer } from '@gatehouse/platform/mail';
 import { createRevocationList } from '@gatehouse/platform/revocation';
 import { resolveSecret } from '@gatehouse/platform/secret';
 import type { SharedDeps } from '@gatehouse/platform/service';
-import { createAuthDeps, type AuthDeps } from '@gatehouse/auth/deps';
-import { createTenant, listTenants, setTenantStatus } from '@gatehouse/auth/modules/tenants/tenants.admin';
-import { normalizeSlug, type Tenant } from '@gatehouse/auth/modules/tenants/tenants.service';
-import { validateSettings } from '@gatehouse/auth/modules/tenants/tenants.settings';
+import { checkNewTenant, createTenantOperations, type Tenant } from '@gatehouse/auth/operations';
 import { cliContext, describeDatabase, failureMessage, openServiceDatabase, parseOrUsage, type CliContext } from './migrate';
 
 const HELP = `Usage: gatehouse tenant <action> [options]
@@ -69,7 +66,7 @@ function operatorShared(ctx: CliContext): SharedDeps {
 }
 
 /** Opens (and migrates) the auth database and wires the auth service's functions on it. */
-async function openAuth(ctx: CliContext): Promise<{ deps: AuthDeps; close(): Promise<void> }> {
+async function openAuth(ctx: CliContext): Promise<{ tenants: ReturnType<typeof createTenantOperations>; close(): Promise<void> }> {
   const { db } = await openServiceDatabase(ctx, 'auth', { migrate: true });
   const shared = operatorShared(ctx);
   const close = async (database: Database) => {
@@ -78,12 +75,12 @@ async function openAuth(ctx: CliContext): Promise<{ deps: AuthDeps; close(): Pro
     await database.close();
   };
   try {
-    const deps = createAuthDeps({ config: ctx.config, shared, db, secret: await resolveSecret(ctx.config) });
+    const tenants = createTenantOperations({ config: ctx.config, shared, db, secret: await resolveSecret(ctx.config) });
     return {
-      deps,
+      tenants,
       async close() {
         // a disable schedules a follow-up sweep; it must run before the process exits
-        await deps.background.idle();
+        await tenants.idle();
         await close(db);
       },
     };
@@ -183,29 +180,28 @@ export async function tenant(args: string[]): Promise<number> {
     let adminPassword: string | undefined;
     if (action === 'create') {
       // what needs no database is checked before opening it: quick answers for typos
-      normalizeSlug(slug!);
-      validateSettings(settings, 'body.settings');
+      checkNewTenant(slug!, settings);
       if (values['admin-email']) adminPassword = await readStdin();
     }
     opened = await openAuth(ctx);
-    const { deps } = opened;
+    const { tenants } = opened;
     switch (action) {
       case 'create': {
         const admin = values['admin-email'] ? { email: values['admin-email'], password: adminPassword ?? '' } : undefined;
-        const t = await createTenant(deps, { slug: slug!, name: values.name!, settings: settings as never, admin });
+        const t = await tenants.create({ slug: slug!, name: values.name!, settings, admin });
         if (json) printTenant(t, true);
         else process.stdout.write(`created tenant ${t.slug} (${t.id})${t.admin ? ` with admin ${t.admin.email}` : ''}\n`);
         break;
       }
       case 'list':
-        printTenants((await listTenants(deps, { all: true, status: values.status as 'active' | 'disabled' | undefined, query: values.query })).items, json);
+        printTenants((await tenants.list({ status: values.status as 'active' | 'disabled' | undefined, query: values.query })).items, json);
         break;
       case 'show':
-        printTenant(await deps.tenantAdmin.get({ slug: slug! }), json);
+        printTenant(await tenants.get(slug!), json);
         break;
       case 'disable':
       case 'enable': {
-        const t = await setTenantStatus(deps, { slug: slug! }, action === 'disable' ? 'disabled' : 'active');
+        const t = await tenants.setStatus(slug!, action === 'disable' ? 'disabled' : 'active');
         if (json) printTenant(t, true);
         else process.stdout.write(`tenant ${t.slug} is ${t.status}${action === 'disable' ? embeddedNote(ctx.config) : ''}\n`);
         break;

@@ -11,9 +11,9 @@ import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
 import { TENANT_HEADER } from '@gatehouse/platform/auth';
 import { loadConfig } from '@gatehouse/platform/config';
 import type { CloudEvent } from '@gatehouse/platform/events';
-import { closeSharedDeps, createSharedDeps } from '@gatehouse/platform/service';
+import { closeSharedDeps, createSharedDeps, startService } from '@gatehouse/platform/service';
 import { testLogger } from '@gatehouse/platform/testing';
-import { createAuthService } from '@gatehouse/auth/service';
+import { authService } from '@gatehouse/auth';
 import { natsServerMissing, startNatsServer } from '@gatehouse/test/src/e2e/nats-server';
 import { cliContext, openServiceDatabase } from './migrate';
 import { freshInstallation, hasStack, runCli } from './testing';
@@ -80,7 +80,7 @@ describe('gatehouse user create', () => {
     const shared = await createSharedDeps(config, testLogger);
     const seen: CloudEvent[] = [];
     const sub = await shared.transport.subscribe({ durable: 'cli-test', subjects: ['user.events.>'], handler: async (e) => void seen.push(e) });
-    const auth = await createAuthService(config, shared);
+    const auth = await startService(authService, config, shared);
     try {
       const login = await auth.app.inject({
         method: 'POST',
@@ -98,7 +98,6 @@ describe('gatehouse user create', () => {
       assert.equal((created[0]!.data as { id: string }).id, id);
     } finally {
       await sub.stop();
-      await auth.app.close();
       await auth.close();
       await closeSharedDeps(shared);
     }

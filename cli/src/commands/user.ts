@@ -115,23 +115,21 @@ async function createAccount(
   }
   const { db } = opened;
   // Loaded here, not at the top: usage errors and --help answer without loading the auth service.
-  const [{ createNatsTransport, createOutboxRelay, createMemoryTransport }, { createUserAccount }, { createPasswordHasher }, { createTenantService }] = await Promise.all([
+  const [{ createNatsTransport, createOutboxRelay, createMemoryTransport }, { createUserAccount, findTenant }] = await Promise.all([
     import('@gatehouse/platform/events'),
-    import('@gatehouse/auth/service'),
-    import('@gatehouse/auth/modules/passwords/passwords.service'),
-    import('@gatehouse/auth/modules/tenants/tenants.service'),
+    import('@gatehouse/auth/operations'),
   ]);
   // The event is published below (NATS) or left in the outbox for the auth service's relay:
   // no relay runs before that (an in-process transport would mark it published to no one).
   let transport: EventTransport = createMemoryTransport({ logger: ctx.logger });
   try {
-    const tenant = await createTenantService({ db }).resolve({ slug: input.tenantSlug });
+    const tenant = await findTenant(db, input.tenantSlug);
     if (!tenant) {
       process.stderr.write(`gatehouse: tenant "${input.tenantSlug}" not found\n`);
       return 1;
     }
     const created = await createUserAccount(
-      { db, hasher: createPasswordHasher(), tenants: createTenantService({ db }) },
+      { db },
       { email: input.email, password: input.password, username: input.username, displayName: input.displayName, roles: input.roles, tenantId: tenant.id },
     );
     process.stdout.write(`created user ${created.id} <${created.email}> in tenant "${tenant.slug}" with roles ${created.roles.join(', ')}\n`);

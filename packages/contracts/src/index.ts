@@ -3,7 +3,8 @@
  * OpenAPI at once), token claims and event payloads. No service imports another service's
  * code; they share these.
  */
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
+import { Value } from 'typebox/value';
 
 export const ProblemSchema = Type.Object(
   {
@@ -17,6 +18,13 @@ export const ProblemSchema = Type.Object(
   },
   { $id: 'Problem', description: 'RFC 9457 problem details' },
 );
+
+/** Response schemas for the error statuses a route can answer with: each the one {@link ProblemSchema}. */
+export function problems(...statuses: number[]): Record<number, typeof ProblemSchema> {
+  const out: Record<number, typeof ProblemSchema> = {};
+  for (const s of statuses) out[s] = ProblemSchema;
+  return out;
+}
 
 export const RoleSchema = Type.Union([
   Type.Literal('user'),
@@ -51,17 +59,36 @@ export const TokenResponseSchema = Type.Object({
 });
 export type TokenResponse = Static<typeof TokenResponseSchema>;
 
-/** Data of `user.events.created|updated|deleted`. */
-export interface UserEventData {
-  id: string;
-  email: string;
-  username: string | null;
-  displayName?: string | null;
-  roles?: string[];
-  action: 'created' | 'updated' | 'deleted';
-}
+// ---- Event payloads (CloudEvent `data`) -------------------------------------------------------
+// Validated where they are consumed (the users replica, the audit ingest); a payload that does
+// not match is parked as a dead letter there, never applied and never retried.
 
-/** Data of `auth.events.*`: never a secret. */
+const OptionalText = Type.Optional(Type.Union([Type.String(), Type.Null()]));
+
+/**
+ * The request context every event may carry (who acted, from where): what the audit log
+ * records beside the event. Each is optional; present, it is text (or null).
+ */
+export const EventContextSchema = Type.Object({
+  actorId: OptionalText,
+  userId: OptionalText,
+  ip: OptionalText,
+  userAgent: OptionalText,
+  requestId: OptionalText,
+});
+
+/** Data of `user.events.created|updated|deleted`. */
+export const UserEventDataSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  email: Type.String(),
+  username: Type.Union([Type.String(), Type.Null()]),
+  displayName: OptionalText,
+  roles: Type.Optional(Type.Array(Type.String())),
+  action: Type.Union([Type.Literal('created'), Type.Literal('updated'), Type.Literal('deleted')]),
+});
+export type UserEventData = Static<typeof UserEventDataSchema>;
+
+/** Data of `auth.events.*`: never a secret. Other fields depend on the event. */
 export interface AuthEventData {
   userId?: string;
   sessionId?: string;
@@ -73,21 +100,32 @@ export interface AuthEventData {
 }
 
 /** Data of `tenant.events.created|updated`. */
-export interface TenantEventData {
-  id: string;
-  slug: string;
-  name: string;
-  status: 'active' | 'disabled';
-  action: 'created' | 'updated';
+export const TenantEventDataSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  slug: Type.String(),
+  name: Type.String(),
+  status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),
+  action: Type.Union([Type.Literal('created'), Type.Literal('updated')]),
   /** who made the change (a superadmin's user id); absent for the CLI */
-  actorId?: string;
+  actorId: Type.Optional(Type.String()),
   /** which of name, status, settings changed (updated only) */
-  changes?: Array<'name' | 'status' | 'settings'>;
+  changes: Type.Optional(Type.Array(Type.Union([Type.Literal('name'), Type.Literal('status'), Type.Literal('settings')]))),
   /** sessions revoked because the tenant was disabled */
-  sessionsRevoked?: number;
-  ip?: string;
-  userAgent?: string;
-  requestId?: string;
+  sessionsRevoked: Type.Optional(Type.Integer()),
+  ip: Type.Optional(Type.String()),
+  userAgent: Type.Optional(Type.String()),
+  requestId: Type.Optional(Type.String()),
+});
+export type TenantEventData = Static<typeof TenantEventDataSchema>;
+
+/**
+ * Why `data` does not match `schema` (the first mismatches, as `/path: message`), or
+ * undefined when it does. For consumers: a mismatch is a dead letter, not a retry.
+ */
+export function payloadProblem(schema: TSchema, data: unknown): string | undefined {
+  if (Value.Check(schema, data)) return undefined;
+  const errors = [...Value.Errors(schema, data)].slice(0, 3).map((e) => `${e.instancePath || '/'}: ${e.message}`);
+  return `data does not match the event contract (${errors.join('; ')})`;
 }
 
 /** Subjects (CloudEvent types) Gatehouse publishes. */

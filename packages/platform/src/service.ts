@@ -1,12 +1,17 @@
 /**
- * Process-level wiring shared by services: the dependencies one process holds once
- * (logger, limit store, event transport, revocation list, mailer, metrics registry) and the
- * listen/graceful-shutdown routine of every `main.ts`.
+ * The one shape of a Gatehouse service, and the process-level wiring every service shares:
+ * the dependencies one process holds once (logger, limit store, event transport, revocation
+ * list, mailer, metrics registry), opening a service's database, resolving token-verification
+ * keys, and the standalone runner behind every `main.ts`. `system.ts` runs several in one process.
  */
+import path from 'node:path';
 import client from 'prom-client';
+import type { JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
 import { assertDataDirWritable } from './datadir';
+import { createDatabase, poolOptions, type Database } from './db';
+import type { PlatformTables } from './schema';
 import { createLogger } from './logger';
 import type { HttpApp } from './http';
 import { createKvStore, type KvStore } from './kv';
@@ -21,6 +26,11 @@ export interface SharedDeps {
   revocations: RevocationList;
   mailer: Mailer;
   registry: client.Registry;
+  /**
+   * Token-verification keys when the auth service runs in this process (its own key lookup,
+   * no HTTP hop); unset, services fetch the JWKS (see {@link verificationKeys}).
+   */
+  verificationKeys?: JWTVerifyGetKey;
 }
 
 /** Creates the process-wide dependencies from config: Redis/NATS/SMTP when configured, embedded otherwise. */
@@ -39,36 +49,166 @@ export async function createSharedDeps(config: Config, logger: Logger): Promise<
 }
 
 /** Closes what {@link createSharedDeps} opened. */
-export async function closeSharedDeps(d: SharedDeps): Promise<void> {
+export async function closeSharedDeps(d: Pick<SharedDeps, 'revocations' | 'transport' | 'mailer' | 'kv'>): Promise<void> {
   await d.revocations.stop().catch(() => {});
   await d.transport.close().catch(() => {});
   await d.mailer.close().catch(() => {});
   await d.kv.close().catch(() => {});
 }
 
-/** A service that has been built and can be listened on and closed. */
-export interface RunningService {
-  name: string;
+/** The names of Gatehouse's services. */
+export type ServiceName = 'gateway' | 'auth' | 'users' | 'audit';
+/** The services that own a database (each in a schema of its own). */
+export type DataServiceName = Exclude<ServiceName, 'gateway'>;
+
+/** A service built by its {@link ServiceDefinition.create}: not listening, background work not started. */
+export interface ServiceInstance<D = unknown> {
+  name: ServiceName;
+  /** the Fastify app, not listening (tests use `app.inject`; runners listen) */
   app: HttpApp;
-  /** stop background work (relays, consumers) and close connections; the app is closed by the caller */
+  /** everything the service wired (its database, relay, feature services), for tests and tools */
+  deps: D;
+  /** the service's token-verification key lookup, when it holds the signing keys (auth) */
+  verificationKeys?: JWTVerifyGetKey;
+  /** Starts the background work (outbox relay, consumers, sweepers). */
+  start(): Promise<void>;
+  /** Closes the app (draining requests), stops the background work, closes what `create` opened. */
   close(): Promise<void>;
 }
 
 /**
- * Listens, then on SIGTERM/SIGINT: stops accepting, drains in-flight requests (Fastify close),
- * flushes background work, exits. A second signal exits at once.
+ * What every service package exports (its `.` entry point): its name, database schema and
+ * migrations (none for the gateway), its port when run alone, and how to build it. The
+ * all-in-one starter, the per-service mains, the CLI and the tests all build services through it.
  */
-export async function runUntilSignal(opts: { app: HttpApp; host: string; port: number; logger: Logger; onClose: () => Promise<void> }): Promise<string> {
-  const address = await opts.app.listen({ host: opts.host, port: opts.port });
+export interface ServiceDefinition<D = unknown, O = object, S extends Partial<SharedDeps> = SharedDeps> {
+  name: ServiceName;
+  /** PostgreSQL schema of the service's tables (undefined: no database) */
+  schema?: string;
+  /** the service's numbered .sql migrations */
+  migrationsDir?: string;
+  /** the port it listens on when run alone and PORT is unset */
+  defaultPort: number;
+  /** Opens and migrates its database, wires it, builds the app. Options are for tests and embedders. */
+  create(config: Config, shared: S, options?: O): Promise<ServiceInstance<D>>;
+}
+
+/** `create` then `start`: a service built and running, not listening (when starting fails, it is closed again). */
+export async function startService<D, O, S extends Partial<SharedDeps>>(service: ServiceDefinition<D, O, S>, config: Config, shared: S, options?: O): Promise<ServiceInstance<D>> {
+  const instance = await service.create(config, shared, options);
+  await buildOrClose(() => instance.start(), () => instance.close());
+  return instance;
+}
+
+/** Builds the app, or when that fails closes what was opened and rethrows. */
+export async function buildOrClose<T>(build: () => Promise<T>, close: () => Promise<unknown>): Promise<T> {
+  try {
+    return await build();
+  } catch (err) {
+    await close().catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * The instance most services are: deps whose `start`/`close` run and stop the background work,
+ * an app built over them, and what `create` opened before (`release`: the database) closed
+ * last. When building fails, what was built is closed again.
+ */
+export async function assembleService<D extends { start(): Promise<void>; close(): Promise<void> }>(o: {
+  name: ServiceName;
+  deps: () => D;
+  app: (deps: D) => Promise<HttpApp>;
+  release: () => Promise<void>;
+}): Promise<ServiceInstance<D>> {
+  let built: D | undefined;
+  return buildOrClose(
+    async () => {
+      const deps = o.deps();
+      built = deps;
+      const app = await o.app(deps);
+      return {
+        name: o.name,
+        app,
+        deps,
+        start: () => deps.start(),
+        async close() {
+          await app.close();
+          await deps.close();
+          await o.release();
+        },
+      };
+    },
+    async () => {
+      await built?.close();
+      await o.release();
+    },
+  );
+}
+
+
+/**
+ * Opens a service's database: `<SERVICE>_DATABASE_URL`, else `DATABASE_URL` (in the service's
+ * schema), else PGlite under `<DATA_DIR>/<service>`. With `migrate` (the default), applies its
+ * pending migrations first, under the advisory lock, so replicas starting together take turns.
+ */
+export async function openServiceDatabase<DB extends PlatformTables = PlatformTables>(
+  config: Config,
+  service: { name: ServiceName; schema?: string; migrationsDir?: string },
+  opts: { logger: Logger; migrate?: boolean; poolSize?: number },
+): Promise<{ db: Database<DB>; applied: string[] }> {
+  if (!service.schema || service.name === 'gateway') throw new Error(`${service.name} has no database schema`);
+  const url = config.serviceDatabaseUrls[service.name] ?? config.databaseUrl;
+  const db = await createDatabase<DB>({
+    url,
+    dataDir: url ? undefined : path.join(config.dataDir, service.name),
+    schema: service.schema,
+    logger: opts.logger,
+    ...poolOptions(config),
+    ...(opts.poolSize ? { poolSize: opts.poolSize } : {}),
+  });
+  try {
+    const applied = opts.migrate !== false && service.migrationsDir ? await db.migrate(service.migrationsDir) : [];
+    return { db, applied };
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * How a service gets the keys that verify access tokens: the auth service's own lookup when it
+ * runs in this process, else JWKS_URL, else AUTH_URL's `/.well-known/jwks.json`. Without any,
+ * `required` services fail to start; the gateway starts and refuses tokens (readiness says why).
+ */
+export function verificationKeys(config: Config, shared: Pick<SharedDeps, 'verificationKeys'>, opts: { service: ServiceName; required: boolean }): URL | JWTVerifyGetKey {
+  if (shared.verificationKeys) return shared.verificationKeys;
+  const authUrl = config.serviceUrls.auth?.replace(/\/$/, '');
+  const jwksUrl = config.jwksUrl ?? (authUrl ? `${authUrl}/.well-known/jwks.json` : undefined);
+  if (jwksUrl) return new URL(jwksUrl);
+  if (opts.required) throw new ConfigError(`JWKS_URL (or AUTH_URL) is required for the ${opts.service} service to verify access tokens`);
+  return async () => {
+    throw new Error('AUTH_URL is not configured');
+  };
+}
+
+/**
+ * Listens, then on SIGTERM/SIGINT runs `onClose` (which drains in-flight requests and flushes
+ * background work), then exits. A second signal exits at once.
+ */
+export async function runUntilSignal(opts: { listen: () => Promise<string>; logger: Logger; onClose: () => Promise<void> }): Promise<string> {
+  const address = await opts.listen();
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) process.exit(1);
     closing = true;
     opts.logger.info({ signal }, 'shutting down: draining requests');
-    const force = setTimeout(() => process.exit(1), 15_000);
+    const force = setTimeout(() => {
+      opts.logger.error('shutdown took longer than 15 s; exiting');
+      process.exit(1);
+    }, 15_000);
     force.unref();
     try {
-      await opts.app.close();
       await opts.onClose();
       process.exit(0);
     } catch (err) {
@@ -86,37 +226,32 @@ export async function runUntilSignal(opts: { app: HttpApp; host: string; port: n
  * the service, listen on PORT (else the service's own default port), graceful shutdown.
  * A start-up failure is logged and exits 1.
  */
-export async function runStandalone(
-  env: Record<string, string | undefined>,
-  opts: { name: string; defaultPort: number; create: (config: Config, shared: SharedDeps) => Promise<RunningService> },
-): Promise<void> {
+export async function runStandalone<D, O>(env: Record<string, string | undefined>, service: ServiceDefinition<D, O>): Promise<void> {
   let config: Config;
   try {
     config = loadConfig(env);
   } catch (err) {
-    exitOnConfigError(opts.name, err);
+    exitOnConfigError(service.name, err);
     throw err;
   }
-  const logger = createLogger({ level: config.logLevel, name: `gatehouse-${opts.name}` });
+  const logger = createLogger({ level: config.logLevel, name: `gatehouse-${service.name}` });
   try {
     const shared = await createSharedDeps(config, logger);
-    const service = await opts.create(config, shared);
+    const instance = await startService(service, config, shared);
     // config.port falls back to the gateway's 3000; alone, each service has its own default
-    const port = env.PORT ? config.port : opts.defaultPort;
+    const port = env.PORT ? config.port : service.defaultPort;
     const address = await runUntilSignal({
-      app: service.app,
-      host: config.host,
-      port,
+      listen: () => instance.app.listen({ host: config.host, port }),
       logger,
       onClose: async () => {
-        await service.close();
+        await instance.close();
         await closeSharedDeps(shared);
       },
     });
-    logger.info({ address }, `${opts.name} service listening`);
+    logger.info({ address }, `${service.name} service listening`);
   } catch (err) {
-    exitOnConfigError(opts.name, err);
-    logger.fatal({ err }, `${opts.name} service failed to start`);
+    exitOnConfigError(service.name, err);
+    logger.fatal({ err }, `${service.name} service failed to start`);
     process.exit(1);
   }
 }

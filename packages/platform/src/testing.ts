@@ -7,9 +7,17 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey } from 'jose';
 import pg from 'pg';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createDatabase } from './db';
 import { readColumns } from './schema';
+import client from 'prom-client';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { createMemoryTransport, createNatsTransport, type EventTransport } from './events';
+import { createKvStore } from './kv';
+import { createMailer } from './mail';
+import { createRevocationList } from './revocation';
+import type { SharedDeps } from './service';
 
 /** Which real servers the test run has (from scripts/test.mjs). */
 export const testServers = {
@@ -112,6 +120,104 @@ export async function createTestTokens() {
         .setIssuedAt()
         .setExpirationTime('15m')
         .sign(privateKey);
+    },
+  };
+}
+
+/** Shared deps of one test "process" ({@link createTestShared}). */
+export type TestShared = SharedDeps & {
+  /** its names on the shared servers: Redis key prefix, NATS subject prefix (stream: upper case) */
+  prefix: string;
+  /** the NATS server and the JetStream stream it made (NATS runs only) */
+  natsUrl?: string;
+  stream?: string;
+  /** Closes what it opened and deletes its stream. */
+  close(): Promise<void>;
+};
+
+/**
+ * Shared deps as `createSharedDeps` makes them, on the test run's servers, with names of
+ * their own (a Redis key prefix, a JetStream stream and subject prefix), so test files run in
+ * parallel against one Redis and one NATS without meeting. `prefix` lets two "processes"
+ * share one key space; `natsUrl` null means the in-process transport, a string a NATS server
+ * of the test's own. `close()` removes the stream again.
+ */
+export async function createTestShared(opts: { prefix?: string; natsUrl?: string | null; logger?: Logger } = {}): Promise<TestShared> {
+  const prefix = opts.prefix ?? `ght${randomBytes(5).toString('hex')}`;
+  const logger = opts.logger ?? testLogger;
+  const natsUrl = opts.natsUrl === null ? undefined : (opts.natsUrl ?? testServers.natsUrl);
+  const kv = createKvStore({ url: testServers.redisUrl, keyPrefix: `${prefix}:`, logger });
+  const stream = natsUrl ? prefix.toUpperCase() : undefined;
+  const transport = natsUrl
+    ? await createNatsTransport({ url: natsUrl, logger, stream, subjectPrefix: prefix, maxAgeMs: 60 * 60_000, name: `gatehouse-test-${prefix}` })
+    : createMemoryTransport({ logger, retryBaseMs: 50 });
+  const revocations = createRevocationList({ kv, logger });
+  await revocations.start();
+  const mailer = createMailer({ from: 'Gatehouse <no-reply@localhost>', logger });
+  return {
+    logger,
+    kv,
+    transport,
+    revocations,
+    mailer,
+    registry: new client.Registry(),
+    prefix,
+    natsUrl,
+    stream,
+    async close() {
+      await revocations.stop().catch(() => {});
+      await transport.close().catch(() => {});
+      if (natsUrl && stream) {
+        const nc = await connect({ servers: natsUrl, timeout: 2000 }).catch(() => undefined);
+        if (nc) {
+          await (await jetstreamManager(nc)).streams.delete(stream).catch(() => false);
+          await nc.close();
+        }
+      }
+      await mailer.close().catch(() => {});
+      await kv.close().catch(() => {});
+    },
+  };
+}
+
+/**
+ * An event transport of its own for one test: JetStream with a stream and subject prefix unique
+ * to it (files run in parallel against one NATS server), or the in-process one. `nats` gives
+ * raw access (publish anything, with any headers); `reopen` another connection to the same
+ * stream, as a restarted process would have.
+ */
+export async function createTestTransport(label = 'test'): Promise<{
+  transport: EventTransport;
+  kind: 'nats' | 'memory';
+  /** raw NATS access (JetStream runs only) */
+  nats?: { nc: NatsConnection; stream: string; prefix: string };
+  reopen(): Promise<EventTransport>;
+  cleanup(): Promise<void>;
+}> {
+  if (!testServers.natsUrl) {
+    const transport = createMemoryTransport({ logger: testLogger, retryBaseMs: 20 });
+    return { transport, kind: 'memory', reopen: async () => transport, cleanup: () => transport.close() };
+  }
+  const url = testServers.natsUrl;
+  const id = randomBytes(5).toString('hex');
+  const stream = `${label.toUpperCase()}_TEST_${id}`;
+  const prefix = `${label}test${id}`;
+  const open = () => createNatsTransport({ url, logger: testLogger, stream, subjectPrefix: prefix, retryBaseMs: 50, name: `${label}-test-${id}` });
+  const opened: EventTransport[] = [await open()];
+  const nc = await connect({ servers: url, name: `${label}-test-raw-${id}` });
+  return {
+    transport: opened[0]!,
+    kind: 'nats',
+    nats: { nc, stream, prefix },
+    async reopen() {
+      const t = await open();
+      opened.push(t);
+      return t;
+    },
+    async cleanup() {
+      for (const t of opened) await t.close().catch(() => {});
+      await (await jetstreamManager(nc)).streams.delete(stream).catch(() => {});
+      await nc.close();
     },
   };
 }

@@ -1,16 +1,13 @@
 /**
- * Wires the audit service once: database (schema `audit`), migrations, outbox relay,
+ * Wires the audit service once on its database (schema `audit`): outbox relay,
  * token verifier, chain, ingestion consumer, entries and the social log.
  */
-import path from 'node:path';
 import type { JWTVerifyGetKey } from 'jose';
 import { createTokenVerifier } from '@gatehouse/platform/auth';
-import { ConfigError, type Config, type RateLimitSetting } from '@gatehouse/platform/config';
-import { createDatabase, poolOptions } from '@gatehouse/platform/db';
+import type { Config, RateLimitSetting } from '@gatehouse/platform/config';
 import { createPurger, outboxPurgeTasks } from '@gatehouse/platform/purge';
-import type { Database, DB } from './db/schema';
+import type { Database } from './db/schema';
 import { createOutboxRelay } from '@gatehouse/platform/events';
-import { findMigrationsDir } from '@gatehouse/platform/migrations';
 import type { SharedDeps } from '@gatehouse/platform/service';
 import { createChainService } from './modules/chain/chain.service';
 import { createEntriesService } from './modules/entries/entries.service';
@@ -20,51 +17,32 @@ import { createIngestService } from './modules/ingest/ingest.service';
 import { createSocialService } from './modules/social/social.service';
 
 /** The process-wide dependencies the audit service uses (it sends no mail). */
-export type AuditSharedDeps = Pick<SharedDeps, 'logger' | 'kv' | 'transport' | 'revocations' | 'registry'>;
+export type AuditSharedDeps = Pick<SharedDeps, 'logger' | 'kv' | 'transport' | 'revocations' | 'registry' | 'verificationKeys'>;
 
-/** Options of the audit service beyond the config. */
+/** Options of the audit service beyond the config (tests and embedders). */
 export interface AuditOptions {
-  /** key lookup for access tokens (all-in-one mode passes the auth service's); else config.jwksUrl */
-  jwks?: URL | JWTVerifyGetKey;
   /** social-log entries per user (default 60 a minute) */
   socialRateLimit?: RateLimitSetting;
   /** readiness fails while the consumer is further behind than this (default 300 s) */
   maxReadyLagSec?: number;
   /** an open database to use instead of opening one; the service then leaves it open on close */
   database?: Database;
-  /** where the numbered .sql migrations are (default: found next to this service) */
-  migrationsDir?: string;
 }
 
 export const AUDIT_SCHEMA = 'audit';
 
-/** The migrations directory: the one given, else found beside this service (see platform/migrations). */
-export function findMigrations(given?: string): string {
-  return given ?? findMigrationsDir(import.meta.url, 'audit');
-}
-
-function jwksFrom(config: Config, given?: URL | JWTVerifyGetKey): URL | JWTVerifyGetKey {
-  if (given) return given;
-  if (config.jwksUrl) return new URL(config.jwksUrl);
-  if (config.serviceUrls.auth) return new URL('/.well-known/jwks.json', config.serviceUrls.auth);
-  throw new ConfigError('The audit service needs JWKS_URL (or AUTH_URL) to verify access tokens when it runs alone.');
+export interface AuditDepsInput {
+  config: Config;
+  shared: AuditSharedDeps;
+  db: Database;
+  /** token-verification keys (see `verificationKeys` in the platform) */
+  keys: URL | JWTVerifyGetKey;
+  options?: AuditOptions;
 }
 
 /** Creates every dependency; nothing runs in the background until `start()`. */
-export async function createAuditDeps(config: Config, shared: AuditSharedDeps, opts: AuditOptions = {}) {
+export function createAuditDeps({ config, shared, db, keys, options: opts = {} }: AuditDepsInput) {
   const logger = shared.logger.child({ service: 'audit' });
-  const keys = jwksFrom(config, opts.jwks);
-  const url = config.serviceDatabaseUrls.audit ?? config.databaseUrl;
-  const ownsDb = !opts.database;
-  const db =
-    opts.database ??
-    (await createDatabase<DB>({ url, dataDir: url ? undefined : path.join(config.dataDir, 'audit'), schema: AUDIT_SCHEMA, logger, ...poolOptions(config) }));
-  try {
-    await db.migrate(findMigrations(opts.migrationsDir));
-  } catch (err) {
-    if (ownsDb) await db.close().catch(() => {});
-    throw err;
-  }
 
   const verifier = createTokenVerifier({
     keys,
@@ -120,13 +98,12 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
       purger.start();
       await consumer.start();
     },
-    /** Stops consuming, flushes the outbox, closes the database (when opened here). */
+    /** Stops consuming and flushes the outbox; the database is the service's to close. */
     async close(): Promise<void> {
       await purger.stop();
       await consumer.stop();
       await relay.stop();
-      if (ownsDb) await db.close();
     },
   };
 }
-export type AuditDeps = Awaited<ReturnType<typeof createAuditDeps>>;
+export type AuditDeps = ReturnType<typeof createAuditDeps>;

@@ -1,5 +1,5 @@
 /** Runs the audit service alone: `npm run start:audit` (PORT, default 3003). */
 import { runStandalone } from '@gatehouse/platform/service';
-import { createAuditService } from './service';
+import { auditService } from './service';
 
-await runStandalone(process.env, { name: 'audit', defaultPort: 3003, create: (config, shared) => createAuditService(config, shared) });
+await runStandalone(process.env, auditService);

@@ -11,12 +11,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@gatehouse/platform/config';
 import { createTestDatabase, testServers } from '@gatehouse/platform/testing';
-import { createAuditService } from './service';
+import { startService } from '@gatehouse/platform/service';
+import { auditService } from './service';
 import { AUDIENCE, ISSUER, createTestShared, createTestTokens, createTestTransport, eventually, testConfig } from './testing';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
-describe('createAuditService', () => {
+describe('auditService', () => {
   let dir: string;
   let pg: Awaited<ReturnType<typeof createTestDatabase>>;
 
@@ -39,7 +40,7 @@ describe('createAuditService', () => {
     try {
       const seqs: number[] = [];
       for (let run = 0; run < 2; run++) {
-        const svc = await createAuditService(config, shared, { jwks: tokens.jwks });
+        const svc = await startService(auditService, config, { ...shared, verificationKeys: tokens.jwks });
         try {
           assert.equal(svc.name, 'audit');
           const ready = await svc.app.inject({ method: 'GET', url: '/readyz' });
@@ -48,7 +49,6 @@ describe('createAuditService', () => {
           assert.equal(res.statusCode, 201, res.body);
           seqs.push(res.json().seq);
         } finally {
-          await svc.app.close();
           await svc.close();
         }
       }
@@ -63,7 +63,7 @@ describe('createAuditService', () => {
     const tt = await createTestTransport();
     const shared = await createTestShared(tt.transport);
     try {
-      await assert.rejects(createAuditService(testConfig({ DATA_DIR: dir }), shared), ConfigError);
+      await assert.rejects(auditService.create(testConfig({ DATA_DIR: dir }), shared), ConfigError);
     } finally {
       await shared.close();
       await tt.cleanup();

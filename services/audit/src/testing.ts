@@ -5,19 +5,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { JWTVerifyGetKey } from 'jose';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import client from 'prom-client';
 import { loadConfig, type Config } from '@gatehouse/platform/config';
 import { createDatabase } from '@gatehouse/platform/db';
 import type { Database, DB } from './db/schema';
-import { createMemoryTransport, createNatsTransport, makeEvent, type CloudEvent, type EventTransport } from '@gatehouse/platform/events';
+import { makeEvent, type CloudEvent, type EventTransport } from '@gatehouse/platform/events';
 import { createKvStore, type KvStore } from '@gatehouse/platform/kv';
 import { createRevocationList, type RevocationList } from '@gatehouse/platform/revocation';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { createTestDatabase, eventually as poll, testLogger, testServers } from '@gatehouse/platform/testing';
-import { buildApp } from './app';
-import { AUDIT_SCHEMA, createAuditDeps, type AuditDeps, type AuditOptions, type AuditSharedDeps } from './deps';
+import { startService } from '@gatehouse/platform/service';
+import { createTestDatabase, createTestTransport as createPlatformTestTransport, eventually as poll, testLogger, testServers } from '@gatehouse/platform/testing';
+import { AUDIT_SCHEMA, type AuditDeps, type AuditOptions, type AuditSharedDeps } from './deps';
+import { auditService } from './service';
 
 // shared with every service's tests: one token minter
 import { createTestTokens, TEST_ISSUER as ISSUER, TEST_AUDIENCE as AUDIENCE } from '@gatehouse/platform/testing';
@@ -31,46 +30,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
   return loadConfig({ TOKEN_ISSUER: ISSUER, TOKEN_AUDIENCE: AUDIENCE, LOG_LEVEL: 'silent', ...env });
 }
 
-/**
- * An event transport of its own: JetStream with a stream and subject prefix unique to this
- * test (so files can run in parallel against one NATS server), or the in-process one.
- */
-export async function createTestTransport(): Promise<{
-  transport: EventTransport;
-  /** raw NATS access (JetStream runs only): publish with any headers, delete the stream */
-  nats?: { nc: NatsConnection; stream: string; prefix: string };
-  /** another transport on the same stream (a second process), for restart tests */
-  reopen(): Promise<EventTransport>;
-  cleanup(): Promise<void>;
-}> {
-  if (!testServers.natsUrl) {
-    const transport = createMemoryTransport({ logger: testLogger, retryBaseMs: 20 });
-    return { transport, reopen: async () => transport, cleanup: () => transport.close() };
-  }
-  const url = testServers.natsUrl;
-  const id = randomBytes(5).toString('hex');
-  const stream = `AUDIT_TEST_${id}`;
-  const prefix = `audittest${id}`;
-  const open = () => createNatsTransport({ url, logger: testLogger, stream, subjectPrefix: prefix, retryBaseMs: 50, name: `audit-test-${id}` });
-  const transport = await open();
-  const nc = await connect({ servers: url, name: `audit-test-raw-${id}` });
-  const opened: EventTransport[] = [transport];
-  return {
-    transport,
-    nats: { nc, stream, prefix },
-    async reopen() {
-      const t = await open();
-      opened.push(t);
-      return t;
-    },
-    async cleanup() {
-      for (const t of opened) await t.close().catch(() => {});
-      const jsm = await jetstreamManager(nc);
-      await jsm.streams.delete(stream).catch(() => {});
-      await nc.close();
-    },
-  };
-}
+/** An event transport of its own for one test (platform `createTestTransport`). */
+export const createTestTransport = () => createPlatformTestTransport('audit');
 
 /** Process-level deps for one test file: Redis (unique prefix) or memory, and a registry. */
 export async function createTestShared(transport: EventTransport): Promise<AuditSharedDeps & { kv: KvStore; revocations: RevocationList; close(): Promise<void> }> {
@@ -110,18 +71,9 @@ export async function startAudit(
   shared: AuditSharedDeps,
   opts: Omit<AuditOptions, 'database' | 'jwks'> & { jwks: JWTVerifyGetKey; config?: Config },
 ): Promise<{ deps: AuditDeps; app: HttpApp; close(): Promise<void> }> {
-  const { config = testConfig(), ...rest } = opts;
-  const deps = await createAuditDeps(config, shared, { ...rest, database: db });
-  const app = await buildApp(deps);
-  await deps.start();
-  return {
-    deps,
-    app,
-    async close() {
-      await app.close();
-      await deps.close();
-    },
-  };
+  const { config = testConfig(), jwks, ...rest } = opts;
+  const service = await startService(auditService, config, { ...shared, verificationKeys: jwks }, { ...rest, database: db });
+  return { deps: service.deps, app: service.app, close: () => service.close() };
 }
 
 /** A CloudEvent as another service would publish it. */
@@ -137,3 +89,6 @@ export async function countEntries(db: Database, tenantId: string, where: { even
   const row = await q.executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+// the chain's own append, for suites elsewhere (the CLI's) that write entries directly
+export { createChainService } from './modules/chain/chain.service';

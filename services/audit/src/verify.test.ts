@@ -8,8 +8,8 @@ import { sql } from 'kysely';
 import { createDatabase } from '@gatehouse/platform/db';
 import type { DB } from './db/schema';
 import { createTestDatabase, testLogger } from '@gatehouse/platform/testing';
-import { AUDIT_SCHEMA, findMigrations } from './deps';
-import { auditMigrationsDir, verifyAuditChains } from './service';
+import { AUDIT_SCHEMA } from './deps';
+import { auditService, verifyAuditChains } from './service';
 import { createChainService } from './modules/chain/chain.service';
 
 describe('verifyAuditChains (gatehouse audit verify)', () => {
@@ -24,7 +24,7 @@ describe('verifyAuditChains (gatehouse audit verify)', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'audit-cli-'));
     pg = await createTestDatabase();
     const db = await open();
-    await db.migrate(findMigrations());
+    await db.migrate(auditService.migrationsDir!);
     const chain = createChainService({ db });
     const entry = (n: number) => ({ eventId: randomUUID(), type: 'user.events.created', actorId: null, subjectId: null, ip: null, userAgent: null, requestId: null, data: { n }, occurredAt: new Date() });
     for (let i = 0; i < 3; i++) await chain.append(good, entry(i));
@@ -54,8 +54,7 @@ describe('verifyAuditChains (gatehouse audit verify)', () => {
     }
   });
 
-  test('auditMigrationsDir finds the migrations of this service', () => {
-    assert.equal(auditMigrationsDir(), findMigrations());
-    assert.match(auditMigrationsDir(), /services[/\\]audit[/\\]migrations$/);
+  test('the contract names the migrations of this service', () => {
+    assert.match(auditService.migrationsDir!, /services[/\\]audit[/\\]migrations$/);
   });
 });

@@ -30,6 +30,11 @@ import { createThrottle } from './modules/throttle/throttle.service';
 /** Margin a retired signing key stays published beyond the longest access-token lifetime. */
 const KEY_OVERLAP_MARGIN_SEC = 300;
 
+/** How long a retired signing key stays published: the longest access-token lifetime plus a margin. */
+export function signingKeyOverlapSec(config: Config): number {
+  return Math.max(config.tokens.accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC) + KEY_OVERLAP_MARGIN_SEC;
+}
+
 /** Builds every part of the auth service from its database, secret and the process-wide deps. */
 export function createAuthDeps({ config, shared, db, secret }: { config: Config; shared: SharedDeps; db: Database; secret: string }) {
   const logger = shared.logger.child({ service: 'auth' });
@@ -45,7 +50,7 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
     algorithm: config.tokens.algorithm,
     issuer,
     audience,
-    overlapSec: Math.max(config.tokens.accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC) + KEY_OVERLAP_MARGIN_SEC,
+    overlapSec: signingKeyOverlapSec(config),
     logger,
   });
   const verifier = createTokenVerifier({ keys: keys.getKey, issuer, audience, revocations: shared.revocations });

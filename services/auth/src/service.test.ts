@@ -10,7 +10,9 @@ import { createDatabase } from '@gatehouse/platform/db';
 import type { DB } from './db/schema';
 import type { CloudEvent } from '@gatehouse/platform/events';
 import { createTestDatabase, testLogger, testServers } from '@gatehouse/platform/testing';
-import { AUTH_MIGRATIONS_DIR, createAuthService } from './service';
+import { authService } from './service';
+
+const AUTH_MIGRATIONS_DIR = authService.migrationsDir!;
 import { ensureSuperadmin } from './modules/users/users.service';
 import { GOOD_PASSWORD, startAuth, uniqueEmail, type Harness } from './testing';
 
@@ -59,7 +61,7 @@ describe('startup', () => {
 
   test('with PostgreSQL and no GATEHOUSE_SECRET the service refuses to start, saying why', async () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', DATA_DIR: '/tmp/gatehouse-never-written' });
-    await assert.rejects(createAuthService(config, h.shared), /GATEHOUSE_SECRET/);
+    await assert.rejects(authService.create(config, h.shared), /GATEHOUSE_SECRET/);
   });
 
   test('two instances migrating one empty PostgreSQL database at once both come up', { skip: !testServers.databaseUrl && 'needs TEST_DATABASE_URL (PGlite has one connection)' }, async () => {

@@ -1,6 +1,6 @@
 /**
  * Test harness for the auth service (test-only module): a real service from
- * `createAuthService` on a fresh test database, with shared deps on the test servers (real
+ * `authService` (its contract) on a fresh test database, with shared deps on the test servers (real
  * PostgreSQL/Redis/NATS when TEST_* are set, else PGlite/memory/in-process), and small
  * request and data factories. Each harness uses its own client IP, so counters of parallel
  * test files never meet in a shared Redis.
@@ -13,9 +13,10 @@ import type { LightMyRequestResponse } from 'fastify';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
 import { loadConfig, type Config } from '@gatehouse/platform/config';
 import { TENANT_HEADER } from '@gatehouse/platform/auth';
-import { closeSharedDeps, createSharedDeps, type SharedDeps } from '@gatehouse/platform/service';
+import { closeSharedDeps, createSharedDeps, startService, type SharedDeps } from '@gatehouse/platform/service';
 import { createTestDatabase, testLogger, testServers } from '@gatehouse/platform/testing';
-import { createAuthService } from './service';
+import { createUserAccount } from './operations';
+import { authService } from './service';
 
 /** A password that passes the policy. */
 export const GOOD_PASSWORD = 'correct horse battery staple 7';
@@ -57,7 +58,7 @@ export async function startAuth(env: Record<string, string> = {}, opts: { shared
   });
   const realShared: SharedDeps = await createSharedDeps(config, testLogger);
   const shared = opts.shared ? opts.shared(realShared) : realShared;
-  const service = await createAuthService(config, shared);
+  const service = await startService(authService, config, shared);
   await service.app.ready();
   // a client IP of its own (the service trusts X-Forwarded-For from the gateway)
   const ip = uniqueIp();
@@ -89,7 +90,6 @@ export async function startAuth(env: Record<string, string> = {}, opts: { shared
   /** Creates an admin (or superadmin) directly and signs it in. */
   async function admin(roles: string[] = ['admin'], tenantId = DEFAULT_TENANT_ID) {
     const email = uniqueEmail('admin');
-    const { createUserAccount } = await import('./service');
     const user = await createUserAccount(service.deps, { email, password: GOOD_PASSWORD, roles, tenantId });
     const res = await request('POST', '/api/v1/auth/login', { body: { email, password: GOOD_PASSWORD }, tenant: tenantId });
     if (res.statusCode !== 200) throw new Error(`admin login failed: ${res.statusCode} ${res.body}`);
@@ -127,7 +127,6 @@ export async function startAuth(env: Record<string, string> = {}, opts: { shared
     createTenant,
     outbox,
     async close() {
-      await service.app.close();
       await service.close();
       await closeSharedDeps(realShared);
       await testDb.drop();

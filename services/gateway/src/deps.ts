@@ -4,8 +4,7 @@
  * OpenAPI merger. `start()` subscribes to tenant events, `stop()` ends the subscription.
  */
 import { randomBytes } from 'node:crypto';
-import type { JWTVerifyGetKey } from 'jose';
-import { createTokenVerifier, type Config, type SharedDeps } from '@gatehouse/platform';
+import { createTokenVerifier, verificationKeys, type Config, type SharedDeps } from '@gatehouse/platform';
 import { createTenancyService, type TenancyServiceOptions } from './modules/tenancy/tenancy.service';
 import { createTokenGuard } from './modules/tokens/tokens.service';
 import { createDocsService } from './modules/docs/docs.service';
@@ -19,8 +18,6 @@ export interface GatewayOptions {
   upstreamConnections?: number;
   /** Redis key namespace of the rate-limit counters (default `gatehouse:rl:`) */
   rateLimitNamespace?: string;
-  /** token-verification keys: the all-in-one starter passes the auth service's own lookup; default its JWKS URL */
-  jwks?: URL | JWTVerifyGetKey;
 }
 
 /** Creates the gateway's dependencies from config and the process-wide shared deps. */
@@ -33,12 +30,9 @@ export function createGatewayDeps(config: Config, shared: SharedDeps, options: G
     logger: shared.logger.child({ module: 'tenancy' }),
     ...options.tenantCache,
   });
-  const jwksUrl = config.jwksUrl ?? (authUrl ? `${authUrl}/.well-known/jwks.json` : undefined);
-  const noKeys: JWTVerifyGetKey = async () => {
-    throw new Error('AUTH_URL is not configured');
-  };
   const verifier = createTokenVerifier({
-    keys: options.jwks ?? (jwksUrl ? new URL(jwksUrl) : noKeys),
+    // without AUTH_URL the gateway still starts (readiness says why) and refuses tokens
+    keys: verificationKeys(config, shared, { service: 'gateway', required: false }),
     issuer: config.tokens.issuer,
     audience: config.tokens.audience,
     revocations: shared.revocations,

@@ -8,13 +8,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startAuth, type Harness } from '@gatehouse/auth/testing';
 import { closeTestSharedDeps, createTestSharedDeps, startEchoUpstream, testConfig } from './testing/fixtures';
-import { createGatewayService } from './service';
-import type { RunningService } from '@gatehouse/platform';
+import { startService, type ServiceInstance } from '@gatehouse/platform';
+import { gatewayService } from './service';
 
 describe('e2e: gateway + auth', () => {
   let auth: Harness;
   let users: Awaited<ReturnType<typeof startEchoUpstream>>;
-  let gateway: RunningService;
+  let gateway: ServiceInstance;
   let shared: Awaited<ReturnType<typeof createTestSharedDeps>>;
   const issuer = 'http://localhost:3000';
 
@@ -25,10 +25,9 @@ describe('e2e: gateway + auth', () => {
     const authUrl = await auth.app.listen({ host: '127.0.0.1', port: 0 });
     users = await startEchoUpstream('users');
     const config = testConfig({ AUTH_URL: authUrl, USERS_URL: users.url, TOKEN_ISSUER: issuer, TOKEN_AUDIENCE: 'gatehouse' });
-    gateway = await createGatewayService(config, shared, { rateLimitNamespace: `${shared.prefix}:rl:` });
+    gateway = await startService(gatewayService, config, shared, { rateLimitNamespace: `${shared.prefix}:rl:` });
   });
   after(async () => {
-    await gateway.app.close();
     await gateway.close();
     await users.close();
     await auth.close();

@@ -1,5 +1,5 @@
 /** Runs the gateway alone (per-service mode): `npm run start:gateway` (PORT, default 3000); forwards to AUTH_URL, USERS_URL and AUDIT_URL. */
 import { runStandalone } from '@gatehouse/platform/service';
-import { createGatewayService } from './service';
+import { gatewayService } from './service';
 
-await runStandalone(process.env, { name: 'gateway', defaultPort: 3000, create: (config, shared) => createGatewayService(config, shared) });
+await runStandalone(process.env, gatewayService);

@@ -1,24 +1,33 @@
 /**
- * The gateway as a service: what `main.ts` (standalone) and the all-in-one starter create.
+ * The gateway's contract (the package's entry point): what `main.ts` (alone) and the
+ * all-in-one starter build. Service base URLs come from `config.serviceUrls`; it owns no database.
  */
-import type { Config, RunningService, SharedDeps } from '@gatehouse/platform';
+import type { Config, ServiceDefinition, ServiceInstance, SharedDeps } from '@gatehouse/platform';
 import { buildApp } from './app';
-import { createGatewayDeps, type GatewayOptions } from './deps';
+import { createGatewayDeps, type GatewayDeps, type GatewayOptions } from './deps';
 
-/**
- * Builds the gateway for `config` (service base URLs from `config.serviceUrls`) on the
- * process's shared deps. The caller listens on `app` and, on shutdown, closes `app` and then
- * calls `close()`.
- */
-export async function createGatewayService(config: Config, shared: SharedDeps, options: GatewayOptions = {}): Promise<RunningService> {
+export type { GatewayDeps, GatewayOptions } from './deps';
+
+async function create(config: Config, shared: SharedDeps, options: GatewayOptions = {}): Promise<ServiceInstance<GatewayDeps>> {
   const deps = createGatewayDeps(config, shared, options);
-  await deps.start();
-  try {
-    const app = await buildApp(deps);
-    await app.ready();
-    return { name: 'gateway', app, close: () => deps.stop() };
-  } catch (err) {
-    await deps.stop();
-    throw err;
-  }
+  const app = await buildApp(deps);
+  await app.ready();
+  return {
+    name: 'gateway',
+    app,
+    deps,
+    // subscribes to tenant events (cache invalidation)
+    start: () => deps.start(),
+    async close() {
+      await app.close();
+      await deps.stop();
+    },
+  };
 }
+
+/** The gateway: the only public port (tenancy, tokens, limits, docs, the console, the proxy). */
+export const gatewayService: ServiceDefinition<GatewayDeps, GatewayOptions> = {
+  name: 'gateway',
+  defaultPort: 3000,
+  create,
+};

@@ -1,18 +1,15 @@
 /**
- * Wires the users service once: database, storage, token verifier, QR tokens, the feature
+ * Wires the users service once on its database: storage, token verifier, QR tokens, the feature
  * services, and the background work (outbox relay, identity replica, storage sweeper).
  */
 import path from 'node:path';
 import type { JWTVerifyGetKey } from 'jose';
 import { authenticate, createTokenVerifier } from '@gatehouse/platform/auth';
-import { ConfigError, type Config } from '@gatehouse/platform/config';
+import type { Config } from '@gatehouse/platform/config';
 import { deriveKey } from '@gatehouse/platform/crypto';
-import { createDatabase, poolOptions } from '@gatehouse/platform/db';
-import { findMigrationsDir } from '@gatehouse/platform/migrations';
 import { createPurger, outboxPurgeTasks } from '@gatehouse/platform/purge';
-import type { DB } from './db/schema';
+import type { Database } from './db/schema';
 import { createOutboxRelay } from '@gatehouse/platform/events';
-import { resolveSecret } from '@gatehouse/platform/secret';
 import type { SharedDeps } from '@gatehouse/platform/service';
 import { createStorage } from '@gatehouse/platform/storage';
 import { createObjectDeletions } from './modules/avatars/avatars.deletions';
@@ -25,50 +22,30 @@ import { createQrTokens } from './modules/qr/qr.token';
 import { createReplica } from './modules/replica/replica.service';
 
 /** What the users service needs from the process (a full SharedDeps fits). */
-export type UsersShared = Pick<SharedDeps, 'logger' | 'transport' | 'revocations' | 'registry'>;
+export type UsersShared = Pick<SharedDeps, 'logger' | 'transport' | 'revocations' | 'registry' | 'verificationKeys'>;
 
-/** Options of {@link createDeps} (and `createUsersService`) that the configuration does not carry. */
+/** Options of the users service that the configuration does not carry (tests and embedders). */
 export interface UsersOptions {
-  /** how to get token-verification keys: the auth service's JWKS URL, or its key lookup in one process */
-  jwks?: URL | JWTVerifyGetKey;
   /** the time source (tests move it to the check-in window's edges) */
   clock?: () => Date;
   /** storage sweep interval (default 60 s) */
   sweepIntervalMs?: number;
 }
 
-/** The numbered SQL migrations of the `users` schema. */
-export const MIGRATIONS_DIR = findMigrationsDir(import.meta.url, 'users');
-/** PostgreSQL schema of the users service. */
-export const SCHEMA = 'users';
-
-function verificationKeys(config: Config, opts: UsersOptions): URL | JWTVerifyGetKey {
-  if (opts.jwks) return opts.jwks;
-  if (config.jwksUrl) return new URL(config.jwksUrl);
-  if (config.serviceUrls.auth) return new URL('/.well-known/jwks.json', config.serviceUrls.auth);
-  throw new ConfigError('JWKS_URL (or AUTH_URL) is required for the users service to verify access tokens');
+export interface UsersDepsInput {
+  config: Config;
+  shared: UsersShared;
+  db: Database;
+  secret: string;
+  /** token-verification keys (see `verificationKeys` in the platform) */
+  keys: URL | JWTVerifyGetKey;
+  options?: UsersOptions;
 }
 
-/** Builds every dependency of the users service from config; the database is migrated on the way. */
-export async function createDeps(config: Config, shared: UsersShared, opts: UsersOptions = {}) {
+/** Builds every dependency of the users service on its opened, migrated database. */
+export function createDeps({ config, shared, db, secret, keys, options: opts = {} }: UsersDepsInput) {
   const logger = shared.logger.child({ service: 'users' });
   const clock = opts.clock ?? (() => new Date());
-  const keys = verificationKeys(config, opts);
-  const secret = await resolveSecret(config);
-
-  const db = await createDatabase<DB>({
-    url: config.serviceDatabaseUrls.users ?? config.databaseUrl,
-    dataDir: path.join(config.dataDir, 'users'),
-    schema: SCHEMA,
-    logger,
-    ...poolOptions(config),
-  });
-  try {
-    await db.migrate(MIGRATIONS_DIR);
-  } catch (err) {
-    await db.close();
-    throw err;
-  }
 
   const storage = config.s3 ? createStorage({ s3: config.s3 }) : createStorage({ dataDir: path.join(config.dataDir, 'objects') });
   const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport: shared.transport, logger });
@@ -124,16 +101,15 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
       await replica.start();
     },
 
-    /** Stops background work (flushing the outbox) and closes the database and storage. */
+    /** Stops background work (flushing the outbox) and closes storage; the database is the service's to close. */
     async close() {
       await purger.stop();
       await replica.stop().catch((err: unknown) => logger.warn({ err }, 'replica stop failed'));
       await deletions.stop().catch((err: unknown) => logger.warn({ err }, 'storage sweeper stop failed'));
       if (started) await relay.stop().catch((err: unknown) => logger.warn({ err }, 'outbox relay stop failed'));
       await storage.close().catch(() => {});
-      await db.close();
     },
   };
 }
 /** The wired users service (what `buildApp` and the tests use). */
-export type UsersDeps = Awaited<ReturnType<typeof createDeps>>;
+export type UsersDeps = ReturnType<typeof createDeps>;

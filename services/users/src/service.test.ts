@@ -20,11 +20,29 @@ import { createKvStore } from '@gatehouse/platform/kv';
 import { createRevocationList } from '@gatehouse/platform/revocation';
 import { testLogger } from '@gatehouse/platform/testing';
 import { AUDIENCE, ISSUER, createTestTokens, eventually, userEvent } from './testing';
-import { createUsersService } from './service';
+import { startService } from '@gatehouse/platform/service';
+import { usersService } from './service';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
-describe('createUsersService (embedded: PGlite, files, in-process events, generated secret)', () => {
+/** Process deps all in memory (in-process events, memory limits), and token keys. */
+async function embedded() {
+  const kv = createKvStore({ logger: testLogger });
+  const revocations = createRevocationList({ kv, logger: testLogger });
+  await revocations.start();
+  const transport = createMemoryTransport({ logger: testLogger });
+  return {
+    shared: { logger: testLogger, transport, revocations, registry: new client.Registry() },
+    tokens: await createTestTokens(),
+    async close() {
+      await revocations.stop();
+      await transport.close();
+      await kv.close();
+    },
+  };
+}
+
+describe('usersService (embedded: PGlite, files, in-process events, generated secret)', () => {
   let dataDir: string;
   before(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'gh-users-svc-'));
@@ -35,12 +53,9 @@ describe('createUsersService (embedded: PGlite, files, in-process events, genera
 
   test('serves over real HTTP, keeps a 0600 secret under DATA_DIR, and closes cleanly', async () => {
     const config = loadConfig({ DATA_DIR: dataDir, TOKEN_ISSUER: ISSUER, TOKEN_AUDIENCE: AUDIENCE, LOG_LEVEL: 'silent' });
-    const kv = createKvStore({ logger: testLogger });
-    const revocations = createRevocationList({ kv, logger: testLogger });
-    await revocations.start();
-    const transport = createMemoryTransport({ logger: testLogger });
-    const tokens = await createTestTokens();
-    const svc = await createUsersService(config, { logger: testLogger, transport, revocations, registry: new client.Registry() }, { jwks: tokens.jwks });
+    const { shared, tokens, close } = await embedded();
+    const { transport } = shared;
+    const svc = await startService(usersService, config, { ...shared, verificationKeys: tokens.jwks });
     try {
       assert.equal(svc.name, 'users');
       const secret = await stat(path.join(dataDir, 'secret'));
@@ -62,22 +77,16 @@ describe('createUsersService (embedded: PGlite, files, in-process events, genera
       const metrics = await (await fetch(`${address}/metrics`)).text();
       assert.match(metrics, /gatehouse_http_request_duration_seconds_bucket\{[^}]*service="users"/);
     } finally {
-      await svc.app.close();
       await svc.close();
-      await revocations.stop();
-      await transport.close();
-      await kv.close();
+      await close();
     }
   });
 
   test('a truncated upload over a real connection (client hangs up mid-file) leaves the service healthy and nothing stored', async () => {
     const config = loadConfig({ DATA_DIR: dataDir, TOKEN_ISSUER: ISSUER, TOKEN_AUDIENCE: AUDIENCE, LOG_LEVEL: 'silent' });
-    const kv = createKvStore({ logger: testLogger });
-    const revocations = createRevocationList({ kv, logger: testLogger });
-    await revocations.start();
-    const transport = createMemoryTransport({ logger: testLogger });
-    const tokens = await createTestTokens();
-    const svc = await createUsersService(config, { logger: testLogger, transport, revocations, registry: new client.Registry() }, { jwks: tokens.jwks });
+    const { shared, tokens, close } = await embedded();
+    const { transport } = shared;
+    const svc = await startService(usersService, config, { ...shared, verificationKeys: tokens.jwks });
     try {
       const address = new URL(await svc.app.listen({ host: '127.0.0.1', port: 0 }));
       const u = { id: randomUUID(), tenantId: randomUUID() };
@@ -112,11 +121,8 @@ describe('createUsersService (embedded: PGlite, files, in-process events, genera
       const left = await stat(path.join(dataDir, 'objects', 'avatars', u.tenantId)).then(() => true, () => false);
       assert.equal(left, false, 'nothing stored for the aborted upload');
     } finally {
-      await svc.app.close();
       await svc.close();
-      await revocations.stop();
-      await transport.close();
-      await kv.close();
+      await close();
     }
   });
 
@@ -126,7 +132,7 @@ describe('createUsersService (embedded: PGlite, files, in-process events, genera
     const kv = createKvStore({ logger: testLogger });
     const revocations = createRevocationList({ kv, logger: testLogger });
     await assert.rejects(
-      createUsersService(config, { logger: testLogger, transport, revocations, registry: new client.Registry() }),
+      usersService.create(config, { logger: testLogger, transport, revocations, registry: new client.Registry() }),
       /JWKS_URL/,
     );
     await transport.close();

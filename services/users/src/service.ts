@@ -1,27 +1,36 @@
 /**
- * The users service as a unit the process starter and `main.ts` run: builds the dependencies
- * and the app, starts the background work, and closes it all.
+ * The users service's contract (the package's entry point): what the all-in-one starter,
+ * `main.ts`, the CLI and the tests build. `create` opens and migrates the database (schema
+ * `users`) and builds the app; `start` runs the outbox relay, the storage sweeper and the
+ * identity replica (which first catches up on missed user events).
  */
 import type { Config } from '@gatehouse/platform/config';
-import type { RunningService } from '@gatehouse/platform/service';
+import { resolveSecret } from '@gatehouse/platform/secret';
+import { findMigrationsDir } from '@gatehouse/platform/migrations';
+import { assembleService, openServiceDatabase, verificationKeys, type ServiceDefinition, type ServiceInstance } from '@gatehouse/platform/service';
 import { buildApp } from './app';
-import { createDeps, type UsersOptions, type UsersShared } from './deps';
+import type { DB } from './db/schema';
+import { createDeps, type UsersDeps, type UsersOptions, type UsersShared } from './deps';
 
-export type { UsersOptions, UsersShared } from './deps';
+export type { UsersDeps, UsersOptions, UsersShared } from './deps';
 
-/**
- * Creates the users service: migrates its schema, builds the app, starts the outbox relay, the
- * storage sweeper and the identity replica (which first catches up on missed user events).
- * `close()` stops the background work and closes the database; the app is closed by the caller.
- */
-export async function createUsersService(config: Config, shared: UsersShared, opts: UsersOptions = {}): Promise<RunningService> {
-  const deps = await createDeps(config, shared, opts);
-  try {
-    const app = await buildApp(deps);
-    await deps.start();
-    return { name: 'users', app, close: () => deps.close() };
-  } catch (err) {
-    await deps.close().catch(() => {});
-    throw err;
-  }
+async function create(config: Config, shared: UsersShared, options: UsersOptions = {}): Promise<ServiceInstance<UsersDeps>> {
+  const keys = verificationKeys(config, shared, { service: 'users', required: true });
+  const secret = await resolveSecret(config);
+  const { db } = await openServiceDatabase<DB>(config, usersService, { logger: shared.logger.child({ service: 'users' }) });
+  return assembleService({
+    name: 'users',
+    deps: () => createDeps({ config, shared, db, secret, keys, options }),
+    app: buildApp,
+    release: () => db.close(),
+  });
 }
+
+/** The users service: profiles, avatars, attendance QR codes, events and check-ins. */
+export const usersService: ServiceDefinition<UsersDeps, UsersOptions, UsersShared> = {
+  name: 'users',
+  schema: 'users',
+  migrationsDir: findMigrationsDir(import.meta.url, 'users'),
+  defaultPort: 3002,
+  create,
+};

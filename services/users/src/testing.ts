@@ -7,17 +7,19 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import client from 'prom-client';
 import { loadConfig, type Config } from '@gatehouse/platform/config';
-import { createMemoryTransport, createNatsTransport, makeEvent, type CloudEvent, type EventTransport } from '@gatehouse/platform/events';
+import { makeEvent, type CloudEvent, type EventTransport } from '@gatehouse/platform/events';
 import type { HttpApp } from '@gatehouse/platform/http';
+import { startService, type ServiceInstance } from '@gatehouse/platform/service';
 import { createKvStore } from '@gatehouse/platform/kv';
 import { createRevocationList } from '@gatehouse/platform/revocation';
-import { createTestDatabase, testLogger, testServers } from '@gatehouse/platform/testing';
-import { buildApp } from './app';
-import { createDeps, type UsersDeps, type UsersOptions, type UsersShared } from './deps';
+import { createTestDatabase, createTestTransport as createPlatformTestTransport, testLogger, testServers } from '@gatehouse/platform/testing';
+import type { UsersDeps, UsersOptions, UsersShared } from './deps';
+import { usersService } from './service';
+
+// request bodies of the avatar tests, for suites elsewhere (test/)
+export { multipart, pngImage } from './modules/avatars/avatars.fixtures';
 
 // shared with every service's tests: one poller, one token minter
 import { eventually, createTestTokens, TEST_ISSUER as ISSUER, TEST_AUDIENCE as AUDIENCE } from '@gatehouse/platform/testing';
@@ -34,38 +36,8 @@ export function createTestClock() {
   };
 }
 
-/**
- * An event transport of its own: JetStream with a stream and subject prefix unique to this
- * test (files run in parallel against one NATS server), or the in-process one. `reopen` gives
- * another connection to the same stream, as a restarted process would have.
- */
-export async function createTestTransport(): Promise<{ transport: EventTransport; kind: 'nats' | 'memory'; reopen(): Promise<EventTransport>; cleanup(): Promise<void> }> {
-  if (!testServers.natsUrl) {
-    const transport = createMemoryTransport({ logger: testLogger, retryBaseMs: 20 });
-    return { transport, kind: 'memory', reopen: async () => transport, cleanup: () => transport.close() };
-  }
-  const url = testServers.natsUrl;
-  const id = randomBytes(5).toString('hex');
-  const stream = `USERS_TEST_${id}`;
-  const open = () => createNatsTransport({ url, logger: testLogger, stream, subjectPrefix: `userstest${id}`, retryBaseMs: 50, name: `users-test-${id}` });
-  const opened: EventTransport[] = [await open()];
-  return {
-    transport: opened[0]!,
-    kind: 'nats',
-    async reopen() {
-      const t = await open();
-      opened.push(t);
-      return t;
-    },
-    async cleanup() {
-      for (const t of opened) await t.close().catch(() => {});
-      const nc = await connect({ servers: url });
-      const jsm = await jetstreamManager(nc);
-      await jsm.streams.delete(stream).catch(() => {});
-      await nc.close();
-    },
-  };
-}
+/** An event transport of its own for one test (platform `createTestTransport`). */
+export const createTestTransport = () => createPlatformTestTransport('users');
 
 /** A `user.events.*` event as the identity service publishes it. */
 export function userEvent(
@@ -148,21 +120,13 @@ export async function startTestUsers(opts: { env?: Record<string, string>; optio
     ...opts.env,
   });
   let transport = t.transport;
-  const shared = (): UsersShared => ({ logger: testLogger, transport, revocations, registry });
-  // the same steps as createUsersService, keeping hold of the deps for tests that need them
+  const shared = (): UsersShared => ({ logger: testLogger, transport, revocations, registry, verificationKeys: tokens.jwks });
   const open = async () => {
-    const deps = await createDeps(config, shared(), { jwks: tokens.jwks, clock: clock.now, ...opts.options });
-    try {
-      const app = await buildApp(deps);
-      await deps.start();
-      await app.ready();
-      return { deps, app };
-    } catch (err) {
-      await deps.close().catch(() => {});
-      throw err;
-    }
+    const service = await startService(usersService, config, shared(), { clock: clock.now, ...opts.options });
+    await service.app.ready();
+    return service;
   };
-  let running: { deps: UsersDeps; app: HttpApp } | undefined;
+  let running: ServiceInstance<UsersDeps> | undefined;
   try {
     running = await open();
   } catch (err) {
@@ -198,8 +162,7 @@ export async function startTestUsers(opts: { env?: Record<string, string>; optio
     },
     async stop() {
       if (!running) return;
-      await running.app.close();
-      await running.deps.close();
+      await running.close();
       running = undefined;
     },
     async restart() {

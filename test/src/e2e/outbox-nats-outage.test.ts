@@ -14,15 +14,15 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
 import { isCloudEvent } from '@gatehouse/platform/events';
-import { auditEntriesOfType, call, eventually, login, mapLimit, register, type Account } from './client';
+import { auditEntriesOfType, call, eventually, login, mapLimit, register, type Account } from '../client';
 import { natsServerMissing, startNatsServer, type NatsServer } from './nats-server';
-import { describeBackends, startTestSystem, type System } from './system';
+import { describeBackends, startTestSystem, type TestSystem } from '../system';
 
 const USERS = 200;
 const CREATED = 'user.events.created';
 
 /** Pending (unpublished) outbox rows of the auth service with this subject. */
-async function pendingInAuthOutbox(system: System, subject: string): Promise<number> {
+async function pendingInAuthOutbox(system: TestSystem, subject: string): Promise<number> {
   const row = await system.auth.deps.db.admin
     .withSchema('auth')
     .selectFrom('outbox')
@@ -37,7 +37,7 @@ const skip = natsServerMissing();
 
 describe('e2e: outbox across a NATS outage', { skip }, () => {
   let nats: NatsServer;
-  let system: System;
+  let system: TestSystem;
 
   before(async () => {
     nats = await startNatsServer();
@@ -96,7 +96,7 @@ describe('e2e: outbox across a NATS outage', { skip }, () => {
 });
 
 /** The stream has one message per account on user.events.created, each a valid CloudEvent with Nats-Msg-Id = id. */
-async function assertStreamHoldsEachOnce(system: System, accounts: Account[]): Promise<void> {
+async function assertStreamHoldsEachOnce(system: TestSystem, accounts: Account[]): Promise<void> {
   const { url, stream, subjectPrefix } = system.nats!;
   const nc = await connect({ servers: url });
   try {
@@ -130,7 +130,7 @@ async function assertStreamHoldsEachOnce(system: System, accounts: Account[]): P
 }
 
 /** The users service learnt every account from the events: each has a profile. */
-async function assertProfiles(system: System, token: string, accounts: Account[]): Promise<void> {
+async function assertProfiles(system: TestSystem, token: string, accounts: Account[]): Promise<void> {
   await eventually(async () => {
     const missing = (
       await mapLimit(accounts, 16, async (a) => {

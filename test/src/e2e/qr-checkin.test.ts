@@ -8,8 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import jsQR from 'jsqr';
 import { PNG } from 'pngjs';
-import { call, eventually, login, register, type Account } from './client';
-import { describeBackends, measureAuditLatency, startTestSystem, type System } from './system';
+import { call, eventually, login, register, type Account } from '../client';
+import { describeBackends, measureAuditLatency, startTestSystem, type TestSystem } from '../system';
 
 /** Decodes the QR code in a PNG: the text it encodes. */
 function decodeQrPng(png: Buffer): string {
@@ -20,7 +20,7 @@ function decodeQrPng(png: Buffer): string {
 }
 
 describe('e2e: QR check-in through the gateway', () => {
-  let system: System;
+  let system: TestSystem;
   let member: Account;
   let organizer: Account;
 
@@ -85,7 +85,7 @@ describe('e2e: QR check-in through the gateway', () => {
 
     const csv = await call(url, 'GET', `/api/v1/events/${eventId}/attendance`, { token: organizerToken, headers: { accept: 'text/csv' } });
     assert.equal(csv.status, 200, csv.text);
-    assert.match(csv.headers.get('content-type') ?? '', /^text\/csv/);
+    assert.match(String(csv.headers['content-type'] ?? ''), /^text\/csv/);
     const lines = csv.text.replace(/^\uFEFF/, '').trim().split(/\r\n/);
     assert.equal(lines.length, 2, `a header and one member:\n${csv.text}`);
     assert.ok(lines[1]!.includes(member.id), `the CSV row names the member:\n${csv.text}`);

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, testServers } from '@gatehouse/platform/testing';
-import { call, login, register, type Account } from './client';
+import { call, login, register, type Account } from '../client';
 import { freePort, natsServerMissing, startNatsServer, type NatsServer } from './nats-server';
 import { spawnService, startOkUpstream, type ServiceProcess } from './processes';
 
@@ -31,7 +31,7 @@ async function msUntilRefused(gatewayUrl: string, token: string, limitMs = 5000)
     const r = await call(gatewayUrl, 'GET', '/api/v1/users/me', { token });
     if (r.status === 401) {
       assert.equal(r.body.code, 'invalid_token');
-      assert.equal(r.headers.get('www-authenticate'), 'Bearer');
+      assert.equal(r.headers['www-authenticate'], 'Bearer');
       return Date.now() - started;
     }
     assert.equal(r.status, 200, `until revoked the gateway lets the token through: ${r.text}`);

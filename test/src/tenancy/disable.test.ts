@@ -7,9 +7,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PASSWORD, startHarness, uniqueEmail, type Account, type Harness, type Reply } from '../harness';
+import { PASSWORD, BASE_DOMAIN, startTestSystem, uniqueEmail, type Account, type TestSystem, type Reply } from '../system';
 
-let h: Harness;
+let h: TestSystem;
 
 /** Calls `probe` until it answers `status` (or `timeoutMs` passes); returns the milliseconds it took. */
 async function msUntil(probe: () => Promise<Reply>, ok: (r: Reply) => boolean, timeoutMs = 5000): Promise<number> {
@@ -23,15 +23,15 @@ async function msUntil(probe: () => Promise<Reply>, ok: (r: Reply) => boolean, t
 }
 
 before(async () => {
-  h = await startHarness();
+  h = await startTestSystem({ baseDomain: BASE_DOMAIN });
 });
 after(async () => {
   await h?.close();
 });
 
 describe('disabling a tenant', () => {
-  let doomed: Awaited<ReturnType<Harness['createTenant']>>;
-  let bystander: Awaited<ReturnType<Harness['createTenant']>>;
+  let doomed: Awaited<ReturnType<TestSystem['createTenant']>>;
+  let bystander: Awaited<ReturnType<TestSystem['createTenant']>>;
   let victims: Account[];
   let others: Account[];
 

@@ -8,8 +8,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as OTPAuth from 'otpauth';
-import { multipart, pngImage } from '@gatehouse/users/modules/avatars/avatars.fixtures';
-import { eventually, PASSWORD, uniqueEmail, type Account, type Harness, type TenantInfo } from '../harness';
+import { multipart, pngImage } from '@gatehouse/users/testing';
+import { eventually, PASSWORD, uniqueEmail, type Account, type TestSystem, type TenantInfo } from '../system';
 
 /** An account with the TOTP secret it enrolled. */
 export type MfaAccount = Account & { secret: string };
@@ -56,7 +56,7 @@ export function expectStatus(r: { status: number; text: string }, status: number
 }
 
 /** The token in the newest dev-mailbox message to `email` whose link path is `linkPath`. */
-export function mailedToken(h: Harness, email: string, linkPath: string): string {
+export function mailedToken(h: TestSystem, email: string, linkPath: string): string {
   const msgs = h.shared.mailer.messages().filter((m) => m.to === email && m.text.includes(linkPath));
   const m = /[?&]token=([^\s&]+)/.exec(msgs.at(-1)?.text ?? '');
   if (!m) throw new Error(`no ${linkPath} mail to ${email} yet`);
@@ -64,7 +64,7 @@ export function mailedToken(h: Harness, email: string, linkPath: string): string
 }
 
 /** Grants `roles` to `account` through the admin API and signs it in again, so its token carries them. */
-export async function grantRoles(h: Harness, side: { slug: string; admin: Account }, account: Account, roles: string[]): Promise<Account> {
+export async function grantRoles(h: TestSystem, side: { slug: string; admin: Account }, account: Account, roles: string[]): Promise<Account> {
   const r = await h.request('PATCH', `/api/v1/admin/users/${account.id}`, { tenant: side.slug, token: side.admin.accessToken, body: { roles } });
   expectStatus(r, 200, `grant ${roles.join(',')}`);
   return h.login(account.email, account.password, { tenant: side.slug });
@@ -74,7 +74,7 @@ export async function grantRoles(h: Harness, side: { slug: string; admin: Accoun
  * Builds a side: a tenant created by the superadmin with its first admin, a user and an
  * organizer (role granted by the tenant's admin), an MFA user, and the resources above.
  */
-export async function buildSide(h: Harness, o: { label: string; oauth?: boolean }): Promise<Side> {
+export async function buildSide(h: TestSystem, o: { label: string; oauth?: boolean }): Promise<Side> {
   const redirectUri = `https://app-${o.label}-${randomBytes(3).toString('hex')}.example/cb`;
   // a password of the side's own: a probe sending B's password on A must not be A's password too
   const password = `${PASSWORD} of ${o.label}`;

@@ -5,15 +5,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, PASSWORD, startHarness, uniqueEmail, type Account, type Harness } from '../harness';
+import { eventually, PASSWORD, BASE_DOMAIN, startTestSystem, uniqueEmail, type Account, type TestSystem } from '../system';
 import { mailedToken } from './fixtures';
 
 /** Consecutive failures that lock an account in this file (THROTTLE_ACCOUNT_MAX_FAILURES). */
 const LOCK_AFTER = 3;
 
-let h: Harness;
-let red: Awaited<ReturnType<Harness['createTenant']>>;
-let blue: Awaited<ReturnType<Harness['createTenant']>>;
+let h: TestSystem;
+let red: Awaited<ReturnType<TestSystem['createTenant']>>;
+let blue: Awaited<ReturnType<TestSystem['createTenant']>>;
 const email = uniqueEmail('same-person');
 const redPassword = `${PASSWORD} red`;
 const bluePassword = `${PASSWORD} blue`;
@@ -21,7 +21,7 @@ let inRed: Account;
 let inBlue: Account;
 
 before(async () => {
-  h = await startHarness({ env: { THROTTLE_ACCOUNT_MAX_FAILURES: String(LOCK_AFTER) } });
+  h = await startTestSystem({ baseDomain: BASE_DOMAIN, env: { THROTTLE_ACCOUNT_MAX_FAILURES: String(LOCK_AFTER) } });
   red = await h.createTenant();
   blue = await h.createTenant();
   inRed = await h.register({ tenant: red.slug, email, password: redPassword, username: 'samename' });

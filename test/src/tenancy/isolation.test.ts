@@ -15,8 +15,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { multipart, pngImage } from '@gatehouse/users/modules/avatars/avatars.fixtures';
-import { PASSWORD, startHarness, uniqueEmail, type Account, type Harness, type Reply } from '../harness';
+import { multipart, pngImage } from '@gatehouse/users/testing';
+import { PASSWORD, BASE_DOMAIN, startTestSystem, uniqueEmail, type Account, type TestSystem, type Reply } from '../system';
 import { buildSide, markers, totp, type Side } from './fixtures';
 
 type Role = 'user' | 'organizer' | 'admin';
@@ -201,7 +201,7 @@ function fakeCredential() {
   return { id: 'AAAA', rawId: 'AAAA', type: 'public-key', response: { clientDataJSON: 'e30', authenticatorData: 'AAAA', signature: 'AAAA' }, clientExtensionResults: {} };
 }
 
-let h: Harness;
+let h: TestSystem;
 let A: Side;
 let B: Side;
 let bMarkers: string[];
@@ -228,7 +228,7 @@ function leaked(text: string): string[] {
 }
 
 before(async () => {
-  h = await startHarness();
+  h = await startTestSystem({ baseDomain: BASE_DOMAIN });
   A = await buildSide(h, { label: 'a' });
   B = await buildSide(h, { label: 'b', oauth: true });
   bMarkers = markers(B);

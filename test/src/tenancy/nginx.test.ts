@@ -11,16 +11,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
 import { nginxMissing, startNginx, type RunningNginx } from '../deploy/nginx-site';
-import { PASSWORD, startHarness, uniqueEmail, uniqueSlug, type Account, type Harness } from '../harness';
+import { PASSWORD, BASE_DOMAIN, startTestSystem, uniqueEmail, uniqueSlug, type Account, type TestSystem } from '../system';
 
 /** The shipped site, served over plain HTTP on its HTTPS server block (TLS is tested in test/src/deploy/nginx.test.ts). */
 const startSite = (gatewayPort: number) => startNginx({ upstreams: { gateway: [gatewayPort] }, tls: false });
 
 describe('tenant resolution through nginx in front of the gateway', { skip: nginxMissing }, () => {
-  let h: Harness;
+  let h: TestSystem;
   let nginx: RunningNginx;
-  let acme: Awaited<ReturnType<Harness['createTenant']>>;
-  let globex: Awaited<ReturnType<Harness['createTenant']>>;
+  let acme: Awaited<ReturnType<TestSystem['createTenant']>>;
+  let globex: Awaited<ReturnType<TestSystem['createTenant']>>;
   let ada: Account;
 
   /** Through nginx: the tenant an account registered with these headers lands in. */
@@ -30,7 +30,7 @@ describe('tenant resolution through nginx in front of the gateway', { skip: ngin
   }
 
   before(async () => {
-    h = await startHarness({ env: { TRUST_PROXY: '127.0.0.1' } });
+    h = await startTestSystem({ baseDomain: BASE_DOMAIN, env: { TRUST_PROXY: '127.0.0.1' } });
     nginx = await startSite(Number(new URL(h.url).port));
     acme = await h.createTenant({ slug: uniqueSlug('acme'), withAdmin: false });
     globex = await h.createTenant({ slug: uniqueSlug('globex'), withAdmin: false });

@@ -9,11 +9,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
-import { PASSWORD, startHarness, uniqueEmail, uniqueSlug, type Account, type Harness } from '../harness';
+import { PASSWORD, BASE_DOMAIN, startTestSystem, uniqueEmail, uniqueSlug, type Account, type TestSystem } from '../system';
 
-let h: Harness;
-let acme: Awaited<ReturnType<Harness['createTenant']>>;
-let globex: Awaited<ReturnType<Harness['createTenant']>>;
+let h: TestSystem;
+let acme: Awaited<ReturnType<TestSystem['createTenant']>>;
+let globex: Awaited<ReturnType<TestSystem['createTenant']>>;
 let ada: Account;
 const acmeOrigin = 'https://app.acme.example';
 const globexOrigin = 'https://app.globex.example';
@@ -25,7 +25,7 @@ async function servedAs(o: { host?: string; headers?: Record<string, string> }):
 }
 
 before(async () => {
-  h = await startHarness();
+  h = await startTestSystem({ baseDomain: BASE_DOMAIN });
   acme = await h.createTenant({ slug: uniqueSlug('acme'), settings: { allowedOrigins: [acmeOrigin] } });
   globex = await h.createTenant({ slug: uniqueSlug('globex'), settings: { allowedOrigins: [globexOrigin] } });
   ada = await h.register({ tenant: acme.slug });

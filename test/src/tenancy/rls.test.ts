@@ -19,7 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import { APP_ROLE, type Database } from '@gatehouse/platform/db';
-import { startHarness, type Harness } from '../harness';
+import { BASE_DOMAIN, startTestSystem, type TestSystem } from '../system';
 import { buildSide, type Side } from './fixtures';
 
 const SERVICES = ['auth', 'users', 'audit'] as const;
@@ -52,7 +52,7 @@ interface TableInfo {
   policies: string[];
 }
 
-let h: Harness;
+let h: TestSystem;
 let A: Side;
 let B: Side;
 
@@ -132,7 +132,7 @@ async function rlsTables(db: Database): Promise<string[]> {
 const table = (db: Database, name: string) => sql.table(`${db.schema}.${name}`);
 
 before(async () => {
-  h = await startHarness();
+  h = await startTestSystem({ baseDomain: BASE_DOMAIN });
   A = await buildSide(h, { label: 'ra', oauth: true });
   B = await buildSide(h, { label: 'rb', oauth: true });
 });

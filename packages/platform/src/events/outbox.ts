@@ -5,8 +5,8 @@ import type { PlatformTables } from '../schema';
 import type { Logger } from 'pino';
 import { SUBJECT_RE, isCloudEvent, type CloudEvent } from './envelope';
 import type { EventTransport } from './transport';
+import { isUuid } from '../formats';
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // Well under NATS' default 1 MiB max_payload, so an oversized event fails at enqueue time
 // (inside the caller's transaction) instead of blocking the relay.
 const MAX_EVENT_BYTES = 512 * 1024;
@@ -27,7 +27,7 @@ export async function enqueueEvents<DB>(db: Kysely<DB> | Transaction<DB>, schema
   if (events.length === 0) return;
   const rows = events.map((event, i) => {
     if (!isCloudEvent(event)) throw new Error('not a valid CloudEvent');
-    if (!UUID_RE.test(event.id)) throw new Error(`event id must be a UUID: ${event.id}`);
+    if (!isUuid(event.id)) throw new Error(`event id must be a UUID: ${event.id}`);
     if (!SUBJECT_RE.test(event.type)) throw new Error(`event type is not a NATS subject: ${event.type}`);
     const payload = JSON.stringify(event);
     if (Buffer.byteLength(payload) > MAX_EVENT_BYTES) throw new Error(`event ${event.type} is too large`);

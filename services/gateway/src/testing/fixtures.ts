@@ -9,15 +9,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
-import client from 'prom-client';
 import { createHttpApp, loadConfig, type Config, type SharedDeps } from '@gatehouse/platform';
-import { createKvStore } from '@gatehouse/platform/kv';
-import { createMemoryTransport, createNatsTransport } from '@gatehouse/platform/events';
-import { createRevocationList } from '@gatehouse/platform/revocation';
-import { createMailer } from '@gatehouse/platform/mail';
-import { testLogger, testServers } from '@gatehouse/platform/testing';
-import { createGatewayService } from '../service';
-import type { GatewayOptions } from '../deps';
+import { createTestShared, testLogger, type TestShared } from '@gatehouse/platform/testing';
+import { startService } from '@gatehouse/platform/service';
+import { gatewayService, type GatewayOptions } from '../service';
 
 /** A tenant row as the fake auth's resolve endpoint answers it. */
 export interface FakeTenant {
@@ -148,44 +143,11 @@ export async function startFakeAuth(opts: { tenants: FakeTenant[]; issuer: strin
 }
 export type FakeAuth = Awaited<ReturnType<typeof startFakeAuth>>;
 
-/**
- * Shared deps as `createSharedDeps` makes them, on the test run's servers: Redis with a
- * unique key prefix (else memory), NATS with a unique stream and subject prefix (else the
- * in-process transport). `prefix` lets two "processes" share one Redis key space.
- */
-export async function createTestSharedDeps(opts: { prefix?: string } = {}): Promise<SharedDeps & { prefix: string }> {
-  const prefix = opts.prefix ?? `ghgw${randomBytes(5).toString('hex')}`;
-  const logger = testLogger;
-  const kv = createKvStore({ url: testServers.redisUrl, keyPrefix: `${prefix}:`, logger });
-  const transport = testServers.natsUrl
-    ? await createNatsTransport({ url: testServers.natsUrl, logger, stream: prefix.toUpperCase(), subjectPrefix: prefix, maxAgeMs: 10 * 60_000 })
-    : createMemoryTransport({ logger });
-  const revocations = createRevocationList({ kv, logger });
-  await revocations.start();
-  const mailer = createMailer({ from: 'test@localhost', logger });
-  const registry = new client.Registry();
-  return { logger, kv, transport, revocations, mailer, registry, prefix };
-}
+/** Shared deps on the test run's servers with names of their own (platform `createTestShared`). */
+export const createTestSharedDeps = (opts: { prefix?: string } = {}): Promise<TestShared> => createTestShared({ prefix: opts.prefix ?? `ghgw${randomBytes(5).toString('hex')}` });
 
 /** Closes shared deps made by {@link createTestSharedDeps}, removing the NATS stream it made. */
-export async function closeTestSharedDeps(d: SharedDeps & { prefix: string }) {
-  await d.revocations.stop().catch(() => {});
-  if (d.transport.kind === 'nats' && testServers.natsUrl) {
-    // Remove the per-test stream (and the gateway's durables with it) from the shared server.
-    const { connect } = await import('@nats-io/transport-node');
-    const { jetstreamManager } = await import('@nats-io/jetstream');
-    const nc = await connect({ servers: testServers.natsUrl });
-    try {
-      const jsm = await jetstreamManager(nc);
-      await jsm.streams.delete(d.prefix.toUpperCase()).catch(() => {});
-    } finally {
-      await nc.close();
-    }
-  }
-  await d.transport.close().catch(() => {});
-  await d.mailer.close().catch(() => {});
-  await d.kv.close().catch(() => {});
-}
+export const closeTestSharedDeps = (d: TestShared): Promise<void> => d.close();
 
 export const ISSUER = 'http://gatehouse.test';
 export const AUDIENCE = 'gatehouse';
@@ -221,10 +183,10 @@ export async function startStack(
   const auth = await startFakeAuth({ tenants, issuer: ISSUER, audience: AUDIENCE, openapi: opts.openapi?.auth });
   const users = await startEchoUpstream('users', opts.openapi?.users);
   const audit = await startEchoUpstream('audit', opts.openapi?.audit);
-  const ownShared = !opts.shared;
-  const shared = opts.shared ?? (await createTestSharedDeps());
+  const ownShared = opts.shared ? undefined : await createTestSharedDeps();
+  const shared = opts.shared ?? ownShared!;
   const config = testConfig({ AUTH_URL: auth.url, USERS_URL: users.url, AUDIT_URL: audit.url, ...opts.env });
-  const gateway = await createGatewayService(config, shared, {
+  const gateway = await startService(gatewayService, config, shared, {
     rateLimitNamespace: `${shared.prefix}:rl:`,
     upstreamTimeouts: { connectMs: 1000, headersMs: 2000, bodyMs: 2000 },
     ...opts.options,
@@ -245,10 +207,9 @@ export async function startStack(
     config,
     tenant,
     async close() {
-      await gateway.app.close();
       await gateway.close();
       await Promise.all([auth.close(), users.close(), audit.close()]);
-      if (ownShared) await closeTestSharedDeps(shared);
+      await ownShared?.close();
     },
   };
 }

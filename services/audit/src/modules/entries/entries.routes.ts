@@ -1,6 +1,7 @@
 /** Routes of the audit trail: GET /api/v1/audit/events, /audit/me, /audit/verify. */
 import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
+import { problems } from '@gatehouse/contracts';
 import { authenticate, type TokenVerifier } from '@gatehouse/platform/auth';
 import type { HttpApp } from '@gatehouse/platform/http';
 import type { ChainService } from '../chain/chain.service';
@@ -36,7 +37,7 @@ export function registerEntriesRoutes(app: HttpApp, deps: { entries: EntriesServ
         description: 'Newest first, cursor-paginated. With format=ndjson|csv (or Accept: application/x-ndjson / text/csv) every match is streamed oldest first.',
         security,
         querystring: EventsQuerySchema,
-        response: { 200: EntryListSchema },
+        response: { 200: EntryListSchema, ...problems(400, 401, 403) },
       },
     },
     async (req, reply) => {
@@ -59,7 +60,7 @@ export function registerEntriesRoutes(app: HttpApp, deps: { entries: EntriesServ
         description: 'Entries the caller did (logins, sessions, password and MFA changes, profile updates, check-ins, social entries) or that were done to their account. Same paging and export as /audit/events.',
         security,
         querystring: MeQuerySchema,
-        response: { 200: EntryListSchema },
+        response: { 200: EntryListSchema, ...problems(400, 401) },
       },
     },
     async (req, reply) => {
@@ -81,7 +82,7 @@ export function registerEntriesRoutes(app: HttpApp, deps: { entries: EntriesServ
         summary: "Re-compute the tenant's hash chain (admin)",
         description: 'ok is false when an entry is missing, altered or out of order; brokenAt is the seq of the first one.',
         security,
-        response: { 200: VerifyResultSchema },
+        response: { 200: VerifyResultSchema, ...problems(401, 403) },
       },
     },
     async (req) => chain.verify(req.auth!.tid),

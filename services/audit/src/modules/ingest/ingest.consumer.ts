@@ -4,21 +4,14 @@
  * handler's commit), the in-process transport when embedded.
  */
 import type { Logger } from 'pino';
-import type { EventTransport } from '@gatehouse/platform/events';
+import { EVENT_SUBJECTS, type EventTransport } from '@gatehouse/platform/events';
 import type { IngestService } from './ingest.service';
 
 /** Durable consumer name shared by every audit replica. */
 export const AUDIT_DURABLE = 'audit-ingest';
 
 /** Every subject family Gatehouse publishes. */
-export const AUDIT_SUBJECTS = [
-  'user.events.>',
-  'auth.events.>',
-  'profile.events.>',
-  'attendance.events.>',
-  'social.events.>',
-  'tenant.events.>',
-];
+export const AUDIT_SUBJECTS = [...EVENT_SUBJECTS];
 
 /** Creates the consumer; `start` keeps retrying in the background until the subscription exists. */
 export function createIngestConsumer(deps: { transport: EventTransport; ingest: IngestService; logger: Logger; retryMs?: number }) {

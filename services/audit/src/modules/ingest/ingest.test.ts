@@ -55,6 +55,18 @@ describe('mapping (pure)', () => {
     assert.match((mapEvent({ ...testEvent(randomUUID(), 'user.events.created'), tenantid: 'acme' }) as { reason: string }).reason, /unknown tenant/);
     assert.match((mapEvent({ ...testEvent(randomUUID(), 'user.events.created'), type: 'bad type!' }) as { reason: string }).reason, /subject/);
   });
+
+  test('data whose request context breaks the event contract is refused with the field, not logged half-read', () => {
+    const t = randomUUID();
+    const wrongType = mapEvent(testEvent(t, 'auth.events.login_failed', { userId: 42, ip: '198.51.100.4' }));
+    assert.equal(wrongType.ok, false);
+    assert.match((wrongType as { reason: string }).reason, /event contract.*\/userId/);
+    const notAnObject = mapEvent({ ...testEvent(t, 'auth.events.logout'), data: ['a', 'list'] });
+    assert.match((notAnObject as { reason: string }).reason, /event contract/);
+    // absent context and null values are within the contract
+    assert.ok(mapEvent({ ...testEvent(t, 'auth.events.logout'), data: null }).ok);
+    assert.ok(mapEvent(testEvent(t, 'tenant.events.updated', { id: randomUUID(), userAgent: null, requestId: 'cli' })).ok);
+  });
 });
 
 describe('ingestion', () => {

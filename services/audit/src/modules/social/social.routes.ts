@@ -1,4 +1,5 @@
 /** Routes of the social log: POST and GET /api/v1/social-logs. */
+import { problems } from '@gatehouse/contracts';
 import { authenticate, type TokenVerifier } from '@gatehouse/platform/auth';
 import type { HttpApp } from '@gatehouse/platform/http';
 import type { FastifyRequest } from 'fastify';
@@ -35,7 +36,7 @@ export function registerSocialRoutes(app: HttpApp, deps: { social: SocialService
         description: 'Appended to the tenant audit chain as social.events.<type> and published as that event. Rate-limited per user (429 rate_limited with Retry-After).',
         security,
         body: CreateSocialLogSchema,
-        response: { 201: AuditEntrySchema },
+        response: { 201: AuditEntrySchema, ...problems(400, 401, 429) },
       },
     },
     async (req, reply) => {
@@ -60,7 +61,7 @@ export function registerSocialRoutes(app: HttpApp, deps: { social: SocialService
         description: 'Newest first, cursor-paginated; filters by actor, type (as posted, e.g. post.liked) and target.',
         security,
         querystring: SocialListQuerySchema,
-        response: { 200: EntryListSchema },
+        response: { 200: EntryListSchema, ...problems(400, 401) },
       },
     },
     async (req) => social.list(context(req), req.query),

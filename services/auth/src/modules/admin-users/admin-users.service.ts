@@ -15,21 +15,13 @@ import { deleteUser, findUserById, updateUser, type UserRow } from '../users/use
 import { eventUser, normalizeRoles, toUser } from '../users/users.service';
 import { adminUserErrors } from './admin-users.errors';
 import { searchUsers } from './admin-users.queries';
+import { decodeCursor, encodeCursor } from '@gatehouse/platform/formats';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function encodeCursor(ts: string, id: string): string {
-  return Buffer.from(JSON.stringify([ts, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { ts: string; id: string } {
-  try {
-    const [ts, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof ts === 'string' && !Number.isNaN(Date.parse(ts)) && typeof id === 'string' && UUID.test(id)) return { ts, id };
-  } catch {
-    // fall through to the validation error
-  }
-  throw adminUserErrors.badCursor();
+/** A list cursor (platform codec), or 400 `invalid_cursor`. */
+function readCursor(cursor: string): { ts: string; id: string } {
+  const c = decodeCursor(cursor);
+  if (!c) throw adminUserErrors.badCursor();
+  return { ts: c.key, id: c.id };
 }
 
 export interface AdminUserServiceDeps {
@@ -48,7 +40,7 @@ export function createAdminUserService(deps: AdminUserServiceDeps) {
   return {
     async list(tenantId: string, q: { query?: string; cursor?: string; limit?: number }): Promise<{ items: User[]; nextCursor: string | null }> {
       const limit = q.limit ?? 50;
-      const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+      const after = q.cursor ? readCursor(q.cursor) : undefined;
       const rows = await db.withTenant(tenantId, (trx) => searchUsers(trx, { query: q.query?.trim() || undefined, after, limit: limit + 1 }));
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];

@@ -40,8 +40,7 @@ import {
 import type { TenantCreate, TenantPatch } from './tenants.schemas';
 import { normalizeSlug, toTenant, type Tenant } from './tenants.service';
 import { mergeSettings, passwordMinLength, validateSettings } from './tenants.settings';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { decodeCursor, encodeCursor, isUuid } from '@gatehouse/platform/formats';
 
 /** Who changes a tenant: a superadmin's request, or the CLI (no user). */
 export interface TenantActor {
@@ -62,18 +61,11 @@ export interface TenantAdminDeps {
   disableSweepMs?: number;
 }
 
-function encodeCursor(ts: string, id: string): string {
-  return Buffer.from(JSON.stringify([ts, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { ts: string; id: string } {
-  try {
-    const [ts, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof ts === 'string' && !Number.isNaN(Date.parse(ts)) && typeof id === 'string' && UUID.test(id)) return { ts, id };
-  } catch {
-    // fall through to the validation error
-  }
-  throw tenantErrors.badCursor();
+/** A list cursor (platform codec), or 400 `invalid_cursor`. */
+function readCursor(cursor: string): { ts: string; id: string } {
+  const c = decodeCursor(cursor);
+  if (!c) throw tenantErrors.badCursor();
+  return { ts: c.key, id: c.id };
 }
 
 function tenantEvent(
@@ -176,7 +168,7 @@ export function createTenantAdmin(deps: TenantAdminDeps) {
     /** Tenants by creation time, `limit` (default 50) a page. */
     async list(q: { status?: 'active' | 'disabled'; query?: string; cursor?: string; limit?: number }): Promise<{ items: Tenant[]; nextCursor: string | null }> {
       const limit = q.limit ?? 50;
-      const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+      const after = q.cursor ? readCursor(q.cursor) : undefined;
       const rows = await listTenantRows(db.admin, { status: q.status, query: q.query?.trim() || undefined, after, limit: limit + 1 });
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
@@ -186,7 +178,7 @@ export function createTenantAdmin(deps: TenantAdminDeps) {
     /** One tenant by id or slug, any status; 404 `tenant_not_found`. */
     async get(by: { id: string } | { slug: string }): Promise<Tenant> {
       const row =
-        'id' in by ? (UUID.test(by.id) ? await findTenantById(db.admin, by.id) : undefined) : await findTenantBySlug(db.admin, by.slug.trim().toLowerCase());
+        'id' in by ? (isUuid(by.id) ? await findTenantById(db.admin, by.id) : undefined) : await findTenantBySlug(db.admin, by.slug.trim().toLowerCase());
       if (!row) throw tenantErrors.noSuchTenant();
       return toTenant(row);
     },
@@ -197,7 +189,7 @@ export function createTenantAdmin(deps: TenantAdminDeps) {
      * `default_tenant`.
      */
     async update(actor: TenantActor, id: string, patch: TenantPatch): Promise<Tenant> {
-      if (!UUID.test(id)) throw tenantErrors.noSuchTenant();
+      if (!isUuid(id)) throw tenantErrors.noSuchTenant();
       const name = patch.name?.trim();
       if (name === '') throw new AppError('validation_failed', 400, { detail: 'The name is empty.', errors: [{ path: 'body.name', message: 'must not be blank' }] });
       const result = await db.transaction(async (trx, emit) => {

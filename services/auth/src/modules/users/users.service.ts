@@ -12,11 +12,11 @@ import { passwordMinLength, type TenantService } from '../tenants/tenants.servic
 import { userEvent } from '../../events';
 import { userErrors } from './users.errors';
 import { findUserByEmail, insertUser, updateUser, type UserRow } from './users.queries';
+import { iso } from '@gatehouse/platform/formats';
 
 /** Roles a user may hold, lowest first. */
 export const ROLES = ['user', 'organizer', 'admin', 'superadmin'] as const;
 
-const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
 /** The API's User for a row (admin views add `disabled`). */
 export function toUser(row: UserRow, opts: { withDisabled?: boolean } = {}): User {

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { TEST_PASSWORD, type System } from '../../../../../test/src/e2e/system';
+import { PASSWORD, type TestSystem } from '../../../../../test/src/system';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** false, or why the browser tests cannot run here */
@@ -23,7 +23,7 @@ let counter = 0;
 /** A fresh account for one test. */
 export function makeUser(label: string) {
   counter += 1;
-  return { email: `${label}-${run}-${counter}@example.test`, username: `${label}_${run}_${counter}`, displayName: `${label[0]!.toUpperCase()}${label.slice(1)} Tester`, password: TEST_PASSWORD };
+  return { email: `${label}-${run}-${counter}@example.test`, username: `${label}_${run}_${counter}`, displayName: `${label[0]!.toUpperCase()}${label.slice(1)} Tester`, password: PASSWORD };
 }
 export type TestUser = ReturnType<typeof makeUser>;
 
@@ -117,7 +117,7 @@ export async function signOutUi(page: Page) {
  * The one-time token of the newest emailed link of `kind` sent to `email` (dev mailbox). The
  * mail may be sent after the request answered (202), so it is waited for.
  */
-export async function mailedToken(system: System, email: string, kind: 'verify-email' | 'reset-password'): Promise<string> {
+export async function mailedToken(system: TestSystem, email: string, kind: 'verify-email' | 'reset-password'): Promise<string> {
   let token: string | undefined;
   await eventually(async () => {
     const mail = system.shared.mailer.messages().filter((m) => m.to === email && m.text.includes(`/${kind}?token=`)).at(-1);
@@ -149,7 +149,7 @@ export function launchChromium(): Promise<Browser> {
 }
 
 /** A JSON request to the system's gateway, outside the browser (setting up test data). */
-export async function postJson<T = Record<string, unknown>>(system: System, path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+export async function postJson<T = Record<string, unknown>>(system: TestSystem, path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
   const res = await system.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : null) as T };

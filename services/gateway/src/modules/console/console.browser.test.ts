@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
 import { Secret, TOTP } from 'otpauth';
-import { startTestSystem, TEST_PASSWORD, type System } from '../../../../../test/src/e2e/system';
+import { startTestSystem, PASSWORD, type TestSystem } from '../../../../../test/src/system';
 import {
   SCREENSHOT,
   assertClean,
@@ -32,7 +32,7 @@ import {
 } from './console.browser.fixtures';
 
 describe('web console in headless Chromium', { skip: chromiumMissing }, () => {
-  let system: System;
+  let system: TestSystem;
   let browser: Browser;
 
   before(async () => {
@@ -298,7 +298,7 @@ describe('web console in headless Chromium', { skip: chromiumMissing }, () => {
       await page.getByText(`If ${dee.email} has an account here`).waitFor();
 
       const token = await mailedToken(system, dee.email, 'reset-password');
-      const newPassword = `${TEST_PASSWORD} renewed`;
+      const newPassword = `${PASSWORD} renewed`;
       await page.goto(`/reset-password?token=${encodeURIComponent(token)}`);
       await heading(page, 'Choose a new password');
       assert.equal(await page.evaluate<string>('location.search'), '', 'the token left the address bar');
@@ -317,7 +317,7 @@ describe('web console in headless Chromium', { skip: chromiumMissing }, () => {
       await heading(page, 'My account');
 
       // Change it again from the account page (needs the current one).
-      const changed = `${TEST_PASSWORD} changed`;
+      const changed = `${PASSWORD} changed`;
       await page.getByLabel('Current password').fill(newPassword);
       await page.getByLabel('New password', { exact: true }).fill(changed);
       await page.getByRole('button', { name: 'Change password' }).click();

@@ -11,7 +11,8 @@ import {
   type Echo,
   type Stack,
 } from '../../testing/fixtures';
-import { createGatewayService } from '../../service';
+import { startService } from '@gatehouse/platform/service';
+import { gatewayService } from '../../service';
 
 const problemType = /^application\/problem\+json/;
 
@@ -358,7 +359,7 @@ describe('proxy: unavailable services', () => {
 
   test('no auth configured: tenant-scoped routes answer 503, not 500', async () => {
     const shared = await createTestSharedDeps();
-    const gw = await createGatewayService(testConfig({}), shared);
+    const gw = await startService(gatewayService, testConfig({}), shared);
     try {
       const res = await gw.app.inject({ method: 'GET', url: '/api/v1/users/me' });
       assert.equal(res.statusCode, 503);
@@ -366,7 +367,6 @@ describe('proxy: unavailable services', () => {
       const ready = await gw.app.inject({ method: 'GET', url: '/readyz' });
       assert.equal(ready.statusCode, 503);
     } finally {
-      await gw.app.close();
       await gw.close();
       await closeTestSharedDeps(shared);
     }

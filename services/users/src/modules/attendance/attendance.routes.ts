@@ -1,7 +1,8 @@
 /** Attendance routes: check-in/out by QR scan (organizers), event lists (JSON or CSV), the caller's own list. */
 import type { FastifyReply, preHandlerAsyncHookHandler } from 'fastify';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { IdParams, problems } from '../../common';
+import { problems } from '@gatehouse/contracts';
+import { IdParams } from '../../common';
 import { AttendanceSchema, EventAttendanceList, MyAttendanceList, MyAttendanceQuery, ScanBody } from './attendance.schemas';
 import type { AttendanceService } from './attendance.service';
 

@@ -18,7 +18,8 @@ import { Counter } from 'prom-client';
 import type { AccessClaims } from '@gatehouse/platform/auth';
 import type { Database, Tx } from '../../db/schema';
 import { makeEvent } from '@gatehouse/platform/events';
-import { EVENT_SOURCE, decodeCursor, encodeCursor, iso } from '../../common';
+import { EVENT_SOURCE, readCursor } from '../../common';
+import { encodeCursor, iso } from '@gatehouse/platform/formats';
 import { eventErrors } from '../events/events.errors';
 import { findEvent } from '../events/events.queries';
 import { profileExists } from '../profiles/profiles.queries';
@@ -182,7 +183,7 @@ export function createAttendanceService(deps: {
     async forUser(tenantId: string, userId: string, q: { cursor?: string; limit?: number }): Promise<{ items: Attendance[]; nextCursor: string | null }> {
       const limit = q.limit ?? 50;
       const rows = await db.withTenant(tenantId, (trx) =>
-        listUserAttendance(trx, userId, { before: q.cursor ? decodeCursor(q.cursor) : undefined, limit: limit + 1 }),
+        listUserAttendance(trx, userId, { before: q.cursor ? readCursor(q.cursor) : undefined, limit: limit + 1 }),
       );
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];

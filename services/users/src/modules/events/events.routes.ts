@@ -1,7 +1,8 @@
 /** Event routes: members read, organizers create, the event's organizer or an admin changes and deletes. */
 import type { preHandlerAsyncHookHandler } from 'fastify';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { IdParams, problems } from '../../common';
+import { problems } from '@gatehouse/contracts';
+import { IdParams } from '../../common';
 import { EventCreateSchema, EventListQuery, EventListSchema, EventPatchSchema, EventSchema } from './events.schemas';
 import type { EventService } from './events.service';
 

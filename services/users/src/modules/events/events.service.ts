@@ -8,7 +8,8 @@ import type { AccessClaims } from '@gatehouse/platform/auth';
 import { hasRole } from '@gatehouse/platform/auth';
 import type { Database } from '../../db/schema';
 import { AppError } from '@gatehouse/platform/errors';
-import { decodeCursor, encodeCursor, iso } from '../../common';
+import { readCursor } from '../../common';
+import { encodeCursor, iso } from '@gatehouse/platform/formats';
 import { eventErrors } from './events.errors';
 import { deleteEvent, findEvent, findEventForUpdate, insertEvent, listEvents, updateEvent, type EventChanges, type EventRow } from './events.queries';
 import { DEFAULT_LATE_AFTER_MINUTES, type Event, type EventCreate, type EventPatch } from './events.schemas';
@@ -86,7 +87,7 @@ export function createEventService(deps: { db: Database; clock: () => Date }) {
         listEvents(trx, {
           from: q.from ? time(q.from, 'querystring.from') : undefined,
           to: q.to ? time(q.to, 'querystring.to') : undefined,
-          after: q.cursor ? decodeCursor(q.cursor) : undefined,
+          after: q.cursor ? readCursor(q.cursor) : undefined,
           limit: limit + 1,
         }),
       );

@@ -1,7 +1,8 @@
 /** Profile routes: the caller's own profile and other members' public profiles. */
 import type { preHandlerAsyncHookHandler } from 'fastify';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { IdParams, problems } from '../../common';
+import { problems } from '@gatehouse/contracts';
+import { IdParams } from '../../common';
 import { ProfilePatchSchema, ProfileSchema } from './profiles.schemas';
 import type { ProfileService } from './profiles.service';
 

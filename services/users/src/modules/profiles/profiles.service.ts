@@ -1,7 +1,8 @@
 /** Profiles: the caller's own (read, edit) and other members' public profiles in the tenant. */
 import type { Database } from '../../db/schema';
 import { makeEvent } from '@gatehouse/platform/events';
-import { AVATAR_PATH, EVENT_SOURCE, iso } from '../../common';
+import { iso } from '@gatehouse/platform/formats';
+import { AVATAR_PATH, EVENT_SOURCE } from '../../common';
 import { profileErrors } from './profiles.errors';
 import { findProfile, updateProfile, type ProfilePatch, type ProfileRow } from './profiles.queries';
 import type { Profile, ProfilePatchBody } from './profiles.schemas';

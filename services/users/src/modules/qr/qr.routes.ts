@@ -1,7 +1,7 @@
 /** Routes of the caller's attendance QR code. */
 import type { preHandlerAsyncHookHandler } from 'fastify';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { problems } from '../../common';
+import { problems } from '@gatehouse/contracts';
 import { QrQuery, QrTokenResponse } from './qr.schemas';
 import type { QrService } from './qr.service';
 

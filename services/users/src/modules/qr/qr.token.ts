@@ -10,11 +10,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hmac, safeEqual } from '@gatehouse/platform/crypto';
+import { isUuid } from '@gatehouse/platform/formats';
 
 const PREFIX = 'v1';
 const PAYLOAD_BYTES = 48;
 const TOKEN_RE = /^v1\.([A-Za-z0-9_-]{64})\.([A-Za-z0-9_-]{43})$/;
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What a valid token says. */
 export interface QrClaims {
@@ -27,7 +27,7 @@ export interface QrClaims {
 export type QrRejection = 'malformed' | 'bad_signature' | 'expired' | 'other_tenant';
 
 function uuidToBytes(id: string): Buffer {
-  if (!UUID_RE.test(id)) throw new Error(`not a uuid: ${id}`);
+  if (!isUuid(id)) throw new Error(`not a uuid: ${id}`);
   return Buffer.from(id.replace(/-/g, ''), 'hex');
 }
 

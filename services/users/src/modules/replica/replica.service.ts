@@ -13,7 +13,8 @@
 import type { Logger } from 'pino';
 import type { Database } from '../../db/schema';
 import { consumeOnce, type CloudEvent, type EventTransport } from '@gatehouse/platform/events';
-import type { UserEventData } from '@gatehouse/contracts';
+import { payloadProblem, UserEventDataSchema, type UserEventData } from '@gatehouse/contracts';
+import { isUuid } from '@gatehouse/platform/formats';
 import type { ObjectDeletions } from '../avatars/avatars.deletions';
 import { queueDeletions } from '../avatars/avatars.queries';
 import { actAsTenant, deleteIdentity, isDeleted, upsertIdentity } from './replica.queries';
@@ -28,21 +29,21 @@ export const REPLICA_DURABLE = 'users-replica';
 export const REPLICA_SUBJECTS = ['user.events.>'];
 const HANDLED = new Set(['user.events.created', 'user.events.updated', 'user.events.deleted']);
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 const optionalText = (v: unknown, max: number): string | null | undefined =>
   v === undefined ? undefined : typeof v === 'string' ? v.slice(0, max) : null;
 
-/** Checks an event's data; undefined when it cannot be applied (redelivery would not help). */
-function parse(event: CloudEvent): (Partial<UserEventData> & { id: string }) | undefined {
-  const d = event.data as Record<string, unknown> | null;
-  if (!d || typeof d !== 'object' || typeof d.id !== 'string' || !UUID.test(d.id)) return undefined;
-  if (!UUID.test(event.tenantid)) return undefined;
+/**
+ * Checks an event against the `user.events.*` contract: the data, or why it cannot be applied
+ * (redelivery would not help, so such an event is a dead letter).
+ */
+function parse(event: CloudEvent): { ok: true; data: Pick<UserEventData, 'id' | 'email' | 'username' | 'displayName'> } | { ok: false; reason: string } {
+  if (!isUuid(event.tenantid)) return { ok: false, reason: 'tenantid is not a UUID' };
+  const problem = payloadProblem(UserEventDataSchema, event.data);
+  if (problem) return { ok: false, reason: problem };
+  const d = event.data as UserEventData;
   return {
-    id: d.id.toLowerCase(),
-    email: typeof d.email === 'string' ? d.email.slice(0, 320) : undefined,
-    username: optionalText(d.username, 256),
-    displayName: optionalText(d.displayName, 200),
+    ok: true,
+    data: { id: d.id.toLowerCase(), email: d.email.slice(0, 320), username: optionalText(d.username, 256) ?? null, displayName: optionalText(d.displayName, 200) },
   };
 }
 
@@ -54,11 +55,13 @@ export function createReplica(deps: { db: Database; transport: EventTransport; d
   /** Applies one identity event; safe to call again with the same event. */
   async function handle(event: CloudEvent): Promise<void> {
     if (!HANDLED.has(event.type)) return;
-    const data = parse(event);
-    if (!data) {
-      logger.error({ id: event.id, type: event.type }, 'ignoring a user event with unusable data');
+    const parsed = parse(event);
+    if (!parsed.ok) {
+      // the dead-letter path: logged and acknowledged, never applied, never retried
+      logger.error({ id: event.id, type: event.type, reason: parsed.reason }, 'user event parked as a dead letter: it does not match its contract');
       return;
     }
+    const { data } = parsed;
     const tenantId = event.tenantid.toLowerCase();
     const at = new Date(event.time);
     const freed: string[] = [];
@@ -73,10 +76,6 @@ export function createReplica(deps: { db: Database; transport: EventTransport; d
         return;
       }
       if (await isDeleted(trx, data.id)) return; // a late created/updated must not revive a deleted user
-      if (data.email === undefined) {
-        logger.error({ id: event.id, type: event.type }, 'user event without an email; profile not changed');
-        return;
-      }
       await upsertIdentity(trx, {
         tenant_id: tenantId,
         id: data.id,

@@ -95,6 +95,17 @@ describe('identity replica', () => {
     await eventually(async () => assert.equal((await profile(u)).statusCode, 200));
   });
 
+  test('an event whose data breaks the user.events contract is a dead letter: not applied, and the next one is', async () => {
+    const bad = { id: randomUUID(), tenantId: randomUUID() };
+    const e = userEvent('created', bad);
+    (e.data as Record<string, unknown>).username = 42;
+    await t.transport.publish(e);
+    const marker = { id: randomUUID(), tenantId: bad.tenantId };
+    await t.transport.publish(userEvent('created', marker));
+    await eventually(async () => assert.equal((await profile(marker)).statusCode, 200));
+    assert.equal((await profile(bad)).statusCode, 404, 'no profile from a payload outside the contract');
+  });
+
   test('restart: users created while the service is stopped all exist after it starts again (durable catch-up)', async () => {
     const tenantId = randomUUID();
     const before = { id: randomUUID(), tenantId };
