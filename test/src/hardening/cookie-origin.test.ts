@@ -6,15 +6,15 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_DOMAIN, startHarness, uniqueEmail, PASSWORD, type Harness } from '../harness';
+import { BASE_DOMAIN, startTestSystem, uniqueEmail, PASSWORD, type TestSystem } from '../system';
 
-let h: Harness;
-let acme: Awaited<ReturnType<Harness['createTenant']>>;
-let attacker: Awaited<ReturnType<Harness['createTenant']>>;
+let h: TestSystem;
+let acme: Awaited<ReturnType<TestSystem['createTenant']>>;
+let attacker: Awaited<ReturnType<TestSystem['createTenant']>>;
 const APP_ORIGIN = 'https://app.acme-corp.example';
 
 before(async () => {
-  h = await startHarness();
+  h = await startTestSystem({ baseDomain: BASE_DOMAIN });
   acme = await h.createTenant({ withAdmin: false, settings: { allowedOrigins: [APP_ORIGIN] } });
   attacker = await h.createTenant({ withAdmin: false });
 });

@@ -12,7 +12,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { startHarness, type Harness } from '../harness';
+import { BASE_DOMAIN, startTestSystem, type TestSystem } from '../system';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- OpenAPI schemas are free-form JSON
 type Schema = Record<string, any>;
@@ -24,11 +24,11 @@ interface Operation {
   bodyType?: string;
 }
 
-let h: Harness;
+let h: TestSystem;
 let doc: Schema;
 before(async () => {
   // failures from one address must not lock the address out half-way through the run
-  h = await startHarness({ env: { THROTTLE_IP_MAX_FAILURES: '1000000', THROTTLE_ACCOUNT_MAX_FAILURES: '100' } });
+  h = await startTestSystem({ baseDomain: BASE_DOMAIN, env: { THROTTLE_IP_MAX_FAILURES: '1000000', THROTTLE_ACCOUNT_MAX_FAILURES: '100' } });
   const r = await h.request('GET', '/openapi.json');
   assert.equal(r.status, 200);
   doc = r.body;
