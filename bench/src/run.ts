@@ -10,7 +10,7 @@
  * only the login-timing comparison (enumeration.ts) and writes `<date>-<mode>-enumeration.*`.
  */
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hash, verify, type Options } from '@node-rs/argon2';
@@ -191,7 +191,10 @@ async function benchEnumerationOnly(
       if (r.status !== 201) throw new Error(`register failed: ${r.status} ${JSON.stringify(r.body)}`);
       users.push({ email });
     }
+    const loadBefore = os.loadavg()[0]!;
     report.loginTiming = await benchLoginTiming(api, users, { seconds: SECONDS, concurrency: TIMING_CONCURRENCY });
+    // other work on the machine shows in every figure: the 1-minute load average, before and after
+    report.loadAverage = { before: loadBefore, after: os.loadavg()[0]! };
   } finally {
     await api.close();
     await sys.child.stop();
@@ -212,6 +215,7 @@ Machine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}; load generat
 that many concurrent clients, every client alternating an unknown address and a real account with a wrong
 password (48 of each, in rotation). Settings: ${Object.entries(report.settings as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(', ')}.
 Goal (issue 9): median unknown / median wrong password within 0.8–1.25 at every load.
+Machine load (1-minute average) before / after the runs: ${(report.loadAverage as { before: number; after: number }).before.toFixed(1)} / ${(report.loadAverage as { before: number; after: number }).after.toFixed(1)} on ${m.cpus} cores.
 
 ${timingMarkdown(report.loginTiming as Parameters<typeof timingMarkdown>[0])}
 `;

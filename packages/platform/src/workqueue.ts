@@ -39,7 +39,8 @@ export function createWorkQueue(opts: WorkQueueOptions) {
   return {
     /** Runs `fn` when a slot is free; throws 503 `overloaded` when the queue is full or the wait too long. */
     run<T>(fn: () => Promise<T>): Promise<T> {
-      if (limit.pendingCount >= opts.maxPending) return Promise.reject(overloaded(drainSec()));
+      // a free slot always runs the job (maxPending 0: no waiting at all, not no work)
+      if (limit.activeCount >= limit.concurrency && limit.pendingCount >= opts.maxPending) return Promise.reject(overloaded(drainSec()));
       const queuedAt = performance.now();
       return limit(async () => {
         const started = performance.now();
