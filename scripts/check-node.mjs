@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Refuses, in one line, to go on under a Node.js older than package.json "engines" (22.12+).
+// Refuses, in one line, to go on under a Node.js older than package.json "engines" (22.19+: undici 8
+// and eslint 10 need it).
 // Every `npm run` script runs this first (`node scripts/check-node.mjs && …`), and
 // scripts/test.mjs imports it: on Node 20 tsx, kysely and others load but misbehave later,
 // so a half-supported run is worse than a clear stop. `npm ci` refuses too (engine-strict

@@ -24,12 +24,19 @@ function machineNodeVersion(): string | undefined {
   if (!existsSync(MACHINE_NODE) || !existsSync('/usr/bin/npm')) return undefined;
   return execFileSync(MACHINE_NODE, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
 }
+const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string>; engines: { node: string } };
+const scripts = Object.keys(manifest.scripts);
+/** "22.19" from ">=22.19": what the refusal must name */
+const needed = manifest.engines.node.replace(/^>=\s*/, '');
+const re = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 const version = machineNodeVersion();
 const [major = 0, minor = 0] = (version ?? '').split('.').map(Number);
+const [needMajor = 0, needMinor = 0] = needed.split('.').map(Number);
 const skip =
   version === undefined
     ? 'no /usr/bin/node and /usr/bin/npm on this machine'
-    : major > 22 || (major === 22 && minor >= 12)
+    : major > needMajor || (major === needMajor && minor >= needMinor)
       ? `the machine's Node ${version} is supported: nothing to refuse`
       : false;
 
@@ -58,8 +65,6 @@ async function machineNpm(args: string[], cwd: string): Promise<{ status: number
   return { status, stdout, stderr };
 }
 
-const scripts = Object.keys((JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts);
-
 describe(`the machine's Node ${version ?? '(none)'} is refused clearly`, { skip }, () => {
   for (const script of scripts) {
     test(`npm run ${script}: one line saying what is needed and how to get it, exit 1, nothing started`, async () => {
@@ -67,7 +72,7 @@ describe(`the machine's Node ${version ?? '(none)'} is refused clearly`, { skip 
       assert.equal(r.status, 1, r.stderr);
       const lines = r.stderr.trim().split('\n');
       assert.equal(lines.length, 1, r.stderr);
-      assert.match(lines[0]!, new RegExp(`Node\\.js ${version!.replace(/\./g, '\\.')} .*is too old: Gatehouse needs Node\\.js 22\\.12 or newer`));
+      assert.match(lines[0]!, new RegExp(`Node\\.js ${re(version!)} .*is too old: Gatehouse needs Node\\.js ${re(needed)} or newer`));
       assert.match(lines[0]!, /npm install --prefix \S+ node@24/);
       assert.equal(r.stdout.trim(), '', 'nothing ran after the refusal');
     });
@@ -82,7 +87,7 @@ describe(`the machine's Node ${version ?? '(none)'} is refused clearly`, { skip 
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, /EBADENGINE/);
       assert.match(r.stderr, /Not compatible with your version of node\/npm: gatehouse@/);
-      assert.match(r.stderr, /Required: \{"node":">=22\.12"\}/);
+      assert.match(r.stderr, new RegExp(`Required: \\{"node":"${re(manifest.engines.node)}"\\}`));
       assert.equal(existsSync(path.join(dir, 'node_modules')), false, 'nothing was installed');
     } finally {
       await rm(dir, { recursive: true, force: true });
