@@ -16,12 +16,11 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import type { Logger } from 'pino';
 import { AppError } from './errors';
-import type { CloudEvent } from './events/envelope';
-import { enqueueEvents } from './events/outbox';
-import type { RevocationList } from './revocation';
 import type { PlatformTables } from './schema';
+import { createUnitOfWork, type CommitHooks, type Emit, type UnitOfWork } from './unit-of-work';
 
 export type { PlatformTables } from './schema';
+export type { CommitHooks, Emit } from './unit-of-work';
 
 /** The unprivileged role every tenant-scoped transaction runs as. */
 export const APP_ROLE = 'gatehouse_app';
@@ -30,32 +29,6 @@ export const APP_ROLE = 'gatehouse_app';
 export type Db<DB extends PlatformTables = PlatformTables> = Kysely<DB>;
 /** A transaction (or the connection of a unit of work) over a service's tables. */
 export type Tx<DB extends PlatformTables = PlatformTables> = Transaction<DB>;
-
-/**
- * The second argument of a unit of work ({@link Database.withTenant}, {@link Database.transaction}):
- * what a change asks for besides its writes. Events go into the outbox inside the transaction;
- * everything else happens only after the commit, and not at all on a rollback.
- */
-export interface Emit {
-  /** Enqueues events in this transaction's outbox; after the commit the outbox relay is nudged. */
-  (...events: CloudEvent[]): Promise<void>;
-  /** After the commit: the access tokens of these sessions fail everywhere. */
-  revokeSessions(sessionIds: readonly string[]): void;
-  /** After the commit: every token of this user issued up to then fails everywhere. */
-  revokeUser(userId: string): void;
-  /** After the commit: every token of this tenant issued up to then fails everywhere. */
-  revokeTenant(tenantId: string): void;
-}
-
-/** What runs after a unit of work commits; set once per service by {@link Database.onCommit}. */
-export interface CommitHooks {
-  /** the service's outbox relay, nudged after a commit that enqueued events */
-  relay?: { nudge(): void };
-  /** where revocations go; a unit of work that revokes without it fails (and rolls back) */
-  revocations?: RevocationList;
-  /** how long a revocation is remembered: the longest an access token can live, plus skew */
-  revocationTtlMs?: number;
-}
 
 /** A unit of work: the transaction's executor and its {@link Emit}. */
 export type Work<DB extends PlatformTables, T> = (trx: Tx<DB>, emit: Emit) => Promise<T>;
@@ -149,86 +122,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
 
   let hooks: CommitHooks = {};
 
-  /**
-   * The unit of work around one transaction: `emit` enqueues into it and records what must
-   * follow the commit; `committed()` does that, once. Hand-written (no library offers it for
-   * Kysely): it is what every service change did by hand before, in one place.
-   */
-  function unitOfWork(trx: Tx<DB>) {
-    let open = true;
-    let events = 0;
-    const sessions: string[] = [];
-    const users: string[] = [];
-    const tenants: string[] = [];
-    const check = (what: string) => {
-      if (!open) throw new Error(`emit${what} after the unit of work ended`);
-    };
-    const needRevocations = () => {
-      if (!hooks.revocations || !hooks.revocationTtlMs) throw new Error('this database has no revocation list (db.onCommit)');
-    };
-    const emit: Emit = Object.assign(
-      async (...list: CloudEvent[]) => {
-        check('');
-        await enqueueEvents(trx, schema, list);
-        events += list.length;
-      },
-      {
-        revokeSessions(ids: readonly string[]) {
-          check('.revokeSessions');
-          needRevocations();
-          sessions.push(...ids);
-        },
-        revokeUser(userId: string) {
-          check('.revokeUser');
-          needRevocations();
-          users.push(userId);
-        },
-        revokeTenant(tenantId: string) {
-          check('.revokeTenant');
-          needRevocations();
-          tenants.push(tenantId);
-        },
-      },
-    );
-    return {
-      emit,
-      rolledBack() {
-        open = false;
-      },
-      /** After the commit: nudge the relay, then publish revocations. A failure to publish is logged, not thrown: the change is committed. */
-      async committed() {
-        open = false;
-        if (events > 0) hooks.relay?.nudge();
-        const { revocations, revocationTtlMs: ttl = 0 } = hooks;
-        if (!revocations) return;
-        for (const sid of sessions) {
-          try {
-            await revocations.revokeSession(sid, ttl);
-          } catch (err) {
-            // The session is revoked in the database (its refresh token is dead) and in this
-            // process; other processes learn it at their next reload of the shared list.
-            opts.logger.error({ err, sid }, 'could not publish a session revocation');
-          }
-        }
-        for (const userId of users) {
-          try {
-            await revocations.revokeUser(userId, Math.floor(Date.now() / 1000), ttl);
-          } catch (err) {
-            opts.logger.error({ err, userId }, 'could not publish a user revocation');
-          }
-        }
-        for (const tenantId of tenants) {
-          try {
-            await revocations.revokeTenant(tenantId, Math.floor(Date.now() / 1000), ttl);
-          } catch (err) {
-            // This process already refuses them; the gateway also answers 404 for a disabled
-            // tenant once its cache drops it (on the tenant event, at most 5 s later).
-            opts.logger.error({ err, tenantId }, 'could not publish a tenant revocation');
-          }
-        }
-      },
-    };
-  }
+  const unitOfWork = (trx: Tx<DB>) => createUnitOfWork(trx, { schema, hooks, logger: opts.logger });
 
   async function withTenant<T>(tenantId: string, fn: Work<DB, T>): Promise<T> {
     if (!UUID.test(tenantId)) throw new Error('withTenant needs a tenant uuid');
@@ -236,7 +130,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     // instead of two, which is most of what RLS would otherwise cost a short request.
     // The tenant id is inlined only after the UUID check above.
     const open = `begin; select set_config('role', '${APP_ROLE}', true), set_config('app.tenant_id', '${tenantId.toLowerCase()}', true)`;
-    let uow: ReturnType<typeof unitOfWork> | undefined;
+    let uow: UnitOfWork | undefined;
     const result = await admin.connection().execute(async (conn) => {
       if (lite) await lite.exec(open);
       else await sql.raw(open).execute(conn);
@@ -262,7 +156,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
   }
 
   async function transaction<T>(fn: Work<DB, T>): Promise<T> {
-    let uow: ReturnType<typeof unitOfWork> | undefined;
+    let uow: UnitOfWork | undefined;
     try {
       const result = await admin.transaction().execute((trx) => {
         uow = unitOfWork(trx);
