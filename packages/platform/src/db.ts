@@ -70,6 +70,13 @@ export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
       idleTimeoutMillis: 30000,
     });
     pool.on('error', (err) => opts.logger.warn({ err }, 'idle database connection failed'));
+    // pg-pool listens for errors only on idle clients. A client that is checked out but not
+    // running a query (a transaction waiting on something else) would emit an unhandled
+    // 'error' when the server ends it (restart, failover) and crash the process; with this
+    // listener the error is logged, the work on that client fails, and the pool drops it.
+    pool.on('connect', (client) => {
+      client.on('error', (err) => opts.logger.warn({ err }, 'database connection ended while in use'));
+    });
     admin = new Kysely({ dialect: new PostgresDialect({ pool }) });
   } else {
     kind = 'pglite';

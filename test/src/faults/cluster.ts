@@ -162,7 +162,14 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
     env,
     startReplica,
     waitReady,
-    pg: { stop: () => stopProc(pgProc, 'SIGINT'), start: pgStart },
+    pg: {
+      // pg_ctl, as an operator stops it (runuser does not pass signals on to postgres)
+      async stop() {
+        execFileSync(...asPostgres(`${PG_BIN}/pg_ctl`, ['stop', '-D', pgData, '-m', 'fast', '-w']), { stdio: 'pipe' });
+        await pgProc?.exited;
+      },
+      start: pgStart,
+    },
     redis: { stop: () => stopProc(redisProc, 'SIGTERM'), start: redisStart },
     nats: { stop: () => stopProc(natsProc, 'SIGTERM'), start: natsStart },
     unexpectedExits: () =>
@@ -181,7 +188,8 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
       await nginx.stop();
       await stopProc(natsProc, 'SIGTERM');
       await stopProc(redisProc, 'SIGTERM');
-      await stopProc(pgProc, 'SIGINT');
+      if (pgProc && pgProc.child.exitCode === null) execFileSync(...asPostgres(`${PG_BIN}/pg_ctl`, ['stop', '-D', pgData, '-m', 'immediate']), { stdio: 'pipe' });
+      await pgProc?.exited;
       rmSync(dir, { recursive: true, force: true });
     },
   };
