@@ -25,8 +25,8 @@ export interface Replica {
   index: number;
   port: number;
   proc: Proc;
-  /** exits we caused (kill, SIGTERM); any other exit is a process that died on its own */
-  expectedExits: number;
+  /** set while we stop it (kill, SIGTERM); any other exit is a process that died on its own */
+  stopping: boolean;
   starts: number;
 }
 
@@ -42,8 +42,10 @@ export interface Cluster {
   pg: { stop(): Promise<void>; start(): Promise<void> };
   redis: { stop(): Promise<void>; start(): Promise<void> };
   nats: { stop(): Promise<void>; start(): Promise<void> };
-  /** replicas that exited without being told to */
-  unexpectedExits(): string[];
+  /** replicas that exited without being told to (with the last lines they printed), since the last call */
+  takeUnexpectedExits(): string[];
+  /** restarts every replica that died on its own and waits until all are ready */
+  ensureUp(): Promise<void>;
   query<T extends pg.QueryResultRow>(text: string, params?: unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }
@@ -128,14 +130,22 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
     LOG_LEVEL: 'warn',
   };
   const replicas: Replica[] = SERVICES.flatMap((service) =>
-    servicePorts[service].map((port, index) => ({ service, index, port, proc: undefined as unknown as Proc, expectedExits: 0, starts: 0 })),
+    servicePorts[service].map((port, index) => ({ service, index, port, proc: undefined as unknown as Proc, stopping: false, starts: 0 })),
   );
+  const died: string[] = [];
   const startReplica = async (r: Replica) => {
     r.proc = startProc(process.execPath, [path.join(ROOT, 'services', r.service, 'dist/main.js')], {
       cwd: dir,
       env: { ...env, PORT: String(r.port), DATA_DIR: path.join(dir, `data-${r.service}-${r.index}`) },
     });
     r.starts++;
+    r.stopping = false;
+    const proc = r.proc;
+    void proc.exited.then(({ code, signal }) => {
+      if (r.stopping) return;
+      const lastLines = proc.output().trim().split('\n').slice(-3).join(' | ').slice(0, 600);
+      died.push(`${r.service}#${r.index} exited (${code ?? signal}): ${lastLines}`);
+    });
   };
   const waitReady = (r: Replica, timeoutMs = 120_000) =>
     waitUntil(`${r.service}#${r.index} ready`, async () => (await fetch(`http://127.0.0.1:${r.port}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200, timeoutMs, () => r.proc.output().slice(-2000));
@@ -172,8 +182,12 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
     },
     redis: { stop: () => stopProc(redisProc, 'SIGTERM'), start: redisStart },
     nats: { stop: () => stopProc(natsProc, 'SIGTERM'), start: natsStart },
-    unexpectedExits: () =>
-      replicas.filter((r) => r.proc.child.exitCode !== null || r.proc.child.signalCode !== null).map((r) => `${r.service}#${r.index} (exit ${r.proc.child.exitCode ?? r.proc.child.signalCode})`),
+    takeUnexpectedExits: () => died.splice(0),
+    async ensureUp() {
+      const down = replicas.filter((r) => r.proc.child.exitCode !== null || r.proc.child.signalCode !== null);
+      for (const r of down) await startReplica(r);
+      await Promise.all(replicas.map((r) => waitReady(r)));
+    },
     async query<T extends pg.QueryResultRow>(text: string, params: unknown[] = []) {
       const c = new pg.Client({ connectionString: pgUrl });
       await c.connect();
@@ -184,6 +198,7 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
       }
     },
     async close() {
+      for (const r of replicas) r.stopping = true;
       await Promise.all(replicas.map((r) => r.proc?.stop(5000)));
       await nginx.stop();
       await stopProc(natsProc, 'SIGTERM');
