@@ -138,9 +138,20 @@ async function runSuite(c: Cluster): Promise<number> {
       await restart(victim, 'SIGKILL');
     });
   }
-  if (want('rolling')) await phase('rolling restart (SIGTERM, one replica at a time)', '0 failed requests', async (p) => {
+  // The procedure for nginx without an orchestrator: take the replica out of its upstream
+  // (`down` + graceful reload: old workers finish their requests and close their kept-alive
+  // connections), SIGTERM it (it drains), start the new one, wait until ready, put it back.
+  // Kubernetes does the same with readiness, endpoint removal and the preStop pause.
+  const drainAndRestart = async (r: Replica) => {
+    const ports = c.replicas.filter((x) => x.service === r.service).map((x) => x.port);
+    await c.nginx.reload({ [r.service]: ports.map((port) => (port === r.port ? { port, down: true as const } : port)) });
+    await sleep(1000);
+    await restart(r, 'SIGTERM');
+    await c.nginx.reload({ [r.service]: ports });
+  };
+  if (want('rolling')) await phase('rolling restart (drain in nginx, SIGTERM, one replica at a time)', '0 failed requests', async (p) => {
     p.faultAt = Date.now();
-    for (const s of SERVICES) for (const r of c.replicas.filter((x) => x.service === s)) await restart(r, 'SIGTERM');
+    for (const s of SERVICES) for (const r of c.replicas.filter((x) => x.service === s)) await drainAndRestart(r);
   });
   if (want('redis')) await phase(`Redis down ${REDIS_DOWN_MS / 1000} s, restarted`, 'credential endpoints 503 while down; recover without a restart', async (p) => {
     p.faultAt = Date.now();
