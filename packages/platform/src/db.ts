@@ -92,6 +92,13 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
       idleTimeoutMillis: 30000,
     });
     pool.on('error', (err) => opts.logger.warn({ err }, 'idle database connection failed'));
+    // pg-pool listens for errors only on idle clients. A client that is checked out but not
+    // running a query (a transaction waiting on something else) would emit an unhandled
+    // 'error' when the server ends it (restart, failover) and crash the process; with this
+    // listener the error is logged, the work on that client fails, and the pool drops it.
+    pool.on('connect', (client) => {
+      client.on('error', (err) => opts.logger.warn({ err }, 'database connection ended while in use'));
+    });
     const owned = pool;
     // Not getting a connection (pool exhausted past the timeout, server refusing or too many
     // clients) is the service being unavailable, never a 500: every query goes through here.

@@ -95,3 +95,23 @@ export function problem(code: string, status: number, detail: string, requestId?
   if (fieldErrors && fieldErrors.length) body.errors = fieldErrors;
   return body;
 }
+
+/** Connection-level error codes: Node's socket errors and PostgreSQL's connection/shutdown SQLSTATEs. */
+const DEPENDENCY_DOWN_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND',
+  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006',
+]);
+
+/**
+ * True when an unexpected error says a backing server (PostgreSQL, Redis, NATS) is not
+ * reachable right now, rather than that the code is wrong: such a request answers 503
+ * `service_unavailable` with Retry-After (the client may retry; a load balancer may try
+ * another replica) instead of 500. pg reports a connection ended mid-use only in its message.
+ */
+export function isDependencyDown(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (typeof e.code === 'string' && DEPENDENCY_DOWN_CODES.has(e.code)) return true;
+  if (typeof e.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(e.message)) return true;
+  return e.cause !== undefined && e.cause !== err && isDependencyDown(e.cause);
+}

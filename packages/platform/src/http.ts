@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import client from 'prom-client';
 import type { Logger } from 'pino';
-import { AppError, problem, statusTitle, type FieldError } from './errors';
+import { AppError, isDependencyDown, problem, statusTitle, type FieldError } from './errors';
 import swagger from '@fastify/swagger';
 import { unsafeCoercedInput, unsafeRequestInput } from './input';
 
@@ -200,6 +200,10 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     }
     if (status >= 400 && status < 500) {
       return sendProblem(reply, status, 'bad_request', fe.message || 'The request is not valid.');
+    }
+    if (isDependencyDown(err)) {
+      req.log.warn({ err }, 'a dependency is unavailable');
+      return sendProblem(reply, 503, 'service_unavailable', 'A dependency is unavailable; try again shortly.', undefined, { 'retry-after': '5' });
     }
     req.log.error({ err }, 'unhandled error');
     return sendProblem(reply, 500, 'internal_error', 'Something went wrong on our side. The request id identifies it in the logs.');

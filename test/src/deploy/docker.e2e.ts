@@ -80,7 +80,9 @@ async function buildImage(): Promise<void> {
     });
     if (r.status !== 0) throw new Error(`docker build failed:\n${(r.stdout + r.stderr).slice(-6000)}`);
     // the classic builder keeps the build stage as an untagged image: not needed any more
+    // and the image this tag pointed at before, once it is untagged (dangling)
     spawnSync('docker', ['image', 'prune', '-f', '--filter', 'label=gatehouse.stage=build']);
+    spawnSync('docker', ['image', 'prune', '-f', '--filter', 'label=org.opencontainers.image.title=gatehouse']);
     const bytes = Number(await docker('image', 'inspect', '-f', '{{.Size}}', IMAGE));
     const baseBytes = Number(await docker('image', 'inspect', '-f', '{{.Size}}', BASE));
     console.log(`docker: built ${IMAGE} in ${Math.round((Date.now() - t0) / 1000)} s: ${(bytes / 1e6).toFixed(0)} MB (base ${BASE} ${(baseBytes / 1e6).toFixed(0)} MB, Gatehouse layers ${((bytes - baseBytes) / 1e6).toFixed(0)} MB)`);

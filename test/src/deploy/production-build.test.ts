@@ -33,7 +33,7 @@ describe('production build: node cli/dist/main.js start (embedded)', () => {
       cwd: tmpdir(),
       env: cleanEnv({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, PUBLIC_URL: base }),
     });
-    await waitUntil('readiness of the bundled all-in-one process', async () => (await api(base, 'GET', '/readyz')).status === 200, 90_000, () => proc.output());
+    await waitUntil('readiness of the bundled all-in-one process', async () => (await api(base, 'GET', '/readyz')).status === 200, 300_000, () => proc.output());
   });
 
   after(async () => {

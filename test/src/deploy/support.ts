@@ -15,16 +15,22 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 /** A password that passes the policy. */
 export const PASSWORD = 'correct horse battery staple 7';
 
-/** A free TCP port on 127.0.0.1 (bound and released; the caller binds it right after). */
+/**
+ * A free TCP port on 127.0.0.1 below the kernel's ephemeral range (32768+), so an outgoing
+ * connection of another process cannot take it between this check and the caller's bind
+ * (port 0 would hand out an ephemeral port, which a long-running suite then loses).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error('no free port in 20000-31999');
 }
 
 /** True when something accepts connections on 127.0.0.1:port. */

@@ -1,0 +1,289 @@
+/**
+ * Fault suite (`npm run faults`; .ci/run runs it): a cluster of separate processes (two
+ * replicas of every service behind the shipped nginx, on a PostgreSQL, Redis and NATS of its
+ * own; see cluster.ts) under a steady mixed load (load.ts), then one fault at a time:
+ *
+ *   kill -9 one replica of each service · a rolling restart by SIGTERM · Redis restarted ·
+ *   NATS stopped for 30 s · PostgreSQL restarted
+ *
+ * For each: requests sent and failed (by operation and status), acknowledged writes missing
+ * afterwards (profile updates, check-ins, social-log entries, looked up in the databases),
+ * events produced (every service's outbox) but missing from the audit trail, time to
+ * recover, and processes that exited on their own. Writes bench/results/faults.md (and .json).
+ * Exits 1 when an acknowledged write or an event was lost or a process died on its own: the
+ * goals that are about correctness. The others (failures per fault) are reported as met or not.
+ *
+ *   npm run faults [-- --nats-down-sec=30 --members=6 --only=pg,redis]
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { api, PASSWORD, ROOT } from '../deploy/support';
+import { ADMIN, SERVICES, startCluster, type Cluster, type Replica } from './cluster';
+import { startLoad, type Member, type Sample } from './load';
+
+const { values: args } = parseArgs({
+  options: {
+    'nats-down-sec': { type: 'string', default: '30' },
+    'redis-down-sec': { type: 'string', default: '8' },
+    members: { type: 'string', default: '6' },
+    'steady-sec': { type: 'string', default: '4' },
+    // a subset, e.g. --only=pg,redis (steady, kill, rolling, redis, nats, pg)
+    only: { type: 'string', default: 'steady,kill,rolling,redis,nats,pg' },
+  },
+});
+const NATS_DOWN_MS = Number(args['nats-down-sec']) * 1000;
+const REDIS_DOWN_MS = Number(args['redis-down-sec']) * 1000;
+const STEADY_MS = Number(args['steady-sec']) * 1000;
+const HOST = 'gatehouse.test';
+const ONLY = new Set(args.only.split(','));
+const want = (key: string) => ONLY.has(key);
+const t0 = Date.now();
+const log = (line: string) => console.log(`[faults +${((Date.now() - t0) / 1000).toFixed(0)}s] ${line}`);
+
+interface Phase {
+  name: string;
+  goal: string;
+  start: number;
+  faultAt: number;
+  end: number;
+  /** requests the load generator had outstanding when the fault hit (all replicas together) */
+  inFlightAtFault?: number;
+  notes: string[];
+}
+
+async function main() {
+  log('building the bundles (node scripts/build.mjs)');
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs')], { cwd: ROOT, stdio: 'pipe' });
+  const cluster = await startCluster(log);
+  let exitCode: number;
+  try {
+    exitCode = await runSuite(cluster);
+  } finally {
+    await cluster.close();
+  }
+  process.exit(exitCode);
+}
+
+async function setup(c: Cluster) {
+  const headers = { host: HOST };
+  const admin = await api(c.base, 'POST', '/api/v1/auth/login', { body: ADMIN, headers });
+  if (admin.status !== 200) throw new Error(`superadmin login: ${admin.status} ${JSON.stringify(admin.body)}`);
+  const register = async (email: string): Promise<Member> => {
+    const r = await api(c.base, 'POST', '/api/v1/auth/register', { body: { email, password: PASSWORD }, headers });
+    if (r.status !== 201) throw new Error(`register ${email}: ${r.status} ${JSON.stringify(r.body)}`);
+    return { email, password: PASSWORD, userId: r.body.user.id };
+  };
+  const organizer = await register('organizer@faults.test');
+  const promote = await api(c.base, 'PATCH', `/api/v1/admin/users/${organizer.userId}`, { token: admin.body.accessToken, body: { roles: ['user', 'organizer'] }, headers });
+  if (promote.status !== 200) throw new Error(`promote organizer: ${promote.status} ${JSON.stringify(promote.body)}`);
+  const orgLogin = await api(c.base, 'POST', '/api/v1/auth/login', { body: { email: organizer.email, password: PASSWORD }, headers });
+  const orgToken = orgLogin.body.accessToken as string;
+  const events: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    const e = await api(c.base, 'POST', '/api/v1/events', {
+      token: orgToken,
+      headers,
+      body: { title: `Fault drill ${i}`, startsAt: new Date(Date.now() - 10 * 60_000).toISOString(), endsAt: new Date(Date.now() + 6 * 3600_000).toISOString(), lateAfterMinutes: 600 },
+    });
+    if (e.status !== 201) throw new Error(`create event: ${e.status} ${JSON.stringify(e.body)}`);
+    events.push(e.body.id);
+  }
+  const members: Member[] = [];
+  for (let i = 0; i < Number(args.members); i++) members.push(await register(`member${i}@faults.test`));
+  return { orgToken, events, members };
+}
+
+async function runSuite(c: Cluster): Promise<number> {
+  const { orgToken, events, members } = await setup(c);
+  log(`setup: ${members.length} members, ${events.length} events, organizer`);
+  const load = startLoad({ base: c.base, host: HOST, members, organizerToken: () => orgToken, events, thinkMs: 250 });
+  const phases: Phase[] = [];
+  const phase = async (name: string, goal: string, fault: (p: Phase) => Promise<void>) => {
+    const p: Phase = { name, goal, start: Date.now(), faultAt: Date.now(), end: 0, notes: [] };
+    load.setPhase(name);
+    log(`${name}: start`);
+    await fault(p);
+    await sleep(STEADY_MS); // steady load after recovery, counted in the phase
+    p.end = Date.now();
+    const died = c.takeUnexpectedExits();
+    if (died.length) {
+      p.notes.push(...died.map((d) => `DIED: ${d}`));
+      await c.ensureUp(); // so the next phase starts with every replica
+    }
+    phases.push(p);
+    log(`${name}: done`);
+  };
+  // a replica that died on its own is restarted (and reported) rather than waited for
+  const waitReadyAll = () => c.ensureUp();
+  const restart = async (r: Replica, signal: NodeJS.Signals) => {
+    r.stopping = true;
+    r.proc.child.kill(signal);
+    await r.proc.exited;
+    await c.startReplica(r);
+    await c.waitReady(r);
+  };
+
+  await sleep(STEADY_MS);
+  if (want('steady')) await phase('steady load (no fault)', 'no failed request', async () => {
+    await sleep(STEADY_MS);
+  });
+  for (const s of want('kill') ? SERVICES : []) {
+    const victim = c.replicas.find((r) => r.service === s && r.index === 0)!;
+    await phase(`kill -9 ${s} replica`, 'failures <= requests in flight on that replica', async (p) => {
+      p.faultAt = Date.now();
+      p.inFlightAtFault = load.inFlight();
+      await restart(victim, 'SIGKILL');
+    });
+  }
+  // The procedure for nginx without an orchestrator: take the replica out of its upstream
+  // (`down` + graceful reload: old workers finish their requests and close their kept-alive
+  // connections), SIGTERM it (it drains), start the new one, wait until ready, put it back.
+  // Kubernetes does the same with readiness, endpoint removal and the preStop pause.
+  const drainAndRestart = async (r: Replica) => {
+    const ports = c.replicas.filter((x) => x.service === r.service).map((x) => x.port);
+    await c.nginx.reload({ [r.service]: ports.map((port) => (port === r.port ? { port, down: true as const } : port)) });
+    await sleep(1000);
+    await restart(r, 'SIGTERM');
+    await c.nginx.reload({ [r.service]: ports });
+  };
+  if (want('rolling')) await phase('rolling restart (drain in nginx, SIGTERM, one replica at a time)', '0 failed requests', async (p) => {
+    p.faultAt = Date.now();
+    for (const s of SERVICES) for (const r of c.replicas.filter((x) => x.service === s)) await drainAndRestart(r);
+  });
+  if (want('redis')) await phase(`Redis down ${REDIS_DOWN_MS / 1000} s, restarted`, 'credential endpoints 503 while down; recover without a restart', async (p) => {
+    p.faultAt = Date.now();
+    await c.redis.stop();
+    await sleep(REDIS_DOWN_MS);
+    p.notes.push(`Redis back at +${((Date.now() - p.faultAt) / 1000).toFixed(1)} s`);
+    await c.redis.start();
+    await waitReadyAll();
+  });
+  if (want('nats')) await phase(`NATS stopped ${NATS_DOWN_MS / 1000} s`, 'no failed request, no event lost', async (p) => {
+    p.faultAt = Date.now();
+    await c.nats.stop();
+    await sleep(NATS_DOWN_MS);
+    p.notes.push(`NATS back at +${((Date.now() - p.faultAt) / 1000).toFixed(1)} s`);
+    await c.nats.start();
+    await waitReadyAll();
+  });
+  if (want('pg')) await phase('PostgreSQL restarted (fast shutdown)', 'recover without a restart, no acknowledged write lost', async (p) => {
+    p.faultAt = Date.now();
+    await c.pg.stop();
+    await sleep(2000);
+    await c.pg.start();
+    p.notes.push(`PostgreSQL back at +${((Date.now() - p.faultAt) / 1000).toFixed(1)} s`);
+    await waitReadyAll();
+  });
+  load.setPhase('cool-down');
+  await load.stop();
+  log(`load stopped: ${load.samples.length} requests`);
+
+  // ---- what was kept --------------------------------------------------------------------------
+  const produced = async () =>
+    c.query<{ id: string; subject: string; created_at: Date; published_at: Date | null }>(
+      `select id::text, subject, created_at, published_at from auth.outbox
+       union all select id::text, subject, created_at, published_at from users.outbox
+       union all select id::text, subject, created_at, published_at from audit.outbox`,
+    );
+  let missing: Array<{ id: string; subject: string; created_at: Date; published_at: Date | null }> = [];
+  const settleStart = Date.now();
+  for (;;) {
+    const audited = new Set(
+      (await c.query<{ event_id: string }>('select event_id from audit.entries union select event_id from audit.dead_letters where event_id is not null')).map((r) => r.event_id),
+    );
+    missing = (await produced()).filter((e) => !audited.has(e.id));
+    if (missing.length === 0 || Date.now() - settleStart > 90_000) break;
+    await sleep(1000);
+  }
+  log(`events: settled after ${((Date.now() - settleStart) / 1000).toFixed(1)} s, ${missing.length} missing from the audit trail`);
+  const allProduced = await produced();
+
+  const profiles = new Map((await c.query<{ id: string; display_name: string | null }>('select id::text, display_name from users.profiles')).map((r) => [r.id, r.display_name]));
+  const attendance = new Set((await c.query<{ k: string }>("select event_id::text || '/' || user_id::text as k from users.attendance")).map((r) => r.k));
+  const socialIds = load.acked.social.map((s) => s.id);
+  const socialKept = new Set((await c.query<{ id: string }>('select id::text from audit.entries where id::text = any($1)', [socialIds])).map((r) => r.id));
+
+  const lostWrites: Array<{ phase: string; what: string }> = [];
+  for (const [userId, history] of load.acked.profile) {
+    const lastAcked = history.map((h) => h.acked).lastIndexOf(true);
+    if (lastAcked < 0) continue;
+    const allowed = new Set(history.slice(lastAcked).map((h) => h.value)); // a later unacknowledged attempt may have landed
+    const final = profiles.get(userId) ?? null;
+    if (!final || !allowed.has(final)) lostWrites.push({ phase: history[lastAcked]!.phase, what: `profile of ${userId}: acknowledged "${history[lastAcked]!.value}", found "${final}"` });
+  }
+  for (const ci of load.acked.checkins) if (!attendance.has(`${ci.eventId}/${ci.userId}`)) lostWrites.push({ phase: ci.phase, what: `check-in ${ci.userId} at ${ci.eventId}` });
+  for (const s of load.acked.social) if (!socialKept.has(s.id)) lostWrites.push({ phase: s.phase, what: `social entry ${s.id}` });
+
+  // ---- report ---------------------------------------------------------------------------------
+  const rows = phases.map((p) => {
+    const ss = load.samples.filter((s) => s.phase === p.name);
+    const failed = ss.filter((s) => !s.ok);
+    const byKind = new Map<string, number>();
+    for (const f of failed) {
+      const k = `${f.op} ${f.status || 'conn'}${f.code ? ` ${f.code}` : ''}`;
+      byKind.set(k, (byKind.get(k) ?? 0) + 1);
+    }
+    const lastFailure = failed.reduce((m, s) => Math.max(m, s.end), 0);
+    const recoverMs = failed.length ? Math.max(0, lastFailure - p.faultAt) : 0;
+    const eventsMissing = missing.filter((e) => e.created_at.getTime() >= p.start && e.created_at.getTime() <= p.end).length;
+    const eventsProduced = allProduced.filter((e) => e.created_at.getTime() >= p.start && e.created_at.getTime() <= p.end).length;
+    const writesLost = lostWrites.filter((w) => w.phase === p.name).length;
+    const acks = load.acked.checkins.filter((x) => x.phase === p.name).length + load.acked.social.filter((x) => x.phase === p.name).length +
+      [...load.acked.profile.values()].flat().filter((h) => h.phase === p.name && h.acked).length;
+    return {
+      phase: p.name,
+      goal: p.goal,
+      sent: ss.length,
+      failed: failed.length,
+      failures: [...byKind].map(([k, n]) => `${n}× ${k}`).join(', '),
+      acknowledgedWrites: acks,
+      writesLost,
+      eventsProduced,
+      eventsMissing,
+      recoverSec: Number((recoverMs / 1000).toFixed(1)),
+      inFlightAtFault: p.inFlightAtFault,
+      notes: p.notes.join('; '),
+    };
+  });
+  const lostTotal = lostWrites.length;
+  const missingTotal = missing.length;
+  const died = phases.flatMap((p) => p.notes.filter((n) => n.startsWith('DIED')));
+  const md = [
+    '# Fault suite results',
+    '',
+    `Run ${new Date().toISOString()} by \`npm run faults\` (test/src/faults): two replicas of each service (separate`,
+    `processes from the built bundles) behind the shipped nginx site, on a PostgreSQL 15, Redis and NATS JetStream of`,
+    `the suite's own; ${members.length} load workers (one request at a time each: login, me, refresh, profile update,`,
+    `QR token + check-in, social-log entry; ${250} ms pause per round). Machine: ${process.platform} ${process.arch}, node ${process.version}.`,
+    '',
+    '"failed": a request whose answer was not the expected success (status 0 = connection error or 15 s timeout).',
+    '"recover": from the fault to the end of the last failed request of the phase. Events are counted from every',
+    "service's outbox (by creation time within the phase) and looked up in the audit trail (entries and dead letters)",
+    'after the load stopped and the relays settled. Acknowledged writes are looked up in the databases.',
+    '',
+    '| phase | sent | failed | failures | acked writes | writes lost | events produced | events missing | recover (s) | in flight at fault | notes |',
+    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|',
+    ...rows.map((r) => `| ${r.phase} | ${r.sent} | ${r.failed} | ${r.failures || '–'} | ${r.acknowledgedWrites} | ${r.writesLost} | ${r.eventsProduced} | ${r.eventsMissing} | ${r.recoverSec} | ${r.inFlightAtFault ?? '–'} | ${r.notes || ''} |`),
+    '',
+    `Totals: ${load.samples.length} requests, ${load.samples.filter((s) => !s.ok).length} failed; acknowledged writes lost: ${lostTotal}; events missing from the audit trail: ${missingTotal} of ${allProduced.length}; processes that exited on their own: ${died.length ? died.join('; ') : 'none'}.`,
+    '',
+    ...(lostWrites.length ? ['Lost writes:', ...lostWrites.slice(0, 20).map((w) => `- ${w.phase}: ${w.what}`), ''] : []),
+    ...(missing.length ? ['Missing events:', ...missing.slice(0, 20).map((e) => `- ${e.subject} ${e.id} created ${e.created_at.toISOString()} published ${e.published_at?.toISOString() ?? 'never'}`), ''] : []),
+  ].join('\n');
+  const outDir = path.join(ROOT, 'bench/results');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(path.join(outDir, 'faults.md'), `${md}\n`);
+  writeFileSync(path.join(outDir, 'faults.json'), `${JSON.stringify({ at: new Date().toISOString(), rows, lostWrites, missing: missing.length }, null, 2)}\n`);
+  console.log(md);
+  const failedSamples: Sample[] = load.samples.filter((s) => !s.ok && s.phase === 'warm-up');
+  if (failedSamples.length) log(`warm-up failures: ${failedSamples.length}`);
+  return lostTotal > 0 || missingTotal > 0 || died.length > 0 ? 1 : 0;
+}
+
+main().catch((err: unknown) => {
+  console.error(`faults: ${(err as Error).stack ?? String(err)}`);
+  process.exit(2);
+});
