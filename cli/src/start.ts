@@ -12,6 +12,8 @@ import {
   createLogger,
   createSharedDeps,
   loadConfig,
+  startProcessMetrics,
+  type MetricsServer,
   type Config,
   type HttpApp,
   type Logger,
@@ -100,8 +102,10 @@ export async function start(args: string[]): Promise<void> {
   const shared = await createSharedDeps(config, logger);
   const services: RunningService[] = [];
   let gateway: RunningService | undefined;
+  let metrics: MetricsServer | undefined;
 
   async function closeAll(): Promise<void> {
+    await metrics?.close();
     // Gateway first: stop taking requests, drain them; then the services; then shared deps.
     if (gateway) {
       await gateway.app.close().catch((err: unknown) => logger.error({ err }, 'gateway close failed'));
@@ -139,6 +143,8 @@ export async function start(args: string[]): Promise<void> {
 
     gateway = await createGatewayService({ ...config, serviceUrls: urls }, shared, { jwks });
     await gateway.app.listen({ host: config.host, port: config.port });
+    // every service's metrics on one METRICS_PORT (they share one registry in this process)
+    metrics = await startProcessMetrics(config, shared.registry, logger);
   } catch (err) {
     await closeAll().catch(() => {});
     throw err;

@@ -69,6 +69,8 @@ export interface Config {
     credentials: RateLimitSetting;
   };
   bodyLimitBytes: number;
+  /** Prometheus `/metrics` listener, never the public port (METRICS_PORT, default 9464; 0: a free port) */
+  metrics: { host: string; port: number };
   qr: { tokenTtlSec: number; checkInEarlyMinutes: number };
 }
 
@@ -188,6 +190,7 @@ export function loadConfig(env: Env): Config {
       credentials: limit(env, 'RATE_LIMIT_CREDENTIALS', 30, 60),
     },
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024),
+    metrics: { host: str(env, 'METRICS_HOST') ?? str(env, 'HOST') ?? '0.0.0.0', port: int(env, 'METRICS_PORT', 9464, 0) },
     qr: {
       tokenTtlSec: int(env, 'QR_TOKEN_TTL_SEC', 60, 5),
       checkInEarlyMinutes: int(env, 'CHECK_IN_EARLY_MINUTES', 30, 0),

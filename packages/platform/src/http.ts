@@ -1,8 +1,9 @@
 /**
  * Fastify bootstrap shared by every service and the gateway: request ids, problem+json for
  * every failure (404, malformed JSON, body too large, schema failures, thrown AppErrors),
- * health and readiness, Prometheus metrics. `buildApp` functions call {@link createHttpApp};
- * `main.ts` files call `listen` on the result.
+ * health and readiness, the request-duration histogram (served on METRICS_PORT by
+ * {@link startMetricsServer}, never on this port). `buildApp` functions call
+ * {@link createHttpApp}; `main.ts` files call `listen` on the result.
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault, type FastifyReply } from 'fastify';
@@ -11,6 +12,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import client from 'prom-client';
 import type { Logger } from 'pino';
 import { AppError, problem, type FieldError } from './errors';
+import { createMetricsRegistry, histogram } from './metrics';
+import { GATEHOUSE_VERSION } from './version';
+import { nameServerSpan } from './tracing';
 import swagger from '@fastify/swagger';
 
 export type HttpApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -24,7 +28,7 @@ export interface HttpAppOptions {
   trustProxy?: string[] | boolean;
   /** readiness checks: each throws when its dependency is unreachable */
   readiness?: Record<string, () => Promise<unknown>>;
-  /** serve /healthz, /readyz, /metrics (default true) */
+  /** serve /healthz and /readyz (default true); metrics are on METRICS_PORT, never here */
   operations?: boolean;
   /** a registry to add metrics to (all-in-one mode shares one) */
   registry?: client.Registry;
@@ -95,22 +99,20 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  const registry = opts.registry ?? new client.Registry();
-  if (!opts.registry) client.collectDefaultMetrics({ register: registry });
-  const metricName = 'gatehouse_http_request_duration_seconds';
-  const duration =
-    (registry.getSingleMetric(metricName) as client.Histogram<string> | undefined) ??
-    new client.Histogram({
-      name: metricName,
-      help: 'HTTP request duration by service, method, route and status',
-      labelNames: ['service', 'method', 'route', 'status'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
-    });
+  const registry = opts.registry ?? createMetricsRegistry();
+  // `route` is the route pattern (or `unmatched`), never the raw URL: a bounded label
+  const duration = histogram(
+    registry,
+    'gatehouse_http_request_duration_seconds',
+    'HTTP request duration by service, method, route and status',
+    ['service', 'method', 'route', 'status'],
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  );
   app.decorate('metricsRegistry', registry);
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    nameServerSpan(req.method, req.routeOptions.url ?? 'unmatched');
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -170,11 +172,10 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
           checks[name] = err instanceof Error ? err.message.slice(0, 200) : 'unreachable';
         }
       }
-      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks });
-    });
-    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-      reply.type(registry.contentType);
-      return registry.metrics();
+      // version and uptime: the gateway's system view (GET /api/v1/admin/system) shows them
+      return reply
+        .code(ok ? 200 : 503)
+        .send({ status: ok ? 'ok' : 'unavailable', checks, version: GATEHOUSE_VERSION, uptimeSeconds: Math.round(process.uptime()) });
     });
   }
   return app;

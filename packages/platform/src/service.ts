@@ -3,7 +3,7 @@
  * (logger, limit store, event transport, revocation list, mailer, metrics registry) and the
  * listen/graceful-shutdown routine of every `main.ts`.
  */
-import client from 'prom-client';
+import type client from 'prom-client';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from './config';
 import { createLogger } from './logger';
@@ -12,6 +12,8 @@ import { createKvStore, type KvStore } from './kv';
 import { createMemoryTransport, createNatsTransport, type EventTransport } from './events';
 import { createRevocationList, type RevocationList } from './revocation';
 import { createMailer, type Mailer } from './mail';
+import { createMetricsRegistry, startMetricsServer, type MetricsServer } from './metrics';
+import { instrumentTransport } from './events/instrument';
 
 export interface SharedDeps {
   logger: Logger;
@@ -24,15 +26,17 @@ export interface SharedDeps {
 
 /** Creates the process-wide dependencies from config: Redis/NATS/SMTP when configured, embedded otherwise. */
 export async function createSharedDeps(config: Config, logger: Logger): Promise<SharedDeps> {
+  const registry = createMetricsRegistry();
   const kv = createKvStore({ url: config.redisUrl, logger });
-  const transport = config.natsUrl
-    ? await createNatsTransport({ url: config.natsUrl, logger, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix })
-    : createMemoryTransport({ logger });
-  const revocations = createRevocationList({ kv, logger });
+  const transport = instrumentTransport(
+    config.natsUrl
+      ? await createNatsTransport({ url: config.natsUrl, logger, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix })
+      : createMemoryTransport({ logger }),
+    registry,
+  );
+  const revocations = createRevocationList({ kv, logger, registry });
   await revocations.start();
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger, dataDir: config.dataDir });
-  const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry });
   return { logger, kv, transport, revocations, mailer, registry };
 }
 
@@ -42,6 +46,21 @@ export async function closeSharedDeps(d: SharedDeps): Promise<void> {
   await d.transport.close().catch(() => {});
   await d.mailer.close().catch(() => {});
   await d.kv.close().catch(() => {});
+}
+
+/**
+ * Serves the process's metrics on METRICS_PORT. A port that cannot be bound is logged and
+ * the process goes on without metrics: the identity service matters more than its scrape.
+ */
+export async function startProcessMetrics(config: Config, registry: client.Registry, logger: Logger): Promise<MetricsServer | undefined> {
+  try {
+    const server = await startMetricsServer({ registry, host: config.metrics.host, port: config.metrics.port, logger });
+    logger.info({ url: `${server.url}/metrics` }, 'metrics listening');
+    return server;
+  } catch (err) {
+    logger.error({ err, port: config.metrics.port }, 'metrics port could not be bound; running without /metrics');
+    return undefined;
+  }
 }
 
 /** A service that has been built and can be listened on and closed. */
@@ -93,6 +112,7 @@ export async function runStandalone(
   try {
     const shared = await createSharedDeps(config, logger);
     const service = await opts.create(config, shared);
+    const metrics = await startProcessMetrics(config, shared.registry, logger);
     // config.port falls back to the gateway's 3000; alone, each service has its own default
     const port = env.PORT ? config.port : opts.defaultPort;
     const address = await runUntilSignal({
@@ -101,6 +121,7 @@ export async function runStandalone(
       port,
       logger,
       onClose: async () => {
+        await metrics?.close();
         await service.close();
         await closeSharedDeps(shared);
       },

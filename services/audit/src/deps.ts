@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { JWTVerifyGetKey } from 'jose';
 import { createTokenVerifier } from '@gatehouse/platform/auth';
 import { ConfigError, type Config, type RateLimitSetting } from '@gatehouse/platform/config';
-import { createDatabase, type Database } from '@gatehouse/platform/db';
+import { createDatabase, registerDatabaseMetrics, type Database } from '@gatehouse/platform/db';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import type { SharedDeps } from '@gatehouse/platform/service';
 import { createChainService } from './modules/chain/chain.service';
@@ -79,7 +79,8 @@ export async function createAuditDeps(config: Config, shared: AuditSharedDeps, o
     audience: config.tokens.audience,
     revocations: shared.revocations,
   });
-  const relay = createOutboxRelay({ db: db.admin, schema: AUDIT_SCHEMA, transport: shared.transport, logger });
+  const relay = createOutboxRelay({ db: db.admin, schema: AUDIT_SCHEMA, transport: shared.transport, logger, registry: shared.registry });
+  registerDatabaseMetrics(shared.registry, 'audit', db);
   const metrics = createIngestMetrics(shared.registry);
   const chain = createChainService({ db });
   const entries = createEntriesService({ db });

@@ -23,6 +23,8 @@ import { createSessionService } from './modules/sessions/sessions.service';
 import { createTenantAdmin } from './modules/tenants/tenants.admin';
 import { createTenantService, MAX_TENANT_ACCESS_TTL_SEC } from './modules/tenants/tenants.service';
 import { createThrottle } from './modules/throttle/throttle.service';
+import { registerDatabaseMetrics } from '@gatehouse/platform/db';
+import { createAuthMetrics } from './metrics';
 
 /** Margin a retired signing key stays published beyond the longest access-token lifetime. */
 const KEY_OVERLAP_MARGIN_SEC = 300;
@@ -32,9 +34,11 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   const logger = shared.logger.child({ service: 'auth' });
   const { issuer, audience } = config.tokens;
   // the relay is cross-tenant by nature (it publishes every tenant's events): owner connection
-  const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport: shared.transport, logger });
-  const hasher = createPasswordHasher();
-  const throttle = createThrottle({ kv: shared.kv, limits: config.throttle });
+  const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport: shared.transport, logger, registry: shared.registry });
+  const metrics = createAuthMetrics(shared.registry);
+  registerDatabaseMetrics(shared.registry, 'auth', db);
+  const hasher = createPasswordHasher(undefined, metrics);
+  const throttle = createThrottle({ kv: shared.kv, limits: config.throttle, metrics });
   const tenants = createTenantService({ db });
   const keys = createKeyService({
     db,
@@ -47,7 +51,7 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   });
   const verifier = createTokenVerifier({ keys: keys.getKey, issuer, audience, revocations: shared.revocations });
   const background = createBackground(logger);
-  const sessions = createSessionService({ db, keys, tenants, revocations: shared.revocations, relay, tokens: config.tokens, logger });
+  const sessions = createSessionService({ db, keys, tenants, revocations: shared.revocations, relay, tokens: config.tokens, logger, metrics });
   const recovery = createRecoveryService({
     db,
     hasher,
@@ -62,7 +66,7 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   });
   const mfaTokens = createMfaTokens(shared.kv);
   const mfaSecrets = createMfaSecrets(secret);
-  const gate = createLoginGate({ db, tokens: mfaTokens, secrets: mfaSecrets, sessions, tenants, throttle, relay, logger });
+  const gate = createLoginGate({ db, tokens: mfaTokens, secrets: mfaSecrets, sessions, tenants, throttle, relay, logger, metrics });
   const mfa = createMfaService({ db, gate, tokens: mfaTokens, secrets: mfaSecrets, hasher, throttle, tenants, relay, logger });
   const passkeys = createPasskeyService({ db, kv: shared.kv, tenants, gate, throttle, publicUrl: config.publicUrl, baseDomain: config.baseDomain, logger });
   const oauth = createOAuthService({
@@ -76,10 +80,10 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
     logger,
   });
   const oauthAdmin = createOAuthAdminService({ db, secret, publicUrl: config.publicUrl });
-  const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, relay, gate, logger });
+  const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, relay, gate, logger, metrics });
   const admin = createAdminUserService({ db, sessions, revocations: shared.revocations, relay, logger });
   const cookies = createRefreshCookies(config.publicUrl);
   const tenantAdmin = createTenantAdmin({ db, hasher, revocations: shared.revocations, relay, background, revocationTtlMs: sessions.revocationTtlMs, logger });
-  return { config, shared, logger, db, relay, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin };
+  return { config, shared, logger, metrics, db, relay, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin };
 }
 export type AuthDeps = ReturnType<typeof createAuthDeps>;

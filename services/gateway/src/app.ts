@@ -15,27 +15,25 @@ import { proxyRoutes } from './modules/proxy/proxy.routes';
 import { isTenantScoped } from './modules/proxy/proxy.service';
 import { registerSecurity } from './modules/security/security.hooks';
 import { createTenantResolver } from './modules/tenancy/tenancy.hooks';
+import { upstreamReadiness } from './modules/system/system.readiness';
+import { systemRoutes } from './modules/system/system.routes';
+import { createSystemService } from './modules/system/system.service';
 
 /** Builds the gateway app; `deps.start()` is the caller's (service.ts). */
 export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
   const { config, shared, tenancy } = deps;
+  const ownChecks = { kv: () => shared.kv.ping(), transport: () => shared.transport.ping() };
   const app = await createHttpApp({
     name: 'gateway',
     logger: shared.logger,
     trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimitBytes,
     registry: shared.registry,
-    readiness: {
-      auth: async () => {
-        if (!deps.authUrl) throw new Error('AUTH_URL is not configured');
-        const res = await fetch(`${deps.authUrl}/healthz`, { signal: AbortSignal.timeout(1500) });
-        await res.body?.cancel();
-        if (!res.ok) throw new Error(`auth answered ${res.status}`);
-      },
-      kv: () => shared.kv.ping(),
-      transport: () => shared.transport.ping(),
-    },
+    readiness: { ...upstreamReadiness(config.serviceUrls), ...ownChecks },
   });
+  const system = createSystemService({ serviceUrls: config.serviceUrls, registry: app.metricsRegistry, ownChecks });
+  await system.start();
+  app.addHook('onClose', async () => system.stop());
   answerClientErrorsWithProblems(app);
 
   // Before any other route: @fastify/swagger collects routes as they are added.
@@ -77,6 +75,7 @@ export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
     if (overLimit.has(req)) throw overLimit.get(req);
   });
 
+  systemRoutes(app, { system, tenantFor, tokens: deps.tokens });
   await app.register(proxyRoutes, {
     serviceUrls: config.serviceUrls,
     limits,

@@ -8,7 +8,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import { authenticate, createTokenVerifier } from '@gatehouse/platform/auth';
 import { ConfigError, type Config } from '@gatehouse/platform/config';
 import { deriveKey } from '@gatehouse/platform/crypto';
-import { createDatabase } from '@gatehouse/platform/db';
+import { createDatabase, registerDatabaseMetrics } from '@gatehouse/platform/db';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import { resolveSecret } from '@gatehouse/platform/secret';
 import type { SharedDeps } from '@gatehouse/platform/service';
@@ -68,7 +68,8 @@ export async function createDeps(config: Config, shared: UsersShared, opts: User
   }
 
   const storage = config.s3 ? createStorage({ s3: config.s3 }) : createStorage({ dataDir: path.join(config.dataDir, 'objects') });
-  const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport: shared.transport, logger });
+  const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport: shared.transport, logger, registry: shared.registry });
+  registerDatabaseMetrics(shared.registry, 'users', db);
   const outbox = { nudge: () => relay.nudge() };
   const deletions = createObjectDeletions({ db, storage, logger, intervalMs: opts.sweepIntervalMs });
   const tokens = createQrTokens({ key: deriveKey(secret, 'qr-token'), ttlSec: config.qr.tokenTtlSec, clock });

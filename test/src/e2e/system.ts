@@ -18,12 +18,13 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import client from 'prom-client';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from '@gatehouse/platform/config';
 import { createMemoryTransport, createNatsTransport } from '@gatehouse/platform/events';
 import type { HttpApp } from '@gatehouse/platform/http';
 import { createKvStore } from '@gatehouse/platform/kv';
+import { createMetricsRegistry } from '@gatehouse/platform/metrics';
+import { instrumentTransport } from '@gatehouse/platform/events/instrument';
 import { createMailer } from '@gatehouse/platform/mail';
 import { createRevocationList } from '@gatehouse/platform/revocation';
 import type { RunningService, SharedDeps } from '@gatehouse/platform/service';
@@ -95,11 +96,11 @@ async function createSharedFor(opts: SystemOptions, prefix: string, logger: Logg
   const transport = opts.natsUrl
     ? await createNatsTransport({ url: opts.natsUrl, logger, stream, subjectPrefix: prefix, maxAgeMs: 60 * 60_000, name: `gatehouse-e2e-${prefix}` })
     : createMemoryTransport({ logger });
-  const revocations = createRevocationList({ kv, logger });
+  const registry = createMetricsRegistry();
+  const revocations = createRevocationList({ kv, logger, registry });
   await revocations.start();
   const mailer = createMailer({ from: 'Gatehouse <no-reply@localhost>', logger });
-  const registry = new client.Registry();
-  return { logger, kv, transport, revocations, mailer, registry, stream };
+  return { logger, kv, transport: instrumentTransport(transport, registry), revocations, mailer, registry, stream };
 }
 
 /** Deletes a JetStream stream (and its consumers) this system created on a shared server. */

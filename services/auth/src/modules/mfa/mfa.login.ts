@@ -31,6 +31,7 @@ import type { MfaSecrets } from './mfa.codes';
 import { claimTotpStep, consumeBackupCode, countPasskeys, findTotp } from './mfa.queries';
 import { MFA_TOKEN_TTL_SEC, type MfaTokenRecord, type MfaTokens } from './mfa.tokens';
 import { matchTotp } from './mfa.totp';
+import type { AuthMetrics } from '../../metrics';
 
 /** The challenge a first factor answers with when a second one is due. */
 export interface MfaChallenge {
@@ -56,6 +57,7 @@ export interface LoginGateDeps {
   throttle: Throttle;
   relay: { nudge(): void };
   logger: Logger;
+  metrics?: Pick<AuthMetrics, 'login' | 'mfa'>;
   /** clock in epoch ms (tests may move it) */
   now?: () => number;
 }
@@ -67,7 +69,7 @@ export function tenantRequiresMfa(tenant: Tenant): boolean {
 
 /** Creates the gate. */
 export function createLoginGate(deps: LoginGateDeps) {
-  const { db, tokens, secrets, sessions, tenants, throttle, relay, logger } = deps;
+  const { db, tokens, secrets, sessions, tenants, throttle, relay, logger, metrics } = deps;
   const now = deps.now ?? Date.now;
   const schema = db.schema;
 
@@ -112,6 +114,7 @@ export function createLoginGate(deps: LoginGateDeps) {
     /** Issues a session for a sign-in that is multi-factor by itself (a passkey with user verification). */
     async issue(tenant: Tenant, user: UserRow, amr: string[], ctx: RequestContext, method: string): Promise<TokenResponse> {
       const { row, issued } = await db.withTenant(tenant.id, (trx) => issueTx(trx, tenant, user, amr, ctx, method));
+      metrics?.login('success', method);
       relay.nudge();
       return sessions.tokenResponse(tenant, row, issued);
     },
@@ -131,6 +134,7 @@ export function createLoginGate(deps: LoginGateDeps) {
         const methods: MfaChallenge['methods'] = hasTotp ? ['totp', 'backup_code'] : [];
         if (passkeys > 0) methods.push('passkey');
         const mfaToken = await tokens.issue({ tenantId: tenant.id, userId: user.id, amr, method, enrollment });
+        metrics?.login('mfa_required', method);
         return { mfaRequired: true, mfaToken, methods, ...(enrollment ? { enrollmentRequired: true } : {}), expiresIn: MFA_TOKEN_TTL_SEC };
       }
       return this.issue(tenant, user, amr, ctx, method);
@@ -150,10 +154,12 @@ export function createLoginGate(deps: LoginGateDeps) {
       if (!ok) {
         await throttle.fail(reservation);
         await throttle.failIp('mfa', ctx.ip);
+        metrics?.mfa('failure', method);
         await recordFailure(tenant.id, ctx, rec.userId, `wrong_${method}`);
         throw mfaErrors.invalidCodeLogin();
       }
       await throttle.succeed(reservation);
+      metrics?.mfa('success', method);
       return this.finish(tenant, mfaToken, rec, ctx, method);
     },
 
@@ -172,6 +178,8 @@ export function createLoginGate(deps: LoginGateDeps) {
       });
       if (out === undefined) throw mfaErrors.invalidToken();
       if (out === 'disabled') throw authErrors.accountDisabled();
+      // the first factor's method: the sign-in it completes was counted as mfa_required
+      metrics?.login('success', rec.method);
       relay.nudge();
       return sessions.tokenResponse(tenant, out.row, out.issued);
     },

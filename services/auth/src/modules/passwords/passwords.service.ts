@@ -9,7 +9,9 @@ import { hash as argon2Hash, verify as argon2Verify, parseOptions, type Options 
 // the re-hash; @node-rs/bcrypt 2.x ships a lock-breaking set of platform packages (npm ci fails).
 import bcrypt from 'bcryptjs';
 import { randomToken } from '@gatehouse/platform/crypto';
+import { withSpan } from '@gatehouse/platform/tracing';
 import { normalizePassword } from './passwords.policy';
+import type { AuthMetrics } from '../../metrics';
 
 /** Current argon2id parameters (algorithm 2 = Argon2id; the package's enum is a const enum). */
 export const ARGON2_PARAMS = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
@@ -17,12 +19,24 @@ export const ARGON2_PARAMS = { algorithm: 2, memoryCost: 19456, timeCost: 2, par
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 
 /** Creates the hasher; `start()` computes the dummy hash used for unknown users. */
-export function createPasswordHasher(params: { memoryCost: number; timeCost: number; parallelism: number } = ARGON2_PARAMS) {
+export function createPasswordHasher(params: { memoryCost: number; timeCost: number; parallelism: number } = ARGON2_PARAMS, metrics?: Pick<AuthMetrics, 'argon2Depth'>) {
   const options = { ...params, algorithm: ARGON2_PARAMS.algorithm } as unknown as Options;
   let dummy: string | undefined;
+  // operations handed to libuv's thread pool and not yet finished: the queue an operator
+  // watches when logins slow down (argon2 is the costliest step of a login by far)
+  let inFlight = 0;
+  metrics?.argon2Depth(() => inFlight);
+  async function counted<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    inFlight += 1;
+    try {
+      return await withSpan(`argon2 ${op}`, { 'gatehouse.argon2.memory_kib': params.memoryCost }, fn);
+    } finally {
+      inFlight -= 1;
+    }
+  }
 
   async function hashPassword(password: string): Promise<string> {
-    return argon2Hash(normalizePassword(password), options);
+    return counted('hash', () => argon2Hash(normalizePassword(password), options));
   }
 
   return {
@@ -36,7 +50,7 @@ export function createPasswordHasher(params: { memoryCost: number; timeCost: num
     async verify(stored: string, password: string): Promise<boolean> {
       const pw = normalizePassword(password);
       try {
-        if (stored.startsWith('$argon2')) return await argon2Verify(stored, pw);
+        if (stored.startsWith('$argon2')) return await counted('verify', () => argon2Verify(stored, pw));
         if (BCRYPT.test(stored)) return await bcrypt.compare(pw, stored);
       } catch {
         // a corrupt stored hash must not turn into a 500 or a match
@@ -50,7 +64,8 @@ export function createPasswordHasher(params: { memoryCost: number; timeCost: num
      */
     async verifyDummy(password: string): Promise<false> {
       if (!dummy) dummy = await hashPassword(randomToken(16));
-      await argon2Verify(dummy, normalizePassword(password)).catch(() => false);
+      const d = dummy;
+      await counted('verify', () => argon2Verify(d, normalizePassword(password))).catch(() => false);
       return false;
     },
 

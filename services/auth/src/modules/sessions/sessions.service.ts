@@ -21,6 +21,7 @@ import { accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC, refreshIdleSec, type Tenant, t
 import { findUserById, type UserRow } from '../users/users.queries';
 import { toUser } from '../users/users.service';
 import { sessionErrors } from './sessions.errors';
+import type { AuthMetrics } from '../../metrics';
 import {
   consumeRefreshToken,
   findActiveSession,
@@ -47,11 +48,12 @@ export interface SessionServiceDeps {
   relay: { nudge(): void };
   tokens: Config['tokens'];
   logger: Logger;
+  metrics?: Pick<AuthMetrics, 'refreshRotated' | 'refreshReused'>;
 }
 
 /** Creates the session service. */
 export function createSessionService(deps: SessionServiceDeps) {
-  const { db, keys, tenants, revocations, relay, tokens, logger } = deps;
+  const { db, keys, tenants, revocations, relay, tokens, logger, metrics } = deps;
   const schema = db.schema;
   /** How long a revocation must be remembered: the longest an access token can live, plus clock skew. */
   const revocationTtlMs = (Math.max(tokens.accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC) + 60) * 1000;
@@ -151,11 +153,13 @@ export function createSessionService(deps: SessionServiceDeps) {
         const touched = await touchSession(trx, sessionId, refreshIdleSec(tenant, tokens.refreshIdleSec), ctx.ip || null);
         return { kind: 'ok', user, issued: { session: touched, refreshToken: next } };
       });
+      if (outcome.kind === 'reused') metrics?.refreshReused();
       if (outcome.kind !== 'ok') {
         relay.nudge();
         await publishRevocations(outcome.revoked);
         throw outcome.kind === 'reused' ? sessionErrors.refreshReused() : sessionErrors.invalidRefresh();
       }
+      metrics?.refreshRotated();
       return { tenant, response: await this.tokenResponse(tenant, outcome.user, outcome.issued) };
     },
 
