@@ -16,8 +16,8 @@ export type Registry = client.Registry;
 /**
  * prom-client's default metrics, less the three gauges it names `*_total`
  * (`nodejs_active_{handles,requests,resources}_total`), which `promtool check metrics`
- * refuses (only counters end in `_total`); the same figures come back as
- * `nodejs_active_handles`, `nodejs_active_requests`, `nodejs_active_resources`.
+ * refuses (only counters end in `_total`). The same figures stay available, by type, as
+ * `nodejs_active_handles`, `nodejs_active_requests` and `nodejs_active_resources`.
  */
 export function createMetricsRegistry(): client.Registry {
   const registry = new client.Registry();
@@ -25,31 +25,6 @@ export function createMetricsRegistry(): client.Registry {
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
     registry.removeSingleMetric(name);
   }
-  const proc = process as unknown as { _getActiveHandles?: () => unknown[]; _getActiveRequests?: () => unknown[]; getActiveResourcesInfo?: () => string[] };
-  new client.Gauge({
-    name: 'nodejs_active_handles',
-    help: 'Number of active libuv handles',
-    registers: [registry],
-    collect() {
-      this.set(proc._getActiveHandles?.().length ?? 0);
-    },
-  });
-  new client.Gauge({
-    name: 'nodejs_active_requests',
-    help: 'Number of active libuv requests',
-    registers: [registry],
-    collect() {
-      this.set(proc._getActiveRequests?.().length ?? 0);
-    },
-  });
-  new client.Gauge({
-    name: 'nodejs_active_resources',
-    help: 'Number of active resources keeping the event loop alive',
-    registers: [registry],
-    collect() {
-      this.set(proc.getActiveResourcesInfo?.().length ?? 0);
-    },
-  });
   return registry;
 }
 
