@@ -279,14 +279,16 @@ export function createOutboxRelay<DB>(opts: OutboxRelayOptions<DB>): {
 }
 
 /**
- * The relay's metrics. Both gauges come from one backlog query per scrape (the second reader
- * reuses the first's answer for a second).
+ * The relay's metrics. Both gauges come from one backlog query per scrape: a scrape collects
+ * every metric at once, so the second reader shares the first's query while it runs.
  */
 function relayMetrics(registry: client.Registry, service: string, read: () => Promise<{ pending: number; oldestSec: number }>) {
-  let cached: { at: number; value: Promise<{ pending: number; oldestSec: number }> } | undefined;
+  let inflight: Promise<{ pending: number; oldestSec: number }> | undefined;
   const current = () => {
-    if (!cached || Date.now() - cached.at > 1000) cached = { at: Date.now(), value: read() };
-    return cached.value;
+    inflight ??= read().finally(() => {
+      inflight = undefined;
+    });
+    return inflight;
   };
   observedGauge(registry, 'gatehouse_outbox_backlog', 'Outbox events committed but not yet published', ['service']).source({ service }, async () => (await current()).pending);
   observedGauge(registry, 'gatehouse_outbox_oldest_age_seconds', 'Age of the oldest unpublished outbox event (0 when none)', ['service']).source(
