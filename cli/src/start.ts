@@ -20,6 +20,7 @@ import {
   type RunningService,
   type SharedDeps,
 } from '@gatehouse/platform';
+import { shutdownTracing } from '@gatehouse/platform/tracing-sdk';
 import { createAuthService } from '@gatehouse/auth/service';
 import { createUsersService } from '@gatehouse/users/service';
 import { createAuditService } from '@gatehouse/audit/service';
@@ -116,6 +117,7 @@ export async function start(args: string[]): Promise<void> {
       await s.close().catch((err: unknown) => logger.error({ err, service: s.name }, 'service shutdown failed'));
     }
     await closeSharedDeps(shared);
+    await shutdownTracing();
   }
 
   try {

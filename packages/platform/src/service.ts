@@ -14,6 +14,7 @@ import { createRevocationList, type RevocationList } from './revocation';
 import { createMailer, type Mailer } from './mail';
 import { createMetricsRegistry, startMetricsServer, type MetricsServer } from './metrics';
 import { instrumentTransport } from './events/instrument';
+import { shutdownTracing } from './tracing-sdk';
 
 export interface SharedDeps {
   logger: Logger;
@@ -124,6 +125,7 @@ export async function runStandalone(
         await metrics?.close();
         await service.close();
         await closeSharedDeps(shared);
+        await shutdownTracing();
       },
     });
     logger.info({ address }, `${opts.name} service listening`);
