@@ -36,7 +36,7 @@ export function instrumentTransport(transport: EventTransport, registry: client.
     },
     async publish(event) {
       try {
-        await publishSpan(event, () => transport.publish(event));
+        await publishSpan(event, (e) => transport.publish(e));
         published.inc({ result: 'ok' });
       } catch (err) {
         published.inc({ result: 'error' });
