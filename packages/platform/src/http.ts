@@ -12,7 +12,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import client from 'prom-client';
 import type { Logger } from 'pino';
 import { AppError, problem, type FieldError } from './errors';
-import { createMetricsRegistry, histogram } from './metrics';
+import { createMetricsRegistry, histogram, observedGauge } from './metrics';
 import { GATEHOUSE_VERSION } from './version';
 import { nameServerSpan } from './tracing';
 import swagger from '@fastify/swagger';
@@ -109,6 +109,20 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
   );
   app.decorate('metricsRegistry', registry);
+  // Each readiness check as a gauge (1 up, 0 down), run when Prometheus scrapes: the
+  // "dependency down" alert reads it, whichever process sees the dependency fail.
+  const dependencyUp = observedGauge(registry, 'gatehouse_dependency_up', 'Readiness check of a dependency as each service sees it (1 up, 0 down)', ['service', 'dependency']);
+  const removeSources = Object.entries(opts.readiness ?? {}).map(([dependency, check]) =>
+    dependencyUp.source({ service: opts.name, dependency }, () =>
+      withTimeout(check(), 2000).then(
+        () => 1,
+        () => 0,
+      ),
+    ),
+  );
+  app.addHook('onClose', async () => {
+    for (const remove of removeSources) remove();
+  });
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);

@@ -66,6 +66,7 @@ describe('e2e: domain metrics on the metrics port', () => {
       'gatehouse_consumer_dead_letters_total',
       'gatehouse_attendance_scans_total',
       'gatehouse_audit_ingested_total',
+      'gatehouse_dependency_up',
       'nodejs_active_handles',
     ];
     if (testServers.databaseUrl) names.push('gatehouse_db_pool_connections', 'gatehouse_db_pool_waiting');
@@ -76,6 +77,7 @@ describe('e2e: domain metrics on the metrics port', () => {
     for (const consumer of ['audit-ingest', 'users-replica', 'gateway-tenants']) {
       assert.notEqual(sample(text, 'gatehouse_consumer_lag_seconds', { consumer }), undefined, `lag of ${consumer}`);
     }
+    for (const dependency of ['auth', 'users', 'audit', 'kv', 'transport']) assert.equal(sample(text, 'gatehouse_dependency_up', { service: 'gateway', dependency }), 1, dependency);
     assert.doesNotMatch(text, /_total\{[^}]*\} .*\n# TYPE [a-z_]+_total gauge/, 'no gauge ends in _total');
   });
 

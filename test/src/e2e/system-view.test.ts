@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GATEHOUSE_VERSION } from '@gatehouse/platform/version';
+import { metricValue } from '@gatehouse/platform/metrics';
 import { call, login, register, type Account } from './client';
 import { startTestSystem, type System } from './system';
 
@@ -67,6 +68,9 @@ describe('e2e: system view and readiness of every upstream', () => {
       const body = (await down.json()) as { checks: Record<string, string> };
       assert.notEqual(body.checks.audit, 'ok');
       assert.equal(body.checks.users, 'ok');
+      // the "dependency down" alert's series
+      assert.equal(await metricValue(system.shared.registry, 'gatehouse_dependency_up', { service: 'gateway', dependency: 'audit' }), 0);
+      assert.equal(await metricValue(system.shared.registry, 'gatehouse_dependency_up', { service: 'gateway', dependency: 'users' }), 1);
       const view = await call(system.url, 'GET', PATH, { token: admin.accessToken });
       assert.equal(view.status, 200);
       assert.equal(view.body.services.find((s: { name: string }) => s.name === 'audit').status, 'down');
