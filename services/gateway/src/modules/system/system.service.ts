@@ -7,7 +7,7 @@
  */
 import type client from 'prom-client';
 import { GATEHOUSE_VERSION, type Config } from '@gatehouse/platform';
-import { routeForPath } from '../proxy/proxy.service';
+import { PROXY_ROUTES } from '../proxy/proxy.service';
 import { probeUpstream, UPSTREAMS } from './system.readiness';
 import type { SystemResponse, SystemServiceView } from './system.schemas';
 
@@ -23,10 +23,12 @@ interface Totals {
 }
 type Snapshot = { at: number; totals: Map<string, Totals> };
 
-/** Which service a gateway route label belongs to (`/api/v1/auth/*` → auth; its own routes → gateway). */
+/**
+ * Which service a gateway route label belongs to: a forwarded route's label is its pattern
+ * (`/api/v1/auth/*` → auth); the gateway's own routes (this view, docs, console) are its own.
+ */
 function serviceOfRoute(route: string): string {
-  if (route === 'unmatched') return 'gateway';
-  return routeForPath(route.replace(/\*$/, ''))?.area ?? 'gateway';
+  return PROXY_ROUTES.find((r) => r.url === route)?.area ?? 'gateway';
 }
 
 async function readTotals(registry: client.Registry): Promise<Map<string, Totals>> {
