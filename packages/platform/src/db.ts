@@ -8,7 +8,6 @@
  * `ENABLE` + `FORCE ROW LEVEL SECURITY` and a policy on `tenant_id = app_tenant()`.
  * `admin` is the explicit cross-tenant path (migrations, outbox relay, superadmin work).
  */
-import { observedGauge, type Registry } from './metrics';
 import { readdir, readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
@@ -16,6 +15,7 @@ import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import type { Logger } from 'pino';
+import { observedGauge, type Registry } from './metrics';
 
 /** The unprivileged role every tenant-scoped transaction runs as. */
 export const APP_ROLE = 'gatehouse_app';
