@@ -62,16 +62,30 @@ export interface OtlpReceiver {
   spans: ReceivedSpan[];
   /** requests refused (wrong path or encoding) */
   refused: number;
+  /** export requests accepted, and their body bytes */
+  exports: number;
+  bytes: number;
   close(): Promise<void>;
 }
 
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
-  const receiver = { url: '', spans: [] as ReceivedSpan[], refused: 0, close: async () => {} };
+/**
+ * `sink: true` (the benchmark): accept any OTLP/HTTP trace export, protobuf included, and only
+ * count it, so measuring the exporters' cost does not also measure this receiver decoding.
+ */
+export async function startOtlpReceiver(opts: { sink?: boolean } = {}): Promise<OtlpReceiver> {
+  const receiver = { url: '', spans: [] as ReceivedSpan[], refused: 0, exports: 0, bytes: 0, close: async () => {} };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const type = req.headers['content-type'] ?? '';
+      if (opts.sink && req.method === 'POST' && req.url === '/v1/traces') {
+        receiver.exports += 1;
+        receiver.bytes += chunks.reduce((n, c) => n + c.length, 0);
+        // an empty ExportTraceServiceResponse in the request's encoding
+        res.writeHead(200, { 'content-type': type.startsWith('application/json') ? 'application/json' : 'application/x-protobuf' }).end(type.startsWith('application/json') ? '{}' : '');
+        return;
+      }
       if (req.method !== 'POST' || req.url !== '/v1/traces' || !type.startsWith('application/json')) {
         receiver.refused += 1;
         res.writeHead(req.url === '/v1/traces' ? 415 : 404).end();
