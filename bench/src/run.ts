@@ -17,6 +17,7 @@ import { hash, verify, type Options } from '@node-rs/argon2';
 import { fmt, freePort, http, load, loop, machine, percentile, root, rssMiB, spawnNode, withPeakRss, type LoadResult } from './lib';
 import { measureRls, measureIngestion } from './inprocess';
 import { benchLoginTiming, timingMarkdown } from './enumeration';
+import { measureTracingCost, tracingMarkdown } from './tracing';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const real = Boolean(process.env.DATABASE_URL || process.env.REDIS_URL || process.env.NATS_URL);
@@ -53,6 +54,7 @@ async function main() {
     NATS_SUBJECT_PREFIX: `bench${runId}`,
     GATEHOUSE_SECRET: process.env.GATEHOUSE_SECRET ?? (real ? 'bench-secret-bench-secret-bench-secret' : undefined),
     PORT: String(port),
+    METRICS_PORT: '0',
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
@@ -62,6 +64,18 @@ async function main() {
   };
   const base = `http://127.0.0.1:${port}`;
   const report: Record<string, unknown> = { date: new Date().toISOString(), mode, machine: machine(), seconds: SECONDS, settings: limits };
+  // BENCH_ONLY=tracing: only the cost of tracing (issue 15), written to <day>-<mode>-tracing.*
+  if (process.env.BENCH_ONLY === 'tracing') {
+    if (real) await resetDatabase(process.env.DATABASE_URL);
+    try {
+      report.tracing = await measureTracingCost(env, SECONDS);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+      if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
+    }
+    await writeTracingResults(report);
+    return;
+  }
   console.log(`bench: ${mode} mode, ${SECONDS} s per run, data in ${dataDir}`);
 
   // ---- start-up: cold (empty data dir) and warm (second start) ----
@@ -169,6 +183,15 @@ async function main() {
   // ---- in-process: the cost of row-level security, audit ingestion throughput ----
   report.rls = await measureRls(process.env.DATABASE_URL);
   report.ingestion = await measureIngestion(process.env.DATABASE_URL);
+
+  // ---- the cost of tracing: off vs exporting to a local receiver ----
+  const tracingDir = await mkdtemp(path.join(tmpdir(), 'gh-bench-trace-'));
+  try {
+    report.tracing = await measureTracingCost({ ...env, DATA_DIR: tracingDir }, SECONDS);
+  } finally {
+    await rm(tracingDir, { recursive: true, force: true });
+    if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
+  }
 
   await writeResults(report);
 }
@@ -315,6 +338,17 @@ async function resetDatabase(url: string | undefined) {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the report is free-form JSON
+async function writeTracingResults(r: Record<string, any>) {
+  const dir = path.join(root, 'bench', 'results');
+  await mkdir(dir, { recursive: true });
+  const name = `${String(r.date).slice(0, 10)}-${r.mode}-tracing`;
+  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(r, null, 2) + '\n');
+  const m = r.machine;
+  const head = `# Tracing cost ${String(r.date).slice(0, 10)} (${r.mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback. Each run ${r.seconds} s. \`BENCH_ONLY=tracing npm run bench\`.\n\n`;
+  await writeFile(path.join(dir, `${name}.md`), head + tracingMarkdown(r.tracing));
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the report is free-form JSON
 async function writeResults(r: Record<string, any>) {
   const dir = path.join(root, 'bench', 'results');
   await mkdir(dir, { recursive: true });
@@ -359,7 +393,7 @@ ${timingMarkdown(r.loginTiming)}
 - Audit ingestion (in-process consumer, ${r.ingestion.events} events for one tenant): ${fmt(r.ingestion.perSec)} events/s.
 - RLS method: ${r.rls.method}
 `;
-  await writeFile(path.join(dir, `${name}.md`), md);
+  await writeFile(path.join(dir, `${name}.md`), r.tracing ? `${md}\n${tracingMarkdown(r.tracing)}` : md);
   console.log(`\nwrote bench/results/${name}.md and .json\n`);
   console.log(md);
 }

@@ -19,7 +19,12 @@ interface Command {
 const commands: Record<string, Command> = {
   start: {
     summary: 'run every service and the gateway in one process (embedded by default)',
-    run: (args) => import('./start').then((m) => m.start(args)),
+    // tracing (when configured) starts before the services' modules load, so they are instrumented
+    run: async (args) => {
+      const { startTracing } = await import('@gatehouse/platform/tracing-sdk');
+      await startTracing(process.env, 'gatehouse');
+      return import('./start').then((m) => m.start(args));
+    },
   },
   migrate: {
     summary: "apply every service's pending database migrations, then exit",

@@ -13,24 +13,17 @@ import { fileURLToPath } from 'node:url';
 import { createTestDatabase, testServers } from '@gatehouse/platform/testing';
 
 /**
- * With real NATS the started gateway made a durable of its own on the shared GATEHOUSE stream
- * (unique per process, see services/gateway/README.md); remove the idle ones so repeated runs
- * do not pile them up. A live gateway's consumer has pull requests waiting and is kept.
+ * With real NATS the started system runs on a stream of its own (NATS_STREAM): on the shared
+ * default stream its audit consumer would start behind every event other runs left there, and
+ * the gateway's readiness (which includes audit's) would wait for it to catch up. Deleted after.
  */
-async function removeIdleGatewayDurables(): Promise<void> {
+async function deleteStream(stream: string): Promise<void> {
   if (!testServers.natsUrl) return;
   const { connect } = await import('@nats-io/transport-node');
   const { jetstreamManager } = await import('@nats-io/jetstream');
   const nc = await connect({ servers: testServers.natsUrl });
   try {
-    const jsm = await jetstreamManager(nc);
-    const idle: string[] = [];
-    for await (const c of jsm.consumers.list('GATEHOUSE')) {
-      if (c.name.startsWith('gateway-tenants-') && c.num_waiting === 0) idle.push(c.name);
-    }
-    for (const name of idle) await jsm.consumers.delete('GATEHOUSE', name).catch(() => false);
-  } catch {
-    // no GATEHOUSE stream: nothing to clean
+    await (await jetstreamManager(nc)).streams.delete(stream).catch(() => false);
   } finally {
     await nc.close();
   }
@@ -41,6 +34,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 test('npm start: ready banner, a working gateway, graceful exit on SIGTERM', { timeout: 240_000 }, async () => {
   const db = await createTestDatabase();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gh-start-'));
+  const prefix = `ghstart${randomBytes(4).toString('hex')}`;
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/src/main.ts', 'start', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
     cwd: root,
     env: {
@@ -49,6 +43,10 @@ test('npm start: ready banner, a working gateway, graceful exit on SIGTERM', { t
       DATABASE_URL: db.url,
       REDIS_URL: testServers.redisUrl,
       NATS_URL: testServers.natsUrl,
+      NATS_STREAM: prefix.toUpperCase(),
+      NATS_SUBJECT_PREFIX: prefix,
+      // a free port: parallel runs must not race for the default 9464
+      METRICS_PORT: '0',
       NODE_NO_WARNINGS: '1',
       GATEHOUSE_SECRET: randomBytes(32).toString('base64url'),
     },
@@ -92,7 +90,7 @@ test('npm start: ready banner, a working gateway, graceful exit on SIGTERM', { t
     assert.equal(code, 0, err);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
-    await removeIdleGatewayDurables();
+    await deleteStream(prefix.toUpperCase()).catch(() => {});
     await db.drop();
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -14,6 +14,7 @@ import {
   loadConfig,
   runUntilSignal,
   startInProcess,
+  startProcessMetrics,
   type Config,
   type HttpApp,
   type InProcessSystem,
@@ -23,6 +24,7 @@ import { authService } from '@gatehouse/auth';
 import { usersService } from '@gatehouse/users';
 import { auditService } from '@gatehouse/audit';
 import { gatewayService } from '@gatehouse/gateway';
+import { shutdownTracing } from '@gatehouse/platform/tracing-sdk';
 
 const HELP = `Usage: gatehouse start [options]
 
@@ -107,9 +109,13 @@ export async function start(args: string[]): Promise<void> {
   }
   const gateway = system.gateway;
   const services = system.running().filter((s) => s.name !== 'gateway');
+  // every service's metrics on one METRICS_PORT (they share one registry in this process)
+  const metrics = await startProcessMetrics(config, shared.registry, logger);
   const closeAll = async () => {
+    await metrics?.close();
     await system.close();
     await closeSharedDeps(shared);
+    await shutdownTracing();
   };
 
   const startupMs = Math.round(performance.now());

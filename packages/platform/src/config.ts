@@ -85,6 +85,8 @@ export interface Config {
     /** requests one client IP may have in progress at once; 0 turns the cap off */
     maxInFlightPerIp: number;
   };
+  /** Prometheus `/metrics` listener, never the public port (METRICS_PORT, default 9464; 0: a free port) */
+  metrics: { host: string; port: number };
   qr: { tokenTtlSec: number; checkInEarlyMinutes: number };
   /**
    * Deleting rows nobody needs any more (see docs/operations.md, "Retention"): every service
@@ -245,6 +247,7 @@ export function loadConfig(env: Env): Config {
     },
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024),
     edge: edgeLimits(env),
+    metrics: { host: str(env, 'METRICS_HOST') ?? str(env, 'HOST') ?? '0.0.0.0', port: int(env, 'METRICS_PORT', 9464, 0) },
     qr: {
       tokenTtlSec: int(env, 'QR_TOKEN_TTL_SEC', 60, 5),
       checkInEarlyMinutes: int(env, 'CHECK_IN_EARLY_MINUTES', 30, 0),

@@ -21,6 +21,7 @@ import { createUnitOfWork, type CommitHooks, type Emit, type UnitOfWork } from '
 
 export type { PlatformTables } from './schema';
 export type { CommitHooks, Emit } from './unit-of-work';
+import { observedGauge, type Registry } from './metrics';
 
 /** The unprivileged role every tenant-scoped transaction runs as. */
 export const APP_ROLE = 'gatehouse_app';
@@ -51,6 +52,8 @@ export interface Database<DB extends PlatformTables = PlatformTables> {
   migrate(dir: string): Promise<string[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** PostgreSQL pool figures for metrics; undefined for PGlite (one in-process connection) */
+  poolStats(): { total: number; idle: number; waiting: number; max: number } | undefined;
 }
 
 export interface DatabaseOptions {
@@ -255,7 +258,31 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     async close() {
       await admin.destroy();
     },
+    poolStats() {
+      if (!pool) return undefined;
+      return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 };
+    },
   };
+}
+
+/**
+ * Reports `db`'s connection pool on `registry`: connections in use and requests waiting for
+ * one (a pool that keeps requests waiting is the first sign of database saturation).
+ */
+export function registerDatabaseMetrics(registry: Registry, service: string, db: Pick<Database, 'poolStats'>): void {
+  observedGauge(registry, 'gatehouse_db_pool_connections', 'PostgreSQL pool connections by state (in_use, idle); absent for PGlite', ['service', 'state']).source(
+    { service, state: 'in_use' },
+    () => {
+      const s = db.poolStats();
+      return s && s.total - s.idle;
+    },
+  );
+  observedGauge(registry, 'gatehouse_db_pool_connections', 'PostgreSQL pool connections by state (in_use, idle); absent for PGlite', ['service', 'state']).source(
+    { service, state: 'idle' },
+    () => db.poolStats()?.idle,
+  );
+  observedGauge(registry, 'gatehouse_db_pool_waiting', 'Queries waiting for a free PostgreSQL pool connection', ['service']).source({ service }, () => db.poolStats()?.waiting);
+  observedGauge(registry, 'gatehouse_db_pool_max', 'Size limit of the PostgreSQL pool', ['service']).source({ service }, () => db.poolStats()?.max);
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * Fastify bootstrap shared by every service and the gateway: request ids, problem+json for
  * every failure (404, malformed JSON, body too large, schema failures, thrown AppErrors),
- * health and readiness, Prometheus metrics. `buildApp` functions call {@link createHttpApp};
- * `main.ts` files call `listen` on the result.
+ * health and readiness, the request-duration histogram (served on METRICS_PORT by
+ * {@link startMetricsServer}, never on this port). `buildApp` functions call
+ * {@link createHttpApp}; `main.ts` files call `listen` on the result.
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault, type FastifyReply } from 'fastify';
@@ -12,6 +13,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import client from 'prom-client';
 import type { Logger } from 'pino';
 import { AppError, isDependencyDown, problem, statusTitle, type FieldError } from './errors';
+import { createMetricsRegistry, histogram, observedGauge } from './metrics';
+import { GATEHOUSE_VERSION } from './version';
+import { nameServerSpan } from './tracing';
 import swagger from '@fastify/swagger';
 import { unsafeCoercedInput, unsafeRequestInput } from './input';
 
@@ -26,7 +30,7 @@ export interface HttpAppOptions {
   trustProxy?: string[] | boolean;
   /** readiness checks: each throws when its dependency is unreachable */
   readiness?: Record<string, () => Promise<unknown>>;
-  /** serve /healthz, /readyz, /metrics (default true) */
+  /** serve /healthz and /readyz (default true); metrics are on METRICS_PORT, never here */
   operations?: boolean;
   /** a registry to add metrics to (all-in-one mode shares one) */
   registry?: client.Registry;
@@ -136,19 +140,30 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  const registry = opts.registry ?? new client.Registry();
-  if (!opts.registry) client.collectDefaultMetrics({ register: registry });
-  const metricName = 'gatehouse_http_request_duration_seconds';
-  const duration =
-    (registry.getSingleMetric(metricName) as client.Histogram<string> | undefined) ??
-    new client.Histogram({
-      name: metricName,
-      help: 'HTTP request duration by service, method, route and status',
-      labelNames: ['service', 'method', 'route', 'status'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
-    });
+  const registry = opts.registry ?? createMetricsRegistry();
+  // `route` is the route pattern (or `unmatched`), never the raw URL: a bounded label
+  const duration = histogram(
+    registry,
+    'gatehouse_http_request_duration_seconds',
+    'HTTP request duration by service, method, route and status',
+    ['service', 'method', 'route', 'status'],
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  );
   app.decorate('metricsRegistry', registry);
+  // Each readiness check as a gauge (1 up, 0 down), run when Prometheus scrapes: the
+  // "dependency down" alert reads it, whichever process sees the dependency fail.
+  const dependencyUp = observedGauge(registry, 'gatehouse_dependency_up', 'Readiness check of a dependency as each service sees it (1 up, 0 down)', ['service', 'dependency']);
+  const removeSources = Object.entries(opts.readiness ?? {}).map(([dependency, check]) =>
+    dependencyUp.source({ service: opts.name, dependency }, () =>
+      withTimeout(check(), 2000).then(
+        () => 1,
+        () => 0,
+      ),
+    ),
+  );
+  app.addHook('onClose', async () => {
+    for (const remove of removeSources) remove();
+  });
 
   // Node keeps only this many header lines (it drops the rest silently); one more than the
   // limit is kept so that an oversized request is seen and refused below.
@@ -161,6 +176,7 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     if (req.raw.rawHeaders.length / 2 > limits.maxHeaderLines) {
       throw new AppError('headers_too_large', 431, { detail: `At most ${limits.maxHeaderLines} header lines are accepted.` });
     }
+    nameServerSpan(req.method, req.routeOptions.url ?? 'unmatched');
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -235,11 +251,10 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
           checks[name] = err instanceof Error ? err.message.slice(0, 200) : 'unreachable';
         }
       }
-      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks });
-    });
-    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-      reply.type(registry.contentType);
-      return registry.metrics();
+      // version and uptime: the gateway's system view (GET /api/v1/admin/system) shows them
+      return reply
+        .code(ok ? 200 : 503)
+        .send({ status: ok ? 'ok' : 'unavailable', checks, version: GATEHOUSE_VERSION, uptimeSeconds: Math.round(process.uptime()) });
     });
   }
   return app;

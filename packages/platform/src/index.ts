@@ -14,3 +14,5 @@ export * from './kv';
 export * from './events';
 export * from './revocation';
 export * from './mail';
+export * from './metrics';
+export * from './version';

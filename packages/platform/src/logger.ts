@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { traceFields } from './tracing';
 
 /** Paths never written to logs: credentials and tokens. */
 const REDACT = [
@@ -13,7 +14,8 @@ const REDACT = [
  * there instead of stdout (the CLI, whose stdout is its answer).
  */
 export function createLogger(opts: { level: string; name?: string; stderr?: boolean }): Logger {
-  const options = { level: opts.level, name: opts.name ?? 'gatehouse', redact: { paths: REDACT, censor: '[redacted]' } };
+  // mixin: each line logged inside a traced operation carries its trace_id and span_id
+  const options = { level: opts.level, name: opts.name ?? 'gatehouse', redact: { paths: REDACT, censor: '[redacted]' }, mixin: traceFields };
   return opts.stderr ? pino(options, pino.destination(2)) : pino(options);
 }
 export type { Logger };

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
+import type client from 'prom-client';
 import type { KvStore } from './kv';
+import { counter } from './metrics';
 
 /**
  * Revoked sessions, users and tenants, checked synchronously on every request so an access
@@ -31,6 +33,8 @@ export interface RevocationListOptions {
    * at once when it is re-established.
    */
   refreshMs?: number;
+  /** where published and applied revocations are counted */
+  registry?: client.Registry;
 }
 
 type Kind = 's' | 'u' | 't';
@@ -71,6 +75,15 @@ export function createRevocationList(opts: RevocationListOptions): RevocationLis
 
   let unsubscribe: (() => Promise<void>) | undefined;
   let timer: NodeJS.Timeout | undefined;
+  const KIND_LABEL = { s: 'session', u: 'user', t: 'tenant' } as const;
+  const published = opts.registry ? counter(opts.registry, 'gatehouse_revocations_published_total', 'Revocations this process published, by kind (session, user, tenant)', ['kind']) : undefined;
+  const applied = opts.registry
+    ? counter(opts.registry, 'gatehouse_revocations_applied_total', 'Revocations received from the shared store and applied to this process\'s list, by kind', ['kind'])
+    : undefined;
+  for (const kind of Object.values(KIND_LABEL)) {
+    published?.inc({ kind }, 0);
+    applied?.inc({ kind }, 0);
+  }
 
   function apply(e: Entry): void {
     if (e.exp <= Date.now()) return;
@@ -181,6 +194,7 @@ export function createRevocationList(opts: RevocationListOptions): RevocationLis
       shared.set(m, Math.max(shared.get(m) ?? 0, e.exp));
     }
     await kv.publish(channel, JSON.stringify(e));
+    published?.inc({ kind: KIND_LABEL[k] });
     logger.debug({ kind: k, id, before }, 'revocation published');
   }
 
@@ -215,7 +229,10 @@ export function createRevocationList(opts: RevocationListOptions): RevocationLis
         channel,
         (message) => {
           const e = parseMessage(message);
-          if (e) apply(e);
+          if (e) {
+            apply(e);
+            applied?.inc({ kind: KIND_LABEL[e.k] });
+          }
         },
         () => void reload('resubscribed'),
       );

@@ -5,7 +5,7 @@
  * keys, and the standalone runner behind every `main.ts`. `system.ts` runs several in one process.
  */
 import path from 'node:path';
-import client from 'prom-client';
+import type client from 'prom-client';
 import type { JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
@@ -18,6 +18,9 @@ import { createKvStore, type KvStore } from './kv';
 import { createMemoryTransport, createNatsTransport, type EventTransport } from './events';
 import { createRevocationList, type RevocationList } from './revocation';
 import { createMailer, type Mailer } from './mail';
+import { createMetricsRegistry, startMetricsServer, type MetricsServer } from './metrics';
+import { instrumentTransport } from './events/instrument';
+import { shutdownTracing } from './tracing-sdk';
 
 export interface SharedDeps {
   logger: Logger;
@@ -36,15 +39,17 @@ export interface SharedDeps {
 /** Creates the process-wide dependencies from config: Redis/NATS/SMTP when configured, embedded otherwise. */
 export async function createSharedDeps(config: Config, logger: Logger): Promise<SharedDeps> {
   assertDataDirWritable(config);
+  const registry = createMetricsRegistry();
   const kv = createKvStore({ url: config.redisUrl, logger });
-  const transport = config.natsUrl
-    ? await createNatsTransport({ url: config.natsUrl, logger, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix })
-    : createMemoryTransport({ logger });
-  const revocations = createRevocationList({ kv, logger });
+  const transport = instrumentTransport(
+    config.natsUrl
+      ? await createNatsTransport({ url: config.natsUrl, logger, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix })
+      : createMemoryTransport({ logger }),
+    registry,
+  );
+  const revocations = createRevocationList({ kv, logger, registry });
   await revocations.start();
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger, dataDir: config.dataDir });
-  const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry });
   return { logger, kv, transport, revocations, mailer, registry };
 }
 
@@ -54,6 +59,21 @@ export async function closeSharedDeps(d: Pick<SharedDeps, 'revocations' | 'trans
   await d.transport.close().catch(() => {});
   await d.mailer.close().catch(() => {});
   await d.kv.close().catch(() => {});
+}
+
+/**
+ * Serves the process's metrics on METRICS_PORT. A port that cannot be bound is logged and
+ * the process goes on without metrics: the identity service matters more than its scrape.
+ */
+export async function startProcessMetrics(config: Config, registry: client.Registry, logger: Logger): Promise<MetricsServer | undefined> {
+  try {
+    const server = await startMetricsServer({ registry, host: config.metrics.host, port: config.metrics.port, logger });
+    logger.info({ url: `${server.url}/metrics` }, 'metrics listening');
+    return server;
+  } catch (err) {
+    logger.error({ err, port: config.metrics.port }, 'metrics port could not be bound; running without /metrics');
+    return undefined;
+  }
 }
 
 /** The names of Gatehouse's services. */
@@ -238,14 +258,17 @@ export async function runStandalone<D, O>(env: Record<string, string | undefined
   try {
     const shared = await createSharedDeps(config, logger);
     const instance = await startService(service, config, shared);
+    const metrics = await startProcessMetrics(config, shared.registry, logger);
     // config.port falls back to the gateway's 3000; alone, each service has its own default
     const port = env.PORT ? config.port : service.defaultPort;
     const address = await runUntilSignal({
       listen: () => instance.app.listen({ host: config.host, port }),
       logger,
       onClose: async () => {
+        await metrics?.close();
         await instance.close();
         await closeSharedDeps(shared);
+        await shutdownTracing();
       },
     });
     logger.info({ address }, `${service.name} service listening`);

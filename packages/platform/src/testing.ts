@@ -10,11 +10,12 @@ import pg from 'pg';
 import { pino, type Logger } from 'pino';
 import { createDatabase } from './db';
 import { readColumns } from './schema';
-import client from 'prom-client';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createMemoryTransport, createNatsTransport, type EventTransport } from './events';
 import { createKvStore } from './kv';
+import { createMetricsRegistry } from './metrics';
+import { instrumentTransport } from './events/instrument';
 import { createMailer } from './mail';
 import { createRevocationList } from './revocation';
 import type { SharedDeps } from './service';
@@ -151,16 +152,17 @@ export async function createTestShared(opts: { prefix?: string; natsUrl?: string
   const transport = natsUrl
     ? await createNatsTransport({ url: natsUrl, logger, stream, subjectPrefix: prefix, maxAgeMs: 60 * 60_000, name: `gatehouse-test-${prefix}` })
     : createMemoryTransport({ logger, retryBaseMs: 50 });
-  const revocations = createRevocationList({ kv, logger });
+  const registry = createMetricsRegistry();
+  const revocations = createRevocationList({ kv, logger, registry });
   await revocations.start();
   const mailer = createMailer({ from: 'Gatehouse <no-reply@localhost>', logger });
   return {
     logger,
     kv,
-    transport,
+    transport: instrumentTransport(transport, registry),
     revocations,
     mailer,
-    registry: new client.Registry(),
+    registry,
     prefix,
     natsUrl,
     stream,

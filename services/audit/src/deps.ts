@@ -7,6 +7,7 @@ import { createTokenVerifier } from '@gatehouse/platform/auth';
 import type { Config, RateLimitSetting } from '@gatehouse/platform/config';
 import { createPurger, outboxPurgeTasks } from '@gatehouse/platform/purge';
 import type { Database } from './db/schema';
+import { registerDatabaseMetrics } from '@gatehouse/platform/db';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import type { SharedDeps } from '@gatehouse/platform/service';
 import { createChainService } from './modules/chain/chain.service';
@@ -50,7 +51,8 @@ export function createAuditDeps({ config, shared, db, keys, options: opts = {} }
     audience: config.tokens.audience,
     revocations: shared.revocations,
   });
-  const relay = createOutboxRelay({ db: db.admin, schema: AUDIT_SCHEMA, transport: shared.transport, logger });
+  const relay = createOutboxRelay({ db: db.admin, schema: AUDIT_SCHEMA, transport: shared.transport, logger, registry: shared.registry });
+  registerDatabaseMetrics(shared.registry, 'audit', db);
   // what follows every commit: the outbox relay is nudged (db.ts, Emit)
   db.onCommit({ relay });
   const metrics = createIngestMetrics(shared.registry);

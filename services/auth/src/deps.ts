@@ -26,6 +26,8 @@ import { createSessionService } from './modules/sessions/sessions.service';
 import { createTenantAdmin } from './modules/tenants/tenants.admin';
 import { createTenantService, MAX_TENANT_ACCESS_TTL_SEC } from './modules/tenants/tenants.service';
 import { createThrottle } from './modules/throttle/throttle.service';
+import { registerDatabaseMetrics } from '@gatehouse/platform/db';
+import { createAuthMetrics } from './metrics';
 
 /** Margin a retired signing key stays published beyond the longest access-token lifetime. */
 const KEY_OVERLAP_MARGIN_SEC = 300;
@@ -40,9 +42,11 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   const logger = shared.logger.child({ service: 'auth' });
   const { issuer, audience } = config.tokens;
   // the relay is cross-tenant by nature (it publishes every tenant's events): owner connection
-  const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport: shared.transport, logger });
-  const hasher = createPasswordHasher(ARGON2_PARAMS, createWorkQueue(config.hashing));
-  const throttle = createThrottle({ kv: shared.kv, limits: config.throttle });
+  const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport: shared.transport, logger, registry: shared.registry });
+  const metrics = createAuthMetrics(shared.registry);
+  registerDatabaseMetrics(shared.registry, 'auth', db);
+  const hasher = createPasswordHasher(ARGON2_PARAMS, createWorkQueue(config.hashing), metrics);
+  const throttle = createThrottle({ kv: shared.kv, limits: config.throttle, metrics });
   const tenants = createTenantService({ db });
   const keys = createKeyService({
     db,
@@ -55,7 +59,7 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   });
   const verifier = createTokenVerifier({ keys: keys.getKey, issuer, audience, revocations: shared.revocations });
   const background = createBackground(logger);
-  const sessions = createSessionService({ db, keys, tenants, tokens: config.tokens });
+  const sessions = createSessionService({ db, keys, tenants, tokens: config.tokens, metrics });
   // what follows every commit: the outbox relay is nudged and revocations published (db.ts, Emit)
   db.onCommit({ relay, revocations: shared.revocations, revocationTtlMs: sessions.revocationTtlMs });
   const recovery = createRecoveryService({
@@ -71,7 +75,7 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   });
   const mfaTokens = createMfaTokens(shared.kv);
   const mfaSecrets = createMfaSecrets(secret);
-  const gate = createLoginGate({ db, tokens: mfaTokens, secrets: mfaSecrets, sessions, tenants, throttle, logger });
+  const gate = createLoginGate({ db, tokens: mfaTokens, secrets: mfaSecrets, sessions, tenants, throttle, logger, metrics });
   const mfa = createMfaService({ db, gate, tokens: mfaTokens, secrets: mfaSecrets, hasher, throttle, tenants, logger });
   const passkeys = createPasskeyService({ db, kv: shared.kv, tenants, gate, throttle, publicUrl: config.publicUrl, baseDomain: config.baseDomain, logger });
   const oauth = createOAuthService({
@@ -84,11 +88,11 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
     logger,
   });
   const oauthAdmin = createOAuthAdminService({ db, secret, publicUrl: config.publicUrl });
-  const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, gate, logger });
+  const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, gate, logger, metrics });
   const admin = createAdminUserService({ db, sessions });
   const cookies = createRefreshCookies({ publicUrl: config.publicUrl, corsOrigins: config.corsOrigins, tenants });
   const tenantAdmin = createTenantAdmin({ db, hasher, background, logger });
   const purger = createPurger({ tasks: authPurgeTasks(db, config.purge), intervalSec: config.purge.intervalSec, batchSize: config.purge.batchSize, logger });
-  return { config, shared, logger, db, relay, purger, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin };
+  return { config, shared, logger, metrics, db, relay, purger, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin };
 }
 export type AuthDeps = ReturnType<typeof createAuthDeps>;

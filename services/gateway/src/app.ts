@@ -17,6 +17,9 @@ import { proxyRoutes } from './modules/proxy/proxy.routes';
 import { isTenantScoped } from './modules/proxy/proxy.service';
 import { registerSecurity } from './modules/security/security.hooks';
 import { createTenantResolver } from './modules/tenancy/tenancy.hooks';
+import { upstreamReadiness } from './modules/system/system.readiness';
+import { systemRoutes } from './modules/system/system.routes';
+import { createSystemService } from './modules/system/system.service';
 
 /** Upstream connections per service (undici pool); GatewayOptions.upstreamConnections changes it in tests. */
 export const UPSTREAM_CONNECTIONS = 128;
@@ -34,6 +37,7 @@ export function gatewayServerLimits(config: Config): ServerLimits {
 export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
   const { config, shared, tenancy } = deps;
   const upstreamLoad = createUpstreamLoad(deps.options.upstreamConnections ?? UPSTREAM_CONNECTIONS);
+  const ownChecks = { kv: () => shared.kv.ping(), transport: () => shared.transport.ping() };
   const app = await createHttpApp({
     name: 'gateway',
     logger: shared.logger,
@@ -44,16 +48,13 @@ export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
     readiness: {
       // not ready while every connection to some service is taken (requests for it queue)
       upstream_capacity: () => upstreamLoad.check(),
-      auth: async () => {
-        if (!deps.authUrl) throw new Error('AUTH_URL is not configured');
-        const res = await fetch(`${deps.authUrl}/healthz`, { signal: AbortSignal.timeout(1500) });
-        await res.body?.cancel();
-        if (!res.ok) throw new Error(`auth answered ${res.status}`);
-      },
-      kv: () => shared.kv.ping(),
-      transport: () => shared.transport.ping(),
+      ...upstreamReadiness(config.serviceUrls),
+      ...ownChecks,
     },
   });
+  const system = createSystemService({ serviceUrls: config.serviceUrls, registry: app.metricsRegistry, ownChecks });
+  await system.start();
+  app.addHook('onClose', async () => system.stop());
 
   // Before any other route: @fastify/swagger collects routes as they are added.
   await docsRoutes(app, { docs: deps.docs });
@@ -96,6 +97,7 @@ export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
     if (overLimit.has(req)) throw overLimit.get(req);
   });
 
+  systemRoutes(app, { system, tenantFor, tokens: deps.tokens });
   await app.register(proxyRoutes, {
     serviceUrls: config.serviceUrls,
     limits,

@@ -9,6 +9,7 @@ import type { Config } from '@gatehouse/platform/config';
 import { deriveKey } from '@gatehouse/platform/crypto';
 import { createPurger, outboxPurgeTasks } from '@gatehouse/platform/purge';
 import type { Database } from './db/schema';
+import { registerDatabaseMetrics } from '@gatehouse/platform/db';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import type { SharedDeps } from '@gatehouse/platform/service';
 import { createStorage } from '@gatehouse/platform/storage';
@@ -48,7 +49,8 @@ export function createDeps({ config, shared, db, secret, keys, options: opts = {
   const clock = opts.clock ?? (() => new Date());
 
   const storage = config.s3 ? createStorage({ s3: config.s3 }) : createStorage({ dataDir: path.join(config.dataDir, 'objects') });
-  const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport: shared.transport, logger });
+  const relay = createOutboxRelay({ db: db.admin, schema: db.schema, transport: shared.transport, logger, registry: shared.registry });
+  registerDatabaseMetrics(shared.registry, 'users', db);
   // what follows every commit: the outbox relay is nudged (db.ts, Emit)
   db.onCommit({ relay });
   const deletions = createObjectDeletions({ db, storage, logger, intervalMs: opts.sweepIntervalMs });

@@ -74,7 +74,8 @@ describe('usersService (embedded: PGlite, files, in-process events, generated se
       assert.equal(body.username, 'http');
       assert.equal((await fetch(`${address}/healthz`)).status, 200);
       assert.equal((await fetch(`${address}/readyz`)).status, 200);
-      const metrics = await (await fetch(`${address}/metrics`)).text();
+      assert.equal((await fetch(`${address}/metrics`)).status, 404);
+      const metrics = await svc.app.metricsRegistry.metrics();
       assert.match(metrics, /gatehouse_http_request_duration_seconds_bucket\{[^}]*service="users"/);
     } finally {
       await svc.close();

@@ -28,7 +28,8 @@ export interface ServiceProcess {
 export async function spawnService(name: 'auth' | 'users' | 'audit' | 'gateway', port: number, env: Record<string, string | undefined>, readyTimeoutMs = 120_000): Promise<ServiceProcess> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', `services/${name}/src/main.ts`], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH, NODE_NO_WARNINGS: '1', HOST: '127.0.0.1', PORT: String(port), ...env },
+    // METRICS_PORT 0: processes of one test (and parallel test files) must not race for 9464
+    env: { PATH: process.env.PATH, NODE_NO_WARNINGS: '1', HOST: '127.0.0.1', PORT: String(port), METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import jsQR from 'jsqr';
 import { PNG } from 'pngjs';
+import { metricValue } from '@gatehouse/platform/metrics';
 import { call, eventually, login, register, type Account } from '../client';
 import { describeBackends, measureAuditLatency, startTestSystem, type TestSystem } from '../system';
 
@@ -70,14 +71,18 @@ describe('e2e: QR check-in through the gateway', () => {
     const qrToken = decodeQrPng(Buffer.from(await qr.arrayBuffer()));
     assert.ok(qrToken.length > 20, 'the QR encodes a token');
 
+    const checkIns = async (result: string) => (await metricValue(system.shared.registry, 'gatehouse_attendance_scans_total', { action: 'check_in', result })) ?? 0;
+    const [createdBefore, repeatedBefore] = [await checkIns('created'), await checkIns('repeated')];
     const first = await call(url, 'POST', `/api/v1/events/${eventId}/check-ins`, { token: organizerToken, body: { qrToken } });
     assert.equal(first.status, 201, first.text);
+    assert.equal(await checkIns('created'), createdBefore + 1, 'the check-in metric counts it');
     assert.equal(first.body.userId, member.id);
     assert.equal(first.body.eventId, eventId);
     assert.equal(first.body.status, 'present', 'checked in before the start: present');
     const again = await call(url, 'POST', `/api/v1/events/${eventId}/check-ins`, { token: organizerToken, body: { qrToken } });
     assert.equal(again.status, 200, 'a repeated scan answers 200');
     assert.deepEqual(again.body, first.body, 'with the same record');
+    assert.equal(await checkIns('repeated'), repeatedBefore + 1);
 
     // A member cannot scan: check-in is the organizer's.
     const byMember = await call(url, 'POST', `/api/v1/events/${eventId}/check-ins`, { token: member.accessToken, body: { qrToken } });

@@ -1,5 +1,6 @@
 /** The CloudEvents envelope: the event type, its validation and NATS subject matching. */
 import { randomUUID } from 'node:crypto';
+import { currentTraceparent } from '../tracing';
 
 /** A CloudEvents 1.0 envelope (structured JSON mode) with the `tenantid` extension. */
 export interface CloudEvent<T = unknown> {
@@ -12,6 +13,8 @@ export interface CloudEvent<T = unknown> {
   tenantid: string;
   datacontenttype: 'application/json';
   data: T;
+  /** W3C trace context of the code that made the event (CloudEvents distributed-tracing extension) */
+  traceparent?: string;
 }
 
 /**
@@ -73,6 +76,9 @@ export function makeEvent<T>(e: {
     data: e.data,
   };
   if (e.subject !== undefined) event.subject = e.subject;
+  // the outbox relay and every consumer continue this trace (absent when tracing is off)
+  const traceparent = currentTraceparent();
+  if (traceparent) event.traceparent = traceparent;
   return event;
 }
 

@@ -8,6 +8,7 @@ import { createMemoryTransport } from './memory';
 import { consumeOnce, createOutboxRelay, enqueueEvents } from './outbox';
 import { ev, eventually, flaky, logger, testDbs, type TestDb, type TestTables } from './testing';
 import type { EventTransport } from './transport';
+import { createMetricsRegistry, metricValue } from '../metrics';
 
 describe('outbox, relay and inbox', () => {
   for (const kind of testDbs()) {
@@ -93,9 +94,13 @@ describe('outbox, relay and inbox', () => {
         const sub = await t.subscribe({ durable: 'c', subjects: ['>'], handler: async (e) => void got.push(e.id) });
         const sent = Array.from({ length: 10 }, (_, i) => ev('user.events.updated', i));
         await enqueueEvents(d.db, schema, sent);
-        const relay = createOutboxRelay({ db: d.db, schema, transport: t, logger, pollMs: 20 });
+        const registry = createMetricsRegistry();
+        const relay = createOutboxRelay({ db: d.db, schema, transport: t, logger, pollMs: 20, registry });
         relay.start();
         await eventually(() => assert.ok(t.failures >= 3));
+        assert.ok(((await metricValue(registry, 'gatehouse_outbox_publish_failures_total', { service: schema })) ?? 0) >= 3, 'failures are counted');
+        assert.equal(await metricValue(registry, 'gatehouse_outbox_backlog', { service: schema }), 10);
+        assert.ok(((await metricValue(registry, 'gatehouse_outbox_oldest_age_seconds', { service: schema })) ?? 0) > 0);
         // Backoff: a handful of attempts in this time, not one per poll.
         const failuresSoFar = t.failures;
         await sleep(300);
@@ -110,6 +115,9 @@ describe('outbox, relay and inbox', () => {
         assert.deepEqual(got, sent.map((e) => e.id));
         await sleep(100);
         assert.equal(got.length, 10);
+        assert.equal(await metricValue(registry, 'gatehouse_outbox_published_total', { service: schema }), 10);
+        assert.equal(await metricValue(registry, 'gatehouse_outbox_publish_failures_total', { service: schema }), t.failures);
+        assert.equal(await metricValue(registry, 'gatehouse_outbox_backlog', { service: schema }), 0);
         await relay.stop();
         await sub.stop();
         await t.close();

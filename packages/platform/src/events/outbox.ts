@@ -3,6 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { PlatformTables } from '../schema';
 import type { Logger } from 'pino';
+import type client from 'prom-client';
+import { counter, observedGauge } from '../metrics';
 import { SUBJECT_RE, isCloudEvent, type CloudEvent } from './envelope';
 import type { EventTransport } from './transport';
 import { isUuid } from '../formats';
@@ -57,6 +59,8 @@ export interface OutboxRelayOptions<DB = unknown> {
   onPublished?: (n: number) => void;
   /** how long `stop()` keeps trying to publish what is pending (default 10000 ms) */
   flushTimeoutMs?: number;
+  /** where the relay's metrics go (backlog, oldest age, published, failures), labelled `service` = schema */
+  registry?: client.Registry;
 }
 
 /**
@@ -79,6 +83,7 @@ export function createOutboxRelay<DB>(opts: OutboxRelayOptions<DB>): {
   const pollMs = opts.pollMs ?? 1000;
   const batchSize = opts.batchSize ?? 100;
   const flushTimeoutMs = opts.flushTimeoutMs ?? 10_000;
+  const metrics = opts.registry ? relayMetrics(opts.registry, schema, () => backlog()) : undefined;
 
   let running = false;
   let loopDone: Promise<void> | undefined;
@@ -113,6 +118,7 @@ export function createOutboxRelay<DB>(opts: OutboxRelayOptions<DB>): {
           done.push(row.id as string);
         } catch (err) {
           failed = true;
+          metrics?.failures.inc({ service: schema });
           const message = err instanceof Error ? err.message : String(err);
           await trx
             .withSchema(schema)
@@ -136,6 +142,7 @@ export function createOutboxRelay<DB>(opts: OutboxRelayOptions<DB>): {
       return { selected: rows.length, published: done.length, failed };
     });
     if (result.published > 0) {
+      metrics?.published.inc({ service: schema }, result.published);
       try {
         opts.onPublished?.(result.published);
       } catch (err) {
@@ -186,6 +193,17 @@ export function createOutboxRelay<DB>(opts: OutboxRelayOptions<DB>): {
       }
       if (delay > 0 && running) await wait(delay, interruptible);
     }
+  }
+
+  /** Pending rows and the age of the oldest, in one query (read when metrics are scraped). */
+  async function backlog(): Promise<{ pending: number; oldestSec: number }> {
+    const row = await db
+      .withSchema(schema)
+      .selectFrom('outbox')
+      .select((eb) => [eb.fn.countAll<string>().as('n'), sql<string | null>`extract(epoch from now() - min(created_at))`.as('age')])
+      .where('published_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    return { pending: Number(row.n), oldestSec: row.age === null ? 0 : Math.max(0, Number(row.age)) };
   }
 
   async function pending(): Promise<number> {
@@ -242,6 +260,30 @@ export function createOutboxRelay<DB>(opts: OutboxRelayOptions<DB>): {
 
     pending,
   };
+}
+
+/**
+ * The relay's metrics. Both gauges come from one backlog query per scrape: a scrape collects
+ * every metric at once, so the second reader shares the first's query while it runs.
+ */
+function relayMetrics(registry: client.Registry, service: string, read: () => Promise<{ pending: number; oldestSec: number }>) {
+  let inflight: Promise<{ pending: number; oldestSec: number }> | undefined;
+  const current = () => {
+    inflight ??= read().finally(() => {
+      inflight = undefined;
+    });
+    return inflight;
+  };
+  observedGauge(registry, 'gatehouse_outbox_backlog', 'Outbox events committed but not yet published', ['service']).source({ service }, async () => (await current()).pending);
+  observedGauge(registry, 'gatehouse_outbox_oldest_age_seconds', 'Age of the oldest unpublished outbox event (0 when none)', ['service']).source(
+    { service },
+    async () => (await current()).oldestSec,
+  );
+  const published = counter(registry, 'gatehouse_outbox_published_total', 'Outbox events the relay published', ['service']);
+  const failures = counter(registry, 'gatehouse_outbox_publish_failures_total', 'Outbox publish attempts that failed (the event is retried)', ['service']);
+  published.inc({ service }, 0);
+  failures.inc({ service }, 0);
+  return { published, failures };
 }
 
 /**

@@ -283,7 +283,8 @@ describe('audit trail over HTTP', () => {
     const ready = await get('/readyz');
     assert.equal(ready.statusCode, 200);
     assert.deepEqual(ready.json().checks, { database: 'ok', transport: 'ok', consumer: 'ok' });
-    const metrics = (await get('/metrics')).body;
+    assert.equal((await get('/metrics')).statusCode, 404);
+    const metrics = await shared.registry.metrics();
     const ingested = /^gatehouse_audit_ingested_total (\d+)/m.exec(metrics);
     assert.ok(ingested && Number(ingested[1]) >= aEvents.length);
     assert.match(metrics, /^gatehouse_audit_dead_letters_total \d+/m);

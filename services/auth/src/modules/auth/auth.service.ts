@@ -23,6 +23,7 @@ import { insertAccount, mapUniqueViolation, toUser } from '../users/users.servic
 import { userErrors } from '../users/users.errors';
 import type { LoginGate, LoginResult } from '../mfa/mfa.login';
 import { authErrors } from './auth.errors';
+import type { AuthMetrics } from '../../metrics';
 
 export interface AuthServiceDeps {
   db: Database;
@@ -34,11 +35,12 @@ export interface AuthServiceDeps {
   /** the second-factor gate every successful first factor goes through */
   gate: LoginGate;
   logger: Logger;
+  metrics?: Pick<AuthMetrics, 'login'>;
 }
 
 /** Creates the auth service. */
 export function createAuthFlows(deps: AuthServiceDeps) {
-  const { db, hasher, throttle, tenants, sessions, recovery, gate, logger } = deps;
+  const { db, hasher, throttle, tenants, sessions, recovery, gate, logger, metrics } = deps;
 
   /** login_failed has no other transaction to ride in, so it gets its own small one. */
   async function recordLoginFailed(tenantId: string, ctx: RequestContext, userId: string | undefined, reason: string): Promise<void> {
@@ -102,17 +104,22 @@ export function createAuthFlows(deps: AuthServiceDeps) {
         const found = await db.withTenant(tenant.id, (trx) =>
           input.email !== undefined && identifier.includes('@') ? findUserByEmail(trx, identifier) : findUserByUsername(trx, identifier),
         );
-        const r = await throttle.reserve('password', tenant.id, found ? `u:${found.id}` : `i:${identifier.toLowerCase()}`);
+        const r = await throttle.reserve('password', tenant.id, found ? `u:${found.id}` : `i:${identifier.toLowerCase()}`).catch((err: unknown) => {
+          metrics?.login('locked', 'password');
+          throw err;
+        });
         return { user: found, reservation: r, ok: await verifyAccount(found, input.password) };
       });
       if (!user || !ok) {
         await throttle.fail(reservation);
         await throttle.failIp('password', ctx.ip);
+        metrics?.login('failure', 'password');
         await recordLoginFailed(tenant.id, ctx, user?.id, user ? 'wrong_password' : 'unknown_user');
         throw authErrors.invalidCredentials();
       }
       await throttle.succeed(reservation);
       if (user.disabled_at !== null) {
+        metrics?.login('disabled', 'password');
         await recordLoginFailed(tenant.id, ctx, user.id, 'account_disabled');
         throw authErrors.accountDisabled();
       }

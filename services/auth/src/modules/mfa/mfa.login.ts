@@ -31,6 +31,7 @@ import type { MfaSecrets } from './mfa.codes';
 import { claimTotpStep, consumeBackupCode, countPasskeys, findTotp } from './mfa.queries';
 import { MFA_TOKEN_TTL_SEC, type MfaTokenRecord, type MfaTokens } from './mfa.tokens';
 import { matchTotp } from './mfa.totp';
+import type { AuthMetrics } from '../../metrics';
 
 /** The challenge a first factor answers with when a second one is due. */
 export interface MfaChallenge {
@@ -55,6 +56,7 @@ export interface LoginGateDeps {
   tenants: TenantService;
   throttle: Throttle;
   logger: Logger;
+  metrics?: Pick<AuthMetrics, 'login' | 'mfa'>;
   /** clock in epoch ms (tests may move it) */
   now?: () => number;
 }
@@ -66,7 +68,7 @@ export function tenantRequiresMfa(tenant: Tenant): boolean {
 
 /** Creates the gate. */
 export function createLoginGate(deps: LoginGateDeps) {
-  const { db, tokens, secrets, sessions, tenants, throttle, logger } = deps;
+  const { db, tokens, secrets, sessions, tenants, throttle, logger, metrics } = deps;
   const now = deps.now ?? Date.now;
 
   async function recordFailure(tenantId: string, ctx: RequestContext, userId: string, reason: string): Promise<void> {
@@ -109,6 +111,7 @@ export function createLoginGate(deps: LoginGateDeps) {
     /** Issues a session for a sign-in that is multi-factor by itself (a passkey with user verification). */
     async issue(tenant: Tenant, user: UserRow, amr: string[], ctx: RequestContext, method: string): Promise<TokenResponse> {
       const { row, issued } = await db.withTenant(tenant.id, (trx, emit) => issueTx(trx, emit, tenant, user, amr, ctx, method));
+      metrics?.login('success', method);
       return sessions.tokenResponse(tenant, row, issued);
     },
 
@@ -127,6 +130,7 @@ export function createLoginGate(deps: LoginGateDeps) {
         const methods: MfaChallenge['methods'] = hasTotp ? ['totp', 'backup_code'] : [];
         if (passkeys > 0) methods.push('passkey');
         const mfaToken = await tokens.issue({ tenantId: tenant.id, userId: user.id, amr, method, enrollment });
+        metrics?.login('mfa_required', method);
         return { mfaRequired: true, mfaToken, methods, ...(enrollment ? { enrollmentRequired: true } : {}), expiresIn: MFA_TOKEN_TTL_SEC };
       }
       return this.issue(tenant, user, amr, ctx, method);
@@ -146,10 +150,12 @@ export function createLoginGate(deps: LoginGateDeps) {
       if (!ok) {
         await throttle.fail(reservation);
         await throttle.failIp('mfa', ctx.ip);
+        metrics?.mfa('failure', method);
         await recordFailure(tenant.id, ctx, rec.userId, `wrong_${method}`);
         throw mfaErrors.invalidCodeLogin();
       }
       await throttle.succeed(reservation);
+      metrics?.mfa('success', method);
       return this.finish(tenant, mfaToken, rec, ctx, method);
     },
 
@@ -168,6 +174,8 @@ export function createLoginGate(deps: LoginGateDeps) {
       });
       if (out === undefined) throw mfaErrors.invalidToken();
       if (out === 'disabled') throw authErrors.accountDisabled();
+      // the first factor's method: the sign-in it completes was counted as mfa_required
+      metrics?.login('success', rec.method);
       return sessions.tokenResponse(tenant, out.row, out.issued);
     },
   };

@@ -13,8 +13,10 @@ import { hash as argon2Hash, verify as argon2Verify, parseOptions, type Options 
 // the re-hash; @node-rs/bcrypt 2.x ships a lock-breaking set of platform packages (npm ci fails).
 import bcrypt from 'bcryptjs';
 import { randomToken } from '@gatehouse/platform/crypto';
+import { withSpan } from '@gatehouse/platform/tracing';
 import { createWorkQueue, type WorkQueue } from '@gatehouse/platform/workqueue';
 import { normalizePassword } from './passwords.policy';
+import type { AuthMetrics } from '../../metrics';
 
 /** Current argon2id parameters (algorithm 2 = Argon2id; the package's enum is a const enum). */
 export const ARGON2_PARAMS = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
@@ -28,19 +30,25 @@ const UNBOUNDED = { concurrency: 4, maxPending: Number.MAX_SAFE_INTEGER, maxWait
 export function createPasswordHasher(
   params: { memoryCost: number; timeCost: number; parallelism: number } = ARGON2_PARAMS,
   queue: WorkQueue = createWorkQueue(UNBOUNDED),
+  metrics?: Pick<AuthMetrics, 'argon2Depth'>,
 ) {
   const options = { ...params, algorithm: ARGON2_PARAMS.algorithm } as unknown as Options;
   let dummy: string | undefined;
+  // running and waiting argon2 work: the queue an operator watches when logins slow down
+  // (argon2 is the costliest step of a login by far)
+  metrics?.argon2Depth(() => queue.active + queue.pending);
+  /** One argon2 operation as a trace span. */
+  const traced = <T>(op: string, fn: () => Promise<T>): Promise<T> => withSpan(`argon2 ${op}`, { 'gatehouse.argon2.memory_kib': params.memoryCost }, fn);
 
   function hashPassword(password: string): Promise<string> {
-    return queue.run(() => argon2Hash(normalizePassword(password), options));
+    return queue.run(() => traced('hash', () => argon2Hash(normalizePassword(password), options)));
   }
 
   /** The verification itself, outside the queue (callers hold a slot). */
   async function verifyNow(stored: string, password: string): Promise<boolean> {
     const pw = normalizePassword(password);
     try {
-      if (stored.startsWith('$argon2')) return await argon2Verify(stored, pw);
+      if (stored.startsWith('$argon2')) return await traced('verify', () => argon2Verify(stored, pw));
       if (BCRYPT.test(stored)) return await bcrypt.compare(pw, stored);
     } catch {
       // a corrupt stored hash must not turn into a 500 or a match

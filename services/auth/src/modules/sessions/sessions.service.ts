@@ -19,6 +19,7 @@ import { accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC, refreshIdleSec, type Tenant, t
 import { findUserById, type UserRow } from '../users/users.queries';
 import { toUser } from '../users/users.service';
 import { sessionErrors } from './sessions.errors';
+import type { AuthMetrics } from '../../metrics';
 import {
   consumeRefreshToken,
   findActiveSession,
@@ -42,11 +43,12 @@ export interface SessionServiceDeps {
   keys: KeyService;
   tenants: TenantService;
   tokens: Config['tokens'];
+  metrics?: Pick<AuthMetrics, 'refreshRotated' | 'refreshReused'>;
 }
 
 /** Creates the session service. */
 export function createSessionService(deps: SessionServiceDeps) {
-  const { db, keys, tenants, tokens } = deps;
+  const { db, keys, tenants, tokens, metrics } = deps;
   /** How long a revocation must be remembered: the longest an access token can live, plus clock skew. */
   const revocationTtlMs = (Math.max(tokens.accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC) + 60) * 1000;
 
@@ -133,9 +135,11 @@ export function createSessionService(deps: SessionServiceDeps) {
         const touched = await touchSession(trx, sessionId, refreshIdleSec(tenant, tokens.refreshIdleSec), ctx.ip || null);
         return { kind: 'ok', user, issued: { session: touched, refreshToken: next } };
       });
+      if (outcome.kind === 'reused') metrics?.refreshReused();
       if (outcome.kind !== 'ok') {
         throw outcome.kind === 'reused' ? sessionErrors.refreshReused() : sessionErrors.invalidRefresh();
       }
+      metrics?.refreshRotated();
       return { tenant, response: await this.tokenResponse(tenant, outcome.user, outcome.issued) };
     },
 

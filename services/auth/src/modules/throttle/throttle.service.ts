@@ -19,6 +19,7 @@ import type { Config } from '@gatehouse/platform/config';
 import { sha256 } from '@gatehouse/platform/crypto';
 import { AppError } from '@gatehouse/platform/errors';
 import { throttleErrors } from './throttle.errors';
+import type { AuthMetrics } from '../../metrics';
 
 /** A credential kind: each has its own counters. */
 export type ThrottleScope = 'password' | 'forgot' | 'reset' | 'verify' | 'resend' | 'mfa';
@@ -34,10 +35,11 @@ export interface ThrottleLimits {
 export interface Reservation {
   key: string;
   count: number;
+  scope?: ThrottleScope;
 }
 
 /** Creates the throttle over the shared store. */
-export function createThrottle({ kv, limits }: { kv: KvStore; limits: Config['throttle'] | ThrottleLimits }) {
+export function createThrottle({ kv, limits, metrics }: { kv: KvStore; limits: Config['throttle'] | ThrottleLimits; metrics?: Pick<AuthMetrics, 'lockout'> }) {
   const lockMs = limits.accountLockSec * 1000;
   const ipWindowMs = limits.ipWindowSec * 1000;
 
@@ -82,14 +84,14 @@ export function createThrottle({ kv, limits }: { kv: KvStore; limits: Config['th
         if (lock !== null && Number(lock) > Date.now()) throw throttleErrors.tooMany(Number(lock) - Date.now());
         const { count, resetMs } = await kv.incr(key, lockMs);
         if (count > max) throw throttleErrors.tooMany(lock !== null ? Number(lock) - Date.now() : resetMs);
-        return { key, count };
+        return { key, count, scope };
       });
     },
 
     /** Records a failed attempt: the one that reaches the limit starts the lock. */
     fail(r: Reservation, max = limits.accountMaxFailures): Promise<void> {
       return guarded(async () => {
-        if (r.count >= max) await kv.setNx(`${r.key}:lock`, String(Date.now() + lockMs), lockMs);
+        if (r.count >= max && (await kv.setNx(`${r.key}:lock`, String(Date.now() + lockMs), lockMs))) metrics?.lockout(r.scope ?? 'other');
       });
     },
 

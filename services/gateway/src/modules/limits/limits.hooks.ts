@@ -13,6 +13,7 @@
  * fails closed.
  */
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
+import { counter } from '@gatehouse/platform/metrics';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { errors, type HttpApp, type RateLimitSetting } from '@gatehouse/platform';
@@ -84,9 +85,12 @@ export async function registerLimits(app: HttpApp, opts: LimitsOptions) {
     redis: opts.redis,
     nameSpace: opts.namespace ?? 'gatehouse:rl:',
   });
+  const rejected = counter(app.metricsRegistry, 'gatehouse_gateway_rate_limited_total', 'Requests the gateway refused with 429, by limit (ip, credentials, user)', ['limit']);
 
   function make(setting: RateLimitSetting, prefix: string, key: (req: FastifyRequest) => string | undefined) {
     if (setting.max <= 0) return undefined;
+    const limit = prefix.slice(0, -1);
+    rejected.inc({ limit }, 0);
     const limiter = app.createRateLimit({
       max: setting.max,
       timeWindow: setting.windowMs,
@@ -105,7 +109,10 @@ export async function registerLimits(app: HttpApp, opts: LimitsOptions) {
         reply.header('ratelimit-remaining', r.isExceeded ? 0 : r.remaining);
         reply.header('ratelimit-reset', r.ttlInSeconds);
       }
-      if (r.isExceeded) throw errors.rateLimited(r.ttlInSeconds);
+      if (r.isExceeded) {
+        rejected.inc({ limit });
+        throw errors.rateLimited(r.ttlInSeconds);
+      }
     };
   }
 

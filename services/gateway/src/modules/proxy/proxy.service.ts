@@ -5,6 +5,7 @@
 import type { FastifyRequest } from 'fastify';
 import { TENANT_HEADER, TENANT_SLUG_HEADER } from '@gatehouse/platform';
 import { proxyErrors } from './proxy.errors';
+import { currentTraceparent } from '@gatehouse/platform/tracing';
 
 /** A service the gateway forwards to. */
 export type Area = 'auth' | 'users' | 'audit';
@@ -112,6 +113,13 @@ export function upstreamRequestHeaders(req: FastifyRequest, headers: Headers): H
   if (req.tenant) {
     out[TENANT_HEADER] = req.tenant.id;
     out[TENANT_SLUG_HEADER] = req.tenant.slug;
+  }
+  // Traced: the client's traceparent was continued by the gateway's own span, and the HTTP
+  // client instrumentation sends that span's (a second header would make both unreadable).
+  // Not traced: the client's goes through, so a traced service still continues the client's trace.
+  if (currentTraceparent()) {
+    delete out.traceparent;
+    delete out.tracestate;
   }
   // A GET or HEAD body is never forwarded, so its length must not be either.
   if (req.method === 'GET' || req.method === 'HEAD') delete out['content-length'];

@@ -1,0 +1,137 @@
+/**
+ * Issue 15, traces: the four services as separate processes export to an OTLP/HTTP receiver
+ * of the test's own. One registration is one trace: the gateway's server span, auth's, its
+ * database queries, argon2 and RS256 signing, the outbox relay's publish and the audit
+ * consumer's processing, each linked to its parent by id; a traceparent the client sends is
+ * continued (same trace id, the gateway's span its child), not replaced. Log lines written
+ * inside the trace carry its trace_id and span_id.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { call, eventually, uniqueEmail } from '../client';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver';
+import { processStackMissing, startProcessStack, type ProcessStack } from './stack-processes';
+
+const SERVER = 2;
+const PRODUCER = 4;
+const CONSUMER = 5;
+
+/** Every span of one trace, once the audit consumer's span has arrived (it comes last). */
+async function traceOf(receiver: OtlpReceiver, traceId: string): Promise<ReceivedSpan[]> {
+  return eventually(
+    () => {
+      const spans = receiver.spans.filter((s) => s.traceId === traceId);
+      assert.ok(
+        spans.some((s) => s.service === 'gatehouse-audit' && s.kind === CONSUMER),
+        `the audit consumer's span of trace ${traceId} (have: ${spans.map((s) => `${s.service}:${s.name}`).join(', ')})`,
+      );
+      return spans;
+    },
+    30_000,
+    100,
+  );
+}
+
+/** Asserts that every span but the root has its parent in the trace, and returns the root. */
+function assertLinked(spans: ReceivedSpan[], rootParent = ''): ReceivedSpan {
+  const ids = new Set(spans.map((s) => s.spanId));
+  const roots = spans.filter((s) => !ids.has(s.parentSpanId));
+  assert.equal(roots.length, 1, `one root: ${roots.map((s) => `${s.service}:${s.name} (parent ${s.parentSpanId || 'none'})`).join(', ')}`);
+  assert.equal(roots[0]!.parentSpanId, rootParent);
+  return roots[0]!;
+}
+
+/** The chain of ancestors of `span` up to the root, `span` first. */
+function ancestry(spans: ReceivedSpan[], span: ReceivedSpan): ReceivedSpan[] {
+  const byId = new Map(spans.map((s) => [s.spanId, s]));
+  const chain = [span];
+  for (let p = byId.get(span.parentSpanId); p; p = byId.get(p.parentSpanId)) chain.push(p);
+  return chain;
+}
+
+describe('e2e: one trace across gateway, auth, database, outbox relay and audit consumer', { skip: processStackMissing() }, () => {
+  let receiver: OtlpReceiver;
+  let stack: ProcessStack;
+
+  before(async () => {
+    receiver = await startOtlpReceiver();
+    stack = await startProcessStack({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      // export within a fifth of a second instead of five (the batch processor's default)
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+      LOG_LEVEL: 'debug',
+    });
+  });
+  after(async () => {
+    await stack?.close();
+    await receiver?.close();
+  });
+
+  test('a registration is one trace with spans of every part, linked by parent ids', async () => {
+    const email = uniqueEmail('traced');
+    const r = await call(stack.gateway.url, 'POST', '/api/v1/auth/register', { body: { email, password: 'correct horse battery staple 7' } });
+    assert.equal(r.status, 201, r.text);
+    const gatewaySpan = await eventually(() => {
+      const s = receiver.spans.find((x) => x.service === 'gatehouse-gateway' && x.kind === SERVER && x.attributes['http.route'] === '/api/v1/auth/*' && x.name.startsWith('POST'));
+      assert.ok(s, 'the gateway span of the registration');
+      return s;
+    });
+    const spans = await traceOf(receiver, gatewaySpan.traceId);
+    const root = assertLinked(spans);
+    assert.equal(root.spanId, gatewaySpan.spanId, 'the gateway span is the root');
+
+    const authServer = spans.find((s) => s.service === 'gatehouse-auth' && s.kind === SERVER && s.name === 'POST /api/v1/auth/register');
+    assert.ok(authServer, `auth's server span named after its route: ${spans.map((s) => `${s.service}:${s.name}`).join(', ')}`);
+    assert.ok(ancestry(spans, authServer).includes(gatewaySpan), "auth's span descends from the gateway's");
+    // db.system.name: the stable database semantic conventions (db.system before them)
+    // (the gateway's tenant lookup is another auth request of the same trace, with queries of its own)
+    const queries = spans.filter((s) => s.service === 'gatehouse-auth' && (s.attributes['db.system.name'] ?? s.attributes['db.system']) === 'postgresql');
+    assert.ok(
+      queries.some((q) => ancestry(spans, q).includes(authServer)),
+      `a database query span under the registration: ${spans.map((s) => `${s.service}:${s.name}`).join(', ')}`,
+    );
+    for (const name of ['argon2 hash', 'jwt sign RS256']) {
+      const s = spans.find((x) => x.service === 'gatehouse-auth' && x.name === name);
+      assert.ok(s, `a "${name}" span`);
+      assert.ok(ancestry(spans, s).includes(authServer));
+    }
+    const publish = spans.find((s) => s.service === 'gatehouse-auth' && s.kind === PRODUCER && s.name === 'publish user.events.created');
+    assert.ok(publish, "the outbox relay's publish span");
+    assert.ok(ancestry(spans, publish).includes(authServer), 'the publish continues the request that committed the event');
+    const consume = spans.find((s) => s.service === 'gatehouse-audit' && s.kind === CONSUMER && s.name === 'process user.events.created');
+    assert.ok(consume, "the audit consumer's span");
+    const consumeParent = spans.find((s) => s.spanId === consume.parentSpanId);
+    assert.equal(consume.parentSpanId, publish.spanId, `the consumer is the child of the publish, not of ${consumeParent?.service}:${consumeParent?.name}; publishes: ${spans.filter((s) => s.kind === PRODUCER).map((s) => s.name + ' ' + s.spanId).join(', ')}`);
+    assert.equal(consume.attributes['messaging.consumer.group.name'], 'audit-ingest');
+    assert.ok(
+      spans.some((s) => s.service === 'gatehouse-users' && s.kind === CONSUMER && s.name === 'process user.events.created'),
+      'the users replica continues it too',
+    );
+
+    // log lines inside the trace carry its ids (auth logs each request at debug)
+    const withIds = stack.processes.auth
+      .output()
+      .split('\n')
+      .filter((l) => l.includes(`"trace_id":"${gatewaySpan.traceId}"`));
+    assert.ok(withIds.length > 0, 'an auth log line with the trace id');
+    assert.match(withIds[0]!, /"span_id":"[0-9a-f]{16}"/);
+  });
+
+  test("a client's traceparent is continued, not replaced", async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const parentId = randomBytes(8).toString('hex');
+    const r = await call(stack.gateway.url, 'POST', '/api/v1/auth/register', {
+      body: { email: uniqueEmail('traced'), password: 'correct horse battery staple 7' },
+      headers: { traceparent: `00-${traceId}-${parentId}-01` },
+    });
+    assert.equal(r.status, 201, r.text);
+    const spans = await traceOf(receiver, traceId);
+    const root = assertLinked(spans, parentId);
+    assert.equal(root.service, 'gatehouse-gateway');
+    assert.equal(root.kind, SERVER);
+    assert.ok(spans.some((s) => s.service === 'gatehouse-auth' && s.kind === SERVER));
+    assert.equal(receiver.refused, 0, 'every export was OTLP/JSON on /v1/traces');
+  });
+});
