@@ -15,7 +15,6 @@ import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import type { Logger } from 'pino';
-import { AppError } from './errors';
 import type { PlatformTables } from './schema';
 import { createUnitOfWork, type CommitHooks, type Emit, type UnitOfWork } from './unit-of-work';
 
@@ -102,25 +101,10 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     pool.on('connect', (client) => {
       client.on('error', (err) => opts.logger.warn({ err }, 'database connection ended while in use'));
     });
-    const owned = pool;
-    // Not getting a connection (pool exhausted past the timeout, server refusing or too many
-    // clients) is the service being unavailable, never a 500: every query goes through here.
-    const shedding = {
-      // Kysely reads these two to cancel running queries on a connection of its own
-      Client: pg.Client,
-      options: owned.options,
-      connect: () =>
-        owned.connect().catch((err: unknown) => {
-          opts.logger.warn({ err }, 'no database connection');
-          throw new AppError('service_unavailable', 503, {
-            detail: 'The service is busy; try again shortly.',
-            headers: { 'retry-after': '1' },
-            cause: err,
-          });
-        }),
-      end: () => owned.end(),
-    };
-    admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool: shedding }) });
+    // Not getting a connection (pool exhausted past the timeout, server refusing) surfaces as
+    // pg's own error, which the HTTP error handler answers 503 `service_unavailable` with
+    // Retry-After (`isDependencyDown` in errors.ts), in every service, never a 500.
+    admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   } else {
     kind = 'pglite';
     if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
