@@ -173,6 +173,8 @@ describe('the container image', { skip, timeout: 30 * 60_000 }, () => {
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       TRUST_PROXY: '127.0.0.1',
+      // four containers on the host network: each takes a free metrics port instead of racing for 9464
+      METRICS_PORT: '0',
       JWKS_URL: `http://127.0.0.1:${ports.auth}/.well-known/jwks.json`,
       AUTH_URL: `http://127.0.0.1:${ports.auth}`,
       USERS_URL: `http://127.0.0.1:${ports.users}`,

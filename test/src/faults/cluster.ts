@@ -110,6 +110,8 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
+    // eight processes on one host: each takes a free metrics port instead of racing for 9464
+    METRICS_PORT: '0',
     DATABASE_URL: pgUrl,
     REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
     NATS_URL: `nats://127.0.0.1:${ports.nats}`,
