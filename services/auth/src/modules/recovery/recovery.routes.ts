@@ -2,7 +2,7 @@
 import { Type } from 'typebox';
 import type { HttpApp } from '@gatehouse/platform/http';
 import { authenticate, requestTenant, type TokenVerifier } from '@gatehouse/platform/auth';
-import { ProblemSchema } from '@gatehouse/contracts';
+import { bearerSecurity, ProblemSchema } from '@gatehouse/contracts';
 import { requestContext } from '../../context';
 import { EmptyBodySchema } from '../auth/auth.schemas';
 import type { RecoveryService } from './recovery.service';
@@ -10,7 +10,6 @@ import { ChangePasswordBodySchema, ForgotPasswordBodySchema, ResetPasswordBodySc
 
 const P = '/api/v1/auth';
 const tags = ['auth'];
-const security = [{ bearerAuth: [] }];
 
 /** Registers the password and email-verification routes. */
 export function registerRecoveryRoutes(app: HttpApp, { recovery, verifier }: { recovery: RecoveryService; verifier: TokenVerifier }) {
@@ -23,7 +22,7 @@ export function registerRecoveryRoutes(app: HttpApp, { recovery, verifier }: { r
       schema: {
         tags,
         summary: 'Change the password (needs the current one); other sessions are revoked',
-        security,
+        security: bearerSecurity,
         body: ChangePasswordBodySchema,
         response: { 204: Type.Null(), 400: ProblemSchema, 401: ProblemSchema, 429: ProblemSchema, 503: ProblemSchema },
       },
@@ -92,7 +91,7 @@ export function registerRecoveryRoutes(app: HttpApp, { recovery, verifier }: { r
       schema: {
         tags,
         summary: 'Send a new verification email (nothing when already verified)',
-        security,
+        security: bearerSecurity,
         body: EmptyBodySchema,
         response: { 202: Type.Null(), 401: ProblemSchema, 429: ProblemSchema, 503: ProblemSchema },
       },
