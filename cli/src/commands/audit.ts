@@ -4,7 +4,7 @@
  * also works while the services are down.
  */
 import { parseArgs } from 'node:util';
-import { cliContext, describeDatabase, failureMessage, openServiceDatabase, parseOrUsage, type CliContext } from './migrate';
+import { cliContext, describeDatabase, failureMessage, openServiceDatabase, parseOrUsage, subcommand, type CliContext } from './migrate';
 import { isUuid } from '@gatehouse/platform/formats';
 
 const HELP = `Usage: gatehouse audit verify [--tenant <slug>] [--json]
@@ -45,15 +45,8 @@ export async function audit(args: string[]): Promise<number> {
     HELP,
   );
   if (!parsed) return 2;
-  const [sub, ...extra] = parsed.positionals;
-  if (parsed.values.help || sub === 'help') {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (sub !== 'verify' || extra.length > 0) {
-    process.stderr.write(`gatehouse: ${sub === undefined ? 'an audit command is required' : `unknown audit command "${[sub, ...extra].join(' ')}"`}\n\n${HELP}`);
-    return 2;
-  }
+  const sub = subcommand('audit', parsed.positionals, parsed.values.help, ['verify'] as const, HELP);
+  if (typeof sub === 'number') return sub;
   const ctx = cliContext();
   const label = parsed.values.tenant;
 

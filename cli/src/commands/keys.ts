@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { resolveSecret } from '@gatehouse/platform/secret';
-import { cliContext, describeDatabase, failureMessage, openServiceDatabase, parseOrUsage } from './migrate';
+import { cliContext, describeDatabase, failureMessage, openServiceDatabase, parseOrUsage, subcommand } from './migrate';
 
 const HELP = `Usage: gatehouse keys <command> [options]
 
@@ -30,15 +30,8 @@ export async function keys(args: string[]): Promise<number> {
     HELP,
   );
   if (!parsed) return 2;
-  const [sub, ...extra] = parsed.positionals;
-  if (parsed.values.help || sub === 'help') {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if ((sub !== 'list' && sub !== 'rotate') || extra.length > 0) {
-    process.stderr.write(`gatehouse: ${sub === undefined ? 'a keys command is required' : `unknown keys command "${[sub, ...extra].join(' ')}"`}\n\n${HELP}`);
-    return 2;
-  }
+  const sub = subcommand('keys', parsed.positionals, parsed.values.help, ['list', 'rotate'] as const, HELP);
+  if (typeof sub === 'number') return sub;
   const ctx = cliContext();
   // The secret first: a rotation that cannot seal its key must not migrate anything either.
   let secret = '';

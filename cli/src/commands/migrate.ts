@@ -82,6 +82,42 @@ export function parseOrUsage<R>(parse: () => R, usage: string): R | undefined {
   }
 }
 
+/**
+ * The services a command's `--service` option selects (all of them when absent); otherwise
+ * its exit code: 0 after printing `usage` for --help, 2 after a message when `--service`
+ * names none of them.
+ */
+export function selectedServices(values: { help?: boolean; service?: string }, usage: string): ServiceName[] | number {
+  if (values.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const only = values.service;
+  if (only === undefined) return [...SERVICE_NAMES];
+  if (SERVICE_NAMES.includes(only as ServiceName)) return [only as ServiceName];
+  process.stderr.write(`gatehouse: --service must be one of ${SERVICE_NAMES.join(', ')}, got "${only}"\n`);
+  return 2;
+}
+
+/**
+ * The sub-command of `gatehouse <command> <sub>` (e.g. `keys rotate`) when it is one of
+ * `allowed`; otherwise the exit code: 0 after printing `usage` for help, 2 after a usage error
+ * for a missing or unknown sub-command or extra words after it.
+ */
+export function subcommand<S extends string>(command: string, positionals: string[], help: boolean | undefined, allowed: readonly S[], usage: string): S | number {
+  const [sub, ...extra] = positionals;
+  if (help || sub === 'help') {
+    process.stdout.write(usage);
+    return 0;
+  }
+  if (sub === undefined || !allowed.includes(sub as S) || extra.length > 0) {
+    const article = /^[aeiou]/.test(command) ? 'an' : 'a';
+    process.stderr.write(`gatehouse: ${sub === undefined ? `${article} ${command} command is required` : `unknown ${command} command "${[sub, ...extra].join(' ')}"`}\n\n${usage}`);
+    return 2;
+  }
+  return sub as S;
+}
+
 const HELP = `Usage: gatehouse migrate [--service auth|users|audit]
 
 Applies every pending database migration of the auth, users and audit services (or of one
@@ -103,17 +139,10 @@ export async function migrate(args: string[]): Promise<number> {
     HELP,
   );
   if (!parsed) return 2;
-  if (parsed.values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const only = parsed.values.service;
-  if (only !== undefined && !SERVICE_NAMES.includes(only as ServiceName)) {
-    process.stderr.write(`gatehouse: --service must be one of ${SERVICE_NAMES.join(', ')}, got "${only}"\n`);
-    return 2;
-  }
+  const services = selectedServices(parsed.values, HELP);
+  if (typeof services === 'number') return services;
   const ctx = cliContext();
-  for (const service of only ? [only as ServiceName] : SERVICE_NAMES) {
+  for (const service of services) {
     let opened: Awaited<ReturnType<typeof openServiceDatabase>>;
     try {
       opened = await openServiceDatabase(ctx, service, { migrate: true });

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import type { Config } from '@gatehouse/platform/config';
 import type { Database } from '@gatehouse/platform/db';
 import { createPurger, outboxPurgeTasks, type PurgeReport, type PurgeTask } from '@gatehouse/platform/purge';
-import { SERVICE_NAMES, cliContext, describeDatabase, failureMessage, openServiceDatabase, parseOrUsage, type ServiceName } from './migrate';
+import { cliContext, describeDatabase, failureMessage, openServiceDatabase, parseOrUsage, selectedServices, type ServiceName } from './migrate';
 
 const HELP = `Usage: gatehouse purge [--service auth|users|audit] [--json]
 
@@ -43,18 +43,11 @@ export async function purge(args: string[]): Promise<number> {
     HELP,
   );
   if (!parsed) return 2;
-  if (parsed.values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const only = parsed.values.service;
-  if (only !== undefined && !SERVICE_NAMES.includes(only as ServiceName)) {
-    process.stderr.write(`gatehouse: --service must be one of ${SERVICE_NAMES.join(', ')}, got "${only}"\n`);
-    return 2;
-  }
+  const services = selectedServices(parsed.values, HELP);
+  if (typeof services === 'number') return services;
   const ctx = cliContext();
   const reports: Partial<Record<ServiceName, PurgeReport>> = {};
-  for (const service of only ? [only as ServiceName] : SERVICE_NAMES) {
+  for (const service of services) {
     try {
       const { db } = await openServiceDatabase(ctx, service);
       try {

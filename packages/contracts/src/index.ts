@@ -26,6 +26,9 @@ export function problems(...statuses: number[]): Record<number, typeof ProblemSc
   return out;
 }
 
+/** The OpenAPI security requirement of a route that takes a bearer access token. */
+export const bearerSecurity = [{ bearerAuth: [] }];
+
 export const RoleSchema = Type.Union([
   Type.Literal('user'),
   Type.Literal('organizer'),

@@ -6,6 +6,7 @@
  * NATS when the run has them (unique key and subject prefixes, so files run in parallel).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import assert from 'node:assert/strict';
 import net from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
@@ -330,3 +331,14 @@ export async function rawConnection(url: string) {
   };
 }
 export type RawConnection = Awaited<ReturnType<typeof rawConnection>>;
+
+/**
+ * Asserts that what a {@link RawConnection} read (or a raw request answered) is an RFC 9457
+ * problem+json response with `status` and the error `code`.
+ */
+export function assertRawProblem(answer: RawAnswer | 'closed' | 'timeout', status: number, code: string, context = ''): asserts answer is RawAnswer {
+  assert.ok(typeof answer === 'object', `${context}${String(answer)}`);
+  assert.equal(answer.status, status, `${context}${answer.status} ${answer.body.slice(0, 200)}`);
+  assert.match(answer.headers['content-type'] ?? '', /^application\/problem\+json/);
+  assert.equal(JSON.parse(answer.body).code, code);
+}

@@ -1,7 +1,7 @@
 /** Routes of the audit trail: GET /api/v1/audit/events, /audit/me, /audit/verify. */
 import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
-import { problems } from '@gatehouse/contracts';
+import { bearerSecurity, problems } from '@gatehouse/contracts';
 import { authenticate, type TokenVerifier } from '@gatehouse/platform/auth';
 import type { HttpApp } from '@gatehouse/platform/http';
 import type { ChainService } from '../chain/chain.service';
@@ -10,7 +10,6 @@ import { EntryListSchema, EventsQuerySchema, MeQuerySchema, VerifyResultSchema }
 import { toFilter, type EntriesService } from './entries.service';
 import type { EntryFilter } from './entries.queries';
 
-const security = [{ bearerAuth: [] }];
 
 /** Sends a streamed export of every entry matching `filter`. */
 export function sendExport(reply: FastifyReply, entries: EntriesService, tenantId: string, filter: EntryFilter, format: ExportFormat, name: string) {
@@ -35,7 +34,7 @@ export function registerEntriesRoutes(app: HttpApp, deps: { entries: EntriesServ
         tags: ['audit'],
         summary: "List or export the tenant's audit trail (admin)",
         description: 'Newest first, cursor-paginated. With format=ndjson|csv (or Accept: application/x-ndjson / text/csv) every match is streamed oldest first.',
-        security,
+        security: bearerSecurity,
         querystring: EventsQuerySchema,
         response: { 200: EntryListSchema, ...problems(400, 401, 403) },
       },
@@ -58,7 +57,7 @@ export function registerEntriesRoutes(app: HttpApp, deps: { entries: EntriesServ
         tags: ['audit'],
         summary: "The caller's own activity",
         description: 'Entries the caller did (logins, sessions, password and MFA changes, profile updates, check-ins, social entries) or that were done to their account. Same paging and export as /audit/events.',
-        security,
+        security: bearerSecurity,
         querystring: MeQuerySchema,
         response: { 200: EntryListSchema, ...problems(400, 401) },
       },
@@ -81,7 +80,7 @@ export function registerEntriesRoutes(app: HttpApp, deps: { entries: EntriesServ
         tags: ['audit'],
         summary: "Re-compute the tenant's hash chain (admin)",
         description: 'ok is false when an entry is missing, altered or out of order; brokenAt is the seq of the first one.',
-        security,
+        security: bearerSecurity,
         response: { 200: VerifyResultSchema, ...problems(401, 403) },
       },
     },

@@ -1,5 +1,5 @@
 /** Routes of the social log: POST and GET /api/v1/social-logs. */
-import { problems } from '@gatehouse/contracts';
+import { bearerSecurity, problems } from '@gatehouse/contracts';
 import { authenticate, type TokenVerifier } from '@gatehouse/platform/auth';
 import type { HttpApp } from '@gatehouse/platform/http';
 import type { FastifyRequest } from 'fastify';
@@ -8,7 +8,6 @@ import { EntryListSchema } from '../entries/entries.schemas';
 import { CreateSocialLogSchema, SocialListQuerySchema } from './social.schemas';
 import type { SocialContext, SocialService } from './social.service';
 
-const security = [{ bearerAuth: [] }];
 
 function context(req: FastifyRequest): SocialContext {
   const ua = req.headers['user-agent'];
@@ -34,7 +33,7 @@ export function registerSocialRoutes(app: HttpApp, deps: { social: SocialService
         tags: ['social'],
         summary: 'Record a social entry (any signed-in user)',
         description: 'Appended to the tenant audit chain as social.events.<type> and published as that event. Rate-limited per user (429 rate_limited with Retry-After).',
-        security,
+        security: bearerSecurity,
         body: CreateSocialLogSchema,
         response: { 201: AuditEntrySchema, ...problems(400, 401, 429) },
       },
@@ -59,7 +58,7 @@ export function registerSocialRoutes(app: HttpApp, deps: { social: SocialService
         tags: ['social'],
         summary: "List the tenant's social entries",
         description: 'Newest first, cursor-paginated; filters by actor, type (as posted, e.g. post.liked) and target.',
-        security,
+        security: bearerSecurity,
         querystring: SocialListQuerySchema,
         response: { 200: EntryListSchema, ...problems(400, 401) },
       },

@@ -2,7 +2,7 @@
 import { Type } from 'typebox';
 import type { HttpApp } from '@gatehouse/platform/http';
 import { authenticate, type TokenVerifier } from '@gatehouse/platform/auth';
-import { ProblemSchema, UserSchema } from '@gatehouse/contracts';
+import { bearerSecurity, problems, ProblemSchema, UserSchema } from '@gatehouse/contracts';
 import { requestContext } from '../../context';
 import type { MfaService } from '../mfa/mfa.service';
 import type { AdminUserService } from './admin-users.service';
@@ -10,8 +10,7 @@ import { AdminUserListQuerySchema, AdminUserListSchema, AdminUserParamsSchema, A
 
 const P = '/api/v1/admin/users';
 const tags = ['admin'];
-const security = [{ bearerAuth: [] }];
-const errorsOf = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema };
+const errorsOf = problems(400, 401, 403, 404);
 
 /** Registers the admin user routes (role `admin`). */
 export function registerAdminUserRoutes(app: HttpApp, { admin, mfa, verifier }: { admin: AdminUserService; mfa: MfaService; verifier: TokenVerifier }) {
@@ -21,7 +20,7 @@ export function registerAdminUserRoutes(app: HttpApp, { admin, mfa, verifier }: 
     P,
     {
       preHandler: requireAdmin,
-      schema: { tags, summary: 'Search the tenant\'s users', security, querystring: AdminUserListQuerySchema, response: { 200: AdminUserListSchema, ...errorsOf } },
+      schema: { tags, summary: 'Search the tenant\'s users', security: bearerSecurity, querystring: AdminUserListQuerySchema, response: { 200: AdminUserListSchema, ...errorsOf } },
     },
     async (req) => admin.list(req.auth!.tid, req.query),
   );
@@ -30,7 +29,7 @@ export function registerAdminUserRoutes(app: HttpApp, { admin, mfa, verifier }: 
     `${P}/:id`,
     {
       preHandler: requireAdmin,
-      schema: { tags, summary: 'One user', security, params: AdminUserParamsSchema, response: { 200: UserSchema, ...errorsOf } },
+      schema: { tags, summary: 'One user', security: bearerSecurity, params: AdminUserParamsSchema, response: { 200: UserSchema, ...errorsOf } },
     },
     async (req) => admin.get(req.auth!.tid, req.params.id),
   );
@@ -43,7 +42,7 @@ export function registerAdminUserRoutes(app: HttpApp, { admin, mfa, verifier }: 
         tags,
         summary: 'Disable/enable, set roles, mark the email verified',
         description: 'Disabling revokes every session at once. New roles reach access tokens at the next refresh.',
-        security,
+        security: bearerSecurity,
         params: AdminUserParamsSchema,
         body: AdminUserPatchSchema,
         response: { 200: UserSchema, ...errorsOf, 409: ProblemSchema },
@@ -56,7 +55,7 @@ export function registerAdminUserRoutes(app: HttpApp, { admin, mfa, verifier }: 
     `${P}/:id`,
     {
       preHandler: requireAdmin,
-      schema: { tags, summary: 'Delete a user (revokes its sessions)', security, params: AdminUserParamsSchema, response: { 204: Type.Null(), ...errorsOf, 409: ProblemSchema } },
+      schema: { tags, summary: 'Delete a user (revokes its sessions)', security: bearerSecurity, params: AdminUserParamsSchema, response: { 204: Type.Null(), ...errorsOf, 409: ProblemSchema } },
     },
     async (req, reply) => {
       await admin.remove(req.auth!, req.params.id, requestContext(req));
@@ -71,7 +70,7 @@ export function registerAdminUserRoutes(app: HttpApp, { admin, mfa, verifier }: 
       schema: {
         tags,
         summary: 'Revoke every session of a user',
-        security,
+        security: bearerSecurity,
         params: AdminUserParamsSchema,
         body: Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]),
         response: { 204: Type.Null(), ...errorsOf },
@@ -91,7 +90,7 @@ export function registerAdminUserRoutes(app: HttpApp, { admin, mfa, verifier }: 
         tags,
         summary: 'Remove a user\'s TOTP secret and backup codes (lost device)',
         description: 'The next password login of the user signs in without a second factor (or asks to enroll one when the tenant requires MFA). Passkeys stay.',
-        security,
+        security: bearerSecurity,
         params: AdminUserParamsSchema,
         body: Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]),
         response: { 204: Type.Null(), ...errorsOf },

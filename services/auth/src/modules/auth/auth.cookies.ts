@@ -17,6 +17,7 @@ import type { TokenResponse } from '@gatehouse/contracts';
 import { requestTenant } from '@gatehouse/platform/auth';
 import type { TenantService } from '../tenants/tenants.service';
 import { authErrors } from './auth.errors';
+import type { TokenVerifier } from '@gatehouse/platform/auth';
 
 export const REFRESH_COOKIE = 'gatehouse_refresh';
 const COOKIE_PATH = '/api/v1/auth';
@@ -108,3 +109,9 @@ export function createRefreshCookies({ publicUrl, corsOrigins = [], tenants }: R
   };
 }
 export type RefreshCookies = ReturnType<typeof createRefreshCookies>;
+
+/** What every route module that signs a user in needs: the access-token verifier and the refresh cookie. */
+export interface SignInRouteDeps {
+  verifier: TokenVerifier;
+  cookies: RefreshCookies;
+}

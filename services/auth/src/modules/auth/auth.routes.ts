@@ -1,26 +1,23 @@
 /** `/api/v1/auth`: register, login, refresh, logout, logout-all, me. */
 import { Type } from 'typebox';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { authenticate, requestTenant, TENANT_HEADER, type TokenVerifier } from '@gatehouse/platform/auth';
-import { ProblemSchema, TokenResponseSchema, UserSchema } from '@gatehouse/contracts';
+import { authenticate, requestTenant, TENANT_HEADER } from '@gatehouse/platform/auth';
+import { bearerSecurity, ProblemSchema, TokenResponseSchema, UserSchema } from '@gatehouse/contracts';
 import { requestContext } from '../../context';
 import type { SessionService } from '../sessions/sessions.service';
 import { sessionErrors } from '../sessions/sessions.errors';
 import type { AuthFlows } from './auth.service';
-import type { RefreshCookies } from './auth.cookies';
+import type { SignInRouteDeps } from './auth.cookies';
 import { LoginResultSchema } from '../mfa/mfa.schemas';
 import { CookieModeQuerySchema, EmptyBodySchema, LoginBodySchema, RefreshBodySchema, RegisterBodySchema } from './auth.schemas';
 
-export interface AuthRouteDeps {
+export interface AuthRouteDeps extends SignInRouteDeps {
   auth: AuthFlows;
   sessions: SessionService;
-  verifier: TokenVerifier;
-  cookies: RefreshCookies;
 }
 
 const P = '/api/v1/auth';
 const tags = ['auth'];
-const bearer = [{ bearerAuth: [] }];
 
 /** Registers register, login, refresh, logout, logout-all and me. */
 export function registerAuthRoutes(app: HttpApp, { auth, sessions, verifier, cookies }: AuthRouteDeps) {
@@ -95,7 +92,7 @@ export function registerAuthRoutes(app: HttpApp, { auth, sessions, verifier, coo
         summary: 'Sign out: revoke the current session',
         description:
           'The session is the access token\'s; without an access token, the session of the refresh token in the body or the cookie (cookie mode; the cookie only from the allowed origins, as for /refresh). Clears the refresh cookie.',
-        security: bearer,
+        security: bearerSecurity,
         body: RefreshBodySchema,
         response: { 204: Type.Null(), 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema },
       },
@@ -126,7 +123,7 @@ export function registerAuthRoutes(app: HttpApp, { auth, sessions, verifier, coo
       schema: {
         tags,
         summary: 'Sign out everywhere: revoke every session of the user',
-        security: bearer,
+        security: bearerSecurity,
         body: EmptyBodySchema,
         response: { 204: Type.Null(), 401: ProblemSchema },
       },
@@ -143,7 +140,7 @@ export function registerAuthRoutes(app: HttpApp, { auth, sessions, verifier, coo
     `${P}/me`,
     {
       preHandler: requireUser,
-      schema: { tags, summary: 'The signed-in user', security: bearer, response: { 200: UserSchema, 401: ProblemSchema, 404: ProblemSchema } },
+      schema: { tags, summary: 'The signed-in user', security: bearerSecurity, response: { 200: UserSchema, 401: ProblemSchema, 404: ProblemSchema } },
     },
     async (req) => auth.me(req.auth!.tid, req.auth!.sub),
   );

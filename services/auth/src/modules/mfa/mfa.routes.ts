@@ -2,29 +2,26 @@
 import { Type } from 'typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { authenticate, bearerToken, requestTenant, TENANT_HEADER, type TokenVerifier } from '@gatehouse/platform/auth';
+import { authenticate, bearerToken, requestTenant, TENANT_HEADER } from '@gatehouse/platform/auth';
 import { errors } from '@gatehouse/platform/errors';
-import { ProblemSchema, TokenResponseSchema } from '@gatehouse/contracts';
+import { bearerSecurity, problems, ProblemSchema, TokenResponseSchema } from '@gatehouse/contracts';
 import { requestContext } from '../../context';
-import type { RefreshCookies } from '../auth/auth.cookies';
+import type { SignInRouteDeps } from '../auth/auth.cookies';
 import { CookieModeQuerySchema, EmptyBodySchema } from '../auth/auth.schemas';
 import type { LoginGate } from './mfa.login';
 import type { MfaService, MfaSubject } from './mfa.service';
 import type { MfaTokens } from './mfa.tokens';
 import { BackupCodesSchema, LoginMfaBodySchema, PasswordBodySchema, TotpConfirmBodySchema, TotpSetupSchema } from './mfa.schemas';
 
-export interface MfaRouteDeps {
+export interface MfaRouteDeps extends SignInRouteDeps {
   gate: LoginGate;
   mfa: MfaService;
   tokens: MfaTokens;
-  verifier: TokenVerifier;
-  cookies: RefreshCookies;
 }
 
 const P = '/api/v1/auth';
 const tags = ['mfa'];
-const bearer = [{ bearerAuth: [] }];
-const problems = { 400: ProblemSchema, 401: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 429: ProblemSchema, 503: ProblemSchema };
+const problemResponses = problems(400, 401, 404, 409, 429, 503);
 
 /** Registers login/mfa and the TOTP and backup-code routes. */
 export function registerMfaRoutes(app: HttpApp, { gate, mfa, tokens, verifier, cookies }: MfaRouteDeps) {
@@ -56,7 +53,7 @@ export function registerMfaRoutes(app: HttpApp, { gate, mfa, tokens, verifier, c
           'Takes the mfaToken of a login that answered mfaRequired. A code works once (also under parallel submission); attempts are throttled per user, per mfaToken and per client IP. amr of the session gains `otp`.',
         querystring: CookieModeQuerySchema,
         body: LoginMfaBodySchema,
-        response: { 200: TokenResponseSchema, ...problems, 403: ProblemSchema },
+        response: { 200: TokenResponseSchema, ...problemResponses, 403: ProblemSchema },
       },
     },
     async (req, reply) => {
@@ -73,9 +70,9 @@ export function registerMfaRoutes(app: HttpApp, { gate, mfa, tokens, verifier, c
         tags,
         summary: 'Start TOTP enrollment: a new secret, its otpauth URI and an SVG QR code',
         description: 'Bearer: an access token, or the enrollment mfaToken of a login in a tenant that requires MFA. Replaces a pending (unconfirmed) secret; 409 when TOTP is already enabled.',
-        security: bearer,
+        security: bearerSecurity,
         body: EmptyBodySchema,
-        response: { 200: TotpSetupSchema, ...problems },
+        response: { 200: TotpSetupSchema, ...problemResponses },
       },
     },
     async (req, reply) => mfa.setup(await enrollingSubject(req, reply)),
@@ -88,9 +85,9 @@ export function registerMfaRoutes(app: HttpApp, { gate, mfa, tokens, verifier, c
         tags,
         summary: 'Enable TOTP with a code of the new secret; returns 10 backup codes',
         description: 'With an enrollment mfaToken as bearer, the answer also carries `tokens`: the sign-in the enrollment completes (amr pwd+otp).',
-        security: bearer,
+        security: bearerSecurity,
         body: TotpConfirmBodySchema,
-        response: { 200: BackupCodesSchema, ...problems },
+        response: { 200: BackupCodesSchema, ...problemResponses },
       },
     },
     async (req, reply) => mfa.confirm(await enrollingSubject(req, reply), req.body.code, requestContext(req)),
@@ -103,9 +100,9 @@ export function registerMfaRoutes(app: HttpApp, { gate, mfa, tokens, verifier, c
       schema: {
         tags,
         summary: 'Disable TOTP (needs the password); backup codes go too',
-        security: bearer,
+        security: bearerSecurity,
         body: PasswordBodySchema,
-        response: { 204: Type.Null(), ...problems },
+        response: { 204: Type.Null(), ...problemResponses },
       },
     },
     async (req, reply) => {
@@ -121,9 +118,9 @@ export function registerMfaRoutes(app: HttpApp, { gate, mfa, tokens, verifier, c
       schema: {
         tags,
         summary: 'New backup codes (needs the password); the old ones stop working',
-        security: bearer,
+        security: bearerSecurity,
         body: PasswordBodySchema,
-        response: { 200: BackupCodesSchema, ...problems },
+        response: { 200: BackupCodesSchema, ...problemResponses },
       },
     },
     async (req) => ({ backupCodes: await mfa.regenerateBackupCodes(req.auth!.tid, req.auth!.sub, req.body.password, requestContext(req)) }),

@@ -8,8 +8,7 @@
  */
 import type { KvStore } from '@gatehouse/platform/kv';
 import { randomToken, sha256 } from '@gatehouse/platform/crypto';
-import { AppError } from '@gatehouse/platform/errors';
-import { throttleErrors } from '../throttle/throttle.errors';
+import { guardStore, throttleErrors } from '../throttle/throttle.errors';
 
 /** Lifetime of an MFA token. */
 export const MFA_TOKEN_TTL_SEC = 300;
@@ -39,22 +38,12 @@ function parse(v: string | null): MfaTokenRecord | undefined {
   }
 }
 
-/** The KvStore failing is not the caller's fault, and must never let a login through. */
-async function guarded<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof AppError) throw err;
-    throw throttleErrors.storeDown(err);
-  }
-}
-
 /** Creates the MFA token store over the shared KvStore. */
 export function createMfaTokens(kv: KvStore) {
   return {
     /** Issues a token for a first factor. */
     issue(rec: MfaTokenRecord): Promise<string> {
-      return guarded(async () => {
+      return guardStore(async () => {
         const token = `mfa_${randomToken(32)}`;
         await kv.set(key(token), JSON.stringify(rec), MFA_TOKEN_TTL_SEC * 1000);
         return token;
@@ -63,12 +52,12 @@ export function createMfaTokens(kv: KvStore) {
 
     /** Reads a token without using it up; undefined when unknown or expired. */
     peek(token: string): Promise<MfaTokenRecord | undefined> {
-      return guarded(async () => (token.length > 128 ? undefined : parse(await kv.get(key(token)))));
+      return guardStore(async () => (token.length > 128 ? undefined : parse(await kv.get(key(token)))));
     },
 
     /** Counts an attempt with the token; throws 429 past {@link MFA_TOKEN_MAX_ATTEMPTS}. */
     attempt(token: string): Promise<void> {
-      return guarded(async () => {
+      return guardStore(async () => {
         const { count, resetMs } = await kv.incr(`${key(token)}:n`, MFA_TOKEN_TTL_SEC * 1000);
         if (count > MFA_TOKEN_MAX_ATTEMPTS) throw throttleErrors.tooMany(resetMs);
       });
@@ -76,7 +65,7 @@ export function createMfaTokens(kv: KvStore) {
 
     /** Uses the token up: of concurrent takers exactly one gets the record. */
     take(token: string): Promise<MfaTokenRecord | undefined> {
-      return guarded(async () => parse(await kv.take(key(token))));
+      return guardStore(async () => parse(await kv.take(key(token))));
     },
   };
 }

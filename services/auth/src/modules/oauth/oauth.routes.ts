@@ -2,10 +2,10 @@
 import { Type } from 'typebox';
 import type { FastifyReply } from 'fastify';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { authenticate, requestTenant, type TokenVerifier } from '@gatehouse/platform/auth';
-import { ProblemSchema } from '@gatehouse/contracts';
+import { authenticate, requestTenant } from '@gatehouse/platform/auth';
+import { bearerSecurity, problems, ProblemSchema } from '@gatehouse/contracts';
 import { requestContext } from '../../context';
-import { isLoopbackUrl, type RefreshCookies } from '../auth/auth.cookies';
+import { isLoopbackUrl, type SignInRouteDeps } from '../auth/auth.cookies';
 import { CookieModeQuerySchema } from '../auth/auth.schemas';
 import { LoginResultSchema } from '../mfa/mfa.schemas';
 import type { OAuthAdminService } from './oauth.admin';
@@ -27,18 +27,15 @@ import {
 export const FLOW_COOKIE = 'gatehouse_oauth';
 const FLOW_COOKIE_PATH = '/api/v1/auth/oauth';
 
-export interface OAuthRouteDeps {
+export interface OAuthRouteDeps extends SignInRouteDeps {
   oauth: OAuthService;
   oauthAdmin: OAuthAdminService;
-  verifier: TokenVerifier;
-  cookies: RefreshCookies;
   publicUrl: string;
 }
 
 const P = '/api/v1/auth/oauth';
 const tags = ['oauth'];
-const bearer = [{ bearerAuth: [] }];
-const problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 429: ProblemSchema, 502: ProblemSchema, 503: ProblemSchema };
+const problemResponses = problems(400, 401, 403, 404, 429, 502, 503);
 
 /** Registers the social-login and provider-configuration routes. */
 export function registerOAuthRoutes(app: HttpApp, { oauth, oauthAdmin, verifier, cookies, publicUrl }: OAuthRouteDeps) {
@@ -67,7 +64,7 @@ export function registerOAuthRoutes(app: HttpApp, { oauth, oauthAdmin, verifier,
           'redirectUri must equal one of the tenant\'s settings.redirectUris exactly. Authorization code flow with PKCE S256, state and nonce; sets an HttpOnly cookie binding the flow to this browser. The callback returns to redirectUri with ?code= (exchange it at POST /oauth/exchange) or ?error=.',
         params: ProviderParamsSchema,
         querystring: StartQuerySchema,
-        response: { 302: Type.Null({ description: 'Location: the provider' }), ...problems },
+        response: { 302: Type.Null({ description: 'Location: the provider' }), ...problemResponses },
       },
     },
     async (req, reply) => {
@@ -85,10 +82,10 @@ export function registerOAuthRoutes(app: HttpApp, { oauth, oauthAdmin, verifier,
         tags,
         summary: 'Link a provider account to the signed-in user',
         description: 'Same flow as start; the callback links the identity (error identity_in_use when it belongs to another user) and returns to redirectUri with ?linked=<provider>.',
-        security: bearer,
+        security: bearerSecurity,
         params: ProviderParamsSchema,
         body: LinkStartBodySchema,
-        response: { 200: LinkStartResponseSchema, ...problems },
+        response: { 200: LinkStartResponseSchema, ...problemResponses },
       },
     },
     async (req, reply) => {
@@ -108,7 +105,7 @@ export function registerOAuthRoutes(app: HttpApp, { oauth, oauthAdmin, verifier,
           'Errors after the state is recognised go to redirectUri as ?error= (access_denied, state_mismatch, invalid_grant, invalid_response, provider_error, email_required, link_required, identity_in_use, registration_closed, account_disabled). An unknown, expired or used state is a 400 invalid_state.',
         params: ProviderParamsSchema,
         querystring: CallbackQuerySchema,
-        response: { 302: Type.Null({ description: 'Location: redirectUri?code=… or ?error=…' }), ...problems },
+        response: { 302: Type.Null({ description: 'Location: redirectUri?code=… or ?error=…' }), ...problemResponses },
       },
     },
     async (req, reply) => {
@@ -130,7 +127,7 @@ export function registerOAuthRoutes(app: HttpApp, { oauth, oauthAdmin, verifier,
         description: 'Single use, valid 2 minutes. A user with TOTP gets the mfaRequired answer instead, like a password login.',
         querystring: CookieModeQuerySchema,
         body: ExchangeBodySchema,
-        response: { 200: LoginResultSchema, ...problems },
+        response: { 200: LoginResultSchema, ...problemResponses },
       },
     },
     async (req, reply) => {
@@ -142,7 +139,7 @@ export function registerOAuthRoutes(app: HttpApp, { oauth, oauthAdmin, verifier,
   const A = '/api/v1/admin/oauth-providers';
   app.get(
     A,
-    { preHandler: requireAdmin, schema: { tags: ['admin', ...tags], summary: 'The tenant\'s sign-in provider configurations (secrets never returned)', security: bearer, response: { 200: ProviderConfigListSchema, ...problems } } },
+    { preHandler: requireAdmin, schema: { tags: ['admin', ...tags], summary: 'The tenant\'s sign-in provider configurations (secrets never returned)', security: bearerSecurity, response: { 200: ProviderConfigListSchema, ...problemResponses } } },
     async (req) => oauthAdmin.list(req.auth!.tid),
   );
 
@@ -155,10 +152,10 @@ export function registerOAuthRoutes(app: HttpApp, { oauth, oauthAdmin, verifier,
         summary: 'Configure a sign-in provider for the tenant',
         description:
           'The client secret is sealed with the master secret. Generic OIDC needs discoveryUrl (or explicit endpoints). Endpoint overrides (issuer, authorization, token, userinfo, jwks) replace the provider\'s defaults; URLs must be https.',
-        security: bearer,
+        security: bearerSecurity,
         params: ProviderParamsSchema,
         body: ProviderConfigBodySchema,
-        response: { 200: ProviderConfigSchema, ...problems },
+        response: { 200: ProviderConfigSchema, ...problemResponses },
       },
     },
     async (req) => oauthAdmin.put(req.auth!.tid, req.params.provider, req.body),
@@ -168,7 +165,7 @@ export function registerOAuthRoutes(app: HttpApp, { oauth, oauthAdmin, verifier,
     `${A}/:provider`,
     {
       preHandler: requireAdmin,
-      schema: { tags: ['admin', ...tags], summary: 'Remove a sign-in provider configuration', security: bearer, params: ProviderParamsSchema, response: { 204: Type.Null(), ...problems } },
+      schema: { tags: ['admin', ...tags], summary: 'Remove a sign-in provider configuration', security: bearerSecurity, params: ProviderParamsSchema, response: { 204: Type.Null(), ...problemResponses } },
     },
     async (req, reply) => {
       await oauthAdmin.remove(req.auth!.tid, req.params.provider);

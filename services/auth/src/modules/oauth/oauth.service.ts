@@ -24,12 +24,11 @@ import type { Emit } from '@gatehouse/platform/db';
 import type { Database, Tx } from '../../db/schema';
 import type { KvStore } from '@gatehouse/platform/kv';
 import { createSecretBox, randomToken, sha256 } from '@gatehouse/platform/crypto';
-import { AppError } from '@gatehouse/platform/errors';
 import { authEvent, userEvent } from '../../events';
 import type { RequestContext } from '../../context';
 import type { LoginGate, LoginResult } from '../mfa/mfa.login';
 import type { Tenant, TenantService } from '../tenants/tenants.service';
-import { throttleErrors } from '../throttle/throttle.errors';
+import { guardStore } from '../throttle/throttle.errors';
 import { findUserByEmail, findUserById, type UserRow } from '../users/users.queries';
 import { eventUser } from '../users/users.service';
 import { authErrors } from '../auth/auth.errors';
@@ -82,15 +81,6 @@ export function createOAuthService(deps: OAuthServiceDeps) {
   const box = createSecretBox(deps.secret, 'oauth-client-secrets');
   const flowKey = (state: string) => `auth:oauth:flow:${sha256(state)}`;
   const codeKey = (code: string) => `auth:oauth:code:${sha256(code)}`;
-
-  async function store<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof AppError) throw err;
-      throw throttleErrors.storeDown(err);
-    }
-  }
 
   /** Whether the tenant offers a configured provider (enabled, and listed when `enabledProviders` is set). */
   function offered(tenant: Tenant, row: ProviderRow): boolean {
@@ -168,7 +158,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       }
       const binding = randomToken(32);
       const rec: FlowRecord = { tenantId: tenant.id, provider: provider.id, redirectUri, nonce: checks.nonce, codeVerifier: checks.codeVerifier, binding: sha256(binding), linkUserId };
-      await store(() => kv.set(flowKey(checks.state), JSON.stringify(rec), FLOW_TTL_SEC * 1000));
+      await guardStore(() => kv.set(flowKey(checks.state), JSON.stringify(rec), FLOW_TTL_SEC * 1000));
       return { url, binding };
     },
 
@@ -176,7 +166,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     async callback(providerId: string, query: URLSearchParams, binding: string | undefined, ctx: RequestContext): Promise<string> {
       const state = query.get('state');
       if (!state || state.length > 256) throw oauthErrors.invalidState();
-      const raw = await store(() => kv.take(flowKey(state)));
+      const raw = await guardStore(() => kv.take(flowKey(state)));
       if (!raw) throw oauthErrors.invalidState();
       const flow = JSON.parse(raw) as FlowRecord;
       if (flow.provider !== providerId) throw oauthErrors.invalidState();
@@ -218,13 +208,13 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       if (account.disabled_at !== null) return fail('account_disabled');
       const code = randomToken(32);
       const rec: CodeRecord = { tenantId: tenant.id, userId: account.id, provider: flow.provider };
-      await store(() => kv.set(codeKey(code), JSON.stringify(rec), CODE_TTL_SEC * 1000));
+      await guardStore(() => kv.set(codeKey(code), JSON.stringify(rec), CODE_TTL_SEC * 1000));
       return withParams(flow.redirectUri, { code });
     },
 
     /** `POST /oauth/exchange`: the one-time code for tokens (or the MFA challenge). */
     async exchange(requestTenantId: string, code: string, ctx: RequestContext): Promise<LoginResult> {
-      const raw = code.length > 128 ? null : await store(() => kv.take(codeKey(code)));
+      const raw = code.length > 128 ? null : await guardStore(() => kv.take(codeKey(code)));
       if (!raw) throw oauthErrors.invalidCode();
       const rec = JSON.parse(raw) as CodeRecord;
       if (rec.tenantId !== requestTenantId) throw oauthErrors.invalidCode();

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
 import type { HttpApp } from '@gatehouse/platform/http';
 import { authenticate, requestTenant, type TokenVerifier } from '@gatehouse/platform/auth';
-import { ProblemSchema } from '@gatehouse/contracts';
+import { bearerSecurity, problems, ProblemSchema } from '@gatehouse/contracts';
 import { requestContext } from '../../context';
 import type { RefreshCookies } from '../auth/auth.cookies';
 import { CookieModeQuerySchema, EmptyBodySchema } from '../auth/auth.schemas';
@@ -13,8 +13,7 @@ import { LoginVerifyBodySchema, OptionsJsonSchema, PasskeyListSchema, PasskeyPar
 
 const P = '/api/v1/auth/passkeys';
 const tags = ['passkeys'];
-const bearer = [{ bearerAuth: [] }];
-const problems = { 400: ProblemSchema, 401: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 429: ProblemSchema, 503: ProblemSchema };
+const problemResponses = problems(400, 401, 404, 409, 429, 503);
 
 /** The browser's origin (WebAuthn binds credentials to it); absent for non-browser clients. */
 function originOf(req: FastifyRequest): string | undefined {
@@ -30,7 +29,7 @@ export function registerPasskeyRoutes(app: HttpApp, { passkeys, verifier, cookie
     `${P}/register/options`,
     {
       preHandler: requireUser,
-      schema: { tags, summary: 'Options to create a passkey (navigator.credentials.create)', security: bearer, body: EmptyBodySchema, response: { 200: OptionsJsonSchema, ...problems } },
+      schema: { tags, summary: 'Options to create a passkey (navigator.credentials.create)', security: bearerSecurity, body: EmptyBodySchema, response: { 200: OptionsJsonSchema, ...problemResponses } },
     },
     async (req) => passkeys.registrationOptions(req.auth!.tid, req.auth!.sub, originOf(req)),
   );
@@ -43,9 +42,9 @@ export function registerPasskeyRoutes(app: HttpApp, { passkeys, verifier, cookie
         tags,
         summary: 'Store the passkey the browser created',
         description: 'Body: the credential as JSON (`PublicKeyCredential.toJSON()` or @simplewebauthn/browser) and an optional name.',
-        security: bearer,
+        security: bearerSecurity,
         body: RegisterVerifyBodySchema,
-        response: { 200: PasskeySchema, ...problems },
+        response: { 200: PasskeySchema, ...problemResponses },
       },
     },
     async (req) => passkeys.register(req.auth!.tid, req.auth!.sub, req.body, originOf(req)),
@@ -53,7 +52,7 @@ export function registerPasskeyRoutes(app: HttpApp, { passkeys, verifier, cookie
 
   app.post(
     `${P}/login/options`,
-    { schema: { tags: ['auth', ...tags], summary: 'Options to sign in with a passkey (navigator.credentials.get)', body: EmptyBodySchema, response: { 200: OptionsJsonSchema, ...problems } } },
+    { schema: { tags: ['auth', ...tags], summary: 'Options to sign in with a passkey (navigator.credentials.get)', body: EmptyBodySchema, response: { 200: OptionsJsonSchema, ...problemResponses } } },
     async (req) => passkeys.loginOptions(requestTenant(req), originOf(req)),
   );
 
@@ -67,7 +66,7 @@ export function registerPasskeyRoutes(app: HttpApp, { passkeys, verifier, cookie
           'With user verification the passkey is multi-factor: tokens with amr ["hwk","user"]. Without it, a user with TOTP is asked for the code like after a password (mfaRequired).',
         querystring: CookieModeQuerySchema,
         body: LoginVerifyBodySchema,
-        response: { 200: LoginResultSchema, ...problems, 403: ProblemSchema },
+        response: { 200: LoginResultSchema, ...problemResponses, 403: ProblemSchema },
       },
     },
     async (req, reply) => {
@@ -78,7 +77,7 @@ export function registerPasskeyRoutes(app: HttpApp, { passkeys, verifier, cookie
 
   app.get(
     P,
-    { preHandler: requireUser, schema: { tags, summary: 'The user\'s passkeys', security: bearer, response: { 200: PasskeyListSchema, 401: ProblemSchema } } },
+    { preHandler: requireUser, schema: { tags, summary: 'The user\'s passkeys', security: bearerSecurity, response: { 200: PasskeyListSchema, 401: ProblemSchema } } },
     async (req) => passkeys.list(req.auth!.tid, req.auth!.sub),
   );
 
@@ -86,7 +85,7 @@ export function registerPasskeyRoutes(app: HttpApp, { passkeys, verifier, cookie
     `${P}/:id`,
     {
       preHandler: requireUser,
-      schema: { tags, summary: 'Delete one of the user\'s passkeys', security: bearer, params: PasskeyParamsSchema, response: { 204: Type.Null(), 401: ProblemSchema, 404: ProblemSchema } },
+      schema: { tags, summary: 'Delete one of the user\'s passkeys', security: bearerSecurity, params: PasskeyParamsSchema, response: { 204: Type.Null(), 401: ProblemSchema, 404: ProblemSchema } },
     },
     async (req, reply) => {
       await passkeys.remove(req.auth!.tid, req.auth!.sub, req.params.id);

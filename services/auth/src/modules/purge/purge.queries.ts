@@ -3,6 +3,7 @@
  * but `listTenantIdsAfter` run inside `withTenant` (RLS): the purge works tenant by tenant as
  * the application role, like a request would, so it needs no owner that bypasses RLS.
  */
+import type { ExpressionBuilder, ReferenceExpression } from 'kysely';
 import type { Db, Tx } from '../../db/schema';
 import { ago } from '@gatehouse/platform/purge';
 
@@ -20,6 +21,14 @@ export async function listTenantIdsAfter(admin: Db, after: string | null, limit:
  * a reused one must still be recognised, and revoke the session.
  */
 
+/**
+ * "Ended before `cutoff`": any of `columns` (the moments after which the row can no longer be
+ * used: expiry, idle expiry, revocation, use) is before it.
+ */
+function endedBefore<D, TB extends keyof D>(eb: ExpressionBuilder<D, TB>, cutoff: ReturnType<typeof ago>, columns: ReferenceExpression<D, TB>[]) {
+  return eb.or(columns.map((c) => eb(c, '<', cutoff)));
+}
+
 /** Deletes up to `limit` refresh tokens of sessions that ended more than `retentionSec` ago. */
 export async function deleteEndedSessionTokens(trx: Tx, tenantId: string, retentionSec: number, limit: number): Promise<number> {
   const cutoff = ago(retentionSec);
@@ -28,7 +37,7 @@ export async function deleteEndedSessionTokens(trx: Tx, tenantId: string, retent
     .innerJoin('sessions as s', 's.id', 'r.session_id')
     .select('r.token_hash')
     .where('r.tenant_id', '=', tenantId)
-    .where((eb) => eb.or([eb('s.expires_at', '<', cutoff), eb('s.idle_expires_at', '<', cutoff), eb('s.revoked_at', '<', cutoff)]))
+    .where((eb) => endedBefore(eb, cutoff, ['s.expires_at', 's.idle_expires_at', 's.revoked_at']))
     .limit(limit)
     .forUpdate('r')
     .skipLocked();
@@ -47,7 +56,7 @@ export async function deleteEndedSessions(trx: Tx, tenantId: string, retentionSe
     .selectFrom('sessions')
     .select('id')
     .where('tenant_id', '=', tenantId)
-    .where((eb) => eb.or([eb('expires_at', '<', cutoff), eb('idle_expires_at', '<', cutoff), eb('revoked_at', '<', cutoff)]))
+    .where((eb) => endedBefore(eb, cutoff, ['expires_at', 'idle_expires_at', 'revoked_at']))
     .limit(limit)
     .forUpdate()
     .skipLocked();
@@ -62,7 +71,7 @@ export async function deleteSpentOneTimeTokens(trx: Tx, tenantId: string, retent
     .selectFrom('one_time_tokens')
     .select('token_hash')
     .where('tenant_id', '=', tenantId)
-    .where((eb) => eb.or([eb('expires_at', '<', cutoff), eb('used_at', '<', cutoff)]))
+    .where((eb) => endedBefore(eb, cutoff, ['expires_at', 'used_at']))
     .limit(limit)
     .forUpdate()
     .skipLocked();

@@ -2,13 +2,12 @@
 import { Type } from 'typebox';
 import type { HttpApp } from '@gatehouse/platform/http';
 import { authenticate, type TokenVerifier } from '@gatehouse/platform/auth';
-import { ProblemSchema } from '@gatehouse/contracts';
+import { bearerSecurity, ProblemSchema } from '@gatehouse/contracts';
 import { requestContext } from '../../context';
 import type { SessionService } from './sessions.service';
 import { SessionListSchema, SessionParamsSchema } from './sessions.schemas';
 
 const tags = ['auth'];
-const security = [{ bearerAuth: [] }];
 
 /** Registers the session list and revoke routes. */
 export function registerSessionRoutes(app: HttpApp, { sessions, verifier }: { sessions: SessionService; verifier: TokenVerifier }) {
@@ -18,7 +17,7 @@ export function registerSessionRoutes(app: HttpApp, { sessions, verifier }: { se
     '/api/v1/auth/sessions',
     {
       preHandler: requireUser,
-      schema: { tags, summary: "The user's active sessions", security, response: { 200: SessionListSchema, 401: ProblemSchema } },
+      schema: { tags, summary: "The user's active sessions", security: bearerSecurity, response: { 200: SessionListSchema, 401: ProblemSchema } },
     },
     async (req) => ({ items: await sessions.list(req.auth!.tid, req.auth!.sub, req.auth!.sid) }),
   );
@@ -30,7 +29,7 @@ export function registerSessionRoutes(app: HttpApp, { sessions, verifier }: { se
       schema: {
         tags,
         summary: 'Revoke one of the user\'s sessions',
-        security,
+        security: bearerSecurity,
         params: SessionParamsSchema,
         response: { 204: Type.Null(), 400: ProblemSchema, 401: ProblemSchema, 404: ProblemSchema },
       },

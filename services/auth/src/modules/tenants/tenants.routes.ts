@@ -4,7 +4,7 @@
  * `/internal/*` from the public).
  */
 import type { FastifyRequest } from 'fastify';
-import { DEFAULT_TENANT_ID, ProblemSchema } from '@gatehouse/contracts';
+import { bearerSecurity, DEFAULT_TENANT_ID, problems, ProblemSchema } from '@gatehouse/contracts';
 import { authenticate, type TokenVerifier } from '@gatehouse/platform/auth';
 import type { HttpApp } from '@gatehouse/platform/http';
 import { requestContext } from '../../context';
@@ -24,8 +24,7 @@ import type { TenantService } from './tenants.service';
 
 const P = '/api/v1/admin/tenants';
 const tags = ['admin'];
-const security = [{ bearerAuth: [] }];
-const errorsOf = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema };
+const errorsOf = problems(400, 401, 403, 404);
 
 export interface TenantRouteDeps {
   tenants: TenantService;
@@ -57,7 +56,7 @@ export function registerTenantRoutes(app: HttpApp, { tenants, tenantAdmin, verif
         tags,
         summary: 'List tenants (superadmin)',
         description: 'Oldest first, cursor-paginated; filter by status and by a substring of the slug or name.',
-        security,
+        security: bearerSecurity,
         querystring: TenantListQuerySchema,
         response: { 200: TenantListSchema, ...errorsOf },
       },
@@ -75,7 +74,7 @@ export function registerTenantRoutes(app: HttpApp, { tenants, tenantAdmin, verif
         description:
           'The slug is a DNS label (the tenant is reached at `<slug>.<BASE_DOMAIN>`), lower-cased, never changed later; reserved names are refused (400 `reserved_slug`). ' +
           'Settings are validated (unknown keys refused). With `admin`, the tenant\'s first admin is created in the same transaction. Emits `tenant.events.created`.',
-        security,
+        security: bearerSecurity,
         body: TenantCreateSchema,
         response: { 201: TenantCreatedSchema, ...errorsOf, 409: ProblemSchema },
       },
@@ -87,7 +86,7 @@ export function registerTenantRoutes(app: HttpApp, { tenants, tenantAdmin, verif
     `${P}/:id`,
     {
       preHandler: guard,
-      schema: { tags, summary: 'One tenant (superadmin)', security, params: TenantParamsSchema, response: { 200: TenantSchema, ...errorsOf } },
+      schema: { tags, summary: 'One tenant (superadmin)', security: bearerSecurity, params: TenantParamsSchema, response: { 200: TenantSchema, ...errorsOf } },
     },
     async (req) => tenantAdmin.get({ id: req.params.id }),
   );
@@ -103,7 +102,7 @@ export function registerTenantRoutes(app: HttpApp, { tenants, tenantAdmin, verif
           'Settings are merged (RFC 7396): given fields replace, `null` resets one to its default, absent ones stay. ' +
           'Disabling revokes every session of the tenant and makes its access tokens fail everywhere within a second; its users cannot sign in until it is enabled again. ' +
           'The default tenant cannot be disabled (409 `default_tenant`). Emits `tenant.events.updated` when something changed.',
-        security,
+        security: bearerSecurity,
         params: TenantParamsSchema,
         body: TenantPatchSchema,
         response: { 200: TenantSchema, ...errorsOf, 409: ProblemSchema },

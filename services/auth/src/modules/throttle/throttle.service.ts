@@ -17,8 +17,7 @@
 import type { KvStore } from '@gatehouse/platform/kv';
 import type { Config } from '@gatehouse/platform/config';
 import { sha256 } from '@gatehouse/platform/crypto';
-import { AppError } from '@gatehouse/platform/errors';
-import { throttleErrors } from './throttle.errors';
+import { guardStore, throttleErrors } from './throttle.errors';
 import type { AuthMetrics } from '../../metrics';
 
 /** A credential kind: each has its own counters. */
@@ -43,15 +42,6 @@ export function createThrottle({ kv, limits, metrics }: { kv: KvStore; limits: C
   const lockMs = limits.accountLockSec * 1000;
   const ipWindowMs = limits.ipWindowSec * 1000;
 
-  async function guarded<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof AppError) throw err;
-      throw throttleErrors.storeDown(err);
-    }
-  }
-
   // Keys hold hashes, not the typed email: the store is not a place for personal data.
   const accountKey = (scope: ThrottleScope, tenantId: string, subject: string) => `auth:thr:${scope}:a:${sha256(`${tenantId}:${subject}`)}`;
   const ipKey = (scope: ThrottleScope, ip: string) => `auth:thr:${scope}:ip:${sha256(ip)}`;
@@ -59,7 +49,7 @@ export function createThrottle({ kv, limits, metrics }: { kv: KvStore; limits: C
   return {
     /** Refuses with 429 when this IP has used up its failures for the window. */
     checkIp(scope: ThrottleScope, ip: string): Promise<void> {
-      return guarded(async () => {
+      return guardStore(async () => {
         const v = await kv.get(ipKey(scope, ip));
         if (v !== null && Number(v) >= limits.ipMaxFailures) throw throttleErrors.tooMany(ipWindowMs);
       });
@@ -67,7 +57,7 @@ export function createThrottle({ kv, limits, metrics }: { kv: KvStore; limits: C
 
     /** Counts one failure for this IP. */
     failIp(scope: ThrottleScope, ip: string): Promise<void> {
-      return guarded(async () => {
+      return guardStore(async () => {
         await kv.incr(ipKey(scope, ip), ipWindowMs);
       });
     },
@@ -78,7 +68,7 @@ export function createThrottle({ kv, limits, metrics }: { kv: KvStore; limits: C
      * reservation is over the limit.
      */
     reserve(scope: ThrottleScope, tenantId: string, subject: string, max = limits.accountMaxFailures): Promise<Reservation> {
-      return guarded(async () => {
+      return guardStore(async () => {
         const key = accountKey(scope, tenantId, subject);
         const lock = await kv.get(`${key}:lock`);
         if (lock !== null && Number(lock) > Date.now()) throw throttleErrors.tooMany(Number(lock) - Date.now());
@@ -90,19 +80,19 @@ export function createThrottle({ kv, limits, metrics }: { kv: KvStore; limits: C
 
     /** Records a failed attempt: the one that reaches the limit starts the lock. */
     fail(r: Reservation, max = limits.accountMaxFailures): Promise<void> {
-      return guarded(async () => {
+      return guardStore(async () => {
         if (r.count >= max && (await kv.setNx(`${r.key}:lock`, String(Date.now() + lockMs), lockMs))) metrics?.lockout(r.scope ?? 'other');
       });
     },
 
     /** A success: the consecutive-failure count starts again. */
     succeed(r: Reservation): Promise<void> {
-      return guarded(() => kv.del(r.key));
+      return guardStore(() => kv.del(r.key));
     },
 
     /** Counts a non-credential action (forgot-password, resend) per subject; 429 above `max` per window. */
     limit(scope: ThrottleScope, tenantId: string, subject: string, max: number, windowSec: number): Promise<void> {
-      return guarded(async () => {
+      return guardStore(async () => {
         const { count, resetMs } = await kv.incr(accountKey(scope, tenantId, subject), windowSec * 1000);
         if (count > max) throw throttleErrors.tooMany(resetMs);
       });

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import {
+  assertRawProblem,
   closeTestSharedDeps,
   createTestSharedDeps,
   rawConnection,
@@ -258,26 +259,20 @@ describe('proxy: header limits sit below the services\', and every edge error is
     assert.equal(under.status, 200, under.body);
     assert.equal((JSON.parse(under.body) as Echo).service, 'users');
     const over = await send(`GET /api/v1/users/me HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(16_400)}\r\n\r\n`);
-    assert.equal(over.status, 431);
-    assert.match(over.headers['content-type'] ?? '', problemType);
-    assert.equal(JSON.parse(over.body).code, 'headers_too_large');
+    assertRawProblem(over, 431, 'headers_too_large');
   });
 
   test('too many header lines: 431 headers_too_large problem from the gateway', async () => {
     const lines = Array.from({ length: 995 }, (_, i) => `X-F${i}: 1\r\n`).join('');
     const res = await send(`GET /api/v1/users/me HTTP/1.1\r\nHost: localhost\r\n${lines}\r\n`);
-    assert.equal(res.status, 431);
-    assert.match(res.headers['content-type'] ?? '', problemType);
-    assert.equal(JSON.parse(res.body).code, 'headers_too_large');
+    assertRawProblem(res, 431, 'headers_too_large');
     const some = Array.from({ length: 60 }, (_, i) => `X-F${i}: 1\r\n`).join('');
     assert.equal((await send(`GET /api/v1/users/me HTTP/1.1\r\nHost: localhost\r\n${some}\r\n`)).status, 200, 'a few dozen lines pass');
   });
 
   test('an HTTP/1.1 request without Host: 400 bad_request problem, not an empty 400', async () => {
     const res = await send('GET /api/v1/users/me HTTP/1.1\r\nAccept: */*\r\n\r\n');
-    assert.equal(res.status, 400);
-    assert.match(res.headers['content-type'] ?? '', problemType);
-    assert.equal(JSON.parse(res.body).code, 'bad_request');
+    assertRawProblem(res, 400, 'bad_request');
   });
 
   test("a service's own edge errors are problem+json too (reached directly)", async () => {
@@ -285,10 +280,7 @@ describe('proxy: header limits sit below the services\', and every edge error is
     try {
       await c.write(`GET /x HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`);
       const res = await c.next();
-      assert.ok(typeof res === 'object', String(res));
-      assert.equal(res.status, 431);
-      assert.match(res.headers['content-type'] ?? '', problemType);
-      assert.equal(JSON.parse(res.body).code, 'headers_too_large');
+      assertRawProblem(res, 431, 'headers_too_large');
     } finally {
       c.close();
     }

@@ -1,7 +1,7 @@
 /** Attendance routes: check-in/out by QR scan (organizers), event lists (JSON or CSV), the caller's own list. */
 import type { FastifyReply, preHandlerAsyncHookHandler } from 'fastify';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { problems } from '@gatehouse/contracts';
+import { bearerSecurity, problems } from '@gatehouse/contracts';
 import { IdParams } from '../../common';
 import { AttendanceSchema, EventAttendanceList, MyAttendanceList, MyAttendanceQuery, ScanBody } from './attendance.schemas';
 import type { AttendanceService } from './attendance.service';
@@ -23,7 +23,6 @@ export function attendanceRoutes(
   deps: { attendance: AttendanceService; requireUser: preHandlerAsyncHookHandler; requireOrganizer: preHandlerAsyncHookHandler },
 ) {
   const { attendance, requireUser, requireOrganizer } = deps;
-  const security = [{ bearerAuth: [] }];
 
   app.post(
     '/api/v1/events/:id/check-ins',
@@ -33,7 +32,7 @@ export function attendanceRoutes(
         tags: ['attendance'],
         summary: 'Check a member in by their QR token (organizer)',
         description: '201 with the new record; a repeated scan of the same member answers 200 with the same record.',
-        security,
+        security: bearerSecurity,
         params: IdParams,
         body: ScanBody,
         response: { 200: AttendanceSchema, 201: AttendanceSchema, ...problems(400, 401, 403, 404, 409) },
@@ -52,7 +51,7 @@ export function attendanceRoutes(
       schema: {
         tags: ['attendance'],
         summary: 'Check a member out by their QR token (organizer)',
-        security,
+        security: bearerSecurity,
         params: IdParams,
         body: ScanBody,
         response: { 200: AttendanceSchema, ...problems(400, 401, 403, 404, 409) },
@@ -78,7 +77,7 @@ export function attendanceRoutes(
       schema: {
         tags: ['attendance'],
         summary: 'Attendance of an event (organizer); CSV with `Accept: text/csv`',
-        security,
+        security: bearerSecurity,
         params: IdParams,
         response: {
           200: {
@@ -106,7 +105,7 @@ export function attendanceRoutes(
       schema: {
         tags: ['attendance'],
         summary: 'Attendance of an event as CSV (organizer)',
-        security,
+        security: bearerSecurity,
         params: IdParams,
         response: { 200: { description: 'CSV', content: { 'text/csv': { schema: { type: 'string' } } } }, ...problems(400, 401, 403, 404) },
       },
@@ -121,7 +120,7 @@ export function attendanceRoutes(
       schema: {
         tags: ['attendance'],
         summary: 'The caller’s attendance, newest first',
-        security,
+        security: bearerSecurity,
         querystring: MyAttendanceQuery,
         response: { 200: MyAttendanceList, ...problems(400, 401, 403) },
       },

@@ -36,17 +36,20 @@ export function createObjectDeletions(deps: { db: Database; storage: Storage; lo
     return done;
   }
 
+  /** Sweeps now, then again one interval after it ends (until stopped). */
+  function sweepAndReschedule() {
+    running = sweep()
+      .then(() => undefined)
+      .catch((err: unknown) => logger.error({ err }, 'storage sweep failed'))
+      .finally(() => {
+        running = undefined;
+        schedule();
+      });
+  }
+
   function schedule() {
     if (stopped) return;
-    timer = setTimeout(() => {
-      running = sweep()
-        .then(() => undefined)
-        .catch((err: unknown) => logger.error({ err }, 'storage sweep failed'))
-        .finally(() => {
-          running = undefined;
-          schedule();
-        });
-    }, intervalMs);
+    timer = setTimeout(sweepAndReschedule, intervalMs);
     timer.unref();
   }
 
@@ -69,13 +72,7 @@ export function createObjectDeletions(deps: { db: Database; storage: Storage; lo
     start() {
       if (!stopped) return;
       stopped = false;
-      running = sweep()
-        .then(() => undefined)
-        .catch((err: unknown) => logger.error({ err }, 'storage sweep failed'))
-        .finally(() => {
-          running = undefined;
-          schedule();
-        });
+      sweepAndReschedule();
     },
 
     async stop() {

@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { TENANT_HEADER } from '@gatehouse/platform/auth';
 import { AppError } from '@gatehouse/platform/errors';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { problems } from '@gatehouse/contracts';
+import { bearerSecurity, problems } from '@gatehouse/contracts';
 import { AVATAR_PATH } from '../../common';
 import { MAX_AVATAR_BYTES, avatarErrors } from './avatars.errors';
 import { AvatarParams, AvatarUploadBody, AvatarUploadResponse } from './avatars.schemas';
@@ -68,7 +68,7 @@ export async function avatarRoutes(app: HttpApp, deps: { avatars: AvatarService;
           summary: 'Upload or replace the caller’s avatar',
           description:
             'multipart/form-data with one file field named `file`: PNG, JPEG or WebP (checked by content, not by name or declared type), at most 2 MiB and 4096×4096. Answers with the new avatar URL.',
-          security: [{ bearerAuth: [] }],
+          security: bearerSecurity,
           consumes: ['multipart/form-data'],
           body: AvatarUploadBody,
           response: { 200: AvatarUploadResponse, ...problems(400, 401, 403, 404, 413, 415) },
@@ -90,7 +90,7 @@ export async function avatarRoutes(app: HttpApp, deps: { avatars: AvatarService;
       schema: {
         tags: ['users'],
         summary: 'Remove the caller’s avatar',
-        security: [{ bearerAuth: [] }],
+        security: bearerSecurity,
         response: { 204: { type: 'null', description: 'removed (or there was none)' }, ...problems(401, 403, 404) },
       },
     },

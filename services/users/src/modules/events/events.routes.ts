@@ -1,7 +1,7 @@
 /** Event routes: members read, organizers create, the event's organizer or an admin changes and deletes. */
 import type { preHandlerAsyncHookHandler } from 'fastify';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { problems } from '@gatehouse/contracts';
+import { bearerSecurity, problems } from '@gatehouse/contracts';
 import { IdParams } from '../../common';
 import { EventCreateSchema, EventListQuery, EventListSchema, EventPatchSchema, EventSchema } from './events.schemas';
 import type { EventService } from './events.service';
@@ -12,7 +12,6 @@ export function eventRoutes(
   deps: { events: EventService; requireUser: preHandlerAsyncHookHandler; requireOrganizer: preHandlerAsyncHookHandler },
 ) {
   const { events, requireUser, requireOrganizer } = deps;
-  const security = [{ bearerAuth: [] }];
 
   app.post(
     '/api/v1/events',
@@ -21,7 +20,7 @@ export function eventRoutes(
       schema: {
         tags: ['events'],
         summary: 'Create an event (organizer)',
-        security,
+        security: bearerSecurity,
         body: EventCreateSchema,
         response: { 201: EventSchema, ...problems(400, 401, 403) },
       },
@@ -36,7 +35,7 @@ export function eventRoutes(
       schema: {
         tags: ['events'],
         summary: 'List events, by start time',
-        security,
+        security: bearerSecurity,
         querystring: EventListQuery,
         response: { 200: EventListSchema, ...problems(400, 401, 403) },
       },
@@ -51,7 +50,7 @@ export function eventRoutes(
       schema: {
         tags: ['events'],
         summary: 'An event',
-        security,
+        security: bearerSecurity,
         params: IdParams,
         response: { 200: EventSchema, ...problems(400, 401, 403, 404) },
       },
@@ -66,7 +65,7 @@ export function eventRoutes(
       schema: {
         tags: ['events'],
         summary: 'Change an event (its organizer or an admin)',
-        security,
+        security: bearerSecurity,
         params: IdParams,
         body: EventPatchSchema,
         response: { 200: EventSchema, ...problems(400, 401, 403, 404) },
@@ -82,7 +81,7 @@ export function eventRoutes(
       schema: {
         tags: ['events'],
         summary: 'Delete an event and its attendance (its organizer or an admin)',
-        security,
+        security: bearerSecurity,
         params: IdParams,
         response: { 204: { type: 'null', description: 'deleted' }, ...problems(400, 401, 403, 404) },
       },

@@ -1,7 +1,7 @@
 /** Profile routes: the caller's own profile and other members' public profiles. */
 import type { preHandlerAsyncHookHandler } from 'fastify';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { problems } from '@gatehouse/contracts';
+import { bearerSecurity, problems } from '@gatehouse/contracts';
 import { IdParams } from '../../common';
 import { ProfilePatchSchema, ProfileSchema } from './profiles.schemas';
 import type { ProfileService } from './profiles.service';
@@ -9,7 +9,6 @@ import type { ProfileService } from './profiles.service';
 /** Registers the profile routes. */
 export function profileRoutes(app: HttpApp, deps: { profiles: ProfileService; requireUser: preHandlerAsyncHookHandler }) {
   const { profiles, requireUser } = deps;
-  const security = [{ bearerAuth: [] }];
 
   app.get(
     '/api/v1/users/me',
@@ -19,7 +18,7 @@ export function profileRoutes(app: HttpApp, deps: { profiles: ProfileService; re
         tags: ['users'],
         summary: 'The caller’s profile',
         description: '404 `profile_not_found` (with Retry-After) while the account has not reached this service yet.',
-        security,
+        security: bearerSecurity,
         response: { 200: ProfileSchema, ...problems(401, 403, 404) },
       },
     },
@@ -33,7 +32,7 @@ export function profileRoutes(app: HttpApp, deps: { profiles: ProfileService; re
       schema: {
         tags: ['users'],
         summary: 'Change the caller’s profile',
-        security,
+        security: bearerSecurity,
         body: ProfilePatchSchema,
         response: { 200: ProfileSchema, ...problems(400, 401, 403, 404) },
       },
@@ -48,7 +47,7 @@ export function profileRoutes(app: HttpApp, deps: { profiles: ProfileService; re
       schema: {
         tags: ['users'],
         summary: 'A member’s public profile (same tenant only)',
-        security,
+        security: bearerSecurity,
         params: IdParams,
         response: { 200: ProfileSchema, ...problems(400, 401, 403, 404) },
       },

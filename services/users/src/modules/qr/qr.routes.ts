@@ -1,7 +1,7 @@
 /** Routes of the caller's attendance QR code. */
 import type { preHandlerAsyncHookHandler } from 'fastify';
 import type { HttpApp } from '@gatehouse/platform/http';
-import { problems } from '@gatehouse/contracts';
+import { bearerSecurity, problems } from '@gatehouse/contracts';
 import { QrQuery, QrTokenResponse } from './qr.schemas';
 import type { QrService } from './qr.service';
 
@@ -18,7 +18,7 @@ export function qrRoutes(app: HttpApp, deps: { qr: QrService; requireUser: preHa
         summary: 'The caller’s attendance QR code (SVG or PNG)',
         description:
           'Encodes a short-lived signed token (60 s by default); fetch a new one before `X-QR-Expires-At`. Organizers scan it to check the member in.',
-        security: [{ bearerAuth: [] }],
+        security: bearerSecurity,
         querystring: QrQuery,
         response: {
           200: {
@@ -52,7 +52,7 @@ export function qrRoutes(app: HttpApp, deps: { qr: QrService; requireUser: preHa
       schema: {
         tags: ['attendance'],
         summary: 'A fresh attendance token for the caller (for apps that draw the QR themselves)',
-        security: [{ bearerAuth: [] }],
+        security: bearerSecurity,
         response: { 200: QrTokenResponse, ...problems(401, 403) },
       },
     },
