@@ -161,6 +161,9 @@ describe('the container image', { skip, timeout: 30 * 60_000 }, () => {
     redisUrl.pathname = '/11';
 
     const ports = { gateway: await freePort(), auth: await freePort(), users: await freePort(), audit: await freePort() };
+    // four containers on the host network: each its own metrics port, chosen up front like the
+    // service ports (a port-0 listener could take one of those before its container starts)
+    const metricsPorts = { gateway: await freePort(), auth: await freePort(), users: await freePort(), audit: await freePort() };
     const publicUrl = `http://127.0.0.1:${ports.gateway}`;
     const common = {
       DATABASE_URL: dbUrl.toString(),
@@ -173,8 +176,6 @@ describe('the container image', { skip, timeout: 30 * 60_000 }, () => {
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       TRUST_PROXY: '127.0.0.1',
-      // four containers on the host network: each takes a free metrics port instead of racing for 9464
-      METRICS_PORT: '0',
       JWKS_URL: `http://127.0.0.1:${ports.auth}/.well-known/jwks.json`,
       AUTH_URL: `http://127.0.0.1:${ports.auth}`,
       USERS_URL: `http://127.0.0.1:${ports.users}`,
@@ -184,7 +185,7 @@ describe('the container image', { skip, timeout: 30 * 60_000 }, () => {
     for (const service of order) {
       const name = `gh-${service}-${id}`;
       containers.push(name);
-      const env = Object.entries({ ...common, SERVICE: service, PORT: String(ports[service]) }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+      const env = Object.entries({ ...common, SERVICE: service, PORT: String(ports[service]), METRICS_PORT: String(metricsPorts[service]) }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
       // the services keep nothing on disk here (PostgreSQL); a tmpfs stands in for the /data volume
       await docker('run', '-d', '--name', name, '--network', 'host', '--read-only', '--tmpfs', '/data:uid=1000,gid=1000', '--tmpfs', '/tmp', ...env, IMAGE);
     }

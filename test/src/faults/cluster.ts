@@ -24,6 +24,8 @@ export interface Replica {
   service: ServiceName;
   index: number;
   port: number;
+  /** its METRICS_PORT: chosen up front with the service ports (a port-0 listener could take one of those before its replica starts) */
+  metricsPort: number;
   proc: Proc;
   /** set while we stop it (kill, SIGTERM); any other exit is a process that died on its own */
   stopping: boolean;
@@ -110,8 +112,6 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
-    // eight processes on one host: each takes a free metrics port instead of racing for 9464
-    METRICS_PORT: '0',
     DATABASE_URL: pgUrl,
     REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
     NATS_URL: `nats://127.0.0.1:${ports.nats}`,
@@ -131,14 +131,16 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
     RATE_LIMIT_CREDENTIALS_MAX: '0',
     LOG_LEVEL: 'warn',
   };
+  const metricsPorts: Record<ServiceName, number[]> = { auth: [], users: [], audit: [], gateway: [] };
+  for (const s of SERVICES) metricsPorts[s] = [await freePort(), await freePort()];
   const replicas: Replica[] = SERVICES.flatMap((service) =>
-    servicePorts[service].map((port, index) => ({ service, index, port, proc: undefined as unknown as Proc, stopping: false, starts: 0 })),
+    servicePorts[service].map((port, index) => ({ service, index, port, metricsPort: metricsPorts[service][index]!, proc: undefined as unknown as Proc, stopping: false, starts: 0 })),
   );
   const died: string[] = [];
   const startReplica = async (r: Replica) => {
     r.proc = startProc(process.execPath, [path.join(ROOT, 'services', r.service, 'dist/main.js')], {
       cwd: dir,
-      env: { ...env, PORT: String(r.port), DATA_DIR: path.join(dir, `data-${r.service}-${r.index}`) },
+      env: { ...env, PORT: String(r.port), METRICS_PORT: String(r.metricsPort), DATA_DIR: path.join(dir, `data-${r.service}-${r.index}`) },
     });
     r.starts++;
     r.stopping = false;
