@@ -259,9 +259,12 @@ describe('web console in headless Chromium', { skip: chromiumMissing }, () => {
       await event.getByText('Attendance').click();
       await event.getByText('Nobody has checked in yet.').waitFor();
 
-      const memberToken = (await postJson<{ accessToken: string }>(system, '/api/v1/auth/login', { email: cy.email, password: cy.password })).body.accessToken;
       let qrToken = '';
       await eventually(async () => {
+        // signed in again on each try: a user revocation covers every token issued up to its
+        // second (iat has whole seconds), so a sign-in in the very second of the disable above
+        // gets a token that is already revoked; the next second's is not
+        const memberToken = (await postJson<{ accessToken: string }>(system, '/api/v1/auth/login', { email: cy.email, password: cy.password })).body.accessToken;
         const r = await system.fetch('/api/v1/users/me/qr/token', { headers: { authorization: `Bearer ${memberToken}` } });
         assert.equal(r.status, 200);
         qrToken = ((await r.json()) as { token: string }).token;
