@@ -12,18 +12,21 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from
 
 const tracer = trace.getTracer('gatehouse');
 
+/** Runs `fn` as the body of `span`: a failure is recorded on it, and it ends either way. */
+async function endSpan<T>(span: Span, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    failed(span, err);
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
 /** Runs `fn` in a span named `name` (argon2 hashing, token signing...), ending it and recording a failure. */
 export async function withSpan<T>(name: string, attributes: Record<string, string | number | boolean>, fn: () => Promise<T>): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes }, async (span) => {
-    try {
-      return await fn();
-    } catch (err) {
-      failed(span, err);
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+  return tracer.startActiveSpan(name, { attributes }, (span) => endSpan(span, fn));
 }
 
 function failed(span: Span, err: unknown) {
@@ -66,16 +69,7 @@ export async function publishSpan<E extends Traced>(event: E, publish: (event: E
     `publish ${event.type}`,
     { kind: SpanKind.PRODUCER, attributes: { 'messaging.operation.type': 'send', 'messaging.destination.name': event.type, 'messaging.message.id': event.id } },
     eventContext(event),
-    async (span) => {
-      try {
-        await publish({ ...event, traceparent: currentTraceparent() ?? event.traceparent });
-      } catch (err) {
-        failed(span, err);
-        throw err;
-      } finally {
-        span.end();
-      }
-    },
+    (span) => endSpan(span, () => publish({ ...event, traceparent: currentTraceparent() ?? event.traceparent })),
   );
 }
 
@@ -89,16 +83,7 @@ export async function consumeSpan<T>(event: Traced, consumer: string, fn: () => 
       attributes: { 'messaging.operation.type': 'process', 'messaging.destination.name': event.type, 'messaging.consumer.group.name': consumer, 'messaging.message.id': event.id },
     },
     eventContext(event),
-    async (span) => {
-      try {
-        return await fn();
-      } catch (err) {
-        failed(span, err);
-        throw err;
-      } finally {
-        span.end();
-      }
-    },
+    (span) => endSpan(span, fn),
   );
 }
 
