@@ -160,6 +160,29 @@ export function clientResponseHeaders(headers: Headers): Headers {
   return out;
 }
 
+/** Methods whose request may be sent twice with the effect of once (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+/**
+ * Whether a forwarded request that failed before any byte of an answer may be sent again at
+ * once (undici takes a new connection for it):
+ * - the connection was refused (ECONNREFUSED, e.g. a replica that stopped listening during a
+ *   restart, behind a Service or a balancer that sends the next attempt elsewhere): the request
+ *   never left the gateway, so any method;
+ * - the socket was reset or closed under the request (ECONNRESET, undici's UND_ERR_SOCKET: a
+ *   kept-alive connection the other side closed just as the request was written, e.g. nginx
+ *   reloading or a server closing idle connections): the request may have been read, so only
+ *   idempotent methods. A POST/PATCH on such a socket is answered 502 rather than risk being
+ *   applied twice.
+ * Timeouts are never retried (the request may still be running upstream).
+ */
+export function retryOnFreshConnection(method: string, error: unknown): boolean {
+  const e = error as { code?: string; cause?: { code?: string } } | undefined;
+  const codes = [e?.code, e?.cause?.code];
+  if (codes.includes('ECONNREFUSED')) return true;
+  return IDEMPOTENT.has(method) && codes.some((c) => c === 'ECONNRESET' || c === 'UND_ERR_SOCKET' || c === 'EPIPE');
+}
+
 /** Upstream failure → status: refused or unresolvable 503, timed out 504, anything else 502. */
 export function upstreamFailureStatus(error: unknown): 502 | 503 | 504 {
   const e = error as { code?: string; statusCode?: number; cause?: { code?: string } } | undefined;
