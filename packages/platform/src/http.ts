@@ -268,6 +268,8 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
         info: { title: opts.openapi.title, version: opts.openapi.version ?? '1.0.0', description: opts.openapi.description },
         components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       },
+      // components named by their schema's `$id` (e.g. `MfaChallenge`), not `def-0`
+      refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     });
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   }
