@@ -73,7 +73,7 @@ export interface RefreshTokensTable {
   used_at: Date | null;
 }
 
-export type OneTimePurpose = 'verify_email' | 'reset_password';
+export type OneTimePurpose = 'verify_email' | 'reset_password' | 'change_email';
 
 /** Email verification and password reset tokens by sha256: single use, short expiry. */
 export interface OneTimeTokensTable {
@@ -84,6 +84,18 @@ export interface OneTimeTokensTable {
   created_at: Generated<Date>;
   expires_at: Date;
   used_at: Date | null;
+  /** the address an email change moves to (purpose `change_email` only) */
+  new_email: string | null;
+}
+
+/** A tenant's custom roles (0008); the built-in ones are not rows. */
+export interface RolesTable {
+  tenant_id: string;
+  name: string;
+  description: string | null;
+  permissions: Generated<string[]>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
 }
 
 export interface MfaTotpTable {
@@ -165,6 +177,7 @@ export interface DB extends PlatformTables {
   passkeys: PasskeysTable;
   oauth_providers: OauthProvidersTable;
   oauth_identities: OauthIdentitiesTable;
+  roles: RolesTable;
 }
 
 /** The tables at run time, one line per column (checked against the interfaces above). */
@@ -231,6 +244,15 @@ export const columns = {
     created_at: 'timestamptz default',
     expires_at: 'timestamptz',
     used_at: 'timestamptz null',
+    new_email: 'text null',
+  },
+  roles: {
+    tenant_id: 'uuid',
+    name: 'text',
+    description: 'text null',
+    permissions: 'text[] default',
+    created_at: 'timestamptz default',
+    updated_at: 'timestamptz default',
   },
   mfa_totp: {
     user_id: 'uuid',
@@ -300,3 +322,4 @@ export type PasskeyRow = Selectable<PasskeysTable>;
 export type NewPasskey = Insertable<PasskeysTable>;
 export type ProviderRow = Selectable<OauthProvidersTable>;
 export type IdentityRow = Selectable<OauthIdentitiesTable>;
+export type RoleRow = Selectable<RolesTable>;
