@@ -6,6 +6,9 @@ import { DisplayNameSchema, EmailSchema, UsernameSchema } from '../auth/auth.sch
 export const AdminUserListQuerySchema = Type.Object(
   {
     query: Type.Optional(Type.String({ maxLength: 254, description: 'substring of the email or username, case-insensitive' })),
+    role: Type.Optional(Type.String({ maxLength: 63, description: 'only users holding this role (built-in or custom)' })),
+    status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')], { description: 'only enabled or only disabled users' })),
+    verified: Type.Optional(Type.Boolean({ description: 'only users whose email is (true) or is not (false) verified' })),
     cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
   },

@@ -250,3 +250,21 @@ describe('self-service', () => {
     assert.equal((await h.request('POST', `${P}/register`, { body: { email: u.email, password: GOOD_PASSWORD } })).statusCode, 201);
   });
 });
+
+describe('admin user list filters', () => {
+  test('role, status and verified narrow the list', async () => {
+    const t = await h.createTenant();
+    const a = await h.admin(['admin'], t.id);
+    const opts = { token: a.accessToken, tenant: t.id };
+    const org = await h.request('POST', `${A}/users`, { ...opts, body: { email: uniqueEmail('f-org'), password: GOOD_PASSWORD, roles: ['organizer'] } });
+    const plain = await h.request('POST', `${A}/users`, { ...opts, body: { email: uniqueEmail('f-plain'), password: GOOD_PASSWORD } });
+    await h.request('PATCH', `${A}/users/${plain.json().id}`, { ...opts, body: { disabled: true, emailVerified: true } });
+    const ids = async (query: Record<string, string>) =>
+      ((await h.request('GET', `${A}/users`, { ...opts, query })).json().items as Array<{ id: string }>).map((u) => u.id).sort();
+    assert.deepEqual(await ids({ role: 'organizer' }), [org.json().id]);
+    assert.deepEqual(await ids({ status: 'disabled' }), [plain.json().id]);
+    assert.deepEqual(await ids({ verified: 'true' }), [plain.json().id]);
+    assert.deepEqual(await ids({ verified: 'false', status: 'active' }), [a.user.id, org.json().id].sort());
+    assert.equal((await h.request('GET', `${A}/users`, { ...opts, query: { status: 'gone' } })).statusCode, 400);
+  });
+});
