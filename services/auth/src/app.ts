@@ -11,6 +11,7 @@ import { registerPasskeyRoutes } from './modules/passkeys/passkeys.routes';
 import { registerRecoveryRoutes } from './modules/recovery/recovery.routes';
 import { registerSessionRoutes } from './modules/sessions/sessions.routes';
 import { registerTenantRoutes } from './modules/tenants/tenants.routes';
+import { registerWebhookRoutes } from './modules/webhooks/webhooks.routes';
 
 /** Builds the app with every route of the service; not listening. */
 export async function buildApp(deps: AuthDeps): Promise<HttpApp> {
@@ -33,6 +34,7 @@ export async function buildApp(deps: AuthDeps): Promise<HttpApp> {
   registerAdminUserRoutes(app, { admin: deps.admin, mfa: deps.mfa, verifier });
   registerMfaRoutes(app, { gate: deps.gate, mfa: deps.mfa, tokens: deps.mfaTokens, verifier, cookies: deps.cookies });
   registerPasskeyRoutes(app, { passkeys: deps.passkeys, verifier, cookies: deps.cookies });
+  registerWebhookRoutes(app, { webhooks: deps.webhooks, verifier });
   registerOAuthRoutes(app, { oauth: deps.oauth, oauthAdmin: deps.oauthAdmin, verifier, cookies: deps.cookies, publicUrl: config.publicUrl });
   return app;
 }
