@@ -252,7 +252,7 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
             subject: 'A webhook endpoint was disabled',
             text:
               `Gatehouse stopped sending events to the webhook endpoint ${mail.url} after ${mail.failures} failed deliveries in a row.\n\n` +
-              `Fix the endpoint, then enable it again in the console (${deps.publicUrl}/#/webhooks) or with PATCH /api/v1/admin/webhooks/${mail.endpointId} {"disabled": false}. ` +
+              `Fix the endpoint, then enable it again in the console (${deps.publicUrl}/#/admin/webhooks) or with PATCH /api/v1/admin/webhooks/${mail.endpointId} {"disabled": false}. ` +
               'Deliveries that failed in the meantime can be replayed from their list.',
           })
           .catch((err: unknown) => logger.error({ err }, 'webhook disable mail could not be sent'));
