@@ -173,7 +173,7 @@ function endpointRow(ctx, initial, reload) {
                 await loadDeliveries();
               }, { className: 'small', 'aria-label': `Send a test event to ${w.url}`, onError }),
           actionButton('Delete', async () => {
-            if (!confirm(`Delete the endpoint ${w.url} and its deliveries?`)) return;
+            if (!window.confirm(`Delete the endpoint ${w.url} and its deliveries?`)) return;
             await api('DELETE', `${BASE}/${encodeURIComponent(w.id)}`);
             ctx.notify('Endpoint deleted.');
             await reload();

@@ -26,7 +26,7 @@ describe('console: Webhooks screen in headless Chromium', { skip: chromiumMissin
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
-        let verified = false;
+        let verified: boolean;
         try {
           new Webhook(secret).verify(body, Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])));
           verified = true;
