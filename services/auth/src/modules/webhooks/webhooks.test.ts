@@ -16,6 +16,7 @@ import { checkTargetUrl, checkedLookup, createTargetAgent, isPublicAddress } fro
 import { createSecretBox } from '@gatehouse/platform/crypto';
 import { WEBHOOK_SECRET_PURPOSE } from './webhooks.service';
 import { insertEndpoint } from './webhooks.queries';
+import { createWebhookDelivery } from './webhooks.delivery';
 import { MAX_ATTEMPTS, RETRY_DELAYS_SEC, retryDelayMs } from './webhooks.schedule';
 import { request } from 'undici';
 
@@ -219,6 +220,41 @@ describe('webhooks: delivery, retries, replay, authorization', () => {
     assert.equal(t.status, 202, t.text);
     await eventually(() => assert.ok(receiver.receipts.some((x) => x.id === t.body.eventId && x.type === 'webhook.test' && x.verified)), 30_000);
     assert.equal((await api('POST', `/${hookId}/deliveries/${randomUUID()}/replay`)).body.code, 'delivery_not_found');
+  });
+
+  test('two delivery workers (replicas) on one queue: every attempt is sent once', async () => {
+    const auth = s.services.auth.deps;
+    const second = createWebhookDelivery({
+      db: s.databases.auth,
+      secret: s.config.secret!,
+      transport: s.shared.transport,
+      mailer: s.shared.mailer,
+      metrics: auth.metrics,
+      logger: auth.logger,
+      config: s.config.webhooks,
+      publicUrl: s.config.publicUrl,
+    });
+    await second.start();
+    try {
+      const ids: string[] = [];
+      const results = await Promise.all(Array.from({ length: 40 }, () => api('POST', `/${hookId}/test`)));
+      for (const r of results) {
+        assert.equal(r.status, 202);
+        ids.push(r.body.eventId);
+      }
+      // both workers are woken at once for every delivery
+      for (let i = 0; i < 5; i++) second.nudge();
+      await eventually(() => assert.equal(receiver.receipts.filter((x) => ids.includes(x.id)).length, 40), 30_000);
+      await eventually(async () => {
+        const list = await api('GET', `/${hookId}/deliveries?limit=100`);
+        const mine = list.body.items.filter((d: { eventId: string }) => ids.includes(d.eventId));
+        assert.equal(mine.length, 40);
+        for (const d of mine) assert.deepEqual([d.status, d.attempt], ['succeeded', 1]);
+      });
+      assert.deepEqual([...new Set(countBy(receiver.receipts.filter((x) => ids.includes(x.id)).map((x) => x.id)).values())], [1], 'no attempt sent twice');
+    } finally {
+      await second.stop();
+    }
   });
 
   test('an endpoint failing again and again is disabled and the tenant\'s admins are mailed', async () => {
