@@ -21,7 +21,7 @@ export async function buildApp(deps: AuthDeps): Promise<HttpApp> {
     logger: deps.logger,
     openapi: { title: 'Gatehouse auth' },
     trustProxy: true /* only the gateway reaches services; it sets X-Forwarded-For */,
-    readiness: { database: () => db.ping(), kv: () => shared.kv.ping(), events: () => shared.transport.ping() },
+    readiness: { database: () => db.ping(), kv: () => shared.kv.ping(), events: () => shared.transport.ping(), consumer: async () => deps.webhookDelivery.check() },
     registry: shared.registry,
     bodyLimit: config.bodyLimitBytes,
   });
