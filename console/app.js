@@ -13,6 +13,7 @@ import { activityView } from './views/activity.js';
 import { adminUsersView } from './views/admin.js';
 import { eventsView } from './views/events.js';
 import { systemView } from './views/system.js';
+import { webhooksView } from './views/webhooks.js';
 
 /** The screens: fragment → view, who may see it, its menu label. */
 const ROUTES = {
@@ -24,6 +25,7 @@ const ROUTES = {
   '#/activity': { view: activityView, title: 'My activity', role: 'user', menu: 'Activity' },
   '#/events': { view: eventsView, title: 'Events', role: 'organizer', menu: 'Events' },
   '#/admin/users': { view: adminUsersView, title: 'Users', role: 'admin', menu: 'Users' },
+  '#/admin/webhooks': { view: webhooksView, title: 'Webhooks', role: 'admin', menu: 'Webhooks' },
   '#/admin/system': { view: systemView, title: 'System', role: 'superadmin', menu: 'System' },
 };
 /** Paths of emailed links: their view and the token they carry. */

@@ -115,6 +115,23 @@ export interface Config {
     /** processed inbox rows (the consumers' dedupe memory): longer than the stream keeps events */
     inboxSec: number;
   };
+  /** outgoing webhooks (docs/webhooks.md) */
+  webhooks: {
+    /** deliver to loopback, private, link-local and other non-public addresses (WEBHOOK_ALLOW_PRIVATE=true; development and tests) */
+    allowPrivate: boolean;
+    /** multiplies every retry delay and the 24 h disable window (WEBHOOK_RETRY_SCALE, default 1; tests use e.g. 0.001) */
+    retryScale: number;
+    /** how long one delivery attempt may take, connection to response (WEBHOOK_TIMEOUT_MS) */
+    timeoutMs: number;
+    /** how often the delivery worker looks for due deliveries when nothing nudged it (WEBHOOK_POLL_MS) */
+    pollMs: number;
+    /** attempts sent at once by one process (WEBHOOK_CONCURRENCY) */
+    concurrency: number;
+    /** an endpoint is disabled after this many failed attempts in a row (WEBHOOK_DISABLE_AFTER_FAILURES) … */
+    disableAfterFailures: number;
+    /** … or after failing without a success for this long (WEBHOOK_DISABLE_AFTER_SEC, scaled by retryScale) */
+    disableAfterSec: number;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -140,6 +157,21 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
 
 function list(env: Env, name: string): string[] {
   return (str(env, name) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const v = str(env, name);
+  if (v === undefined) return fallback;
+  if (v !== 'true' && v !== 'false') throw new ConfigError(`${name} must be true or false, got "${v}"`);
+  return v === 'true';
+}
+
+/** A positive decimal number (e.g. a scale factor). */
+function decimal(env: Env, name: string, fallback: number): number {
+  const v = str(env, name);
+  if (v === undefined) return fallback;
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) throw new ConfigError(`${name} must be a positive number, got "${v}"`);
+  return Number(v);
 }
 
 function url(env: Env, name: string): string | undefined {
@@ -268,6 +300,15 @@ export function loadConfig(env: Env): Config {
       outboxSec: int(env, 'PURGE_OUTBOX_AFTER_SEC', DAY, 0),
       // the JetStream stream keeps events 7 days (a consumer reset may replay them all): one more day
       inboxSec: int(env, 'PURGE_INBOX_AFTER_SEC', 8 * DAY, 0),
+    },
+    webhooks: {
+      allowPrivate: bool(env, 'WEBHOOK_ALLOW_PRIVATE', false),
+      retryScale: decimal(env, 'WEBHOOK_RETRY_SCALE', 1),
+      timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100),
+      pollMs: int(env, 'WEBHOOK_POLL_MS', 1000, 10),
+      concurrency: int(env, 'WEBHOOK_CONCURRENCY', 16, 1),
+      disableAfterFailures: int(env, 'WEBHOOK_DISABLE_AFTER_FAILURES', 100, 1),
+      disableAfterSec: int(env, 'WEBHOOK_DISABLE_AFTER_SEC', DAY, 1),
     },
   };
 }

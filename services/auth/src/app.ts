@@ -13,6 +13,7 @@ import { registerPasskeyRoutes } from './modules/passkeys/passkeys.routes';
 import { registerRecoveryRoutes } from './modules/recovery/recovery.routes';
 import { registerSessionRoutes } from './modules/sessions/sessions.routes';
 import { registerTenantRoutes } from './modules/tenants/tenants.routes';
+import { registerWebhookRoutes } from './modules/webhooks/webhooks.routes';
 
 /** Builds the app with every route of the service; not listening. */
 export async function buildApp(deps: AuthDeps): Promise<HttpApp> {
@@ -22,7 +23,7 @@ export async function buildApp(deps: AuthDeps): Promise<HttpApp> {
     logger: deps.logger,
     openapi: { title: 'Gatehouse auth' },
     trustProxy: true /* only the gateway reaches services; it sets X-Forwarded-For */,
-    readiness: { database: () => db.ping(), kv: () => shared.kv.ping(), events: () => shared.transport.ping() },
+    readiness: { database: () => db.ping(), kv: () => shared.kv.ping(), events: () => shared.transport.ping(), consumer: async () => deps.webhookDelivery.check() },
     registry: shared.registry,
     bodyLimit: config.bodyLimitBytes,
   });
@@ -37,6 +38,7 @@ export async function buildApp(deps: AuthDeps): Promise<HttpApp> {
   registerAccountRoutes(app, { account: deps.account, verifier });
   registerMfaRoutes(app, { gate: deps.gate, mfa: deps.mfa, tokens: deps.mfaTokens, verifier, cookies: deps.cookies });
   registerPasskeyRoutes(app, { passkeys: deps.passkeys, verifier, cookies: deps.cookies });
+  registerWebhookRoutes(app, { webhooks: deps.webhooks, verifier });
   registerOAuthRoutes(app, { oauth: deps.oauth, oauthAdmin: deps.oauthAdmin, verifier, cookies: deps.cookies, publicUrl: config.publicUrl });
   return app;
 }

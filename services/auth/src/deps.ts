@@ -28,6 +28,8 @@ import { createSessionService } from './modules/sessions/sessions.service';
 import { createTenantAdmin } from './modules/tenants/tenants.admin';
 import { createTenantService, MAX_TENANT_ACCESS_TTL_SEC } from './modules/tenants/tenants.service';
 import { createThrottle } from './modules/throttle/throttle.service';
+import { createWebhookDelivery } from './modules/webhooks/webhooks.delivery';
+import { createWebhookService } from './modules/webhooks/webhooks.service';
 import { registerDatabaseMetrics } from '@gatehouse/platform/db';
 import { createAuthMetrics } from './metrics';
 
@@ -96,7 +98,19 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   const account = createAccountService({ db, hasher, throttle, tenants, sessions, recovery, publicUrl: config.publicUrl });
   const cookies = createRefreshCookies({ publicUrl: config.publicUrl, corsOrigins: config.corsOrigins, tenants });
   const tenantAdmin = createTenantAdmin({ db, hasher, background, logger });
+  // the consumer routes every tenant's events, the worker claims every tenant's due deliveries
+  const webhookDelivery = createWebhookDelivery({
+    db,
+    secret,
+    transport: shared.transport,
+    mailer: shared.mailer,
+    metrics,
+    logger,
+    config: config.webhooks,
+    publicUrl: config.publicUrl,
+  });
+  const webhooks = createWebhookService({ db, secret, allowPrivate: config.webhooks.allowPrivate, nudge: webhookDelivery.nudge });
   const purger = createPurger({ tasks: authPurgeTasks(db, config.purge), intervalSec: config.purge.intervalSec, batchSize: config.purge.batchSize, logger });
-  return { config, shared, logger, metrics, db, relay, purger, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, roles, account, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin };
+  return { config, shared, logger, metrics, db, relay, purger, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, roles, account, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin, webhooks, webhookDelivery };
 }
 export type AuthDeps = ReturnType<typeof createAuthDeps>;

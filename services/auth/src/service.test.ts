@@ -53,10 +53,10 @@ describe('startup', () => {
     assert.ok((promoted.roles as string[]).includes('superadmin'));
   });
 
-  test('readiness checks the database, the limit store and the event transport', async () => {
+  test('readiness checks the database, the limit store, the event transport and the webhook consumer', async () => {
     const res = await h.request('GET', '/readyz', { tenant: null });
     assert.equal(res.statusCode, 200);
-    assert.deepEqual(res.json().checks, { database: 'ok', kv: 'ok', events: 'ok' });
+    assert.deepEqual(res.json().checks, { database: 'ok', kv: 'ok', events: 'ok', consumer: 'ok' });
   });
 
   test('with PostgreSQL and no GATEHOUSE_SECRET the service refuses to start, saying why', async () => {

@@ -46,11 +46,13 @@ async function create(config: Config, shared: SharedDeps): Promise<ServiceInstan
           started = true;
           d.relay.start();
           d.purger.start();
+          await d.webhookDelivery.start();
         },
         async close() {
           await app.close();
           d.keys.stop();
           await d.purger.stop();
+          if (started) await d.webhookDelivery.stop();
           await d.background.idle();
           if (started) await d.relay.stop();
           await db.close();

@@ -48,6 +48,9 @@ export interface Side {
   emailChangeToken: string;
   /** a QR token of the user (short-lived) */
   qrToken(): Promise<string>;
+  /** a webhook endpoint of the tenant (never sent to: its URL is under .invalid) and one of its deliveries */
+  webhookId: string;
+  webhookDeliveryId: string;
 }
 
 /** The current TOTP code for a base32 secret (RFC 6238, SHA-1, 6 digits, 30 s). */
@@ -179,6 +182,21 @@ export async function buildSide(h: TestSystem, o: { label: string; oauth?: boole
     'email change',
   );
   const emailChangeToken = await eventually(() => mailedToken(h, newEmail, '/confirm-email'));
+  const hook = await h.request('POST', '/api/v1/admin/webhooks', {
+    tenant: slug,
+    token: admin.accessToken,
+    body: { url: `https://hooks-${slug}.invalid/in`, events: ['social.events.none'], description: `hook of ${slug}` },
+  });
+  expectStatus(hook, 201, 'create webhook');
+  const webhookId = hook.body.id as string;
+  const webhookDeliveryId = randomUUID();
+  // a delivery as the worker leaves one it gave up on (not queued: nothing is sent)
+  await h.databases.auth.withTenant(tenant.id, (trx) =>
+    trx
+      .insertInto('webhook_deliveries')
+      .values({ id: webhookDeliveryId, tenant_id: tenant.id, endpoint_id: webhookId, event_id: randomUUID(), event_type: 'social.events.none', payload: '{}', status: 'failed' })
+      .execute(),
+  );
 
   expectStatus(await h.request('POST', '/api/v1/auth/password/forgot', { tenant: slug, body: { email: user.email } }), 202, 'forgot');
   const resetToken = await eventually(() => mailedToken(h, user.email, '/reset-password'));
@@ -205,6 +223,8 @@ export async function buildSide(h: TestSystem, o: { label: string; oauth?: boole
     newEmail,
     emailChangeToken,
     qrToken,
+    webhookId,
+    webhookDeliveryId,
   };
 }
 
@@ -221,6 +241,8 @@ export function markers(s: Side): string[] {
     s.redirectUri,
     s.roleName,
     s.newEmail,
+    s.webhookId,
+    s.webhookDeliveryId,
     ...[s.user, s.organizer, s.admin, s.mfaUser].flatMap((a) => [a.id, a.email]),
   ];
   if (s.oauthClientId) out.push(s.oauthClientId);

@@ -139,6 +139,26 @@ const MATRIX: Probe[] = [
   { endpoint: 'GET /api/v1/admin/tenant', kind: 'self', ok: ['admin'] },
   { endpoint: 'PATCH /api/v1/admin/tenant', kind: 'self', ok: ['admin'], body: ({ a }) => ({ name: `Tenant ${a.slug}` }) },
   { endpoint: 'POST /api/v1/admin/users/{id}/mfa/reset', kind: 'cross', path: ({ b }) => `/api/v1/admin/users/${b.mfaUser.id}/mfa/reset`, body: () => ({}), expect: adminOnly },
+  // ---- admin: webhooks ----------------------------------------------------------------------------
+  { endpoint: 'GET /api/v1/admin/webhooks', kind: 'self', ok: ['admin'] },
+  { endpoint: 'POST /api/v1/admin/webhooks', kind: 'self', ok: ['admin'], body: ({ a }) => ({ url: `https://hooks-${a.slug}.invalid/more`, events: ['social.events.none'] }) },
+  { endpoint: 'GET /api/v1/admin/webhooks/{id}', kind: 'cross', path: ({ b }) => `/api/v1/admin/webhooks/${b.webhookId}`, expect: adminOnly },
+  { endpoint: 'PATCH /api/v1/admin/webhooks/{id}', kind: 'cross', path: ({ b }) => `/api/v1/admin/webhooks/${b.webhookId}`, body: () => ({ disabled: true, url: 'https://attacker.invalid/' }), expect: adminOnly },
+  { endpoint: 'DELETE /api/v1/admin/webhooks/{id}', kind: 'cross', path: ({ b }) => `/api/v1/admin/webhooks/${b.webhookId}`, expect: adminOnly },
+  { endpoint: 'GET /api/v1/admin/webhooks/{id}/deliveries', kind: 'cross', path: ({ b }) => `/api/v1/admin/webhooks/${b.webhookId}/deliveries`, expect: adminOnly },
+  {
+    endpoint: 'GET /api/v1/admin/webhooks/{id}/deliveries/{deliveryId}',
+    kind: 'cross',
+    path: ({ b }) => `/api/v1/admin/webhooks/${b.webhookId}/deliveries/${b.webhookDeliveryId}`,
+    expect: adminOnly,
+  },
+  {
+    endpoint: 'POST /api/v1/admin/webhooks/{id}/deliveries/{deliveryId}/replay',
+    kind: 'cross',
+    path: ({ b }) => `/api/v1/admin/webhooks/${b.webhookId}/deliveries/${b.webhookDeliveryId}/replay`,
+    expect: adminOnly,
+  },
+  { endpoint: 'POST /api/v1/admin/webhooks/{id}/test', kind: 'cross', path: ({ b }) => `/api/v1/admin/webhooks/${b.webhookId}/test`, expect: adminOnly },
   // ---- admin: tenants (superadmin of the default tenant only) -------------------------------------
   { endpoint: 'GET /api/v1/admin/tenants', kind: 'cross', expect: [403] },
   { endpoint: 'POST /api/v1/admin/tenants', kind: 'cross', body: () => ({ slug: `m-${randomUUID().slice(0, 8)}`, name: 'nope' }), expect: [403] },
@@ -349,6 +369,13 @@ describe('isolation matrix: two tenants × every endpoint × user, organizer, ad
     assert.equal(avatar.status, 200);
     const providers = await h.request('GET', '/api/v1/admin/oauth-providers', { ...on, token: admin.accessToken });
     assert.deepEqual(providers.body.items.map((p: { clientId: string }) => p.clientId), [B.oauthClientId]);
+    // the webhook is there as it was, with its one delivery as it was
+    const hook = await h.request('GET', `/api/v1/admin/webhooks/${B.webhookId}`, { ...on, token: admin.accessToken });
+    assert.equal(hook.status, 200);
+    assert.equal(hook.body.disabled, false);
+    assert.equal(hook.body.url, `https://hooks-${B.slug}.invalid/in`);
+    const deliveries = await h.request('GET', `/api/v1/admin/webhooks/${B.webhookId}/deliveries`, { ...on, token: admin.accessToken });
+    assert.deepEqual(deliveries.body.items.map((d: { id: string; status: string; attempt: number }) => [d.id, d.status, d.attempt]), [[B.webhookDeliveryId, 'failed', 0]]);
     // forgot-password on A's host for B's admin mailed nothing (the lookup runs in the background)
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(h.shared.mailer.messages().filter((m) => m.to === B.admin.email).length, bAdminMails);

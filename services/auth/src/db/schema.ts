@@ -164,6 +164,63 @@ export interface OauthIdentitiesTable {
   created_at: Generated<Date>;
 }
 
+/** A tenant's webhook endpoint; the signing secret sealed with the master secret. */
+export interface WebhookEndpointsTable {
+  id: string;
+  tenant_id: string;
+  url: string;
+  description: string | null;
+  events: string[];
+  secret_sealed: string;
+  disabled_at: Date | null;
+  disabled_reason: string | null;
+  consecutive_failures: Generated<number>;
+  failing_since: Date | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'succeeded' | 'failed';
+
+/** One event for one endpoint: its payload as signed and sent, and where it stands. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  tenant_id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  payload: string;
+  status: ColumnType<WebhookDeliveryStatus, WebhookDeliveryStatus | undefined, WebhookDeliveryStatus>;
+  attempt: Generated<number>;
+  next_attempt_at: Date | null;
+  response_status: number | null;
+  response_excerpt: string | null;
+  last_error: string | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+/** Every attempt of a delivery. */
+export interface WebhookAttemptsTable {
+  id: string;
+  tenant_id: string;
+  delivery_id: string;
+  attempt: number;
+  started_at: Date;
+  duration_ms: number;
+  outcome: 'succeeded' | 'failed';
+  response_status: number | null;
+  response_excerpt: string | null;
+  error: string | null;
+}
+
+/** The delivery worker's schedule: deliveries with an attempt still to make. */
+export interface WebhookQueueTable {
+  delivery_id: string;
+  tenant_id: string;
+  due_at: Date;
+}
+
 /** Every table of the auth schema, the platform's included. */
 export interface DB extends PlatformTables {
   tenants: TenantsTable;
@@ -178,6 +235,10 @@ export interface DB extends PlatformTables {
   oauth_providers: OauthProvidersTable;
   oauth_identities: OauthIdentitiesTable;
   roles: RolesTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  webhook_queue: WebhookQueueTable;
 }
 
 /** The tables at run time, one line per column (checked against the interfaces above). */
@@ -304,6 +365,53 @@ export const columns = {
     email: 'text null',
     created_at: 'timestamptz default',
   },
+  webhook_endpoints: {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    url: 'text',
+    description: 'text null',
+    events: 'text[]',
+    secret_sealed: 'text',
+    disabled_at: 'timestamptz null',
+    disabled_reason: 'text null',
+    consecutive_failures: 'int4 default',
+    failing_since: 'timestamptz null',
+    created_at: 'timestamptz default',
+    updated_at: 'timestamptz default',
+  },
+  webhook_deliveries: {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    endpoint_id: 'uuid',
+    event_id: 'text',
+    event_type: 'text',
+    payload: 'text',
+    status: 'text default',
+    attempt: 'int4 default',
+    next_attempt_at: 'timestamptz null',
+    response_status: 'int4 null',
+    response_excerpt: 'text null',
+    last_error: 'text null',
+    created_at: 'timestamptz default',
+    updated_at: 'timestamptz default',
+  },
+  webhook_attempts: {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    delivery_id: 'uuid',
+    attempt: 'int4',
+    started_at: 'timestamptz',
+    duration_ms: 'int4',
+    outcome: 'text',
+    response_status: 'int4 null',
+    response_excerpt: 'text null',
+    error: 'text null',
+  },
+  webhook_queue: {
+    delivery_id: 'uuid',
+    tenant_id: 'uuid',
+    due_at: 'timestamptz',
+  },
 } satisfies SchemaSpec<DB>;
 
 /** The auth service's database handle, owner connection and transactions. */
@@ -323,3 +431,6 @@ export type NewPasskey = Insertable<PasskeysTable>;
 export type ProviderRow = Selectable<OauthProvidersTable>;
 export type IdentityRow = Selectable<OauthIdentitiesTable>;
 export type RoleRow = Selectable<RolesTable>;
+export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type WebhookAttemptRow = Selectable<WebhookAttemptsTable>;

@@ -1,0 +1,490 @@
+/**
+ * Webhooks (issue 16 item 4) on the whole system (real PostgreSQL, Redis, NATS JetStream when
+ * the run has them), with a local receiver that verifies every request with the
+ * `standardwebhooks` package. Retry delays are scaled down (WEBHOOK_RETRY_SCALE), and every
+ * wait is for a state (`eventually`), never for a time.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import { metricValue } from '@gatehouse/platform/metrics';
+import { BASE_DOMAIN, ndjson, eventually, PASSWORD, startTestSystem, type TestSystem } from '../../../../../test/src/system';
+import { checkTargetUrl, checkedLookup, createTargetAgent, isPublicAddress } from './webhooks.target';
+import { createSecretBox } from '@gatehouse/platform/crypto';
+import { WEBHOOK_SECRET_PURPOSE } from './webhooks.service';
+import { insertEndpoint } from './webhooks.queries';
+import { createWebhookDelivery } from './webhooks.delivery';
+import { MAX_ATTEMPTS, RETRY_DELAYS_SEC, retryDelayMs } from './webhooks.schedule';
+import { request } from 'undici';
+
+interface Receipt {
+  id: string;
+  type: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- CloudEvent data read by assertions
+  event: any;
+  verified: boolean;
+}
+
+/** A webhook receiver on a loopback port: verifies signatures, can go down and come back on the same port. */
+async function startReceiver(secretOf: () => string | undefined) {
+  const receipts: Receipt[] = [];
+  let answer = 200;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
+      let verified = false;
+      const secret = secretOf();
+      try {
+        if (secret) {
+          new Webhook(secret).verify(body, headers);
+          verified = true;
+        }
+      } catch {
+        verified = false;
+      }
+      const event = JSON.parse(body);
+      if (answer >= 200 && answer < 300) receipts.push({ id: headers['webhook-id']!, type: event.type, event, verified });
+      res.writeHead(answer, { 'content-type': 'text/plain' });
+      res.end(answer === 200 ? 'ok thanks' : 'not now');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    port,
+    receipts,
+    set status(s: number) {
+      answer = s;
+    },
+    /** Closes the listener and every open connection: connections are refused from now on. */
+    async down(): Promise<void> {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+    async up(): Promise<void> {
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    },
+    async close(): Promise<void> {
+      if (server.listening) await this.down();
+    },
+  };
+}
+
+type Receiver = Awaited<ReturnType<typeof startReceiver>>;
+
+const countBy = (items: string[]) => items.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<string, number>());
+
+describe('webhooks: delivery, retries, replay, authorization', () => {
+  let s: TestSystem;
+  let receiver: Receiver;
+  let secret: string | undefined;
+  let tenant: Awaited<ReturnType<TestSystem['createTenant']>>;
+  let adminToken: string;
+  let hookId: string;
+
+  before(async () => {
+    s = await startTestSystem({
+      baseDomain: BASE_DOMAIN,
+      env: { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_SCALE: '0.001', WEBHOOK_POLL_MS: '20', WEBHOOK_DISABLE_AFTER_FAILURES: '40' },
+    });
+    receiver = await startReceiver(() => secret);
+    tenant = await s.createTenant({});
+    adminToken = tenant.admin!.accessToken;
+  });
+  after(async () => {
+    await receiver?.close();
+    await s?.close();
+  });
+
+  const api = (method: string, path: string, body?: unknown, token = adminToken, t = tenant.slug) =>
+    s.request(method, `/api/v1/admin/webhooks${path}`, { tenant: t, token, body });
+
+  test('create: the secret is shown once, stored sealed; list, get and patch never show it', async () => {
+    const r = await api('POST', '', { url: receiver.url, events: ['user.events.*'], description: 'test receiver' });
+    assert.equal(r.status, 201, r.text);
+    assert.match(r.body.secret, /^whsec_[A-Za-z0-9+/]+=*$/);
+    secret = r.body.secret;
+    hookId = r.body.id;
+    assert.deepEqual(r.body.events, ['user.events.*']);
+    assert.equal(r.body.disabled, false);
+    const got = await api('GET', `/${hookId}`);
+    assert.equal(got.status, 200);
+    assert.equal(got.body.secret, undefined);
+    const list = await api('GET', '');
+    assert.deepEqual(list.body.items.map((w: { id: string }) => w.id), [hookId]);
+    assert.equal(list.body.items[0].secret, undefined);
+    const stored = await s.databases.auth.withTenant(tenant.id, (trx) => trx.selectFrom('webhook_endpoints').select('secret_sealed').where('id', '=', hookId).executeTakeFirstOrThrow());
+    assert.ok(!stored.secret_sealed.includes(secret!.slice(6)), 'the secret is not stored in the clear');
+    assert.equal(createSecretBox(s.config.secret!, WEBHOOK_SECRET_PURPOSE).open(stored.secret_sealed), secret);
+  });
+
+  test('every subscribed event is delivered once, signed, and nothing unsubscribed is', async () => {
+    const users = [];
+    for (let i = 0; i < 5; i++) users.push(await s.register({ tenant: tenant.slug }));
+    const ids = new Set(users.map((u) => u.id));
+    const ours = () => receiver.receipts.filter((r) => r.type === 'user.events.created' && ids.has(r.event.data.id));
+    await eventually(() => assert.equal(ours().length, 5), 30_000);
+    for (const r of receiver.receipts) {
+      assert.ok(r.verified, `signature of ${r.id} verifies`);
+      assert.match(r.type, /^user\.events\./, 'only subscribed types arrive');
+      assert.equal(r.id, r.event.id, 'webhook-id is the event id');
+    }
+    // once: one receipt per event, and the delivery says one attempt
+    assert.deepEqual([...countBy(ours().map((r) => r.id)).values()], [1, 1, 1, 1, 1]);
+    // the receiver answered before the worker recorded the attempt: wait for the record
+    await eventually(async () => {
+      const deliveries = await api('GET', `/${hookId}/deliveries`);
+      assert.equal(deliveries.status, 200);
+      const mine = deliveries.body.items.filter((d: { eventId: string }) => ours().some((r) => r.id === d.eventId));
+      assert.equal(mine.length, 5);
+      for (const d of mine) {
+        assert.equal(d.status, 'succeeded');
+        assert.equal(d.attempt, 1);
+        assert.equal(d.responseStatus, 200);
+        assert.equal(d.responseExcerpt, 'ok thanks');
+        assert.equal(d.nextAttemptAt, null);
+      }
+    });
+    assert.ok((await metricValue(s.shared.registry, 'gatehouse_webhook_deliveries_total', { result: 'success' }))! >= 5);
+  });
+
+  test('the receiver down for a while: every event arrives after retries, once per webhook-id', async () => {
+    await receiver.down();
+    const users = [];
+    for (let i = 0; i < 3; i++) users.push(await s.register({ tenant: tenant.slug }));
+    const ids = new Set(users.map((u) => u.id));
+    // down until every one of these deliveries has failed at least twice (recorded, scheduled again)
+    const pendingOfOurs = async () => {
+      const list = await api('GET', `/${hookId}/deliveries?limit=200`);
+      const rows = [];
+      for (const d of list.body.items) {
+        if (d.eventType !== 'user.events.created') continue;
+        const detail = await api('GET', `/${hookId}/deliveries/${d.id}`);
+        const payload = await s.databases.auth.withTenant(tenant.id, (trx) => trx.selectFrom('webhook_deliveries').select('payload').where('id', '=', d.id).executeTakeFirstOrThrow());
+        if (ids.has(JSON.parse(payload.payload).data.id)) rows.push(detail.body);
+      }
+      return rows;
+    };
+    await eventually(async () => {
+      const rows = await pendingOfOurs();
+      assert.equal(rows.length, 3);
+      for (const d of rows) {
+        assert.ok(d.attempt >= 2, `delivery ${d.id} has failed twice (${d.attempt})`);
+        assert.equal(d.status, 'pending');
+        assert.ok(d.nextAttemptAt, 'the next attempt is scheduled in the database');
+        assert.ok(d.attempts.every((a: { outcome: string; error: string | null }) => a.outcome === 'failed' && a.error), 'every failed attempt is recorded with its error');
+      }
+    }, 30_000);
+    await receiver.up();
+    const ours = () => receiver.receipts.filter((r) => r.type === 'user.events.created' && ids.has(r.event.data.id));
+    await eventually(() => assert.equal(ours().length, 3), 60_000);
+    await eventually(async () => {
+      for (const d of await pendingOfOurs()) {
+        assert.equal(d.status, 'succeeded');
+        assert.ok(d.attempt >= 3, 'delivered by a retry');
+        assert.equal(new Set(d.attempts.map((a: { attempt: number }) => a.attempt)).size, d.attempts.length, 'each attempt recorded once');
+        assert.equal(d.attempts.length, d.attempt, 'every attempt recorded');
+      }
+    });
+    assert.deepEqual([...countBy(ours().map((r) => r.id)).values()], [1, 1, 1], 'no event twice under the same webhook-id');
+    for (const r of ours()) assert.ok(r.verified);
+    const got = await api('GET', `/${hookId}`);
+    assert.equal(got.body.disabled, false);
+    assert.equal(got.body.consecutiveFailures, 0, 'a success ends the failure streak');
+  });
+
+  test('replay sends the same event again under the same webhook-id; test events arrive', async () => {
+    const list = await api('GET', `/${hookId}/deliveries`);
+    const d = list.body.items.find((x: { status: string }) => x.status === 'succeeded');
+    assert.ok(d);
+    const before = receiver.receipts.filter((r) => r.id === d.eventId).length;
+    const r = await api('POST', `/${hookId}/deliveries/${d.id}/replay`);
+    assert.equal(r.status, 202, r.text);
+    await eventually(() => assert.equal(receiver.receipts.filter((x) => x.id === d.eventId).length, before + 1), 30_000);
+    await eventually(async () => {
+      const detail = await api('GET', `/${hookId}/deliveries/${d.id}`);
+      assert.equal(detail.body.status, 'succeeded');
+      assert.equal(detail.body.attempt, d.attempt + 1);
+      assert.equal(detail.body.attempts.length, d.attempt + 1);
+    });
+    const t = await api('POST', `/${hookId}/test`);
+    assert.equal(t.status, 202, t.text);
+    await eventually(() => assert.ok(receiver.receipts.some((x) => x.id === t.body.eventId && x.type === 'webhook.test' && x.verified)), 30_000);
+    assert.equal((await api('POST', `/${hookId}/deliveries/${randomUUID()}/replay`)).body.code, 'delivery_not_found');
+  });
+
+  test('two delivery workers (replicas) on one queue: every attempt is sent once', async () => {
+    const auth = s.services.auth.deps;
+    const second = createWebhookDelivery({
+      db: s.databases.auth,
+      secret: s.config.secret!,
+      transport: s.shared.transport,
+      mailer: s.shared.mailer,
+      metrics: auth.metrics,
+      logger: auth.logger,
+      config: s.config.webhooks,
+      publicUrl: s.config.publicUrl,
+    });
+    await second.start();
+    try {
+      const ids: string[] = [];
+      const results = await Promise.all(Array.from({ length: 40 }, () => api('POST', `/${hookId}/test`)));
+      for (const r of results) {
+        assert.equal(r.status, 202);
+        ids.push(r.body.eventId);
+      }
+      // both workers are woken at once for every delivery
+      for (let i = 0; i < 5; i++) second.nudge();
+      await eventually(() => assert.equal(receiver.receipts.filter((x) => ids.includes(x.id)).length, 40), 30_000);
+      await eventually(async () => {
+        const list = await api('GET', `/${hookId}/deliveries?limit=100`);
+        const mine = list.body.items.filter((d: { eventId: string }) => ids.includes(d.eventId));
+        assert.equal(mine.length, 40);
+        for (const d of mine) assert.deepEqual([d.status, d.attempt], ['succeeded', 1]);
+      });
+      assert.deepEqual([...new Set(countBy(receiver.receipts.filter((x) => ids.includes(x.id)).map((x) => x.id)).values())], [1], 'no attempt sent twice');
+    } finally {
+      await second.stop();
+    }
+  });
+
+  test('an endpoint failing again and again is disabled and the tenant\'s admins are mailed', async () => {
+    const other = await startReceiver(() => undefined);
+    other.status = 503;
+    const created = await api('POST', '', { url: other.url, events: ['social.events.nothing'] });
+    assert.equal(created.status, 201);
+    // test events until the endpoint is disabled (each fails and retries within milliseconds here)
+    let queued = 0;
+    for (let i = 0; i < 30; i++) {
+      const r = await api('POST', `/${created.body.id}/test`);
+      if (r.status === 409) break;
+      assert.equal(r.status, 202);
+      queued += 1;
+    }
+    assert.ok(queued >= 1);
+    await eventually(async () => {
+      const got = await api('GET', `/${created.body.id}`);
+      assert.equal(got.body.disabled, true);
+      assert.equal(got.body.disabledReason, 'failures');
+    }, 60_000);
+    const adminEmail = (await s.request('GET', '/api/v1/auth/me', { tenant: tenant.slug, token: adminToken })).body.email;
+    await eventually(() => assert.ok(s.shared.mailer.messages().some((m) => m.to === adminEmail && m.subject === 'A webhook endpoint was disabled' && m.text.includes(other.url))));
+    assert.equal((await api('POST', `/${created.body.id}/test`)).body.code, 'webhook_disabled');
+    // enabling again starts a fresh streak
+    const enabled = await api('PATCH', `/${created.body.id}`, { disabled: false });
+    assert.equal(enabled.body.disabled, false);
+    assert.equal(enabled.body.consecutiveFailures, 0);
+    const deleted = await api('DELETE', `/${created.body.id}`);
+    assert.equal(deleted.status, 204, deleted.text);
+    assert.equal((await api('GET', `/${created.body.id}`)).status, 404);
+    await other.close();
+  });
+
+  test('authorization: users and organizers are refused, another tenant\'s webhook is 404', async () => {
+    assert.equal((await api('GET', '', undefined, '')).status, 401);
+    const user = await s.register({ tenant: tenant.slug });
+    assert.equal((await api('GET', '', undefined, user.accessToken)).status, 403);
+    const promoted = await s.request('PATCH', `/api/v1/admin/users/${user.id}`, { tenant: tenant.slug, token: adminToken, body: { roles: ['user', 'organizer'] } });
+    assert.equal(promoted.status, 200, promoted.text);
+    const organizer = await s.login(user.email, PASSWORD, { tenant: tenant.slug });
+    for (const [m, p, b] of [
+      ['GET', '', undefined],
+      ['POST', '', { url: receiver.url, events: ['user.events.*'] }],
+      ['GET', `/${hookId}`, undefined],
+      ['PATCH', `/${hookId}`, { disabled: true }],
+      ['DELETE', `/${hookId}`, undefined],
+      ['GET', `/${hookId}/deliveries`, undefined],
+      ['POST', `/${hookId}/test`, undefined],
+    ] as const) {
+      const r = await api(m, p, b, organizer.accessToken);
+      assert.equal(r.status, 403, `${m} ${p} as organizer`);
+    }
+    const other = await s.createTenant({});
+    const otherToken = other.admin!.accessToken;
+    for (const [m, p, b] of [
+      ['GET', `/${hookId}`, undefined],
+      ['PATCH', `/${hookId}`, { disabled: true }],
+      ['DELETE', `/${hookId}`, undefined],
+      ['GET', `/${hookId}/deliveries`, undefined],
+      ['POST', `/${hookId}/test`, undefined],
+    ] as const) {
+      const r = await api(m, p, b, otherToken, other.slug);
+      assert.equal(r.status, 404, `${m} ${p} from another tenant`);
+      assert.equal(r.body.code, 'webhook_not_found');
+    }
+    assert.deepEqual((await api('GET', '', undefined, otherToken, other.slug)).body.items, []);
+    // still there, untouched
+    assert.equal((await api('GET', `/${hookId}`)).body.disabled, false);
+  });
+
+  test('bad input is a problem with a stable code', async () => {
+    const bad = [
+      [{ url: 'ftp://example.com/x', events: ['user.events.*'] }, 'validation_failed'],
+      [{ url: 'https://u:p@example.com/x', events: ['user.events.*'] }, 'validation_failed'],
+      [{ url: 'not a url', events: ['user.events.*'] }, 'validation_failed'],
+      [{ url: 'https://example.com/x', events: ['user.>.x'] }, 'validation_failed'],
+      [{ url: 'https://example.com/x', events: [] }, 'validation_failed'],
+      [{ url: 'https://example.com/x' }, 'validation_failed'],
+    ] as const;
+    for (const [body, code] of bad) {
+      const r = await api('POST', '', body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal(r.body.code, code);
+      assert.match(String(r.headers['content-type']), /application\/problem\+json/);
+    }
+    assert.equal((await api('GET', '/not-a-uuid')).status, 400);
+    assert.equal((await api('GET', `/${hookId}/deliveries?cursor=garbage`)).body.code, 'validation_failed');
+  });
+
+  test('changes are audited', async () => {
+    const entries = async (type: string) => {
+      const r = await s.request('GET', `/api/v1/audit/events?type=${type}&format=ndjson`, { tenant: tenant.slug, token: adminToken });
+      assert.equal(r.status, 200, r.text);
+      return ndjson(r.text);
+    };
+    await eventually(async () => assert.ok((await entries('auth.events.webhook_created')).length >= 2), 30_000);
+    await eventually(async () => assert.ok((await entries('auth.events.webhook_disabled')).length >= 1), 30_000);
+    await eventually(async () => assert.ok((await entries('auth.events.webhook_deleted')).length >= 1), 30_000);
+  });
+});
+
+describe('webhooks: non-public targets (WEBHOOK_ALLOW_PRIVATE unset)', () => {
+  let s: TestSystem;
+  let receiver: Receiver;
+
+  before(async () => {
+    s = await startTestSystem({ baseDomain: BASE_DOMAIN, env: { WEBHOOK_RETRY_SCALE: '0.001', WEBHOOK_POLL_MS: '20' } });
+    receiver = await startReceiver(() => undefined);
+  });
+  after(async () => {
+    await receiver?.close();
+    await s?.close();
+  });
+
+  test('literal loopback, private, link-local, ULA and multicast URLs are refused at creation', async () => {
+    const tenant = await s.createTenant({});
+    for (const url of [
+      receiver.url,
+      'http://10.1.2.3/x',
+      'http://192.168.0.10/x',
+      'http://172.16.5.5/x',
+      'http://169.254.169.254/latest/meta-data',
+      'http://[::1]:8080/x',
+      'http://[fd00::1]/x',
+      'http://[fe80::1]/x',
+      'http://[::ffff:127.0.0.1]/x',
+      'http://224.0.0.1/x',
+      'http://0.0.0.0/x',
+      'http://100.64.0.1/x',
+      'http://localhost:8080/x',
+      'http://api.localhost/x',
+    ]) {
+      const r = await s.request('POST', '/api/v1/admin/webhooks', { tenant: tenant.slug, token: tenant.admin!.accessToken, body: { url, events: ['user.events.*'] } });
+      assert.equal(r.status, 400, url);
+      assert.equal(r.body.code, 'webhook_target_refused', url);
+    }
+    const ok = await s.request('POST', '/api/v1/admin/webhooks', { tenant: tenant.slug, token: tenant.admin!.accessToken, body: { url: 'https://93.184.215.14/hook', events: ['social.events.never'] } });
+    assert.equal(ok.status, 201, 'a public address is accepted');
+  });
+
+  test('a name that resolves to loopback is refused at send time: nothing reaches the receiver', async () => {
+    const tenant = await s.createTenant({});
+    const id = randomUUID();
+    // as if it had resolved to a public address when it was created: the send-time check must hold on its own
+    await s.databases.auth.withTenant(tenant.id, (trx) =>
+      insertEndpoint(trx, {
+        id,
+        tenant_id: tenant.id,
+        url: `http://localhost:${receiver.port}/hook`,
+        description: null,
+        events: ['user.events.*'],
+        secret_sealed: createSecretBox(s.config.secret!, WEBHOOK_SECRET_PURPOSE).seal('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'),
+        disabled_at: null,
+        disabled_reason: null,
+        failing_since: null,
+      }),
+    );
+    await s.register({ tenant: tenant.slug });
+    await eventually(async () => {
+      const list = await s.request('GET', `/api/v1/admin/webhooks/${id}/deliveries`, { tenant: tenant.slug, token: tenant.admin!.accessToken });
+      const d = list.body.items[0];
+      assert.ok(d && d.attempt >= 1, 'attempted');
+      assert.match(d.error, /target refused/);
+    }, 30_000);
+    assert.equal(receiver.receipts.length, 0);
+    assert.ok((await metricValue(s.shared.registry, 'gatehouse_webhook_deliveries_total', { result: 'refused' }))! >= 1);
+  });
+});
+
+describe('webhooks: target checks and schedule (units)', () => {
+  test('address ranges', () => {
+    for (const a of ['127.0.0.1', '10.0.0.1', '172.31.255.255', '192.168.1.1', '169.254.1.1', '::1', 'fd12::1', 'fe80::1', '::ffff:10.0.0.1', '224.0.0.5', 'ff02::1', '0.0.0.0', '::']) {
+      assert.equal(isPublicAddress(a), false, a);
+    }
+    for (const a of ['93.184.215.14', '8.8.8.8', '2606:4700::1111', '::ffff:8.8.8.8']) assert.equal(isPublicAddress(a), true, a);
+    assert.throws(() => checkTargetUrl('http://127.0.0.1/', false), { code: 'webhook_target_refused' });
+    assert.equal(checkTargetUrl('http://127.0.0.1/', true).hostname, '127.0.0.1');
+  });
+
+  test('the pinned lookup refuses loopback answers and the agent never connects', async () => {
+    await new Promise<void>((resolve, reject) =>
+      checkedLookup(false)('localhost', {}, (err) => {
+        try {
+          assert.match(String(err?.message), /resolves to no public address/);
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      }),
+    );
+    let hits = 0;
+    const server = http.createServer((_req, res) => {
+      hits += 1;
+      res.end('x');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const agent = createTargetAgent({ allowPrivate: false, timeoutMs: 2000 });
+    await assert.rejects(request(`http://localhost:${port}/`, { dispatcher: agent }));
+    const open = createTargetAgent({ allowPrivate: true, timeoutMs: 2000 });
+    const ok = await request(`http://localhost:${port}/`, { dispatcher: open });
+    await ok.body.text();
+    assert.equal(hits, 1, 'only the allowed agent reached the server');
+    await agent.close();
+    await open.close();
+    server.close();
+  });
+
+  test('redirects are not followed', async () => {
+    let hits = 0;
+    const server = http.createServer((req, res) => {
+      hits += 1;
+      res.writeHead(302, { location: '/elsewhere' }).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const agent = createTargetAgent({ allowPrivate: true, timeoutMs: 2000 });
+    const r = await request(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { dispatcher: agent, method: 'POST', body: '{}' });
+    await r.body.text();
+    assert.equal(r.statusCode, 302);
+    assert.equal(hits, 1);
+    await agent.close();
+    server.close();
+  });
+
+  test('the retry schedule covers at least 24 hours with the smallest jitter and starts within seconds', () => {
+    const total = (rand: number) => RETRY_DELAYS_SEC.reduce((sum, _d, i) => sum + retryDelayMs(i + 1, 1, () => rand)!, 0);
+    assert.ok(total(0) >= 24 * 3600 * 1000, `${total(0) / 3600_000} h`);
+    assert.ok(retryDelayMs(1, 1, () => 0.999)! <= 1200);
+    assert.equal(retryDelayMs(MAX_ATTEMPTS, 1), undefined);
+    assert.equal(retryDelayMs(1, 0.001, () => 0.5), 1);
+  });
+});
