@@ -6,6 +6,7 @@ import { registerAdminUserRoutes } from './modules/admin-users/admin-users.route
 import { registerAuthRoutes } from './modules/auth/auth.routes';
 import { registerKeyRoutes } from './modules/keys/keys.routes';
 import { registerMfaRoutes } from './modules/mfa/mfa.routes';
+import { registerOidcRoutes } from './modules/oidc/oidc.routes';
 import { registerOAuthRoutes } from './modules/oauth/oauth.routes';
 import { registerPasskeyRoutes } from './modules/passkeys/passkeys.routes';
 import { registerRecoveryRoutes } from './modules/recovery/recovery.routes';
@@ -34,5 +35,6 @@ export async function buildApp(deps: AuthDeps): Promise<HttpApp> {
   registerMfaRoutes(app, { gate: deps.gate, mfa: deps.mfa, tokens: deps.mfaTokens, verifier, cookies: deps.cookies });
   registerPasskeyRoutes(app, { passkeys: deps.passkeys, verifier, cookies: deps.cookies });
   registerOAuthRoutes(app, { oauth: deps.oauth, oauthAdmin: deps.oauthAdmin, verifier, cookies: deps.cookies, publicUrl: config.publicUrl });
+  await registerOidcRoutes(app, { providers: deps.oidcProviders, oidcAdmin: deps.oidcAdmin, verifier, db });
   return app;
 }

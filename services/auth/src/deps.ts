@@ -15,6 +15,8 @@ import { createMfaSecrets } from './modules/mfa/mfa.codes';
 import { createLoginGate } from './modules/mfa/mfa.login';
 import { createMfaService } from './modules/mfa/mfa.service';
 import { createMfaTokens } from './modules/mfa/mfa.tokens';
+import { createOidcAdmin } from './modules/oidc/oidc.admin';
+import { createOidcProviders } from './modules/oidc/oidc.provider';
 import { createOAuthAdminService } from './modules/oauth/oauth.admin';
 import { createProviderClients } from './modules/oauth/oauth.providers';
 import { createOAuthService } from './modules/oauth/oauth.service';
@@ -88,11 +90,22 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
     logger,
   });
   const oauthAdmin = createOAuthAdminService({ db, secret, publicUrl: config.publicUrl });
+  const oidcProviders = createOidcProviders({
+    db,
+    keys,
+    tenants,
+    publicUrl: config.publicUrl,
+    baseDomain: config.baseDomain,
+    secret,
+    algorithm: config.tokens.algorithm,
+    logger,
+  });
+  const oidcAdmin = createOidcAdmin({ db, providers: oidcProviders });
   const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, gate, logger, metrics });
   const admin = createAdminUserService({ db, sessions });
   const cookies = createRefreshCookies({ publicUrl: config.publicUrl, corsOrigins: config.corsOrigins, tenants });
   const tenantAdmin = createTenantAdmin({ db, hasher, background, logger });
   const purger = createPurger({ tasks: authPurgeTasks(db, config.purge), intervalSec: config.purge.intervalSec, batchSize: config.purge.batchSize, logger });
-  return { config, shared, logger, metrics, db, relay, purger, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin };
+  return { config, shared, logger, metrics, db, relay, purger, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin, oidcProviders, oidcAdmin };
 }
 export type AuthDeps = ReturnType<typeof createAuthDeps>;
