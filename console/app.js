@@ -13,6 +13,8 @@ import { activityView } from './views/activity.js';
 import { adminUsersView } from './views/admin.js';
 import { eventsView } from './views/events.js';
 import { systemView } from './views/system.js';
+import { oidcView, rememberPendingInteraction } from './views/oidc.js';
+import { applicationsView } from './views/applications.js';
 
 /** The screens: fragment → view, who may see it, its menu label. */
 const ROUTES = {
@@ -24,6 +26,8 @@ const ROUTES = {
   '#/activity': { view: activityView, title: 'My activity', role: 'user', menu: 'Activity' },
   '#/events': { view: eventsView, title: 'Events', role: 'organizer', menu: 'Events' },
   '#/admin/users': { view: adminUsersView, title: 'Users', role: 'admin', menu: 'Users' },
+  '#/admin/applications': { view: applicationsView, title: 'Applications', role: 'admin', menu: 'Applications' },
+  '#/oidc': { view: oidcView, title: 'Sign in to an application', role: 'user' },
   '#/admin/system': { view: systemView, title: 'System', role: 'superadmin', menu: 'System' },
 };
 /** Paths of emailed links: their view and the token they carry. */
@@ -40,6 +44,9 @@ const notice = document.getElementById('notice');
 // out of the history and of anything that reads location later).
 const linkToken = new URLSearchParams(location.search).get('token');
 if (linkToken !== null) history.replaceState(null, '', location.pathname + location.hash);
+
+// An application's sign-in request (OpenID provider) waits through the sign-in screens.
+rememberPendingInteraction();
 
 let cleanups = [];
 let noticeTimer;
