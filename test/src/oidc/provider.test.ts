@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
-import { BASE_DOMAIN, startTestSystem, type TestSystem } from '../system';
+import { BASE_DOMAIN, eventually, startTestSystem, type TestSystem } from '../system';
 import { browser, discover, issuerOf } from './fixtures';
 
 /** Waits for an OAuth error answer with this `error` code. */
@@ -192,6 +192,19 @@ describe('OpenID Connect provider', () => {
     assert.equal(info.email_verified, false);
     assert.ok(tokens.refresh_token);
 
+    // a pushed authorization request (RFC 9126) works the same way
+    const vPar = client.randomPKCECodeVerifier();
+    const parUrl = await client.buildAuthorizationUrlWithPAR(config, {
+      redirect_uri: CALLBACK,
+      scope: 'openid',
+      code_challenge: await client.calculatePKCECodeChallenge(vPar),
+      code_challenge_method: 'S256',
+      state: 'par',
+    });
+    assert.ok(parUrl.searchParams.get('request_uri')?.startsWith('urn:ietf:params:oauth:request_uri:'));
+    const parTokens = await client.authorizationCodeGrant(config, new URL(await nav.signIn(parUrl.href, user.accessToken)), { pkceCodeVerifier: vPar, expectedState: 'par' });
+    assert.equal(parTokens.claims()!.sub, user.id);
+
     // a code used twice: refused, and the tokens issued from it are revoked
     await rejectsWith(client.authorizationCodeGrant(config, new URL(landed), { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state }), 'invalid_grant');
     assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, false);
@@ -241,7 +254,7 @@ describe('OpenID Connect provider', () => {
   });
 
   test('signing out of Gatehouse ends the applications\' grants: refresh fails, introspection inactive', async () => {
-    for (const trigger of ['logout', 'logout-all', 'password-change', 'consent-revoke', 'admin-disable'] as const) {
+    for (const trigger of ['logout', 'logout-all', 'session-revoke', 'password-change', 'consent-revoke', 'admin-disable', 'admin-delete'] as const) {
       const user = await s.register({ tenant: a.slug });
       const config = await discover(s, a.slug, web.clientId, web.clientSecret);
       const nav = browser(s, a.slug);
@@ -259,19 +272,31 @@ describe('OpenID Connect provider', () => {
       assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, true);
 
       const t = { tenant: a.slug, token: user.accessToken };
-      const r =
-        trigger === 'logout'
-          ? await s.request('POST', '/api/v1/auth/logout', { ...t, body: {} })
-          : trigger === 'logout-all'
-            ? await s.request('POST', '/api/v1/auth/logout-all', { ...t, body: {} })
-            : trigger === 'password-change'
-              ? await s.request('POST', '/api/v1/auth/password/change', { ...t, body: { currentPassword: user.password, newPassword: `${user.password} and more` } })
-              : trigger === 'consent-revoke'
-                ? await s.request('DELETE', `/api/v1/auth/consents/${web.id}`, t)
-                : await s.request('PATCH', `/api/v1/admin/users/${user.id}`, { tenant: a.slug, token: a.admin!.accessToken, body: { disabled: true } });
+      const asAdmin = { tenant: a.slug, token: a.admin!.accessToken };
+      const sidOf = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { sid: string }).sid;
+      const triggers = {
+        logout: () => s.request('POST', '/api/v1/auth/logout', { ...t, body: {} }),
+        'logout-all': () => s.request('POST', '/api/v1/auth/logout-all', { ...t, body: {} }),
+        'session-revoke': async () => s.request('DELETE', `/api/v1/auth/sessions/${sidOf((await s.login(user.email, user.password, { tenant: a.slug })).accessToken)}`, t),
+        'password-change': () => s.request('POST', '/api/v1/auth/password/change', { ...t, body: { currentPassword: user.password, newPassword: `${user.password} and more` } }),
+        'consent-revoke': () => s.request('DELETE', `/api/v1/auth/consents/${web.id}`, t),
+        'admin-disable': () => s.request('PATCH', `/api/v1/admin/users/${user.id}`, { ...asAdmin, body: { disabled: true } }),
+        'admin-delete': () => s.request('DELETE', `/api/v1/admin/users/${user.id}`, asAdmin),
+      };
+      const r = await triggers[trigger]();
       assert.ok(r.status < 300, `${trigger}: ${r.status} ${r.text}`);
+      // at once: the grant rows go in the transaction that revokes the sessions
       assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, false, trigger);
       await rejectsWith(client.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant', trigger);
     }
+
+    // the oauth events reached the outbox, with ids only (never a token or a secret)
+    const db = s.services.auth.deps.db.admin;
+    await eventually(async () => {
+      const rows = await db.selectFrom('outbox').select(['subject', 'payload']).where('subject', 'like', '%oauth.events.%').execute();
+      const types = new Set(rows.map((r) => r.subject.slice(r.subject.indexOf('oauth.events.'))));
+      for (const type of ['oauth.events.token_issued', 'oauth.events.consent_granted', 'oauth.events.consent_revoked', 'oauth.events.grant_revoked']) assert.ok(types.has(type), type);
+      assert.doesNotMatch(JSON.stringify(rows), /eyJ|ghs_/);
+    });
   });
 });

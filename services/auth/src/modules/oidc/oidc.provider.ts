@@ -12,6 +12,7 @@ import { jwtVerify } from 'jose';
 import type { Logger } from 'pino';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
 import type { ApplicationRow, Database } from '../../db/schema';
+import { oidcEvent } from '../../events';
 import type { KeyService } from '../keys/keys.service';
 import type { TenantService, Tenant } from '../tenants/tenants.service';
 import {
@@ -341,6 +342,22 @@ export function createOidcProviders(deps: OidcProviderDeps) {
       }
       await next();
     });
+    // token_issued and grant_revoked through the outbox (ids only: never a token or secret).
+    // The provider's events follow its own writes, so each is a unit of work of its own.
+    const record = (type: 'oauth.events.token_issued' | 'oauth.events.grant_revoked', subject: string | undefined, data: Record<string, string | undefined>) => {
+      db.withTenant(tenantId, (_trx, emit) => emit(oidcEvent(type, tenantId, subject, data))).catch((err: unknown) => logger.warn({ err, type }, 'oidc event not recorded'));
+    };
+    provider.on('grant.success', (ctx: { oidc: { client?: { clientId: string }; params?: Record<string, unknown>; entities?: Record<string, { accountId?: string; grantId?: string }> } }) => {
+      const e = ctx.oidc.entities ?? {};
+      const token = e.AccessToken ?? e.ClientCredentials;
+      record('oauth.events.token_issued', token?.accountId, {
+        clientId: ctx.oidc.client?.clientId,
+        grantType: typeof ctx.oidc.params?.grant_type === 'string' ? ctx.oidc.params.grant_type : undefined,
+        userId: token?.accountId,
+        grantId: token?.grantId,
+      });
+    });
+    provider.on('grant.revoked', (_ctx: unknown, grantId: string) => record('oauth.events.grant_revoked', undefined, { grantId, reason: 'provider' }));
     provider.on('grant.error', (_ctx: unknown, err: unknown) => logger.debug({ err, tenantId }, 'oidc grant error'));
     provider.on('server_error', (_ctx: unknown, err: unknown) => logger.error({ err, tenantId }, 'oidc provider error'));
     return provider;
