@@ -8,6 +8,7 @@ import { registerRoleRoutes } from './modules/roles/roles.routes';
 import { registerAuthRoutes } from './modules/auth/auth.routes';
 import { registerKeyRoutes } from './modules/keys/keys.routes';
 import { registerMfaRoutes } from './modules/mfa/mfa.routes';
+import { registerOidcRoutes } from './modules/oidc/oidc.routes';
 import { registerOAuthRoutes } from './modules/oauth/oauth.routes';
 import { registerPasskeyRoutes } from './modules/passkeys/passkeys.routes';
 import { registerRecoveryRoutes } from './modules/recovery/recovery.routes';
@@ -40,5 +41,6 @@ export async function buildApp(deps: AuthDeps): Promise<HttpApp> {
   registerPasskeyRoutes(app, { passkeys: deps.passkeys, verifier, cookies: deps.cookies });
   registerWebhookRoutes(app, { webhooks: deps.webhooks, verifier });
   registerOAuthRoutes(app, { oauth: deps.oauth, oauthAdmin: deps.oauthAdmin, verifier, cookies: deps.cookies, publicUrl: config.publicUrl });
+  await registerOidcRoutes(app, { providers: deps.oidcProviders, oidcAdmin: deps.oidcAdmin, verifier, db });
   return app;
 }

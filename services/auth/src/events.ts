@@ -65,3 +65,20 @@ export function userEvent(
     data: { id: user.id, email: user.email, username: user.username, displayName: user.displayName, roles: user.roles, action },
   });
 }
+
+/** Names of `oauth.events.<name>` (the OpenID provider) and `application.events.<name>`. */
+export type OAuthEventName = 'consent_granted' | 'consent_revoked' | 'token_issued' | 'grant_revoked';
+export type ApplicationEventName = 'created' | 'updated' | 'deleted';
+
+/**
+ * Builds an `oauth.events.*` or `application.events.*` event: ids, names and scopes only,
+ * never a client secret, code or token.
+ */
+export function oidcEvent(
+  type: `oauth.events.${OAuthEventName}` | `application.events.${ApplicationEventName}`,
+  tenantId: string,
+  subject: string | undefined,
+  data: Record<string, string | string[] | boolean | number | undefined>,
+): CloudEvent<Record<string, unknown>> {
+  return makeEvent({ source: EVENT_SOURCE, type, tenantId, subject, data });
+}

@@ -195,6 +195,17 @@ export function createKeyService(opts: KeyServiceOptions) {
       return kid;
     },
 
+    /**
+     * The private JWKs of the published keys, the current one first, for the OpenID provider
+     * (modules/oidc): it signs ID tokens and JWT access tokens with the current key and
+     * publishes the same public keys as {@link jwks}, so there is one JWKS.
+     */
+    async signingJwks(): Promise<JWK[]> {
+      const rows = await listPublishedKeys(db.admin, opts.overlapSec);
+      const ordered = [...rows.filter((r) => r.retired_at === null), ...rows.filter((r) => r.retired_at !== null)];
+      return ordered.map((r) => ({ ...(JSON.parse(box.open(r.private_sealed)) as JWK), use: 'sig' }));
+    },
+
     /** The kid new tokens are signed with. */
     currentKid(): string | undefined {
       return current?.kid;

@@ -11,6 +11,7 @@
 import type { Config } from '@gatehouse/platform/config';
 import type { Database, Tx } from '@gatehouse/platform/db';
 import { drain, outboxPurgeTasks, type PurgeTask } from '@gatehouse/platform/purge';
+import { purgeExpiredPayloads } from '../oidc/oidc.queries';
 import { deleteEndedSessionTokens, deleteEndedSessions, deleteSpentOneTimeTokens, listTenantIdsAfter } from './purge.queries';
 
 const TENANT_PAGE = 500;
@@ -38,6 +39,8 @@ export function authPurgeTasks(db: Database, retention: Config['purge']): PurgeT
     { name: 'auth.refresh_tokens', run: perTenant((trx, t, limit) => deleteEndedSessionTokens(trx, t, retention.sessionsSec, limit)) },
     { name: 'auth.sessions', run: perTenant((trx, t, limit) => deleteEndedSessions(trx, t, retention.sessionsSec, limit)) },
     { name: 'auth.one_time_tokens', run: perTenant((trx, t, limit) => deleteSpentOneTimeTokens(trx, t, retention.oneTimeTokensSec, limit)) },
+    // the OpenID provider's expired codes, tokens, sessions, grants and interactions
+    { name: 'auth.oidc_payloads', run: perTenant((trx, t, limit) => purgeExpiredPayloads(trx, t, limit)) },
     ...outboxPurgeTasks(db.admin, db.schema, retention),
   ];
 }

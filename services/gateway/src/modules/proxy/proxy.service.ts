@@ -17,6 +17,12 @@ export interface ProxyRoute {
   tenant: boolean;
   /** its own body limit in bytes; otherwise BODY_LIMIT_BYTES */
   bodyLimit?: number;
+  /**
+   * false: an Authorization header is not a Gatehouse access token here and is forwarded
+   * unchecked (the OpenID provider's endpoints: Basic client authentication, its own bearer
+   * tokens at userinfo); the service checks it.
+   */
+  gatewayToken?: false;
 }
 
 /** The avatar upload: the users service's 2 MiB file limit plus room for the multipart framing. */
@@ -34,6 +40,10 @@ export const PROXY_ROUTES: ProxyRoute[] = [
   { url: '/api/v1/events*', area: 'users', tenant: true },
   { url: '/api/v1/audit*', area: 'audit', tenant: true },
   { url: '/api/v1/social-logs*', area: 'audit', tenant: true },
+  // The OpenID provider of the tenant (issue 11): hosted-login steps carry Gatehouse access
+  // tokens (checked like the API's); the protocol endpoints carry the provider's own.
+  { url: '/oidc/interaction/*', area: 'auth', tenant: true },
+  { url: '/oidc/*', area: 'auth', tenant: true, gatewayToken: false },
   // Public keys are the same for every tenant: no tenant lookup.
   { url: '/.well-known/jwks.json', area: 'auth', tenant: false },
 ];
