@@ -31,6 +31,16 @@ export interface RevocationFeedOptions {
   redisOptions?: RedisOptions;
   /** told about a failed reload (default: ignored; the local copy is kept) */
   onError?: (err: unknown) => void;
+  /** how long start() waits for Redis before it fails (default 5000 ms; verify then answers 503 and tries again) */
+  startTimeoutMs?: number;
+}
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 interface Cut {
@@ -57,6 +67,7 @@ export function createRevocationFeed(opts: RevocationFeedOptions): RevocationFee
   let cmd: Redis | undefined;
   let sub: Redis | undefined;
   let timer: ReturnType<typeof setInterval> | undefined;
+  let starting: Promise<void> | undefined;
 
   function apply(k: unknown, id: unknown, before: unknown, exp: number): void {
     if (typeof id !== 'string' || typeof before !== 'number' || !(exp > Date.now())) return;
@@ -87,45 +98,25 @@ export function createRevocationFeed(opts: RevocationFeedOptions): RevocationFee
   const cutApplies = (cuts: Cut[] | undefined, iat: number | undefined, now: number) =>
     !!cuts && cuts.some((c) => c.exp > now && (iat === undefined || iat <= c.before));
 
+  async function stop(): Promise<void> {
+    starting = undefined;
+    if (timer) clearInterval(timer);
+    timer = undefined;
+    const conns = [sub, cmd];
+    sub = cmd = undefined;
+    await Promise.all(conns.map((c) => c?.quit().catch(() => c.disconnect())));
+  }
+
   return {
-    async start() {
-      if (cmd) return;
-      const base: RedisOptions = { maxRetriesPerRequest: 2, ...opts.redisOptions };
-      cmd = opts.redis ? opts.redis.duplicate() : new Redis(opts.redisUrl ?? 'redis://127.0.0.1:6379', base);
-      sub = cmd.duplicate();
-      let first = true;
-      sub.on('ready', () => {
-        // after a reconnect ioredis resubscribes by itself; what was published meanwhile is reloaded
-        if (!first) void reload();
-        first = false;
+    start() {
+      // a failed start closes its connections; the next call tries again
+      starting ??= connect().catch(async (err: unknown) => {
+        await stop();
+        throw err;
       });
-      sub.on('error', (err: unknown) => opts.onError?.(err));
-      cmd.on('error', (err: unknown) => opts.onError?.(err));
-      sub.on('message', (ch: string, message: string) => {
-        if (ch !== channel) return;
-        try {
-          const e = JSON.parse(message) as { k?: unknown; id?: unknown; before?: unknown; exp?: unknown };
-          if (typeof e.exp === 'number') apply(e.k, e.id, e.before, e.exp);
-        } catch {
-          // not ours: ignored
-        }
-      });
-      await sub.subscribe(channel);
-      await load();
-      timer = setInterval(() => {
-        const now = Date.now();
-        for (const [sid, exp] of sessions) if (exp <= now) sessions.delete(sid);
-        void reload();
-      }, refreshMs);
-      timer.unref?.();
+      return starting;
     },
-    async stop() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      const conns = [sub, cmd];
-      sub = cmd = undefined;
-      await Promise.all(conns.map((c) => c?.quit().catch(() => c.disconnect())));
-    },
+    stop,
     isRevoked(claims) {
       const now = Date.now();
       if (claims.sid !== undefined) {
@@ -136,4 +127,36 @@ export function createRevocationFeed(opts: RevocationFeedOptions): RevocationFee
       return claims.tid !== undefined && cutApplies(tenants.get(claims.tid), claims.iat, now);
     },
   };
+
+  async function connect(): Promise<void> {
+    const base: RedisOptions = { maxRetriesPerRequest: 2, ...opts.redisOptions };
+    cmd = opts.redis ? opts.redis.duplicate() : new Redis(opts.redisUrl ?? 'redis://127.0.0.1:6379', base);
+    sub = cmd.duplicate();
+    let first = true;
+    sub.on('ready', () => {
+      // after a reconnect ioredis resubscribes by itself; what was published meanwhile is reloaded
+      if (!first) void reload();
+      first = false;
+    });
+    sub.on('error', (err: unknown) => opts.onError?.(err));
+    cmd.on('error', (err: unknown) => opts.onError?.(err));
+    sub.on('message', (ch: string, message: string) => {
+      if (ch !== channel) return;
+      try {
+        const e = JSON.parse(message) as { k?: unknown; id?: unknown; before?: unknown; exp?: unknown };
+        if (typeof e.exp === 'number') apply(e.k, e.id, e.before, e.exp);
+      } catch {
+        // not ours: ignored
+      }
+    });
+    const startTimeoutMs = opts.startTimeoutMs ?? 5000;
+    await within(sub.subscribe(channel), startTimeoutMs, 'revocation feed subscribe');
+    await within(load(), startTimeoutMs, 'revocation feed load');
+    timer = setInterval(() => {
+      const now = Date.now();
+      for (const [sid, exp] of sessions) if (exp <= now) sessions.delete(sid);
+      void reload();
+    }, refreshMs);
+    timer.unref?.();
+  }
 }

@@ -15,7 +15,7 @@ import Fastify from 'fastify';
 import { decodeJwt } from 'jose';
 import { testServers } from '@gatehouse/platform/testing';
 import { BASE_DOMAIN, startTestSystem, type TestSystem } from '../../../test/src/system';
-import { createVerifier, protect, type Verifier } from './index.js';
+import { createVerifier, protect, VerifyError, type Verifier } from './index.js';
 import { expressVerify } from './express.js';
 import { fastifyVerify } from './fastify.js';
 
@@ -162,5 +162,23 @@ describe('verify: Fastify, Express and plain Node apps against the running syste
     // another session of the same user is untouched
     const again = await s.login(member.email, member.password, { tenant: acme.slug });
     assert.equal((await get(apps.fastify!, '/hello', again.accessToken)).status, 200);
+  });
+});
+
+describe('verify: without its revocation feed', () => {
+  test('a valid-looking request is refused with 503 (never let through unchecked), and the next one tries again', async () => {
+    const errors: unknown[] = [];
+    // nothing listens on port 1: Redis is unreachable
+    const v = createVerifier({ issuer: 'https://id.example.test', tenant: '*', revocation: { redisUrl: 'redis://127.0.0.1:1', startTimeoutMs: 300, onError: (e) => errors.push(e) } });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const err = await v.verify('a.b.c').catch((e: unknown) => e);
+        assert.ok(err instanceof VerifyError);
+        assert.equal(err.status, 503);
+        assert.equal(err.code, 'service_unavailable');
+      }
+    } finally {
+      await v.close();
+    }
   });
 });
