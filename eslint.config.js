@@ -36,6 +36,8 @@ export default defineConfig([
     '**/coverage/',
     '**/.tmp/',
     'console/build/',
+    // generated: the @gatehouse/sdk browser build (packages/sdk/scripts/browser.mjs)
+    'console/lib/gatehouse-sdk.js',
     'console/.vite/',
     'deploy/',
     'docs/',

@@ -1,9 +1,14 @@
 /**
- * The console's API client and session, browser mode: the refresh token lives only in the
- * HttpOnly cookie the auth service sets on `?mode=cookie`; the access token lives in this
- * module's memory only (never localStorage), so a script injected into the page could not
- * carry off a long-lived credential, and a reload restores the session through the cookie.
+ * The console's API client and session, on @gatehouse/sdk in cookie mode (its browser build,
+ * ./gatehouse-sdk.js, generated from packages/sdk: `node packages/sdk/scripts/browser.mjs
+ * console/lib/gatehouse-sdk.js`; a test fails while it is stale). The refresh token lives only in
+ * the HttpOnly cookie the auth service sets on `?mode=cookie`; the access token lives in the
+ * SDK's memory only (never localStorage), so a script injected into the page could not carry
+ * off a long-lived credential, and a reload restores the session through the cookie. The SDK
+ * does the single-flight refresh (with a Web Lock across tabs), the problem+json errors and
+ * the 429 retries; this module keeps the console's session view and its helpers.
  */
+import { createGatehouseClient, GatehouseError } from './gatehouse-sdk.js';
 
 const AUTH = '/api/v1/auth';
 /** Not a secret: only "a sign-in happened here", so a fresh visit does not ask for a refresh that must fail. */
@@ -11,52 +16,23 @@ const HINT_KEY = 'gatehouse.session';
 /** Refresh this long before the access token expires, so requests do not run into a 401. */
 const EARLY_MS = 30_000;
 
-/** A failed API call: the problem+json fields (RFC 9457) the services answer with. */
-export class ApiError extends Error {
-  constructor(status, problem = {}, headers) {
-    super(problem.detail || problem.title || `The request failed (${status}).`);
-    this.name = 'ApiError';
-    this.status = status;
-    this.code = problem.code ?? 'http_error';
-    this.detail = problem.detail || problem.title || this.message;
-    this.errors = Array.isArray(problem.errors) ? problem.errors : [];
-    this.requestId = problem.requestId;
-    const retry = Number(headers?.get('retry-after'));
-    this.retryAfter = Number.isFinite(retry) && retry > 0 ? retry : undefined;
-  }
-}
+/** A failed API call: the SDK's GatehouseError (status, code, detail, errors, requestId, retryAfter). */
+export const ApiError = GatehouseError;
 
-/** Reads a failed response as an ApiError, whatever its body. */
-async function toError(res) {
-  let problem = {};
-  const type = res.headers.get('content-type') ?? '';
-  if (/json/.test(type)) problem = await res.json().catch(() => ({}));
-  else await res.body?.cancel();
-  const err = new ApiError(res.status, problem, res.headers);
-  if (res.status === 429 && err.retryAfter) err.detail = `${err.detail} Try again in ${err.retryAfter} s.`;
-  return err;
-}
+const client = createGatehouseClient({
+  baseUrl: location.origin,
+  mode: 'cookie',
+  credentials: 'same-origin',
+  refreshEarlyMs: EARLY_MS,
+  // a short wait is retried without a word; a longer one is shown ("Try again in … s")
+  retry: { maxRetries: 2, maxDelayMs: 5000 },
+});
 
-/** fetch(), with "the network failed" as an ApiError people can read (status 0). */
-async function send(url, init) {
-  try {
-    return await fetch(url, { credentials: 'same-origin', ...init });
-  } catch (err) {
-    if (err?.name === 'AbortError') throw err;
-    throw new ApiError(0, { code: 'network_error', detail: 'The server could not be reached. Check your connection and try again.' });
-  }
-}
-
-let accessToken = null;
-let expiresAt = 0;
 let user = null;
 const listeners = new Set();
 // Other tabs of the console: a sign-out in one ends the session shown in all.
 const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('gatehouse-console') : null;
-
-function emit(reason) {
-  for (const fn of listeners) fn(user, reason);
-}
+let fromOtherTab = false;
 
 function setHint(on) {
   try {
@@ -75,29 +51,36 @@ function hasHint() {
   }
 }
 
-/** Takes a TokenResponse: the access token into memory. A refresh token in the body is never kept. */
-function applyTokens(body) {
-  accessToken = body.accessToken;
-  expiresAt = Date.now() + body.expiresIn * 1000;
-  user = body.user;
-  setHint(true);
-  emit('signed-in');
-}
-
-/** Forgets the session in this tab; `broadcast` tells the other tabs too. */
-function dropSession(reason, broadcast = true) {
-  const had = accessToken !== null || user !== null;
-  accessToken = null;
-  expiresAt = 0;
-  user = null;
-  setHint(false);
-  if (broadcast) channel?.postMessage({ type: 'signed-out' });
-  if (had || reason === 'expired') emit(reason);
-}
+client.onChange((tokens, change) => {
+  if (change === 'set' && tokens) return;
+  let reason = change === 'refreshed' ? 'signed-in' : change;
+  if (tokens) {
+    user = client.user ?? user;
+    setHint(true);
+  } else {
+    user = null;
+    setHint(false);
+    if (fromOtherTab) reason = 'elsewhere';
+    else if (reason === 'signed-out') channel?.postMessage({ type: 'signed-out' });
+  }
+  for (const fn of listeners) fn(user, reason);
+});
 
 channel?.addEventListener('message', (event) => {
-  if (event.data?.type === 'signed-out') dropSession('elsewhere', false);
+  if (event.data?.type !== 'signed-out') return;
+  fromOtherTab = true;
+  try {
+    client.forget('signed-out');
+  } finally {
+    fromOtherTab = false;
+  }
 });
+
+/** Adds "Try again in N s." to a rate-limit error people read. */
+function explain(err) {
+  if (err instanceof GatehouseError && err.status === 429 && err.retryAfter) err.detail = `${err.detail} Try again in ${Math.ceil(err.retryAfter)} s.`;
+  return err;
+}
 
 /** The session as the page sees it. */
 export const session = {
@@ -106,7 +89,7 @@ export const session = {
     return user;
   },
   get signedIn() {
-    return accessToken !== null;
+    return client.tokens !== undefined;
   },
   /** Calls `fn(user, reason)` on sign-in, refresh and sign-out; returns the unsubscribe function. */
   onChange(fn) {
@@ -128,46 +111,15 @@ export function hasRole(role) {
   return user !== null && have.has(role);
 }
 
-/**
- * Runs `fn` holding a lock shared by every tab of this origin (Web Locks). Refresh tokens are
- * single use and a reused one revokes the whole session, so two tabs must never send the same
- * cookie at once: inside the lock each refresh sends the cookie the previous one set.
- */
-async function withRefreshLock(fn) {
-  if (navigator.locks?.request) return navigator.locks.request('gatehouse-refresh', fn);
-  return fn();
-}
-
-let refreshing = null;
-/** One refresh at a time in this tab (and, through the lock, across tabs). Rejects with an ApiError. */
-function refresh() {
-  refreshing ??= withRefreshLock(async () => {
-    const res = await send(`${AUTH}/refresh?mode=cookie`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: '{}',
-    });
-    if (!res.ok) {
-      const err = await toError(res);
-      if (res.status === 401 || res.status === 404) dropSession('expired');
-      throw err;
-    }
-    applyTokens(await res.json());
-  }).finally(() => {
-    refreshing = null;
-  });
-  return refreshing;
-}
-
 /** On page load: the session back from the refresh cookie, if there is one. Resolves to the user or null. */
 export async function restoreSession() {
   if (!hasHint()) return null;
   try {
-    await refresh();
+    await client.refresh();
     return user;
   } catch (err) {
     // no session (or it ended): the sign-in screen; anything else (network, 5xx) too, but said
-    if (!(err instanceof ApiError) || err.status >= 500) console.warn('session could not be restored:', err.message);
+    if (!(err instanceof ApiError) || err.status >= 500 || err.status === 0) console.warn('session could not be restored:', err.message);
     return null;
   }
 }
@@ -179,23 +131,15 @@ export async function restoreSession() {
  * Throws ApiError for every non-2xx answer.
  */
 export async function api(method, path, { body, form, auth = true, accept = 'application/json', raw = false, signal, headers: extra } = {}) {
-  const once = () => {
-    const headers = { accept, ...extra };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (auth && accessToken) headers.authorization = `Bearer ${accessToken}`;
-    return send(path, { method, headers, body: form ?? (body !== undefined ? JSON.stringify(body) : undefined), signal });
-  };
-  if (auth) {
-    if (!accessToken) throw new ApiError(401, { code: 'invalid_token', detail: 'You are signed out. Sign in again.' });
-    if (Date.now() > expiresAt - EARLY_MS) await refresh();
+  if (auth && !client.tokens) throw new ApiError(401, { code: 'invalid_token', detail: 'You are signed out. Sign in again.' });
+  const headers = { accept, ...extra };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res;
+  try {
+    res = await client.fetch(path, { method, headers, body: form ?? (body !== undefined ? JSON.stringify(body) : undefined), signal }, { auth });
+  } catch (err) {
+    throw explain(err);
   }
-  let res = await once();
-  if (res.status === 401 && auth) {
-    await res.body?.cancel();
-    await refresh();
-    res = await once();
-  }
-  if (!res.ok) throw await toError(res);
   if (raw) return res;
   if (res.status === 204) return null;
   const type = res.headers.get('content-type') ?? '';
@@ -203,44 +147,43 @@ export async function api(method, path, { body, form, auth = true, accept = 'app
 }
 
 /** The answer of a sign-in step: tokens (now in memory and cookie) or a second-factor challenge. */
-function signedInOr(body) {
-  if (body && body.accessToken) {
-    applyTokens(body);
-    return { signedIn: true, user };
+function signedInOr(answer) {
+  if (answer && answer.accessToken) return { signedIn: true, user };
+  return answer;
+}
+
+async function step(fn) {
+  try {
+    return signedInOr(await fn());
+  } catch (err) {
+    throw explain(err);
   }
-  return body;
 }
 
 /** Email or username and password. Resolves to `{ signedIn, user }` or the MFA challenge `{ mfaRequired, mfaToken, methods, enrollmentRequired }`. */
 export async function login(identifier, password) {
   const who = identifier.includes('@') ? { email: identifier.trim() } : { username: identifier.trim() };
-  return signedInOr(await api('POST', `${AUTH}/login?mode=cookie`, { auth: false, body: { ...who, password } }));
+  return step(() => client.login({ ...who, password }));
 }
 
 /** Completes a sign-in with a TOTP code or a backup code. */
 export async function loginMfa(mfaToken, { code, backupCode }) {
   const body = code ? { mfaToken, code: code.replace(/\s+/g, '') } : { mfaToken, backupCode };
-  return signedInOr(await api('POST', `${AUTH}/login/mfa?mode=cookie`, { auth: false, body }));
+  return step(() => client.loginMfa(body));
 }
 
 /** Creates the account and signs in. */
 export async function register(fields) {
-  return signedInOr(await api('POST', `${AUTH}/register?mode=cookie`, { auth: false, body: fields }));
+  return step(() => client.register(fields));
 }
 
 /**
  * An enrollment that completed a sign-in answers tokens in its body (the confirm route has no
- * cookie mode); one refresh in cookie mode moves the session into the cookie at once, so the
- * refresh token does not stay in page memory.
+ * cookie mode); the SDK moves the session into the cookie at once (one refresh in cookie
+ * mode), so the refresh token does not stay in page memory.
  */
 export async function adoptTokens(tokens) {
-  const res = await send(`${AUTH}/refresh?mode=cookie`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json' },
-    body: JSON.stringify({ refreshToken: tokens.refreshToken }),
-  });
-  if (!res.ok) throw await toError(res);
-  applyTokens(await res.json());
+  await step(() => client.adopt(tokens));
   return user;
 }
 
@@ -254,24 +197,31 @@ export async function loginWithPasskey() {
   const options = await api('POST', `${AUTH}/passkeys/login/options`, { auth: false, body: {} });
   const credential = await navigator.credentials.get({ publicKey: PKC.parseRequestOptionsFromJSON(options) });
   if (!credential) throw new ApiError(400, { detail: 'No passkey was chosen.' });
-  signedInOr(await api('POST', `${AUTH}/passkeys/login/verify?mode=cookie`, { auth: false, body: { response: credential.toJSON() } }));
+  const tokens = await api('POST', `${AUTH}/passkeys/login/verify?mode=cookie`, { auth: false, body: { response: credential.toJSON() } });
+  await step(() => client.adopt(tokens));
   return true;
 }
 
 /** Signs out this session (server first, then memory); the cookie is cleared by the answer. */
 export async function logout() {
+  if (client.tokens) {
+    await client.logout().catch((err) => {
+      throw explain(err);
+    });
+    return;
+  }
   try {
-    if (accessToken) await api('POST', `${AUTH}/logout`, { body: {} });
-    else await send(`${AUTH}/logout`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    await client.fetch(`${AUTH}/logout`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }, { auth: false });
   } finally {
-    dropSession('signed-out');
+    client.forget('signed-out');
   }
 }
 
 /** Signs out every session of the user. */
 export async function logoutEverywhere() {
-  await api('POST', `${AUTH}/logout-all`, { body: {} });
-  dropSession('signed-out');
+  await client.logoutAll().catch((err) => {
+    throw explain(err);
+  });
 }
 
 /**
@@ -279,5 +229,5 @@ export async function logoutEverywhere() {
  * server has already ended it (a password reset ends every session).
  */
 export function forgetSession() {
-  dropSession('signed-out');
+  client.forget('signed-out');
 }

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outfile = process.argv[2] ? path.resolve(process.argv[2]) : path.join(root, 'dist', 'gatehouse-sdk.browser.js');
 await build({
+  // paths in the bundle's comments relative to the package, whatever the working directory
+  absWorkingDir: root,
   entryPoints: [path.join(root, 'src', 'index.ts')],
   outfile,
   bundle: true,

@@ -68,8 +68,9 @@ export interface GatehouseClientOptions {
   credentials?: 'include' | 'same-origin' | 'omit';
 }
 
-/** Paths that never carry the access token (sign-in steps, refresh, recovery, JWKS). */
-const PUBLIC_PATH = /\/api\/v1\/auth\/(register|login|refresh|password\/(forgot|reset)|email\/verify|passkeys\/login|oauth)(\/|$)|\/\.well-known\//;
+/** Paths that never carry the access token (the operations with `security: []`: sign-in steps, refresh, recovery, JWKS). */
+const PUBLIC_PATH =
+  /^\/api\/v1\/auth\/(register|login|login\/mfa|refresh|password\/forgot|password\/reset|email\/verify|passkeys\/login\/options|passkeys\/login\/verify|oauth\/.*)$|^\/\.well-known\//;
 
 interface LockManager {
   request<T>(name: string, fn: () => Promise<T>): Promise<T>;
@@ -158,9 +159,37 @@ export class GatehouseClient {
    * fetch() for any path of the API, with the token, refresh, 429 retries and errors of the
    * typed client: `await gh.fetch('/api/v1/users/me/avatar', { method: 'PUT', body: form })`.
    */
-  fetch(pathOrUrl: string, init?: RequestInit): Promise<Response> {
+  fetch(pathOrUrl: string, init?: RequestInit, opts: { auth?: boolean } = {}): Promise<Response> {
     const url = /^https?:\/\//.test(pathOrUrl) ? pathOrUrl : `${this.baseUrl}${pathOrUrl}`;
-    return this.send(new Request(url, init));
+    return this.send(new Request(url, init), opts.auth);
+  }
+
+  /**
+   * Takes tokens a call outside the client answered with (e.g. a passkey sign-in, or an MFA
+   * enrollment that completed a sign-in). In cookie mode a refresh token in them is moved into
+   * the cookie at once (one refresh with it), so it does not stay in page memory.
+   */
+  async adopt(tokens: TokenResponse): Promise<TokenResponse> {
+    if (this.mode === 'cookie' && tokens.refreshToken) {
+      const res = await this.send(
+        new Request(`${this.baseUrl}/api/v1/auth/refresh?mode=cookie`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json' },
+          body: JSON.stringify({ refreshToken: tokens.refreshToken }),
+        }),
+        false,
+      );
+      const moved = (await res.json()) as TokenResponse;
+      this.applyTokens(moved, 'signed-in');
+      return moved;
+    }
+    this.applyTokens(tokens, 'signed-in');
+    return tokens;
+  }
+
+  /** Forgets the session here without asking the server (it already ended it, e.g. a password reset). */
+  forget(reason: SessionChange = 'signed-out'): void {
+    this.drop(reason);
   }
 
   /** Creates the account; signs in when the answer carries tokens. */
@@ -318,7 +347,7 @@ export class GatehouseClient {
         );
       } catch (err) {
         if (input.signal?.aborted) throw err;
-        throw new GatehouseError(0, { code: 'network_error', detail: 'The server could not be reached.' }, { cause: err });
+        throw new GatehouseError(0, { code: 'network_error', detail: 'The server could not be reached. Check your connection and try again.' }, { cause: err });
       }
       if (res.status === 401 && token && !refreshed) {
         refreshed = true;

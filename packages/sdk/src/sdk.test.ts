@@ -6,7 +6,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PASSWORD, startTestSystem, uniqueEmail, type TestSystem } from '../../../test/src/system';
 import { generateTypes, SCHEMA_FILE } from '../scripts/generate';
@@ -122,6 +127,21 @@ describe('sdk: register → login → me → refresh under 10 parallel calls →
     assert.ok(net instanceof GatehouseError);
     assert.equal(net.status, 0);
     assert.equal(net.code, 'network_error');
+  });
+});
+
+describe('sdk: the browser build', () => {
+  test('console/lib/gatehouse-sdk.js is the current build (else: node packages/sdk/scripts/browser.mjs console/lib/gatehouse-sdk.js)', async () => {
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const dir = await mkdtemp(path.join(tmpdir(), 'gh-sdk-'));
+    try {
+      const out = path.join(dir, 'gatehouse-sdk.js');
+      await promisify(execFile)(process.execPath, [path.join(here, '..', 'scripts', 'browser.mjs'), out]);
+      const committed = await readFile(path.join(here, '..', '..', '..', 'console', 'lib', 'gatehouse-sdk.js'), 'utf8');
+      assert.ok(committed === (await readFile(out, 'utf8')), 'console/lib/gatehouse-sdk.js is stale');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
