@@ -20,6 +20,11 @@ export async function listEndpoints(trx: Tx, opts: { after?: { ts: string; id: s
   return q.orderBy('created_at').orderBy('id').limit(opts.limit).execute();
 }
 
+export async function countEndpoints(trx: Tx): Promise<number> {
+  const row = await trx.selectFrom('webhook_endpoints').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export async function findEndpoint(trx: Tx, id: string): Promise<WebhookEndpointRow | undefined> {
   return trx.selectFrom('webhook_endpoints').selectAll().where('id', '=', id).executeTakeFirst();
 }

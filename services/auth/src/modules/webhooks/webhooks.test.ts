@@ -355,6 +355,18 @@ describe('webhooks: delivery, retries, replay, authorization', () => {
     await eventually(async () => assert.ok((await entries('auth.events.webhook_created')).length >= 2), 30_000);
     await eventually(async () => assert.ok((await entries('auth.events.webhook_disabled')).length >= 1), 30_000);
     await eventually(async () => assert.ok((await entries('auth.events.webhook_deleted')).length >= 1), 30_000);
+    // a credential in the query string of a URL stays out of events (and so out of the audit trail)
+    const withQuery = await api('POST', '', { url: `${receiver.url}?token=s3cr3t-in-url`, events: ['social.events.none'] });
+    assert.equal(withQuery.status, 201);
+    assert.equal(withQuery.body.url, `${receiver.url}?token=s3cr3t-in-url`, 'the admin API shows the whole URL');
+    await eventually(async () => {
+      const created = await entries('auth.events.webhook_created');
+      const entry = created.find((e) => e.data?.webhookId === withQuery.body.id);
+      assert.ok(entry);
+      assert.equal(entry.data.url, `${receiver.url}?…`);
+      assert.ok(!JSON.stringify(created).includes('s3cr3t-in-url'));
+    }, 30_000);
+    assert.equal((await api('DELETE', `/${withQuery.body.id}`)).status, 204);
   });
 
   test('purge: finished deliveries go with their attempts after their retention; pending ones stay', async () => {
