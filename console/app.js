@@ -14,6 +14,8 @@ import { adminUsersView } from './views/admin.js';
 import { eventsView } from './views/events.js';
 import { systemView } from './views/system.js';
 import { webhooksView } from './views/webhooks.js';
+import { oidcView, rememberPendingInteraction } from './views/oidc.js';
+import { applicationsView } from './views/applications.js';
 
 /** The screens: fragment → view, who may see it, its menu label. */
 const ROUTES = {
@@ -26,6 +28,8 @@ const ROUTES = {
   '#/events': { view: eventsView, title: 'Events', role: 'organizer', menu: 'Events' },
   '#/admin/users': { view: adminUsersView, title: 'Users', role: 'admin', menu: 'Users' },
   '#/admin/webhooks': { view: webhooksView, title: 'Webhooks', role: 'admin', menu: 'Webhooks' },
+  '#/admin/applications': { view: applicationsView, title: 'Applications', role: 'admin', menu: 'Applications' },
+  '#/oidc': { view: oidcView, title: 'Sign in to an application', role: 'user' },
   '#/admin/system': { view: systemView, title: 'System', role: 'superadmin', menu: 'System' },
 };
 /** Paths of emailed links: their view and the token they carry. */
@@ -42,6 +46,9 @@ const notice = document.getElementById('notice');
 // out of the history and of anything that reads location later).
 const linkToken = new URLSearchParams(location.search).get('token');
 if (linkToken !== null) history.replaceState(null, '', location.pathname + location.hash);
+
+// An application's sign-in request (OpenID provider) waits through the sign-in screens.
+rememberPendingInteraction();
 
 let cleanups = [];
 let noticeTimer;

@@ -69,6 +69,32 @@ if (targets.length === 0) {
   process.exit(1);
 }
 
+/**
+ * Packages the OpenTelemetry instrumentations patch as they load (tracing-sdk.ts). The SDK is
+ * started by main.ts before it imports the rest; in a single-file ESM bundle every external
+ * `import` is hoisted to the top and would run first (pg spans missing in production). So the
+ * bundles are split: what main.ts imports dynamically lands in chunks that load only when
+ * that import runs, and the entry must not import any of these statically (checked below).
+ */
+const INSTRUMENTED = ['pg', 'ioredis', 'undici', 'fastify', 'node:http', 'http', 'node:https', 'https', '@nats-io/transport-node'];
+
+/** External packages the entry output loads before any of its code runs (its static import closure). */
+function staticExternals(outputs, entryFile) {
+  const seen = new Set();
+  const externals = new Set();
+  const visit = (file) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const imp of outputs[file]?.imports ?? []) {
+      if (imp.kind !== 'import-statement') continue;
+      if (imp.external) externals.add(imp.path);
+      else visit(imp.path);
+    }
+  };
+  visit(entryFile);
+  return externals;
+}
+
 // ESM output has no `require`; bundled CommonJS code (and createRequire-style interop) needs one.
 const banner = "import { createRequire as __gatehouseCreateRequire } from 'node:module';\nconst require = __gatehouseCreateRequire(import.meta.url);";
 
@@ -82,7 +108,12 @@ for (const target of targets) {
     const result = await esbuild.build({
       absWorkingDir: root,
       entryPoints: [path.join(target.dir, 'src', 'main.ts')],
-      outfile: path.join(outdir, 'main.js'),
+      outdir,
+      entryNames: 'main',
+      // chunks beside main.js: code that finds files from its own import.meta.url (migrations,
+      // the console) sees the same directory as before the split
+      chunkNames: 'chunk-[hash]',
+      splitting: true,
       bundle: true,
       platform: 'node',
       format: 'esm',
@@ -95,6 +126,12 @@ for (const target of targets) {
       metafile: true,
       logLevel: 'warning',
     });
+    const entryFile = Object.keys(result.metafile.outputs).find((f) => result.metafile.outputs[f].entryPoint);
+    const early = [...staticExternals(result.metafile.outputs, entryFile)].filter((x) => INSTRUMENTED.includes(x.split('/').slice(0, x.startsWith('@') ? 2 : 1).join('/')));
+    if (early.length) {
+      console.error(`build: ${target.label}/dist/main.js imports ${early.join(', ')} before tracing starts: import it dynamically after startTracing() in src/main.ts`);
+      failed = true;
+    }
     const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
     const bytes = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
     const inputs = Object.keys(result.metafile.inputs).length;

@@ -1,44 +1,63 @@
 /**
- * The cost of tracing, in one run: the all-in-one system started twice on the same backends,
- * once with tracing off (no OTEL_EXPORTER_OTLP_ENDPOINT: the SDK is not loaded) and once
- * exporting every span over OTLP/HTTP (JSON) to a local receiver; login/s and authenticated
- * `GET /api/v1/auth/me`/s in each, alternating off/on/off/on so drift on a shared machine
- * falls on both. Goal: tracing on costs under 10%.
+ * The cost of tracing, in one run: the all-in-one system started on the same backends in three
+ * variants, in alternating rounds (none, off, on, none, off, on, ...) so drift on a shared
+ * machine falls on each:
+ * - none: no tracing code at all (bench/src/no-tracing-hook.mjs puts a plain stand-in in place
+ *   of packages/platform/src/tracing.ts): the system before issue 15;
+ * - off: the shipped code, no OTEL_EXPORTER_OTLP_ENDPOINT (the SDK is not loaded);
+ * - on: exporting every span over OTLP/HTTP (protobuf) to a local receiver.
+ * login/s and authenticated `GET /api/v1/auth/me`/s in each; the figures are medians over the
+ * rounds. Goals: on within 10% of off, off within 1% of none.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
 import { fmt, freePort, http, load, spawnNode, type LoadResult } from './lib';
 
+const MODES = ['none', 'off', 'on'] as const;
+type Mode = (typeof MODES)[number];
+
 export interface TracingCost {
   rounds: number;
+  none: { login: LoadResult; authMe: LoadResult };
   off: { login: LoadResult; authMe: LoadResult };
   on: { login: LoadResult; authMe: LoadResult };
+  /** every round's req/s, per mode: login and GET /auth/me */
+  perRound: Record<Mode, { login: number[]; authMe: number[] }>;
   exports: number;
   exportedBytes: number;
   loginCostPct: number;
   authMeCostPct: number;
+  loginOffCostPct: number;
+  authMeOffCostPct: number;
   protocol: string;
 }
 
-const mean = (xs: LoadResult[]): LoadResult => {
-  const n = xs.length;
-  const sum = (k: keyof LoadResult) => xs.reduce((a, x) => a + x[k], 0);
-  return { rps: sum('rps') / n, p50: sum('p50') / n, p99: sum('p99') / n, requests: sum('requests'), non2xx: sum('non2xx'), errors: sum('errors'), connections: xs[0]!.connections, seconds: sum('seconds') };
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-/** Runs `rounds` × (off, on); `env` is the bench's environment for `gatehouse start` (data dir, backends, limits). */
-export async function measureTracingCost(env: Record<string, string | undefined>, seconds: number, rounds = 2): Promise<TracingCost> {
+/** The median of each figure over the rounds (req/s, p50, p99 each on its own). */
+const medianOf = (xs: LoadResult[]): LoadResult => {
+  const sum = (k: keyof LoadResult) => xs.reduce((a, x) => a + x[k], 0);
+  return { rps: median(xs.map((x) => x.rps)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)), requests: sum('requests'), non2xx: sum('non2xx'), errors: sum('errors'), connections: xs[0]!.connections, seconds: sum('seconds') };
+};
+
+/** Runs `rounds` × (none, off, on); `env` is the bench's environment for `gatehouse start` (data dir, backends, limits). */
+export async function measureTracingCost(env: Record<string, string | undefined>, seconds: number, rounds = Number(process.env.BENCH_ROUNDS ?? 3)): Promise<TracingCost> {
   const receiver = await startOtlpReceiver({ sink: true });
-  const runs: Record<'off' | 'on', { login: LoadResult[]; authMe: LoadResult[] }> = { off: { login: [], authMe: [] }, on: { login: [], authMe: [] } };
+  const runs: Record<Mode, { login: LoadResult[]; authMe: LoadResult[] }> = { none: { login: [], authMe: [] }, off: { login: [], authMe: [] }, on: { login: [], authMe: [] } };
   const password = 'bench password that is long enough';
   try {
     for (let round = 0; round < rounds; round++) {
-      for (const mode of ['off', 'on'] as const) {
+      for (const mode of MODES) {
         const port = await freePort();
         const base = `http://127.0.0.1:${port}`;
         // the default protocol (http/protobuf); the receiver only counts what arrives
         const tracing = mode === 'on' ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } : {};
-        const child = spawnNode('cli/src/main.ts', ['start'], { ...env, PORT: String(port), METRICS_PORT: '0', LOG_LEVEL: 'warn', ...tracing });
+        const nodeArgs = mode === 'none' ? ['--import', './bench/src/no-tracing-hook.mjs'] : [];
+        const child = spawnNode('cli/src/main.ts', ['start'], { ...env, PORT: String(port), METRICS_PORT: '0', LOG_LEVEL: 'warn', ...tracing }, nodeArgs);
         const api = http(base);
         try {
           for (;;) {
@@ -66,30 +85,52 @@ export async function measureTracingCost(env: Record<string, string | undefined>
   } finally {
     await receiver.close();
   }
-  const off = { login: mean(runs.off.login), authMe: mean(runs.off.authMe) };
-  const on = { login: mean(runs.on.login), authMe: mean(runs.on.authMe) };
+  const pick = (m: Mode) => ({ login: medianOf(runs[m].login), authMe: medianOf(runs[m].authMe) });
+  const [none, off, on] = [pick('none'), pick('off'), pick('on')];
   const cost = (a: LoadResult, b: LoadResult) => (100 * (a.rps - b.rps)) / a.rps;
-  return { rounds, off, on, exports: receiver.exports, exportedBytes: receiver.bytes, loginCostPct: cost(off.login, on.login), authMeCostPct: cost(off.authMe, on.authMe), protocol: 'OTLP/HTTP protobuf (the default) to a local receiver that counts and discards (test/src/e2e/otlp-receiver.ts, sink mode)' };
+  const perRound = Object.fromEntries(MODES.map((m) => [m, { login: runs[m].login.map((x) => x.rps), authMe: runs[m].authMe.map((x) => x.rps) }])) as TracingCost['perRound'];
+  return {
+    rounds,
+    none,
+    off,
+    on,
+    perRound,
+    exports: receiver.exports,
+    exportedBytes: receiver.bytes,
+    loginCostPct: cost(off.login, on.login),
+    authMeCostPct: cost(off.authMe, on.authMe),
+    loginOffCostPct: cost(none.login, off.login),
+    authMeOffCostPct: cost(none.authMe, off.authMe),
+    protocol: 'OTLP/HTTP protobuf (the default) to a local receiver that counts and discards (test/src/e2e/otlp-receiver.ts, sink mode)',
+  };
 }
 
 /** The markdown section of the results. */
 export function tracingMarkdown(t: TracingCost): string {
   const row = (label: string, x: LoadResult) => `| ${label} | ${fmt(x.rps)} | ${fmt(x.p50, 1)} | ${fmt(x.p99, 1)} | ${x.non2xx} |`;
+  const rounds = (xs: number[]) => xs.map((x) => fmt(x)).join(', ');
+  const met = (pct: number, goal: number) => (pct < goal ? 'yes' : 'no');
   return `## Cost of tracing
 
-${t.rounds} rounds of (off, on), means; exporting: ${t.protocol}: ${t.exports.toLocaleString('en-US')} export requests, ${fmt(t.exportedBytes / 1048576, 1)} MiB.
-Every span is kept (no sampling); a sampler (\`OTEL_TRACES_SAMPLER=parentbased_traceidratio\`) lowers the cost in proportion.
+${t.rounds} rounds of (none, off, on) in turn, medians over the rounds; "none" is the code without any tracing (bench/src/no-tracing.ts in place of the platform's tracing helpers), "off" the shipped code with no OTLP endpoint, "on" exporting: ${t.protocol}: ${t.exports.toLocaleString('en-US')} export requests, ${fmt(t.exportedBytes / 1048576, 1)} MiB.
+Every span is kept (the default sampler, parentbased_always_on); \`OTEL_TRACES_SAMPLER=parentbased_traceidratio\` lowers the cost in proportion.
 
 | run | req/s | p50 ms | p99 ms | non-2xx |
 |---|---|---|---|---|
-${row('POST /auth/login, tracing off (8 conns)', t.off.login)}
+${row('POST /auth/login, no tracing code (8 conns)', t.none.login)}
+${row('POST /auth/login, tracing off', t.off.login)}
 ${row('POST /auth/login, tracing on', t.on.login)}
-${row('GET /auth/me, tracing off (32 conns)', t.off.authMe)}
+${row('GET /auth/me, no tracing code (32 conns)', t.none.authMe)}
+${row('GET /auth/me, tracing off', t.off.authMe)}
 ${row('GET /auth/me, tracing on', t.on.authMe)}
 
-| goal | measured | met |
+req/s of each round, in order: login none ${rounds(t.perRound.none.login)}; off ${rounds(t.perRound.off.login)}; on ${rounds(t.perRound.on.login)}. GET /auth/me none ${rounds(t.perRound.none.authMe)}; off ${rounds(t.perRound.off.authMe)}; on ${rounds(t.perRound.on.authMe)}.
+
+| goal | measured (medians) | met |
 |---|---|---|
-| login/s with tracing on within 10% of off | ${fmt(t.loginCostPct, 1)}% slower | ${t.loginCostPct < 10 ? 'yes' : 'no'} |
-| GET /auth/me/s with tracing on within 10% of off | ${fmt(t.authMeCostPct, 1)}% slower | ${t.authMeCostPct < 10 ? 'yes' : 'no'} |
+| login/s with tracing on within 10% of off | ${fmt(t.loginCostPct, 1)}% slower | ${met(t.loginCostPct, 10)} |
+| GET /auth/me/s with tracing on within 10% of off | ${fmt(t.authMeCostPct, 1)}% slower | ${met(t.authMeCostPct, 10)} |
+| login/s with tracing off within 1% of no tracing code | ${fmt(t.loginOffCostPct, 1)}% slower | ${met(t.loginOffCostPct, 1)} |
+| GET /auth/me/s with tracing off within 1% of no tracing code | ${fmt(t.authMeOffCostPct, 1)}% slower | ${met(t.authMeOffCostPct, 1)} |
 `;
 }

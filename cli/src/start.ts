@@ -123,7 +123,7 @@ export async function start(args: string[]): Promise<void> {
   logger.info({ startupMs, url, services: Object.fromEntries(services.map((s) => [s.name, s.app.server.address()])) }, 'gatehouse ready');
   printBanner({ url, config, shared, startupMs });
   // until SIGTERM/SIGINT: gateway first (stop taking requests, drain), then the services, then shared connections
-  await runUntilSignal({ listen: async () => url, logger, onClose: closeAll });
+  await runUntilSignal({ listen: async () => url, logger, onClose: closeAll, drain: { apps: [gateway.app], delayMs: config.shutdownDrainMs } });
 }
 
 function printBanner(o: { url: string; config: Config; shared: SharedDeps; startupMs: number }) {

@@ -5,6 +5,7 @@
 import { api, logout, logoutEverywhere, session } from '../lib/api.js';
 import { actionButton, dl, field, form, h, replace, section, showError, timeEl } from '../lib/dom.js';
 import { backupCodesList, badge, deviceName, svgImage } from './shared.js';
+import { connectedAppsCard } from './oidc.js';
 
 const AUTH = '/api/v1/auth';
 
@@ -41,6 +42,7 @@ export async function accountView(ctx) {
     passwordCard(ctx, () => drawSessions(ctx, sessionsBody)),
     mfaCard(ctx, me),
     passkeysCard(ctx),
+    await connectedAppsCard(ctx, section),
   );
 }
 

@@ -6,6 +6,7 @@
 import { ApiError, adoptTokens, api, forgetSession, login, loginMfa, loginWithPasskey, register, session } from '../lib/api.js';
 import { actionButton, field, form, h, replace, section, showError } from '../lib/dom.js';
 import { backupCodesList, svgImage } from './shared.js';
+import { afterSignIn } from './oidc.js';
 
 const AUTH = '/api/v1/auth';
 const PASSWORD_HINT = 'At least 8 characters; a long passphrase is best. Common passwords are refused.';
@@ -16,7 +17,7 @@ function page(title, lead, ...children) {
 
 function welcome(ctx, user) {
   ctx.notify(`Signed in as ${user.displayName || user.username || user.email}.`);
-  return ctx.navigate('#/account');
+  return ctx.navigate(afterSignIn());
 }
 
 /** Sign in: email or username and password; then a second factor when the account has one. */

@@ -73,6 +73,8 @@ export interface TenantInfo {
 export interface TestSystemOptions {
   /** extra environment for loadConfig (e.g. TRUST_PROXY, QR_TOKEN_TTL_SEC); wins over the defaults */
   env?: Record<string, string>;
+  /** the gateway's port (default: any free one); with env PUBLIC_URL=http://localhost:<port> a browser reaches the default tenant's issuer */
+  port?: number;
   /** tenants by host name under this domain (BASE_DOMAIN, PUBLIC_URL https://<domain>) */
   baseDomain?: string;
   /** NATS: a server of the test's own, or null for in-process events; default TEST_NATS_URL */
@@ -132,7 +134,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}) {
       services: [authService, usersService, auditService],
       gateway: gatewayService,
       options: { gateway: { rateLimitNamespace: `${prefix}:rl:` } },
-      listen: { host: '127.0.0.1', port: 0 },
+      listen: { host: '127.0.0.1', port: opts.port ?? 0 },
     });
     undo.push(() => system.close());
     const url = system.url;

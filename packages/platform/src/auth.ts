@@ -17,7 +17,10 @@ export interface AccessClaims {
   tid: string;
   sid: string;
   roles: string[];
+  /** the union of the permissions of the user's custom roles (absent in older tokens) */
+  permissions?: string[];
   amr: string[];
+  /** epoch seconds, with a millisecond fraction in tokens of the auth service */
   iat: number;
   exp: number;
   jti: string;

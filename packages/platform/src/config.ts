@@ -76,6 +76,13 @@ export interface Config {
     credentials: RateLimitSetting;
   };
   bodyLimitBytes: number;
+  /**
+   * SHUTDOWN_DRAIN_SEC: on SIGTERM, how long a process keeps serving with readiness 503 and
+   * `Connection: close` on every answer before it stops accepting (see runUntilSignal); longer
+   * than the clients' keep-alive idle timeouts (nginx's upstream keepalive_timeout 4 s, the
+   * gateway's pool 4 s) and than the orchestrator's endpoint removal.
+   */
+  shutdownDrainMs: number;
   /** the gateway's protections against slow and greedy clients (issue 9) */
   edge: {
     /** a whole request (headers and body) must arrive within this, else 408 `request_timeout` */
@@ -281,6 +288,7 @@ export function loadConfig(env: Env): Config {
     },
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024),
     edge: edgeLimits(env),
+    shutdownDrainMs: int(env, 'SHUTDOWN_DRAIN_SEC', 5, 0) * 1000,
     metrics: { host: str(env, 'METRICS_HOST') ?? str(env, 'HOST') ?? '0.0.0.0', port: int(env, 'METRICS_PORT', 9464, 0) },
     qr: {
       tokenTtlSec: int(env, 'QR_TOKEN_TTL_SEC', 60, 5),

@@ -102,6 +102,32 @@ const fastifyCodes: Record<string, [number, string, string]> = {
   FST_ERR_ASYNC_CONSTRAINT: [400, 'bad_request', 'The request is not valid.'],
 };
 
+/** Apps that are draining (see {@link startDraining}). */
+const drainingApps = new WeakSet<object>();
+
+/**
+ * First step of a graceful stop, before the app is closed: /readyz answers 503 `draining`
+ * (an orchestrator or a health-checking balancer stops sending new requests here), and every
+ * response from now on carries `Connection: close`, so each kept-alive connection a client
+ * (nginx, the gateway) uses during the drain delay is closed by the server in an orderly way,
+ * after a complete answer, instead of being cut when the server closes idle connections — the
+ * race in which a client writes a request on a kept-alive socket just as the server destroys
+ * it, which the client cannot safely resend when it is a POST. The listener is added only
+ * here, so a server that is not draining pays nothing per request.
+ */
+export function startDraining(app: HttpApp): void {
+  if (drainingApps.has(app)) return;
+  drainingApps.add(app);
+  app.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    res.setHeader('connection', 'close');
+  });
+}
+
+/** True once {@link startDraining} ran for this app. */
+export function isDraining(app: HttpApp): boolean {
+  return drainingApps.has(app);
+}
+
 /** Creates a Fastify app with the platform's conventions. */
 export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   const limits = { ...SERVICE_SERVER_LIMITS, ...opts.server };
@@ -161,6 +187,12 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
       ),
     ),
   );
+  // Requests this app is handling now: the fault suite reads it from a replica just before
+  // killing it (its failures should not exceed it), an operator sees a drain progress.
+  let inFlight = 0;
+  removeSources.push(
+    observedGauge(registry, 'gatehouse_http_requests_in_flight', 'HTTP requests being handled now, by service', ['service']).source({ service: opts.name }, () => inFlight),
+  );
   app.addHook('onClose', async () => {
     for (const remove of removeSources) remove();
   });
@@ -169,6 +201,9 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   // limit is kept so that an oversized request is seen and refused below.
   app.server.maxHeadersCount = limits.maxHeaderLines + 1;
   app.addHook('onRequest', async (req, reply) => {
+    inFlight++;
+    // 'close' comes once per response, answered or aborted
+    reply.raw.once('close', () => inFlight--);
     reply.header('x-request-id', req.id);
     if (req.raw.httpVersion === '1.1' && req.raw.headers.host === undefined) {
       throw new AppError('bad_request', 400, { detail: 'The Host header is required.' });
@@ -233,6 +268,8 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
         info: { title: opts.openapi.title, version: opts.openapi.version ?? '1.0.0', description: opts.openapi.description },
         components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       },
+      // components named by their schema's `$id` (e.g. `MfaChallenge`), not `def-0`
+      refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     });
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   }
@@ -240,6 +277,9 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   if (opts.operations !== false) {
     app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
     app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+      if (drainingApps.has(app)) {
+        return reply.code(503).send({ status: 'draining', checks: {}, version: GATEHOUSE_VERSION, uptimeSeconds: Math.round(process.uptime()) });
+      }
       const checks: Record<string, string> = {};
       let ok = true;
       for (const [name, check] of Object.entries(opts.readiness ?? {})) {

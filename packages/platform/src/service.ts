@@ -5,6 +5,7 @@
  * keys, and the standalone runner behind every `main.ts`. `system.ts` runs several in one process.
  */
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type client from 'prom-client';
 import type { JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
@@ -13,7 +14,7 @@ import { assertDataDirWritable } from './datadir';
 import { createDatabase, poolOptions, type Database } from './db';
 import type { PlatformTables } from './schema';
 import { createLogger } from './logger';
-import type { HttpApp } from './http';
+import { startDraining, type HttpApp } from './http';
 import { createKvStore, type KvStore } from './kv';
 import { createMemoryTransport, createNatsTransport, type EventTransport } from './events';
 import { createRevocationList, type RevocationList } from './revocation';
@@ -215,20 +216,38 @@ export function verificationKeys(config: Config, shared: Pick<SharedDeps, 'verif
 /**
  * Listens, then on SIGTERM/SIGINT runs `onClose` (which drains in-flight requests and flushes
  * background work), then exits. A second signal exits at once.
+ *
+ * On SIGTERM (an orchestrator or an operator stopping a replica) the public apps first drain
+ * for `drainDelayMs` (SHUTDOWN_DRAIN_SEC) while still serving: readiness answers 503 and every
+ * answer carries `Connection: close` ({@link startDraining}), so load balancers stop choosing
+ * this replica and clients give up their kept-alive connections one complete answer at a time.
+ * Only then does `onClose` stop accepting connections and close the idle ones; a client whose
+ * own keep-alive timeout is shorter than the delay (nginx's upstream `keepalive_timeout`, the
+ * gateway's pool) holds no idle connection by then, so none is cut under a request. SIGINT
+ * (Ctrl-C at a terminal) skips the delay.
  */
-export async function runUntilSignal(opts: { listen: () => Promise<string>; logger: Logger; onClose: () => Promise<void> }): Promise<string> {
+export async function runUntilSignal(opts: {
+  listen: () => Promise<string>;
+  logger: Logger;
+  onClose: () => Promise<void>;
+  /** the apps that drain before `onClose` (those clients reach) and for how long */
+  drain?: { apps: HttpApp[]; delayMs: number };
+}): Promise<string> {
   const address = await opts.listen();
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) process.exit(1);
     closing = true;
-    opts.logger.info({ signal }, 'shutting down: draining requests');
+    const delayMs = signal === 'SIGTERM' ? (opts.drain?.delayMs ?? 0) : 0;
+    opts.logger.info({ signal, drainDelayMs: delayMs }, 'shutting down: draining requests');
     const force = setTimeout(() => {
-      opts.logger.error('shutdown took longer than 15 s; exiting');
+      opts.logger.error(`shutdown took longer than ${(delayMs + 15_000) / 1000} s; exiting`);
       process.exit(1);
-    }, 15_000);
+    }, delayMs + 15_000);
     force.unref();
     try {
+      for (const app of opts.drain?.apps ?? []) startDraining(app);
+      if (delayMs > 0) await sleep(delayMs);
       await opts.onClose();
       process.exit(0);
     } catch (err) {
@@ -264,6 +283,7 @@ export async function runStandalone<D, O>(env: Record<string, string | undefined
     const address = await runUntilSignal({
       listen: () => instance.app.listen({ host: config.host, port }),
       logger,
+      drain: { apps: [instance.app], delayMs: config.shutdownDrainMs },
       onClose: async () => {
         await metrics?.close();
         await instance.close();

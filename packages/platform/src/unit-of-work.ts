@@ -98,14 +98,17 @@ export function createUnitOfWork<DB>(trx: Kysely<DB> | Transaction<DB>, opts: { 
       }
       for (const userId of users) {
         try {
-          await revocations.revokeUser(userId, Math.floor(Date.now() / 1000), ttl);
+          // millisecond precision (as for tenants below): tokens carry a fractional iat, so one
+          // issued after this cut, even in the same second, is not covered (a role change must
+          // not void the token the next refresh signs)
+          await revocations.revokeUser(userId, Date.now() / 1000, ttl);
         } catch (err) {
           logger.error({ err, userId }, 'could not publish a user revocation');
         }
       }
       for (const tenantId of tenants) {
         try {
-          await revocations.revokeTenant(tenantId, Math.floor(Date.now() / 1000), ttl);
+          await revocations.revokeTenant(tenantId, Date.now() / 1000, ttl);
         } catch (err) {
           // This process already refuses them; the gateway also answers 404 for a disabled
           // tenant once its cache drops it (on the tenant event, at most 5 s later).

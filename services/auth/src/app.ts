@@ -2,10 +2,13 @@
 import cookie from '@fastify/cookie';
 import { createHttpApp, type HttpApp } from '@gatehouse/platform/http';
 import type { AuthDeps } from './deps';
+import { registerAccountRoutes } from './modules/account/account.routes';
 import { registerAdminUserRoutes } from './modules/admin-users/admin-users.routes';
+import { registerRoleRoutes } from './modules/roles/roles.routes';
 import { registerAuthRoutes } from './modules/auth/auth.routes';
 import { registerKeyRoutes } from './modules/keys/keys.routes';
 import { registerMfaRoutes } from './modules/mfa/mfa.routes';
+import { registerOidcRoutes } from './modules/oidc/oidc.routes';
 import { registerOAuthRoutes } from './modules/oauth/oauth.routes';
 import { registerPasskeyRoutes } from './modules/passkeys/passkeys.routes';
 import { registerRecoveryRoutes } from './modules/recovery/recovery.routes';
@@ -32,9 +35,12 @@ export async function buildApp(deps: AuthDeps): Promise<HttpApp> {
   registerSessionRoutes(app, { sessions: deps.sessions, verifier });
   registerRecoveryRoutes(app, { recovery: deps.recovery, verifier });
   registerAdminUserRoutes(app, { admin: deps.admin, mfa: deps.mfa, verifier });
+  registerRoleRoutes(app, { roles: deps.roles, verifier });
+  registerAccountRoutes(app, { account: deps.account, verifier });
   registerMfaRoutes(app, { gate: deps.gate, mfa: deps.mfa, tokens: deps.mfaTokens, verifier, cookies: deps.cookies });
   registerPasskeyRoutes(app, { passkeys: deps.passkeys, verifier, cookies: deps.cookies });
   registerWebhookRoutes(app, { webhooks: deps.webhooks, verifier });
   registerOAuthRoutes(app, { oauth: deps.oauth, oauthAdmin: deps.oauthAdmin, verifier, cookies: deps.cookies, publicUrl: config.publicUrl });
+  await registerOidcRoutes(app, { providers: deps.oidcProviders, oidcAdmin: deps.oidcAdmin, verifier, db });
   return app;
 }

@@ -7,7 +7,9 @@ import { createWorkQueue } from '@gatehouse/platform/workqueue';
 import { createPurger } from '@gatehouse/platform/purge';
 import type { SharedDeps } from '@gatehouse/platform/service';
 import { createBackground } from './background';
+import { createAccountService } from './modules/account/account.service';
 import { createAdminUserService } from './modules/admin-users/admin-users.service';
+import { createRoleService } from './modules/roles/roles.service';
 import { createAuthFlows } from './modules/auth/auth.service';
 import { createRefreshCookies } from './modules/auth/auth.cookies';
 import { createKeyService } from './modules/keys/keys.service';
@@ -15,6 +17,8 @@ import { createMfaSecrets } from './modules/mfa/mfa.codes';
 import { createLoginGate } from './modules/mfa/mfa.login';
 import { createMfaService } from './modules/mfa/mfa.service';
 import { createMfaTokens } from './modules/mfa/mfa.tokens';
+import { createOidcAdmin } from './modules/oidc/oidc.admin';
+import { createOidcProviders } from './modules/oidc/oidc.provider';
 import { createOAuthAdminService } from './modules/oauth/oauth.admin';
 import { createProviderClients } from './modules/oauth/oauth.providers';
 import { createOAuthService } from './modules/oauth/oauth.service';
@@ -90,8 +94,21 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
     logger,
   });
   const oauthAdmin = createOAuthAdminService({ db, secret, publicUrl: config.publicUrl });
+  const oidcProviders = createOidcProviders({
+    db,
+    keys,
+    tenants,
+    publicUrl: config.publicUrl,
+    baseDomain: config.baseDomain,
+    secret,
+    algorithm: config.tokens.algorithm,
+    logger,
+  });
+  const oidcAdmin = createOidcAdmin({ db, providers: oidcProviders });
   const auth = createAuthFlows({ db, hasher, throttle, tenants, sessions, recovery, gate, logger, metrics });
-  const admin = createAdminUserService({ db, sessions });
+  const admin = createAdminUserService({ db, sessions, recovery, hasher, tenants, throttle });
+  const roles = createRoleService({ db });
+  const account = createAccountService({ db, hasher, throttle, tenants, sessions, recovery, publicUrl: config.publicUrl });
   const cookies = createRefreshCookies({ publicUrl: config.publicUrl, corsOrigins: config.corsOrigins, tenants });
   const tenantAdmin = createTenantAdmin({ db, hasher, background, logger });
   // the consumer routes every tenant's events, the worker claims every tenant's due deliveries
@@ -107,6 +124,6 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
   });
   const webhooks = createWebhookService({ db, secret, allowPrivate: config.webhooks.allowPrivate, nudge: webhookDelivery.nudge });
   const purger = createPurger({ tasks: authPurgeTasks(db, config.purge), intervalSec: config.purge.intervalSec, batchSize: config.purge.batchSize, logger });
-  return { config, shared, logger, metrics, db, relay, purger, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin, webhooks, webhookDelivery };
+  return { config, shared, logger, metrics, db, relay, purger, hasher, throttle, tenants, tenantAdmin, keys, verifier, background, sessions, recovery, auth, admin, roles, account, cookies, mfaTokens, gate, mfa, passkeys, oauth, oauthAdmin, webhooks, webhookDelivery, oidcProviders, oidcAdmin };
 }
 export type AuthDeps = ReturnType<typeof createAuthDeps>;

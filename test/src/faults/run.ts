@@ -49,7 +49,7 @@ interface Phase {
   start: number;
   faultAt: number;
   end: number;
-  /** requests the load generator had outstanding when the fault hit (all replicas together) */
+  /** requests the killed replica was handling when it was killed (its own in-flight gauge) */
   inFlightAtFault?: number;
   notes: string[];
 }
@@ -130,28 +130,42 @@ async function runSuite(c: Cluster): Promise<number> {
   if (want('steady')) await phase('steady load (no fault)', 'no failed request', async () => {
     await sleep(STEADY_MS);
   });
+  /** requests the replica is handling now, from its own gauge (gatehouse_http_requests_in_flight) */
+  const inFlightOn = async (r: Replica): Promise<number | undefined> => {
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${r.metricsPort}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+      const line = text.split('\n').find((l) => l.startsWith(`gatehouse_http_requests_in_flight{service="${r.service}"}`));
+      return line ? Number(line.split(' ').pop()) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
   for (const s of want('kill') ? SERVICES : []) {
     const victim = c.replicas.find((r) => r.service === s && r.index === 0)!;
     await phase(`kill -9 ${s} replica`, 'failures <= requests in flight on that replica', async (p) => {
+      // read from the victim itself, over and over during the second before the kill: a scrape
+      // reads the gauge when it starts and answers when the slowest collector is done, so one
+      // reading can be tens of ms old at the kill; the most seen is what the kill can cut at most
+      const readings: number[] = [];
+      const until = Date.now() + 1000;
+      while (Date.now() < until) {
+        const n = await inFlightOn(victim);
+        if (n !== undefined) readings.push(n);
+      }
+      p.inFlightAtFault = readings.length ? Math.max(...readings) : undefined;
+      p.notes.push(`in flight on it during the last second: ${readings.length} readings, last ${readings.at(-1) ?? '?'}, most ${p.inFlightAtFault ?? '?'}`);
       p.faultAt = Date.now();
-      p.inFlightAtFault = load.inFlight();
       await restart(victim, 'SIGKILL');
     });
   }
-  // The procedure for nginx without an orchestrator: take the replica out of its upstream
-  // (`down` + graceful reload: old workers finish their requests and close their kept-alive
-  // connections), SIGTERM it (it drains), start the new one, wait until ready, put it back.
-  // Kubernetes does the same with readiness, endpoint removal and the preStop pause.
-  const drainAndRestart = async (r: Replica) => {
-    const ports = c.replicas.filter((x) => x.service === r.service).map((x) => x.port);
-    await c.nginx.reload({ [r.service]: ports.map((port) => (port === r.port ? { port, down: true as const } : port)) });
-    await sleep(1000);
-    await restart(r, 'SIGTERM');
-    await c.nginx.reload({ [r.service]: ports });
-  };
-  if (want('rolling')) await phase('rolling restart (drain in nginx, SIGTERM, one replica at a time)', '0 failed requests', async (p) => {
+  // The procedure without an orchestrator (deploy/nginx/gatehouse.conf): SIGTERM one replica
+  // at a time, no nginx reload. It keeps answering for SHUTDOWN_DRAIN_SEC with readiness 503 and
+  // `Connection: close`, then refuses new connections (nginx sends those requests to the other
+  // replica, whatever the method: a refused connection sent nothing) and finishes its requests.
+  // The new one starts on the same port; the next replica is stopped once it is ready.
+  if (want('rolling')) await phase('rolling restart (SIGTERM, drain, one replica at a time)', '0 failed requests', async (p) => {
     p.faultAt = Date.now();
-    for (const s of SERVICES) for (const r of c.replicas.filter((x) => x.service === s)) await drainAndRestart(r);
+    for (const s of SERVICES) for (const r of c.replicas.filter((x) => x.service === s)) await restart(r, 'SIGTERM');
   });
   if (want('redis')) await phase(`Redis down ${REDIS_DOWN_MS / 1000} s, restarted`, 'credential endpoints 503 while down; recover without a restart', async (p) => {
     p.faultAt = Date.now();
@@ -263,8 +277,10 @@ async function runSuite(c: Cluster): Promise<number> {
     '"recover": from the fault to the end of the last failed request of the phase. Events are counted from every',
     "service's outbox (by creation time within the phase) and looked up in the audit trail (entries and dead letters)",
     'after the load stopped and the relays settled. Acknowledged writes are looked up in the databases.',
+    '"in flight on the killed replica": its own gatehouse_http_requests_in_flight gauge, read continuously during the',
+    'second before the kill (the most seen; the last reading is in the notes).',
     '',
-    '| phase | sent | failed | failures | acked writes | writes lost | events produced | events missing | recover (s) | in flight at fault | notes |',
+    '| phase | sent | failed | failures | acked writes | writes lost | events produced | events missing | recover (s) | in flight on the killed replica | notes |',
     '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|',
     ...rows.map((r) => `| ${r.phase} | ${r.sent} | ${r.failed} | ${r.failures || '–'} | ${r.acknowledgedWrites} | ${r.writesLost} | ${r.eventsProduced} | ${r.eventsMissing} | ${r.recoverSec} | ${r.inFlightAtFault ?? '–'} | ${r.notes || ''} |`),
     '',

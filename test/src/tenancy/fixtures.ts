@@ -41,6 +41,11 @@ export interface Side {
   verifyToken: string;
   /** a pending second-factor login of mfaUser */
   mfaToken: string;
+  /** a custom role the admin defined (held by nobody) */
+  roleName: string;
+  /** the user's pending email change: the new address and the unused token mailed to it */
+  newEmail: string;
+  emailChangeToken: string;
   /** a QR token of the user (short-lived) */
   qrToken(): Promise<string>;
   /** a webhook endpoint of the tenant (never sent to: its URL is under .invalid) and one of its deliveries */
@@ -164,6 +169,19 @@ export async function buildSide(h: TestSystem, o: { label: string; oauth?: boole
     expectStatus(put, 200, 'configure github');
   }
 
+  const roleName = `role-${slug}`;
+  expectStatus(
+    await h.request('POST', '/api/v1/admin/roles', { tenant: slug, token: admin.accessToken, body: { name: roleName, permissions: [`${o.label}:read`] } }),
+    201,
+    'define a role',
+  );
+  const newEmail = uniqueEmail(`${o.label}-moved`);
+  expectStatus(
+    await h.request('POST', '/api/v1/auth/email/change', { tenant: slug, token: user.accessToken, body: { newEmail, password } }),
+    202,
+    'email change',
+  );
+  const emailChangeToken = await eventually(() => mailedToken(h, newEmail, '/confirm-email'));
   const hook = await h.request('POST', '/api/v1/admin/webhooks', {
     tenant: slug,
     token: admin.accessToken,
@@ -201,6 +219,9 @@ export async function buildSide(h: TestSystem, o: { label: string; oauth?: boole
     resetToken,
     verifyToken,
     mfaToken: pending.body.mfaToken as string,
+    roleName,
+    newEmail,
+    emailChangeToken,
     qrToken,
     webhookId,
     webhookDeliveryId,
@@ -218,6 +239,8 @@ export function markers(s: Side): string[] {
     s.avatarObject,
     s.socialEntryId,
     s.redirectUri,
+    s.roleName,
+    s.newEmail,
     s.webhookId,
     s.webhookDeliveryId,
     ...[s.user, s.organizer, s.admin, s.mfaUser].flatMap((a) => [a.id, a.email]),

@@ -77,6 +77,12 @@ const MATRIX: Probe[] = [
   { endpoint: 'POST /api/v1/auth/password/reset', kind: 'cross', anon: true, body: ({ b }) => ({ token: b.resetToken, newPassword: `${PASSWORD} hijacked` }), expect: [400] },
   { endpoint: 'POST /api/v1/auth/email/verify', kind: 'cross', anon: true, body: ({ b }) => ({ token: b.verifyToken }), expect: [400] },
   { endpoint: 'POST /api/v1/auth/email/verify/resend', kind: 'self', body: () => ({}) },
+  // ---- auth: self-service account (issue 12) ---------------------------------------------------
+  { endpoint: 'PATCH /api/v1/auth/me', kind: 'self', ok: ['user', 'organizer', 'admin'], body: ({ role }) => ({ displayName: `The ${role} of A` }) },
+  // B's password does not confirm anything for A's account
+  { endpoint: 'POST /api/v1/auth/email/change', kind: 'cross', body: ({ b }) => ({ newEmail: uniqueEmail('matrix-move'), password: b.user.password }), expect: [401] },
+  { endpoint: 'POST /api/v1/auth/email/change/confirm', kind: 'cross', anon: true, body: ({ b }) => ({ token: b.emailChangeToken }), expect: [400] },
+  { endpoint: 'DELETE /api/v1/auth/me', kind: 'cross', body: ({ b }) => ({ password: b.user.password }), expect: [401] },
   // ---- auth: second factor -------------------------------------------------------------------
   { endpoint: 'POST /api/v1/auth/login/mfa', kind: 'cross', anon: true, body: ({ b }) => ({ mfaToken: b.mfaToken, code: totp(b.mfaUser.secret) }), expect: [401] },
   { endpoint: 'POST /api/v1/auth/mfa/totp/setup', kind: 'self', body: () => ({}) },
@@ -123,6 +129,15 @@ const MATRIX: Probe[] = [
   { endpoint: 'PATCH /api/v1/admin/users/{id}', kind: 'cross', path: ({ b }) => `/api/v1/admin/users/${b.user.id}`, body: () => ({ disabled: true, roles: ['user', 'admin'] }), expect: adminOnly },
   { endpoint: 'DELETE /api/v1/admin/users/{id}', kind: 'cross', path: ({ b }) => `/api/v1/admin/users/${b.organizer.id}`, expect: adminOnly },
   { endpoint: 'POST /api/v1/admin/users/{id}/sessions/revoke', kind: 'cross', path: ({ b }) => `/api/v1/admin/users/${b.user.id}/sessions/revoke`, body: () => ({}), expect: adminOnly },
+  { endpoint: 'POST /api/v1/admin/users', kind: 'self', ok: ['admin'], body: () => ({ email: uniqueEmail('matrix-made') }) },
+  { endpoint: 'POST /api/v1/admin/users/{id}/password-reset', kind: 'cross', path: ({ b }) => `/api/v1/admin/users/${b.admin.id}/password-reset`, body: () => ({}), expect: adminOnly },
+  // ---- admin: roles and the admin's own tenant (issue 12) -----------------------------------------
+  { endpoint: 'GET /api/v1/admin/roles', kind: 'self', ok: ['admin'] },
+  { endpoint: 'POST /api/v1/admin/roles', kind: 'self', ok: ['admin'], body: () => ({ name: `m-${randomUUID().slice(0, 8)}`, permissions: ['a:read'] }) },
+  { endpoint: 'PATCH /api/v1/admin/roles/{name}', kind: 'cross', path: ({ b }) => `/api/v1/admin/roles/${b.roleName}`, body: () => ({ permissions: ['hijacked'] }), expect: adminOnly },
+  { endpoint: 'DELETE /api/v1/admin/roles/{name}', kind: 'cross', path: ({ b }) => `/api/v1/admin/roles/${b.roleName}`, expect: adminOnly },
+  { endpoint: 'GET /api/v1/admin/tenant', kind: 'self', ok: ['admin'] },
+  { endpoint: 'PATCH /api/v1/admin/tenant', kind: 'self', ok: ['admin'], body: ({ a }) => ({ name: `Tenant ${a.slug}` }) },
   { endpoint: 'POST /api/v1/admin/users/{id}/mfa/reset', kind: 'cross', path: ({ b }) => `/api/v1/admin/users/${b.mfaUser.id}/mfa/reset`, body: () => ({}), expect: adminOnly },
   // ---- admin: webhooks ----------------------------------------------------------------------------
   { endpoint: 'GET /api/v1/admin/webhooks', kind: 'self', ok: ['admin'] },
@@ -190,6 +205,8 @@ const MATRIX: Probe[] = [
     expect: organizerOnly,
   },
   { endpoint: 'GET /api/v1/events/{id}/attendance', kind: 'cross', path: ({ b }) => `/api/v1/events/${b.eventId}/attendance`, expect: organizerOnly },
+  { endpoint: 'PUT /api/v1/events/{id}/roster', kind: 'cross', path: ({ b }) => `/api/v1/events/${b.eventId}/roster`, body: ({ b }) => ({ userIds: [b.user.id] }), expect: organizerOnly },
+  { endpoint: 'GET /api/v1/events/{id}/roster', kind: 'cross', path: ({ b }) => `/api/v1/events/${b.eventId}/roster`, expect: organizerOnly },
   { endpoint: 'GET /api/v1/events/{id}/attendance.csv', kind: 'cross', path: ({ b }) => `/api/v1/events/${b.eventId}/attendance.csv`, expect: organizerOnly },
   // ---- audit and social log ----------------------------------------------------------------------------
   { endpoint: 'GET /api/v1/audit/events', kind: 'self', ok: ['admin'] },
@@ -362,6 +379,13 @@ describe('isolation matrix: two tenants × every endpoint × user, organizer, ad
     // forgot-password on A's host for B's admin mailed nothing (the lookup runs in the background)
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(h.shared.mailer.messages().filter((m) => m.to === B.admin.email).length, bAdminMails);
+    // B's role is as defined, and the email change B's user asked for is still pending (its token works on B)
+    const roles = await h.request('GET', '/api/v1/admin/roles', { ...on, token: admin.accessToken });
+    assert.deepEqual(roles.body.items.find((r: { name: string }) => r.name === B.roleName)?.permissions, ['b:read']);
+    const roster = await h.request('GET', `/api/v1/events/${B.eventId}/roster`, { ...on, token: admin.accessToken });
+    assert.deepEqual(roster.body.items, [], 'no roster was set on B\'s event');
+    assert.equal(h.shared.mailer.messages().filter((m) => m.to === B.admin.email && m.text.includes('administrator asked for a password reset')).length, 0);
+    assert.equal((await h.request('POST', '/api/v1/auth/email/change/confirm', { ...on, body: { token: B.emailChangeToken } })).status, 204);
     // and B's audit trail holds B's entries only
     const audit = await h.request('GET', '/api/v1/audit/events?limit=200', { ...on, token: admin.accessToken });
     assert.ok(audit.body.items.length > 0);

@@ -29,6 +29,8 @@ export const EVENT_SUBJECTS = [
   'attendance.events.>',
   'social.events.>',
   'tenant.events.>',
+  'application.events.>',
+  'oauth.events.>',
 ] as const;
 
 // NATS subject tokens: no wildcards, whitespace or empty tokens.

@@ -60,6 +60,8 @@ describe('NATS JetStream transport', { skip: !NATS_URL && 'no NATS in this run (
         `${prefix}.attendance.events.>`,
         `${prefix}.social.events.>`,
         `${prefix}.tenant.events.>`,
+        `${prefix}.application.events.>`,
+        `${prefix}.oauth.events.>`,
       ]);
       assert.equal(info.config.storage, 'file');
       assert.equal(info.config.duplicate_window, 120_000_000_000);

@@ -73,7 +73,7 @@ export interface RefreshTokensTable {
   used_at: Date | null;
 }
 
-export type OneTimePurpose = 'verify_email' | 'reset_password';
+export type OneTimePurpose = 'verify_email' | 'reset_password' | 'change_email';
 
 /** Email verification and password reset tokens by sha256: single use, short expiry. */
 export interface OneTimeTokensTable {
@@ -84,6 +84,18 @@ export interface OneTimeTokensTable {
   created_at: Generated<Date>;
   expires_at: Date;
   used_at: Date | null;
+  /** the address an email change moves to (purpose `change_email` only) */
+  new_email: string | null;
+}
+
+/** A tenant's custom roles (0008); the built-in ones are not rows. */
+export interface RolesTable {
+  tenant_id: string;
+  name: string;
+  description: string | null;
+  permissions: Generated<string[]>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
 }
 
 export interface MfaTotpTable {
@@ -209,6 +221,66 @@ export interface WebhookQueueTable {
   due_at: Date;
 }
 
+/** OAuth clients of the tenant's OpenID provider (issue 11); the secret only as its sha256. */
+export interface OidcApplicationsTable {
+  id: string;
+  tenant_id: string;
+  client_id: string;
+  name: string;
+  type: 'web' | 'spa' | 'native' | 'm2m';
+  secret_hash: string | null;
+  token_endpoint_auth_method: Generated<'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'>;
+  redirect_uris: Generated<string[]>;
+  post_logout_redirect_uris: Generated<string[]>;
+  scopes: Generated<string[]>;
+  resources: Generated<string[]>;
+  jwks: Json<{ keys: Record<string, unknown>[] }> | null;
+  first_party: Generated<boolean>;
+  disabled: Generated<boolean>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+/** One scope an API resource offers. */
+export interface ResourceScope {
+  name: string;
+  description?: string;
+}
+
+/** API resources (RFC 8707): the `aud` of the access tokens requested for them. */
+export interface OidcResourcesTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  audience: string;
+  scopes: Default<Json<ResourceScope[]>>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+/** Consents a user gave an application (remembered, so the consent screen is shown once). */
+export interface OidcConsentsTable {
+  tenant_id: string;
+  user_id: string;
+  application_id: string;
+  scopes: Generated<string[]>;
+  granted_at: Generated<Date>;
+}
+
+/** oidc-provider's stored artifacts (its adapter); lookup columns copied out of the payload. */
+export interface OidcPayloadsTable {
+  tenant_id: string;
+  model: string;
+  id: string;
+  payload: Json<Record<string, unknown>>;
+  grant_id: string | null;
+  account_id: string | null;
+  user_code: string | null;
+  uid: string | null;
+  expires_at: Date | null;
+  consumed_at: Date | null;
+}
+
 /** Every table of the auth schema, the platform's included. */
 export interface DB extends PlatformTables {
   tenants: TenantsTable;
@@ -222,10 +294,15 @@ export interface DB extends PlatformTables {
   passkeys: PasskeysTable;
   oauth_providers: OauthProvidersTable;
   oauth_identities: OauthIdentitiesTable;
+  roles: RolesTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   webhook_queue: WebhookQueueTable;
+  oidc_applications: OidcApplicationsTable;
+  oidc_resources: OidcResourcesTable;
+  oidc_consents: OidcConsentsTable;
+  oidc_payloads: OidcPayloadsTable;
 }
 
 /** The tables at run time, one line per column (checked against the interfaces above). */
@@ -292,6 +369,15 @@ export const columns = {
     created_at: 'timestamptz default',
     expires_at: 'timestamptz',
     used_at: 'timestamptz null',
+    new_email: 'text null',
+  },
+  roles: {
+    tenant_id: 'uuid',
+    name: 'text',
+    description: 'text null',
+    permissions: 'text[] default',
+    created_at: 'timestamptz default',
+    updated_at: 'timestamptz default',
   },
   mfa_totp: {
     user_id: 'uuid',
@@ -390,6 +476,52 @@ export const columns = {
     tenant_id: 'uuid',
     due_at: 'timestamptz',
   },
+  oidc_applications: {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    client_id: 'text',
+    name: 'text',
+    type: 'text',
+    secret_hash: 'text null',
+    token_endpoint_auth_method: 'text default',
+    redirect_uris: 'text[] default',
+    post_logout_redirect_uris: 'text[] default',
+    scopes: 'text[] default',
+    resources: 'text[] default',
+    jwks: 'jsonb null',
+    first_party: 'bool default',
+    disabled: 'bool default',
+    created_at: 'timestamptz default',
+    updated_at: 'timestamptz default',
+  },
+  oidc_resources: {
+    id: 'uuid',
+    tenant_id: 'uuid',
+    name: 'text',
+    audience: 'text',
+    scopes: 'jsonb default',
+    created_at: 'timestamptz default',
+    updated_at: 'timestamptz default',
+  },
+  oidc_consents: {
+    tenant_id: 'uuid',
+    user_id: 'uuid',
+    application_id: 'uuid',
+    scopes: 'text[] default',
+    granted_at: 'timestamptz default',
+  },
+  oidc_payloads: {
+    tenant_id: 'uuid',
+    model: 'text',
+    id: 'text',
+    payload: 'jsonb',
+    grant_id: 'text null',
+    account_id: 'text null',
+    user_code: 'text null',
+    uid: 'text null',
+    expires_at: 'timestamptz null',
+    consumed_at: 'timestamptz null',
+  },
 } satisfies SchemaSpec<DB>;
 
 /** The auth service's database handle, owner connection and transactions. */
@@ -408,6 +540,9 @@ export type PasskeyRow = Selectable<PasskeysTable>;
 export type NewPasskey = Insertable<PasskeysTable>;
 export type ProviderRow = Selectable<OauthProvidersTable>;
 export type IdentityRow = Selectable<OauthIdentitiesTable>;
+export type RoleRow = Selectable<RolesTable>;
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
 export type WebhookAttemptRow = Selectable<WebhookAttemptsTable>;
+export type ApplicationRow = Selectable<OidcApplicationsTable>;
+export type ResourceRow = Selectable<OidcResourcesTable>;

@@ -63,6 +63,14 @@ export interface AttendanceTable {
   checked_out_by: string | null;
 }
 
+/** The members an event expects (0002): the report lists those not checked in as absent. */
+export interface EventRosterTable {
+  tenant_id: string;
+  event_id: string;
+  user_id: string;
+  added_at: Generated<Date>;
+}
+
 /** Storage objects no longer referenced, deleted by a sweeper after the commit. */
 export interface StorageDeletionsTable {
   key: string;
@@ -77,6 +85,7 @@ export interface DB extends PlatformTables {
   deleted_users: DeletedUsersTable;
   events: EventsTable;
   attendance: AttendanceTable;
+  event_roster: EventRosterTable;
   storage_deletions: StorageDeletionsTable;
 }
 
@@ -125,6 +134,12 @@ export const columns = {
     checked_out_at: 'timestamptz null',
     checked_in_by: 'uuid',
     checked_out_by: 'uuid null',
+  },
+  event_roster: {
+    tenant_id: 'uuid',
+    event_id: 'uuid',
+    user_id: 'uuid',
+    added_at: 'timestamptz default',
   },
   storage_deletions: {
     key: 'text',

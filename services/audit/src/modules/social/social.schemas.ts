@@ -5,7 +5,7 @@ import { Type, type Static } from 'typebox';
 export const SOCIAL_TYPE_PATTERN = '^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$';
 
 export const CreateSocialLogSchema = Type.Object({
-  type: Type.String({ pattern: SOCIAL_TYPE_PATTERN, maxLength: 100, description: 'what happened, e.g. post.liked; recorded as social.events.<type>' }),
+  type: Type.String({ pattern: SOCIAL_TYPE_PATTERN, maxLength: 100, description: 'what happened, e.g. post.liked; recorded as social.events.<type>', examples: ['post.liked'] }),
   targetId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'what it happened to (a post, a user, …)' })),
   data: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'free JSON object, at most 8 KiB; secret-looking keys are not stored' })),
 });

@@ -10,7 +10,7 @@ function likeLiteral(s: string): string {
 /** Users ordered by (created_at, id), after the cursor, matching `query` in email or username. */
 export async function searchUsers(
   trx: Tx,
-  opts: { query?: string; after?: { ts: string; id: string }; limit: number },
+  opts: { query?: string; role?: string; status?: 'active' | 'disabled'; verified?: boolean; after?: { ts: string; id: string }; limit: number },
 ): Promise<Array<UserRow & { cursor_ts: string }>> {
   let q = trx
     .selectFrom('users')
@@ -20,6 +20,9 @@ export async function searchUsers(
     const pattern = `%${likeLiteral(opts.query.toLowerCase())}%`;
     q = q.where((eb) => eb.or([eb(sql`lower(email)`, 'like', pattern), eb(sql`lower(coalesce(username, ''))`, 'like', pattern)]));
   }
+  if (opts.role) q = q.where(sql<boolean>`roles @> array[${opts.role}]::text[]`);
+  if (opts.status) q = q.where('disabled_at', opts.status === 'disabled' ? 'is not' : 'is', null);
+  if (opts.verified !== undefined) q = q.where('email_verified_at', opts.verified ? 'is not' : 'is', null);
   if (opts.after) {
     q = q.where(sql<boolean>`(created_at, id) > (${opts.after.ts}::timestamptz, ${opts.after.id}::uuid)`);
   }

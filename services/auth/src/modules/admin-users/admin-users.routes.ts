@@ -6,7 +6,7 @@ import { bearerSecurity, problems, ProblemSchema, UserSchema } from '@gatehouse/
 import { requestContext } from '../../context';
 import type { MfaService } from '../mfa/mfa.service';
 import type { AdminUserService } from './admin-users.service';
-import { AdminUserListQuerySchema, AdminUserListSchema, AdminUserParamsSchema, AdminUserPatchSchema } from './admin-users.schemas';
+import { AdminUserCreateSchema, AdminUserListQuerySchema, AdminUserListSchema, AdminUserParamsSchema, AdminUserPatchSchema } from './admin-users.schemas';
 
 const P = '/api/v1/admin/users';
 const tags = ['admin'];
@@ -25,6 +25,44 @@ export function registerAdminUserRoutes(app: HttpApp, { admin, mfa, verifier }: 
     async (req) => admin.list(req.auth!.tid, req.query),
   );
 
+  app.post(
+    P,
+    {
+      preHandler: requireAdmin,
+      schema: {
+        tags,
+        summary: 'Create a user, with a password or by invitation',
+        description:
+          'With `password` (policy-checked) the user can sign in at once. Without, an invitation email carries a single-use set-password link (`/reset-password?token=`) valid 72 hours. ' +
+          'Roles are built-in or custom role names of the tenant; only a superadmin grants superadmin. 409 `email_taken`, `username_taken`; 400 `weak_password`.',
+        security: bearerSecurity,
+        body: AdminUserCreateSchema,
+        response: { 201: UserSchema, ...problems(400, 401, 403, 409, 503) },
+      },
+    },
+    async (req, reply) => reply.code(201).send(await admin.create(req.auth!, req.body, requestContext(req))),
+  );
+
+  app.post(
+    `${P}/:id/password-reset`,
+    {
+      preHandler: requireAdmin,
+      schema: {
+        tags,
+        summary: 'Email the user a password-reset link',
+        description: 'The link (`/reset-password?token=`) works once, for 30 minutes; older links of the user stop working. 409 `account_disabled` for a disabled user; at most 5 per user and hour (429).',
+        security: bearerSecurity,
+        params: AdminUserParamsSchema,
+        body: Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]),
+        response: { 202: Type.Null(), ...errorsOf, ...problems(409, 429) },
+      },
+    },
+    async (req, reply) => {
+      await admin.sendPasswordReset(req.auth!, req.params.id, requestContext(req));
+      return reply.code(202).send(null);
+    },
+  );
+
   app.get(
     `${P}/:id`,
     {
@@ -41,7 +79,7 @@ export function registerAdminUserRoutes(app: HttpApp, { admin, mfa, verifier }: 
       schema: {
         tags,
         summary: 'Disable/enable, set roles, mark the email verified',
-        description: 'Disabling revokes every session at once. New roles reach access tokens at the next refresh.',
+        description: 'Disabling revokes every session at once. New roles cut the user\'s access tokens within a second; the next refresh carries the new roles and permissions.',
         security: bearerSecurity,
         params: AdminUserParamsSchema,
         body: AdminUserPatchSchema,

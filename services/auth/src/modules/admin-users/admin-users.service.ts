@@ -1,8 +1,10 @@
 /**
  * Admin user management within the admin's own tenant (RLS enforces the boundary; a user of
  * another tenant is simply not found). Disabling and deleting revoke the user's sessions in
- * the database and on the shared revocation list at once. Role changes reach access tokens at
- * the next refresh, which re-reads roles (at most the access-token lifetime later).
+ * the database and on the shared revocation list at once. A role change cuts the user's access
+ * tokens on the revocation feed, so the next request refreshes and carries the new roles and
+ * permissions within a second (roles.service explains the design). Admins create accounts
+ * with a password, or invite: a single-use set-password link (72 h) by email.
  */
 import type { User } from '@gatehouse/contracts';
 import type { AccessClaims } from '@gatehouse/platform/auth';
@@ -12,7 +14,13 @@ import { authEvent, userEvent } from '../../events';
 import type { RequestContext } from '../../context';
 import type { SessionService } from '../sessions/sessions.service';
 import { deleteUser, findUserById, updateUser, type UserRow } from '../users/users.queries';
-import { eventUser, normalizeRoles, toUser } from '../users/users.service';
+import { eventUser, insertAccount, mapUniqueViolation, normalizeRoles, toUser } from '../users/users.service';
+import { assertAssignable } from '../roles/roles.service';
+import type { PasswordHasher } from '../passwords/passwords.service';
+import { checkPasswordPolicy } from '../passwords/passwords.policy';
+import { INVITE_TTL_SEC, RESET_TTL_SEC, type RecoveryService } from '../recovery/recovery.service';
+import { passwordMinLength, type TenantService } from '../tenants/tenants.service';
+import type { Throttle } from '../throttle/throttle.service';
 import { adminUserErrors } from './admin-users.errors';
 import { searchUsers } from './admin-users.queries';
 import { decodeCursor, encodeCursor } from '@gatehouse/platform/formats';
@@ -27,21 +35,94 @@ function readCursor(cursor: string): { ts: string; id: string } {
 export interface AdminUserServiceDeps {
   db: Database;
   sessions: SessionService;
+  recovery: RecoveryService;
+  hasher: PasswordHasher;
+  tenants: TenantService;
+  throttle: Throttle;
+}
+
+/** `POST /api/v1/admin/users`. */
+export interface AdminUserCreate {
+  email: string;
+  username?: string | null;
+  displayName?: string | null;
+  roles?: string[];
+  password?: string;
 }
 
 /** Creates the admin user service. */
 export function createAdminUserService(deps: AdminUserServiceDeps) {
-  const { db, sessions } = deps;
+  const { db, sessions, recovery, hasher, tenants, throttle } = deps;
 
   function guardTarget(actor: AccessClaims, target: UserRow): void {
     if (target.roles.includes('superadmin') && !actor.roles.includes('superadmin')) throw adminUserErrors.superadminOnly();
   }
 
   return {
-    async list(tenantId: string, q: { query?: string; cursor?: string; limit?: number }): Promise<{ items: User[]; nextCursor: string | null }> {
+    /**
+     * Creates an account: with `password` it can sign in at once; without, it gets an
+     * invitation email whose single-use link (72 h) opens the set-password page.
+     */
+    async create(actor: AccessClaims, input: AdminUserCreate, ctx: RequestContext): Promise<User> {
+      const tenant = await tenants.requireActive(actor.tid);
+      const email = input.email.trim();
+      const roles = normalizeRoles(input.roles ?? []);
+      if (roles.includes('superadmin') && !actor.roles.includes('superadmin')) throw adminUserErrors.superadminOnly();
+      let passwordHash: string | null = null;
+      if (input.password !== undefined) {
+        checkPasswordPolicy(input.password, { minLength: passwordMinLength(tenant), email, username: input.username });
+        passwordHash = await hasher.hash(input.password);
+      }
+      let created: { row: UserRow; token?: string };
+      try {
+        created = await db.withTenant(tenant.id, async (trx, emit) => {
+          await assertAssignable(trx, roles, 'body.roles');
+          const row = await insertAccount(trx, emit, {
+            tenantId: tenant.id,
+            email,
+            username: input.username ?? null,
+            displayName: input.displayName ?? null,
+            roles,
+            passwordHash,
+          });
+          if (passwordHash !== null) return { row };
+          const token = await recovery.issueResetTx(trx, tenant.id, row.id, INVITE_TTL_SEC);
+          await emit(authEvent('user_invited', tenant.id, ctx, { userId: row.id, actorId: actor.sub }));
+          return { row, token };
+        });
+      } catch (err) {
+        mapUniqueViolation(err);
+      }
+      if (created.token) recovery.sendPasswordLink('invite', created.row.email, created.token, tenant.name);
+      return toUser(created.row, { withDisabled: true });
+    },
+
+    /** Emails the user a password-reset link (30 min); 202 whatever the mail server does. */
+    async sendPasswordReset(actor: AccessClaims, id: string, ctx: RequestContext): Promise<void> {
+      const tenant = await tenants.requireActive(actor.tid);
+      // the same per-account mail limit as `POST /password/forgot`
+      await throttle.limit('admin-reset', tenant.id, id, 5, 3600);
+      const sent = await db.withTenant(tenant.id, async (trx, emit) => {
+        const target = await findUserById(trx, id);
+        if (!target) throw adminUserErrors.notFound();
+        guardTarget(actor, target);
+        if (target.disabled_at !== null) throw adminUserErrors.disabled();
+        const token = await recovery.issueResetTx(trx, tenant.id, id, RESET_TTL_SEC);
+        await emit(authEvent('password_reset_sent', tenant.id, ctx, { userId: id, actorId: actor.sub }));
+        return { to: target.email, token };
+      });
+      recovery.sendPasswordLink('reset', sent.to, sent.token, tenant.name);
+    },
+
+    async list(
+      tenantId: string,
+      q: { query?: string; role?: string; status?: 'active' | 'disabled'; verified?: boolean; cursor?: string; limit?: number },
+    ): Promise<{ items: User[]; nextCursor: string | null }> {
       const limit = q.limit ?? 50;
       const after = q.cursor ? readCursor(q.cursor) : undefined;
-      const rows = await db.withTenant(tenantId, (trx) => searchUsers(trx, { query: q.query?.trim() || undefined, after, limit: limit + 1 }));
+      const rows = await db.withTenant(tenantId, (trx) =>
+        searchUsers(trx, { query: q.query?.trim() || undefined, role: q.role, status: q.status, verified: q.verified, after, limit: limit + 1 }),
+      );
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
       return {
@@ -75,7 +156,8 @@ export function createAdminUserService(deps: AdminUserServiceDeps) {
           if (grantsOrDropsSuper && !actor.roles.includes('superadmin')) throw adminUserErrors.superadminOnly();
           if (self && !roles.includes('admin') && !roles.includes('superadmin')) throw adminUserErrors.selfLockout();
           if (self && target.roles.includes('superadmin') && !roles.includes('superadmin')) throw adminUserErrors.selfLockout();
-          set.roles = roles;
+          await assertAssignable(trx, roles, 'body.roles');
+          if (roles.join('\n') !== target.roles.join('\n')) set.roles = roles;
         }
         if (patch.disabled !== undefined) {
           if (self && patch.disabled) throw adminUserErrors.selfLockout();
@@ -87,6 +169,8 @@ export function createAdminUserService(deps: AdminUserServiceDeps) {
         if (Object.keys(set).length === 0) return target;
         const row = (await updateUser(trx, id, set))!;
         const events: CloudEvent[] = [userEvent('updated', tenantId, eventUser(row))];
+        // new roles: the user's tokens are cut now; the next refresh carries the new ones
+        if (set.roles) emit.revokeUser(id);
         if (set.disabled_at instanceof Date) {
           await sessions.revokeAllTx(trx, emit, id, 'user_disabled');
           emit.revokeUser(id);

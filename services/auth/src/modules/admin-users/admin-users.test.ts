@@ -2,7 +2,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt } from 'jose';
-import { startAuth, uniqueEmail, type Harness } from '../../testing';
+import { GOOD_PASSWORD, startAuth, uniqueEmail, type Harness } from '../../testing';
 
 let h: Harness;
 let admin: Awaited<ReturnType<Harness['admin']>>;
@@ -147,6 +147,10 @@ describe('admin users: change', () => {
     }
     const keep = await h.request('PATCH', `${U}/${me}`, { token: admin.accessToken, body: { roles: ['admin', 'organizer'] } });
     assert.equal(keep.statusCode, 200);
+    // a role change cuts the user's access tokens, the admin's own included: it signs in again
+    await rejectedWithin1s(admin.accessToken);
+    const again = await h.request('POST', '/api/v1/auth/login', { body: { email: admin.email, password: GOOD_PASSWORD } });
+    admin = { ...admin, accessToken: again.json().accessToken as string };
   });
 
   test('emailVerified can be set and cleared', async () => {

@@ -20,7 +20,11 @@ export interface AccessTokenInput {
   tid: string;
   sid: string;
   roles: string[];
+  /** the union of the permissions of the user's custom roles */
+  permissions?: string[];
   amr: string[];
+  /** when the claims were read (epoch ms; default now): read them after this moment */
+  issuedAtMs?: number;
 }
 
 export interface KeyServiceOptions {
@@ -141,13 +145,19 @@ export function createKeyService(opts: KeyServiceOptions) {
       const key = current;
       const privateKey = key?.privateKey;
       if (!key || !privateKey) throw new Error('no current signing key');
-      const unsigned = new SignJWT({ tid: input.tid, sid: input.sid, roles: input.roles, amr: input.amr })
+      // `iat` with millisecond precision (a JSON number may have a fraction, RFC 7519 NumericDate):
+      // revocation cuts (platform/revocation.ts) compare against it, so a token issued just
+      // after a cut, in the same second, is not covered by it (roles.service explains why).
+      const iat = (input.issuedAtMs ?? Date.now()) / 1000;
+      const claims: Record<string, unknown> = { tid: input.tid, sid: input.sid, roles: input.roles, amr: input.amr };
+      if (input.permissions) claims.permissions = input.permissions;
+      const unsigned = new SignJWT(claims)
         .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
         .setIssuer(opts.issuer)
         .setAudience(opts.audience)
         .setSubject(input.sub)
-        .setIssuedAt()
-        .setExpirationTime(`${ttlSec}s`)
+        .setIssuedAt(iat)
+        .setExpirationTime(Math.floor(iat) + ttlSec)
         .setJti(randomUUID());
       // a span of its own: RS256 signing is the second costliest step of a login after argon2
       const token = await withSpan(`jwt sign ${key.alg}`, { 'gatehouse.jwt.kid': key.kid }, () => unsigned.sign(privateKey));
@@ -183,6 +193,17 @@ export function createKeyService(opts: KeyServiceOptions) {
       await reload(true);
       logger.info({ kid }, 'signing key rotated');
       return kid;
+    },
+
+    /**
+     * The private JWKs of the published keys, the current one first, for the OpenID provider
+     * (modules/oidc): it signs ID tokens and JWT access tokens with the current key and
+     * publishes the same public keys as {@link jwks}, so there is one JWKS.
+     */
+    async signingJwks(): Promise<JWK[]> {
+      const rows = await listPublishedKeys(db.admin, opts.overlapSec);
+      const ordered = [...rows.filter((r) => r.retired_at === null), ...rows.filter((r) => r.retired_at !== null)];
+      return ordered.map((r) => ({ ...(JSON.parse(box.open(r.private_sealed)) as JWK), use: 'sig' }));
     },
 
     /** The kid new tokens are signed with. */

@@ -11,6 +11,7 @@
 import type { Config } from '@gatehouse/platform/config';
 import type { Database, Tx } from '@gatehouse/platform/db';
 import { drain, outboxPurgeTasks, type PurgeTask } from '@gatehouse/platform/purge';
+import { purgeExpiredPayloads } from '../oidc/oidc.queries';
 import { deleteEndedSessionTokens, deleteEndedSessions, deleteSpentOneTimeTokens, listTenantIdsAfter } from './purge.queries';
 import { deleteOldAttempts, deleteOldDeliveries } from '../webhooks/webhooks.queries';
 
@@ -39,7 +40,9 @@ export function authPurgeTasks(db: Database, retention: Config['purge']): PurgeT
     { name: 'auth.refresh_tokens', run: perTenant((trx, t, limit) => deleteEndedSessionTokens(trx, t, retention.sessionsSec, limit)) },
     { name: 'auth.sessions', run: perTenant((trx, t, limit) => deleteEndedSessions(trx, t, retention.sessionsSec, limit)) },
     { name: 'auth.one_time_tokens', run: perTenant((trx, t, limit) => deleteSpentOneTimeTokens(trx, t, retention.oneTimeTokensSec, limit)) },
-    // attempts before their deliveries, for the same reason
+    // the OpenID provider's expired codes, tokens, sessions, grants and interactions
+    { name: 'auth.oidc_payloads', run: perTenant((trx, t, limit) => purgeExpiredPayloads(trx, t, limit)) },
+    // attempts before their deliveries, for the same reason as tokens before sessions
     { name: 'auth.webhook_attempts', run: perTenant((trx, t, limit) => deleteOldAttempts(trx, t, retention.webhookDeliveriesSec, limit)) },
     { name: 'auth.webhook_deliveries', run: perTenant((trx, t, limit) => deleteOldDeliveries(trx, t, retention.webhookDeliveriesSec, limit)) },
     ...outboxPurgeTasks(db.admin, db.schema, retention),

@@ -60,7 +60,7 @@ async function oneTimeToken(tenantId: string, userId: string, o: { expires: Retu
   const token_hash = hash(randomBytes(16).toString('hex'));
   await h.deps.db.admin
     .insertInto('one_time_tokens')
-    .values({ token_hash, tenant_id: tenantId, user_id: userId, purpose: 'reset_password', expires_at: o.expires, used_at: o.used ?? null })
+    .values({ token_hash, tenant_id: tenantId, user_id: userId, purpose: 'reset_password', new_email: null, expires_at: o.expires, used_at: o.used ?? null })
     .execute();
   return token_hash;
 }

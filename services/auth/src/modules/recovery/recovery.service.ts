@@ -23,6 +23,8 @@ import { consumeOneTimeToken, insertOneTimeToken, voidOneTimeTokens } from './re
 
 export const RESET_TTL_SEC = 30 * 60;
 export const VERIFY_TTL_SEC = 24 * 3600;
+/** an administrator's invitation: the set-password link lives 72 hours */
+export const INVITE_TTL_SEC = 72 * 3600;
 /** forgot-password and resend requests per account per hour */
 const MAIL_PER_HOUR = 5;
 
@@ -58,6 +60,39 @@ export function createRecoveryService(deps: RecoveryServiceDeps) {
       const token = randomToken(32);
       await insertOneTimeToken(trx, { token_hash: sha256(token), tenant_id: tenantId, user_id: userId, purpose: 'verify_email', ttlSec: VERIFY_TTL_SEC });
       return token;
+    },
+
+    /**
+     * A set-password token in the caller's transaction (older ones voided): the reset token
+     * of `POST /password/reset`, so an invitation and an admin-sent reset reuse the reset
+     * page and its checks. Returns the raw token for the email.
+     */
+    async issueResetTx(trx: Tx, tenantId: string, userId: string, ttlSec: number): Promise<string> {
+      await voidOneTimeTokens(trx, userId, 'reset_password');
+      const token = randomToken(32);
+      await insertOneTimeToken(trx, { token_hash: sha256(token), tenant_id: tenantId, user_id: userId, purpose: 'reset_password', ttlSec });
+      return token;
+    },
+
+    /** Emails a set-password link: an invitation (72 h) or a reset an admin asked for (30 min). */
+    sendPasswordLink(kind: 'invite' | 'reset', email: string, token: string, tenantName: string): void {
+      const link = `${deps.publicUrl}/reset-password?token=${encodeURIComponent(token)}`;
+      const [subject, text] =
+        kind === 'invite'
+          ? [
+              `You are invited to ${tenantName}`,
+              `An administrator of ${tenantName} created an account for you. Choose your password by opening this link within 72 hours (it works once):\n\n${link}\n\nThen sign in with this email address.`,
+            ]
+          : [
+              'Reset your password',
+              `An administrator asked for a password reset of your account. Open this link within 30 minutes to choose a new password:\n\n${link}\n\nIf you did not expect this, ask your administrator.`,
+            ];
+      background.run(kind === 'invite' ? 'invitation-email' : 'admin-reset-email', () => sendMail(email, subject, text));
+    },
+
+    /** Sends a message in the background (email change links and notices). */
+    sendNotice(email: string, subject: string, text: string, what: string): void {
+      background.run(what, () => sendMail(email, subject, text));
     },
 
     /** Sends the verification email (in the background: the response does not wait for SMTP). */

@@ -1,4 +1,5 @@
 /** Sessions and refresh tokens. All but `findRefreshTenant` run inside `withTenant` (RLS). */
+import { destroyByAccounts } from '../oidc/oidc.queries';
 import { sql } from 'kysely';
 import type { Db, SessionRow, Tx } from '../../db/schema';
 
@@ -87,7 +88,14 @@ export async function revokeSessions(
   if (where.userId) q = q.where('user_id', '=', where.userId);
   if (where.sessionId) q = q.where('id', '=', where.sessionId);
   if (where.exceptSessionId) q = q.where('id', '!=', where.exceptSessionId);
-  return q.returning(['id', 'user_id']).execute();
+  const rows = await q.returning(['id', 'user_id']).execute();
+  // Signing out of Gatehouse also ends the user's grants at the OpenID provider (their
+  // refresh and access tokens, codes, and the provider's single sign-on session), in the
+  // same transaction: introspection answers active:false as soon as this commits.
+  const users = new Set(rows.map((r) => r.user_id));
+  if (where.userId) users.add(where.userId);
+  await destroyByAccounts(trx, [...users]);
+  return rows;
 }
 
 /** A user's sessions that can still be used, newest first. */

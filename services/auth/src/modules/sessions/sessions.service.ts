@@ -17,6 +17,7 @@ import { tenantErrors } from '../tenants/tenants.errors';
 import { findTenantSettings } from '../tenants/tenants.queries';
 import { accessTtlSec, MAX_TENANT_ACCESS_TTL_SEC, refreshIdleSec, type Tenant, type TenantService } from '../tenants/tenants.service';
 import { findUserById, type UserRow } from '../users/users.queries';
+import { rolesAndPermissions } from '../roles/roles.queries';
 import { toUser } from '../users/users.service';
 import { sessionErrors } from './sessions.errors';
 import type { AuthMetrics } from '../../metrics';
@@ -79,10 +80,18 @@ export function createSessionService(deps: SessionServiceDeps) {
       return { session, refreshToken };
     },
 
-    /** The TokenResponse for a session: a fresh access token with the user's current roles. */
+    /**
+     * The TokenResponse for a session: a fresh access token with the user's roles and
+     * permissions as they are now. The moment is taken before they are read: a role change
+     * that commits after the read cuts this token too (its iat is before the cut), so a token
+     * never outlives a cut with roles older than it (roles.service).
+     */
     async tokenResponse(tenant: Tenant, user: UserRow, issued: IssuedSession): Promise<TokenResponse> {
+      const issuedAtMs = Date.now();
+      const current = await db.withTenant(tenant.id, (trx) => rolesAndPermissions(trx, user.id));
+      const roles = current?.roles ?? user.roles;
       const { token, expiresIn } = await keys.sign(
-        { sub: user.id, tid: tenant.id, sid: issued.session.id, roles: user.roles, amr: issued.session.amr },
+        { sub: user.id, tid: tenant.id, sid: issued.session.id, roles, permissions: current?.permissions ?? [], amr: issued.session.amr, issuedAtMs },
         accessTtlSec(tenant, tokens.accessTtlSec),
       );
       return {
@@ -91,7 +100,7 @@ export function createSessionService(deps: SessionServiceDeps) {
         expiresIn,
         refreshToken: issued.refreshToken,
         refreshExpiresIn: refreshExpiresIn(issued.session),
-        user: toUser(user),
+        user: toUser({ ...user, roles }),
       };
     },
 

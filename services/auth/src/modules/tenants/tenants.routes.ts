@@ -11,6 +11,7 @@ import { requestContext } from '../../context';
 import type { TenantAdmin, TenantActor } from './tenants.admin';
 import { tenantErrors } from './tenants.errors';
 import {
+  OwnTenantPatchSchema,
   ResolveQuerySchema,
   TenantCreatedSchema,
   TenantCreateSchema,
@@ -109,6 +110,35 @@ export function registerTenantRoutes(app: HttpApp, { tenants, tenantAdmin, verif
       },
     },
     async (req) => tenantAdmin.update(actor(req), req.params.id, req.body),
+  );
+
+  // The caller's own tenant, for its admins (any tenant; superadmins of the default tenant
+  // manage the others through /tenants above).
+  const requireAdmin = authenticate(verifier, ['admin']);
+  app.get(
+    '/api/v1/admin/tenant',
+    {
+      preHandler: requireAdmin,
+      schema: { tags, summary: 'The caller\'s own tenant and its settings (admin)', security: bearerSecurity, response: { 200: TenantSchema, ...problems(401, 403, 404) } },
+    },
+    async (req) => tenantAdmin.get({ id: req.auth!.tid }),
+  );
+
+  app.patch(
+    '/api/v1/admin/tenant',
+    {
+      preHandler: requireAdmin,
+      schema: {
+        tags,
+        summary: 'Rename the caller\'s own tenant or change its settings (admin)',
+        description:
+          'Settings are merged (RFC 7396) as in `PATCH /tenants/{id}`: given fields replace, `null` resets one to its default. The status is for superadmins. Emits `tenant.events.updated` when something changed.',
+        security: bearerSecurity,
+        body: OwnTenantPatchSchema,
+        response: { 200: TenantSchema, ...errorsOf },
+      },
+    },
+    async (req) => tenantAdmin.update(actor(req), req.auth!.tid, req.body),
   );
 
   app.get(

@@ -187,6 +187,12 @@ export const TenantPatchSchema = strictObject(
   },
 );
 
+/** `PATCH /api/v1/admin/tenant`: what a tenant's own admin may change (not its status). */
+export const OwnTenantPatchSchema = strictObject({
+  name: Type.Optional(NameSchema),
+  settings: Type.Optional(TenantSettingsPatchSchema),
+});
+
 export const TenantCreatedSchema = Type.Object({
   ...TenantSchema.properties,
   admin: Type.Optional(UserSchema),

@@ -21,7 +21,7 @@ import { guardStore, throttleErrors } from './throttle.errors';
 import type { AuthMetrics } from '../../metrics';
 
 /** A credential kind: each has its own counters. */
-export type ThrottleScope = 'password' | 'forgot' | 'reset' | 'verify' | 'resend' | 'mfa';
+export type ThrottleScope = 'password' | 'forgot' | 'reset' | 'verify' | 'resend' | 'mfa' | 'admin-reset' | 'email-change' | 'delete-account';
 
 export interface ThrottleLimits {
   accountMaxFailures: number;

@@ -30,7 +30,7 @@ export async function findUserByUsername(trx: Tx, username: string): Promise<Use
 /** Inserts a user; a duplicate email or username raises a unique violation (23505). */
 export async function insertUser(
   trx: Tx,
-  row: NewUser & { username: string | null; display_name: string | null; password_hash: string; roles: string[] },
+  row: NewUser & { username: string | null; display_name: string | null; password_hash: string | null; roles: string[] },
 ): Promise<UserRow> {
   return trx.insertInto('users').values(row).returningAll().executeTakeFirstOrThrow();
 }

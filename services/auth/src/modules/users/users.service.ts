@@ -41,10 +41,16 @@ export function eventUser(row: UserRow) {
   return { id: row.id, email: row.email, username: row.username, displayName: row.display_name, roles: row.roles };
 }
 
-/** Roles as stored: known ones only, always including `user`, in hierarchy order. */
+/**
+ * Roles as stored: always including `user`, the built-in ones in hierarchy order, then the
+ * tenant's custom roles by name (whether those exist is checked where they are assigned:
+ * roles.service `assertAssignable`).
+ */
 export function normalizeRoles(roles: readonly string[]): string[] {
   const set = new Set(['user', ...roles]);
-  return ROLES.filter((r) => set.has(r));
+  const builtin: readonly string[] = ROLES;
+  const custom = [...set].filter((r) => !builtin.includes(r)).sort();
+  return [...ROLES.filter((r) => set.has(r)), ...custom];
 }
 
 /** Maps a unique violation on users to `email_taken` / `username_taken`; rethrows anything else. */
@@ -71,7 +77,7 @@ export interface NewAccount {
  * Inserts a user (policy-checked, argon2id-hashed) and its `user.events.created` in the given
  * transaction. Throws `weak_password`, `email_taken`, `username_taken`.
  */
-export async function insertAccount(trx: Tx, emit: Emit, input: NewAccount & { passwordHash: string }): Promise<UserRow> {
+export async function insertAccount(trx: Tx, emit: Emit, input: Omit<NewAccount, 'password'> & { password?: string; passwordHash: string | null }): Promise<UserRow> {
   let row: UserRow;
   try {
     row = await insertUser(trx, {

@@ -12,7 +12,7 @@ import { DOCS_CSP } from '../security/security.hooks';
  * carry (`PUBLIC_URL/reset-password?token=…`, `PUBLIC_URL/verify-email?token=…`). Screens
  * inside the console are `#/…` fragments, so reloading one never needs another server path.
  */
-export const CONSOLE_PAGES = ['/', '/reset-password', '/verify-email'] as const;
+export const CONSOLE_PAGES = ['/', '/reset-password', '/verify-email', '/confirm-email'] as const;
 
 /** Where the console's files (scripts, styles, icon) are served from. */
 export const CONSOLE_ASSETS_PREFIX = '/console/';

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { routeForPath, type Area } from '../proxy/proxy.service';
+import { normalizeOpenApi } from './docs.openapi';
 
 type Json = Record<string, unknown>;
 
@@ -152,12 +153,15 @@ export function createDocsService(opts: DocsServiceOptions) {
         return !p || now - p.fetchedAt >= (p.ok ? ttlMs : retryMs);
       }).map(([area, url]) => fetchPart(area, url)),
     );
-    merged = mergeOpenApi(
-      areas.flatMap(([area]) => {
-        const doc = parts.get(area)?.doc;
-        return doc ? [{ area, doc }] : [];
-      }),
-      opts.publicUrl,
+    // normalized for Redocly's recommended rules (operation ids, security, problem+json: docs.openapi.ts)
+    merged = normalizeOpenApi(
+      mergeOpenApi(
+        areas.flatMap(([area]) => {
+          const doc = parts.get(area)?.doc;
+          return doc ? [{ area, doc }] : [];
+        }),
+        opts.publicUrl,
+      ),
     );
   }
 

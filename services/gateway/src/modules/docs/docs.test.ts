@@ -55,7 +55,14 @@ describe('docs: merged OpenAPI', () => {
     assert.equal(doc.paths['/api/v1/users/me'].get.responses['200'].content['application/json'].schema.$ref, '#/components/schemas/users_Session');
     assert.deepEqual(doc.components.schemas.Session, { type: 'object' });
     assert.deepEqual(doc.components.schemas.users_Session, { type: 'string' });
-    assert.deepEqual(doc.components.schemas.Problem, problem);
+    // normalized (docs.openapi.ts): the platform's Problem schema, error bodies as problem+json by $ref
+    assert.equal(doc.components.schemas.Problem.description, 'RFC 9457 problem details');
+    assert.deepEqual(doc.paths['/api/v1/auth/login'].post.responses['401'].content, {
+      'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } },
+    });
+    assert.equal(doc.paths['/api/v1/auth/login'].post.operationId, 'postAuthLogin');
+    assert.equal(doc.paths['/api/v1/admin/tenants/{id}'].get.operationId, 'getAdminTenantsById');
+    assert.deepEqual(doc.paths['/.well-known/jwks.json'].get.security, []);
     assert.ok(doc.components.securitySchemes.bearerAuth);
     assert.deepEqual(doc.tags.map((t: { name: string }) => t.name), ['auth', 'users']);
   });

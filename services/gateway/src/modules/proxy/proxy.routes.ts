@@ -16,6 +16,7 @@ import type { UpstreamLoad } from './proxy.load';
 import {
   PROXY_ROUTES,
   clientResponseHeaders,
+  retryOnFreshConnection,
   safePath,
   upstreamFailureStatus,
   upstreamRequestHeaders,
@@ -38,6 +39,9 @@ export interface ProxyRoutesOptions {
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT'] as const;
 
+/** How long an idle upstream connection is kept (see the pool options below). */
+export const UPSTREAM_KEEPALIVE_MS = 4000;
+
 /** Registers the proxy routes in their own scope (bodies are read whole, then forwarded unparsed). */
 export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
   const timeouts = { connectMs: 5000, headersMs: 30_000, bodyMs: 60_000, ...opts.timeouts };
@@ -45,7 +49,11 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
     undici: {
       connections: opts.load.connections,
       pipelining: 1,
-      keepAliveTimeout: 30_000,
+      // An idle upstream connection is given up after 4 s whatever the server's Keep-Alive hint
+      // says: shorter than a draining replica's SHUTDOWN_DRAIN_SEC (5 s), so the gateway holds no
+      // idle connection to a replica that is about to close its idle ones (see runUntilSignal).
+      keepAliveTimeout: UPSTREAM_KEEPALIVE_MS,
+      keepAliveMaxTimeout: UPSTREAM_KEEPALIVE_MS,
       headersTimeout: timeouts.headersMs,
       bodyTimeout: timeouts.bodyMs,
       connect: { timeout: timeouts.connectMs },
@@ -73,6 +81,7 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
     if (route.tenant) {
       onRequest.push(async (req: FastifyRequest) => {
         req.tenant = await opts.tenantFor(req);
+        if (route.gatewayToken === false) return;
         const claims = await opts.tokens.check(req, req.tenant);
         if (claims) req.auth = claims;
       });
@@ -97,9 +106,10 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
           ...body,
           rewriteRequestHeaders: (r, headers) => upstreamRequestHeaders(r as FastifyRequest, headers) as typeof headers,
           rewriteHeaders: (headers) => clientResponseHeaders(headers) as typeof headers,
-          // No automatic retries: a POST must never be sent twice, and a GET that failed is
-          // better answered at once than after seconds of waiting.
-          retryDelay: () => null,
+          // One immediate retry, on a new connection, only when the request cannot have been
+          // applied twice (retryOnFreshConnection): never a second attempt after an answer began.
+          retriesCount: 1,
+          retryDelay: ({ err, res, attempt }) => (!res && attempt === 0 && retryOnFreshConnection(req.method, err) ? 1 : null),
           onError: (rep, { error }) => {
             const status = upstreamFailureStatus(error);
             req.log.warn({ err: error, area: route.area, status }, 'upstream request failed');

@@ -17,6 +17,12 @@ export interface ProxyRoute {
   tenant: boolean;
   /** its own body limit in bytes; otherwise BODY_LIMIT_BYTES */
   bodyLimit?: number;
+  /**
+   * false: an Authorization header is not a Gatehouse access token here and is forwarded
+   * unchecked (the OpenID provider's endpoints: Basic client authentication, its own bearer
+   * tokens at userinfo); the service checks it.
+   */
+  gatewayToken?: false;
 }
 
 /** The avatar upload: the users service's 2 MiB file limit plus room for the multipart framing. */
@@ -34,6 +40,10 @@ export const PROXY_ROUTES: ProxyRoute[] = [
   { url: '/api/v1/events*', area: 'users', tenant: true },
   { url: '/api/v1/audit*', area: 'audit', tenant: true },
   { url: '/api/v1/social-logs*', area: 'audit', tenant: true },
+  // The OpenID provider of the tenant (issue 11): hosted-login steps carry Gatehouse access
+  // tokens (checked like the API's); the protocol endpoints carry the provider's own.
+  { url: '/oidc/interaction/*', area: 'auth', tenant: true },
+  { url: '/oidc/*', area: 'auth', tenant: true, gatewayToken: false },
   // Public keys are the same for every tenant: no tenant lookup.
   { url: '/.well-known/jwks.json', area: 'auth', tenant: false },
 ];
@@ -158,6 +168,29 @@ export function clientResponseHeaders(headers: Headers): Headers {
     out[key] = value;
   }
   return out;
+}
+
+/** Methods whose request may be sent twice with the effect of once (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+/**
+ * Whether a forwarded request that failed before any byte of an answer may be sent again at
+ * once (undici takes a new connection for it):
+ * - the connection was refused (ECONNREFUSED, e.g. a replica that stopped listening during a
+ *   restart, behind a Service or a balancer that sends the next attempt elsewhere): the request
+ *   never left the gateway, so any method;
+ * - the socket was reset or closed under the request (ECONNRESET, undici's UND_ERR_SOCKET: a
+ *   kept-alive connection the other side closed just as the request was written, e.g. nginx
+ *   reloading or a server closing idle connections): the request may have been read, so only
+ *   idempotent methods. A POST/PATCH on such a socket is answered 502 rather than risk being
+ *   applied twice.
+ * Timeouts are never retried (the request may still be running upstream).
+ */
+export function retryOnFreshConnection(method: string, error: unknown): boolean {
+  const e = error as { code?: string; cause?: { code?: string } } | undefined;
+  const codes = [e?.code, e?.cause?.code];
+  if (codes.includes('ECONNREFUSED')) return true;
+  return IDEMPOTENT.has(method) && codes.some((c) => c === 'ECONNRESET' || c === 'UND_ERR_SOCKET' || c === 'EPIPE');
 }
 
 /** Upstream failure → status: refused or unresolvable 503, timed out 504, anything else 502. */

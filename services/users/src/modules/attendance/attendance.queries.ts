@@ -76,3 +76,36 @@ export async function listUserAttendance(
   }
   return q.orderBy('a.checked_in_at', 'desc').orderBy('a.event_id', 'desc').limit(opts.limit).execute();
 }
+
+/** The roster of an event with the members' names, by name. */
+export async function listRoster(trx: Tx, eventId: string): Promise<Array<{ user_id: string; username: string | null; display_name: string | null }>> {
+  return trx
+    .selectFrom('event_roster as r')
+    .innerJoin('profiles as p', (j) => j.onRef('p.tenant_id', '=', 'r.tenant_id').onRef('p.id', '=', 'r.user_id'))
+    .select(['r.user_id', 'p.username', 'p.display_name'])
+    .where('r.event_id', '=', eventId)
+    .orderBy('p.display_name')
+    .orderBy('p.username')
+    .orderBy('r.user_id')
+    .execute();
+}
+
+/** Which of these ids are members with a profile in the tenant. */
+export async function existingProfiles(trx: Tx, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await trx.selectFrom('profiles').select('id').where('id', 'in', [...ids]).execute();
+  return new Set(rows.map((r) => r.id));
+}
+
+/** Replaces the roster of an event with exactly these members. */
+export async function replaceRoster(trx: Tx, tenantId: string, eventId: string, userIds: readonly string[]): Promise<void> {
+  let del = trx.deleteFrom('event_roster').where('event_id', '=', eventId);
+  if (userIds.length) del = del.where('user_id', 'not in', [...userIds]);
+  await del.execute();
+  if (userIds.length === 0) return;
+  await trx
+    .insertInto('event_roster')
+    .values(userIds.map((user_id) => ({ tenant_id: tenantId, event_id: eventId, user_id })))
+    .onConflict((oc) => oc.columns(['tenant_id', 'event_id', 'user_id']).doNothing())
+    .execute();
+}

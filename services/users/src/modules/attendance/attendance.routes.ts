@@ -3,7 +3,7 @@ import type { FastifyReply, preHandlerAsyncHookHandler } from 'fastify';
 import type { HttpApp } from '@gatehouse/platform/http';
 import { bearerSecurity, problems } from '@gatehouse/contracts';
 import { IdParams } from '../../common';
-import { AttendanceSchema, EventAttendanceList, MyAttendanceList, MyAttendanceQuery, ScanBody } from './attendance.schemas';
+import { AttendanceSchema, EventAttendanceList, MyAttendanceList, MyAttendanceQuery, RosterBody, RosterSchema, ScanBody } from './attendance.schemas';
 import type { AttendanceService } from './attendance.service';
 
 /** True when the client asks for CSV rather than JSON (an explicit text/csv with q > 0 in Accept). */
@@ -96,6 +96,39 @@ export function attendanceRoutes(
       if (wantsCsv(req.headers.accept)) return sendCsv(reply, req.auth!.tid, req.params.id);
       return reply.type('application/json; charset=utf-8').send({ items: await attendance.forEvent(req.auth!.tid, req.params.id) });
     },
+  );
+
+  app.put(
+    '/api/v1/events/:id/roster',
+    {
+      preHandler: requireOrganizer,
+      schema: {
+        tags: ['attendance'],
+        summary: 'Set the members an event expects (organizer)',
+        description:
+          'Replaces the roster. The attendance report then lists each expected member who has not checked in as `absent`. Ids that are not members of the tenant: 400 `validation_failed` naming them.',
+        security: bearerSecurity,
+        params: IdParams,
+        body: RosterBody,
+        response: { 200: RosterSchema, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (req) => attendance.setRoster(req.auth!.tid, req.params.id, req.body.userIds),
+  );
+
+  app.get(
+    '/api/v1/events/:id/roster',
+    {
+      preHandler: requireOrganizer,
+      schema: {
+        tags: ['attendance'],
+        summary: 'The members an event expects (organizer)',
+        security: bearerSecurity,
+        params: IdParams,
+        response: { 200: RosterSchema, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (req) => attendance.roster(req.auth!.tid, req.params.id),
   );
 
   app.get(

@@ -7,8 +7,11 @@ export const AttendanceSchema = Type.Object(
   {
     eventId: Type.String({ format: 'uuid' }),
     userId: Type.String({ format: 'uuid' }),
-    status: Type.Union([Type.Literal('present'), Type.Literal('late')]),
-    checkedInAt: Type.String({ format: 'date-time' }),
+    status: Type.Union([Type.Literal('present'), Type.Literal('late'), Type.Literal('absent')], {
+      description: '`absent` (event reports only): a member on the event\'s roster who has not checked in',
+    }),
+    checkedInAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'null for `absent`' }),
+    expected: Type.Optional(Type.Boolean({ description: 'in event reports: the member is on the event\'s roster' })),
     checkedOutAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     username: Type.Optional(nullableString({ maxLength: 256, description: 'in event lists' })),
     displayName: Type.Optional(nullableString({ maxLength: 200, description: 'in event lists' })),
@@ -40,3 +43,22 @@ export const MyAttendanceList = Type.Object({
   items: Type.Array(AttendanceSchema),
   nextCursor: Type.Union([Type.String(), Type.Null()]),
 });
+
+/** `PUT /events/{id}/roster`: the members the event expects (replaces the roster). */
+export const RosterBody = Type.Object(
+  { userIds: Type.Array(Type.String({ format: 'uuid' }), { maxItems: 5000, uniqueItems: true, description: 'members of the tenant (user ids); an empty list clears the roster' }) },
+  { additionalProperties: false },
+);
+
+/** An event's roster. */
+export const RosterSchema = Type.Object({
+  eventId: Type.String({ format: 'uuid' }),
+  items: Type.Array(
+    Type.Object({
+      userId: Type.String({ format: 'uuid' }),
+      username: nullableString({ maxLength: 256 }),
+      displayName: nullableString({ maxLength: 200 }),
+    }),
+  ),
+});
+export type Roster = Static<typeof RosterSchema>;

@@ -28,13 +28,17 @@ import type { QrTokens } from '../qr/qr.token';
 import { attendanceErrors } from './attendance.errors';
 import {
   checkOut,
+  existingProfiles,
   findAttendance,
+  listRoster,
+  replaceRoster,
   insertCheckIn,
   listEventAttendance,
   listUserAttendance,
   type AttendanceRow,
 } from './attendance.queries';
-import type { Attendance } from './attendance.schemas';
+import type { Attendance, Roster } from './attendance.schemas';
+import { errors } from '@gatehouse/platform/errors';
 import { toCsv } from './attendance.csv';
 
 function toAttendance(row: AttendanceRow): Attendance {
@@ -161,13 +165,50 @@ export function createAttendanceService(deps: {
       return toAttendance(result.row);
     },
 
-    /** Every record of an event, with the members' names. */
+    /**
+     * Every record of an event, with the members' names, by check-in time; then each member
+     * on the roster who has not checked in, as `absent` (by name).
+     */
     async forEvent(tenantId: string, eventId: string): Promise<Attendance[]> {
+      const { rows, roster } = await db.withTenant(tenantId, async (trx) => {
+        await loadEvent(trx, eventId);
+        return { rows: await listEventAttendance(trx, eventId), roster: await listRoster(trx, eventId) };
+      });
+      const expected = new Set(roster.map((r) => r.user_id));
+      const items: Attendance[] = rows.map((r) => ({ ...toAttendance(r), username: r.username, displayName: r.display_name, expected: expected.has(r.user_id) }));
+      const seen = new Set(rows.map((r) => r.user_id));
+      for (const r of roster) {
+        if (seen.has(r.user_id)) continue;
+        items.push({ eventId, userId: r.user_id, status: 'absent', checkedInAt: null, checkedOutAt: null, username: r.username, displayName: r.display_name, expected: true });
+      }
+      return items;
+    },
+
+    /** The event's roster. */
+    async roster(tenantId: string, eventId: string): Promise<Roster> {
       const rows = await db.withTenant(tenantId, async (trx) => {
         await loadEvent(trx, eventId);
-        return listEventAttendance(trx, eventId);
+        return listRoster(trx, eventId);
       });
-      return rows.map((r) => ({ ...toAttendance(r), username: r.username, displayName: r.display_name }));
+      return { eventId, items: rows.map((r) => ({ userId: r.user_id, username: r.username, displayName: r.display_name })) };
+    },
+
+    /** Replaces the roster; every id must be a member of the tenant (400 naming the unknown ones). */
+    async setRoster(tenantId: string, eventId: string, userIds: string[]): Promise<Roster> {
+      const ids = [...new Set(userIds.map((id) => id.toLowerCase()))];
+      await db.withTenant(tenantId, async (trx) => {
+        await loadEvent(trx, eventId);
+        const known = await existingProfiles(trx, ids);
+        const unknown = ids.filter((id) => !known.has(id));
+        if (unknown.length) {
+          throw errors.validation(
+            unknown.slice(0, 10).map((id) => ({ path: 'body.userIds', message: `${id} is not a member of this tenant` })),
+            'Some user ids are not members of this tenant.',
+          );
+        }
+        await replaceRoster(trx, tenantId, eventId, ids);
+      });
+      return this.roster(tenantId, eventId);
     },
 
     /** The same list as CSV (formula-safe, see attendance.csv.ts). */

@@ -1,0 +1,22 @@
+/**
+ * The bench's stand-in for packages/platform/src/tracing.ts with no tracing code at all (no
+ * @opentelemetry/api import, every helper a plain call): what the system did before issue 15.
+ * bench/src/no-tracing-hook.mjs puts it in place of the real module for the "none" runs of the
+ * tracing-cost bench, so "tracing off" can be compared with "no tracing code" in one run.
+ */
+export async function withSpan<T>(_name: string, _attributes: Record<string, string | number | boolean>, fn: () => Promise<T>): Promise<T> {
+  return fn();
+}
+export function currentTraceparent(): string | undefined {
+  return undefined;
+}
+export function traceFields(): Record<string, string> {
+  return {};
+}
+export async function publishSpan<E>(event: E, publish: (event: E) => Promise<void>): Promise<void> {
+  return publish(event);
+}
+export async function consumeSpan<T>(_event: unknown, _consumer: string, fn: () => Promise<T>): Promise<T> {
+  return fn();
+}
+export function nameServerSpan(_method: string, _route: string): void {}

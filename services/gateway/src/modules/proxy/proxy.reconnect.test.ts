@@ -1,0 +1,98 @@
+/**
+ * Kept-alive upstream connections closed under a request (issue 14, rolling restart): an
+ * upstream that resets every connection when a second request arrives on it, as a server
+ * closing its idle connections (or nginx reloading) does to a client that reuses one at that
+ * moment. The gateway sends an idempotent request again on a new connection, so the client
+ * is answered; a POST is never sent twice (it may have been read) and is answered 502.
+ * A refused connection (a replica that stopped listening) is retried for every method.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { startStack, type Stack } from '../../testing/fixtures';
+import { retryOnFreshConnection } from './proxy.service';
+
+/** An upstream that answers the first request of each connection and resets the connection on the next one. */
+async function startResettingUpstream() {
+  const seen = new WeakMap<Socket, number>();
+  const received: string[] = [];
+  let connections = 0;
+  const server = http.createServer((req, res) => {
+    const n = (seen.get(req.socket) ?? 0) + 1;
+    seen.set(req.socket, n);
+    received.push(`${req.method} ${req.url}`);
+    if (n > 1) {
+      req.socket.resetAndDestroy(); // RST, no byte of an answer
+      return;
+    }
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'keep-alive': 'timeout=60' });
+      res.end(JSON.stringify({ ok: true, n: received.length }));
+    });
+  });
+  server.on('connection', () => connections++);
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    connections: () => connections,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())).then(() => undefined),
+    stop: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('proxy: kept-alive upstream connections reset under a request', () => {
+  let s: Stack;
+  let upstream: Awaited<ReturnType<typeof startResettingUpstream>>;
+  before(async () => {
+    upstream = await startResettingUpstream();
+    // one connection in the pool: every second request reuses a kept-alive connection
+    s = await startStack({ env: { AUDIT_URL: upstream.url }, options: { upstreamConnections: 1 }, listen: true });
+  });
+  after(async () => {
+    await s.close();
+    await upstream.stop();
+  });
+
+  test('GETs are answered: each reset connection is replaced and the request sent again', async () => {
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${s.url}/api/v1/audit/me?i=${i}`);
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(((await res.json()) as { ok: boolean }).ok, true);
+    }
+    // 6 answered, 5 of them after a reset: the upstream saw 11 requests on 6 connections
+    assert.equal(upstream.received.filter((r) => r.startsWith('GET /api/v1/audit/me')).length, 11);
+    assert.equal(upstream.connections(), 6);
+  });
+
+  test('a POST on a reset connection is not sent twice: 502 upstream_unavailable', async () => {
+    // the pool's connection has answered one request (the last GET's), so this POST reuses it
+    const before = upstream.received.length;
+    const res = await fetch(`${s.url}/api/v1/social-logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"x.y"}' });
+    assert.equal(res.status, 502);
+    assert.equal(((await res.json()) as { code: string }).code, 'upstream_unavailable');
+    assert.deepEqual(upstream.received.slice(before), ['POST /api/v1/social-logs']);
+  });
+});
+
+describe('proxy: which failures are sent again', () => {
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+  const reset = Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
+  const timeout = Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+  test('a refused connection: every method (nothing was sent)', () => {
+    for (const m of ['GET', 'POST', 'PATCH', 'DELETE']) assert.equal(retryOnFreshConnection(m, refused), true, m);
+  });
+  test('a reset socket: idempotent methods only', () => {
+    for (const m of ['GET', 'HEAD', 'PUT', 'DELETE']) assert.equal(retryOnFreshConnection(m, reset), true, m);
+    for (const m of ['POST', 'PATCH']) assert.equal(retryOnFreshConnection(m, reset), false, m);
+  });
+  test('a timeout: never (the request may still be running upstream)', () => {
+    assert.equal(retryOnFreshConnection('GET', timeout), false);
+  });
+});

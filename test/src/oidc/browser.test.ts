@@ -1,0 +1,135 @@
+/**
+ * The OpenID provider's hosted login in headless Chromium (issue 11): openid-client is the
+ * relying party of two applications of the default tenant (issuer `http://localhost:<port>/oidc`,
+ * PUBLIC_URL), the browser signs in on the web console and consents; the ID token is
+ * validated by openid-client; a second, first-party application then signs in without a
+ * password (single sign-on, no consent screen); prompt=none answers with a code; RP-initiated
+ * logout ends the provider session (prompt=none then answers login_required).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Browser } from 'playwright-core';
+import * as client from 'openid-client';
+import { startTestSystem, type TestSystem } from '../system';
+import { chromiumMissing, launchChromium, makeUser, openPage, signInUi } from '../../../services/gateway/src/modules/console/console.browser.fixtures';
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+describe('OpenID provider: hosted login in headless Chromium', { skip: chromiumMissing }, () => {
+  let s: TestSystem;
+  let browser: Browser;
+  let app: http.Server;
+  let appUrl: string;
+  let origin: string;
+
+  before(async () => {
+    const port = await freePort();
+    origin = `http://localhost:${port}`;
+    app = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('the application'));
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+    [s, browser] = await Promise.all([startTestSystem({ port, env: { PUBLIC_URL: origin } }), launchChromium()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await s?.close();
+    app?.closeAllConnections();
+    await new Promise((resolve) => app?.close(resolve));
+  });
+
+  test('code + PKCE: console sign-in and consent, ID token, SSO to a first-party app, prompt=none, RP-initiated logout', async () => {
+    const root = await s.login(s.superadmin.email, s.superadmin.password);
+    const mk = async (body: Record<string, unknown>) => {
+      const r = await s.request('POST', '/api/v1/admin/applications', { token: root.accessToken, body });
+      assert.equal(r.status, 201, r.text);
+      return r.body as { id: string; clientId: string; clientSecret: string };
+    };
+    const shop = await mk({ name: 'Shop', type: 'web', redirectUris: [`${appUrl}/callback`], postLogoutRedirectUris: [`${appUrl}/bye`] });
+    const wiki = await mk({ name: 'Wiki', type: 'spa', redirectUris: [`${appUrl}/wiki`], firstParty: true });
+    const ada = makeUser('oidc-ada');
+    const reg = await s.request('POST', '/api/v1/auth/register', { body: { email: ada.email, password: ada.password } });
+    assert.equal(reg.status, 201, reg.text);
+
+    const issuer = new URL(`${origin}/oidc`);
+    const shopConfig = await client.discovery(issuer, shop.clientId, shop.clientSecret, undefined, { execute: [client.allowInsecureRequests] });
+    const wikiConfig = await client.discovery(issuer, wiki.clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+
+    const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    try {
+      const { page } = await openPage(context);
+      const verifier = client.randomPKCECodeVerifier();
+      const nonce = client.randomNonce();
+      const authUrl = client.buildAuthorizationUrl(shopConfig, {
+        redirect_uri: `${appUrl}/callback`,
+        scope: 'openid profile email',
+        code_challenge: await client.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        nonce,
+        state: 'shop',
+      });
+      await page.goto(authUrl.href);
+      // the console's sign-in screen, then the consent screen naming the application
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await signInUi(page, ada.email, ada.password);
+      await page.getByRole('heading', { name: 'Allow Shop?' }).waitFor();
+      await page.getByText('Your email address and whether it is verified').waitFor();
+      await page.getByRole('button', { name: 'Allow' }).click();
+      await page.waitForURL(`${appUrl}/callback?**`);
+      const tokens = await client.authorizationCodeGrant(shopConfig, new URL(page.url()), { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: 'shop' });
+      const claims = tokens.claims()!;
+      assert.equal(claims.email, ada.email);
+      assert.deepEqual(claims.amr, ['pwd']);
+      const info = await client.fetchUserInfo(shopConfig, tokens.access_token, claims.sub);
+      assert.equal(info.email, ada.email);
+
+      // single sign-on: the first-party Wiki signs in without a password and without consent
+      const v2 = client.randomPKCECodeVerifier();
+      await page.goto(
+        client.buildAuthorizationUrl(wikiConfig, {
+          redirect_uri: `${appUrl}/wiki`,
+          scope: 'openid email',
+          code_challenge: await client.calculatePKCECodeChallenge(v2),
+          code_challenge_method: 'S256',
+          state: 'wiki',
+        }).href,
+      );
+      await page.waitForURL(`${appUrl}/wiki?**`);
+      const wikiTokens = await client.authorizationCodeGrant(wikiConfig, new URL(page.url()), { pkceCodeVerifier: v2, expectedState: 'wiki' });
+      assert.equal(wikiTokens.claims()!.sub, claims.sub);
+
+      // prompt=none while signed in: a code without a page
+      const v3 = client.randomPKCECodeVerifier();
+      const silent = client.buildAuthorizationUrl(shopConfig, {
+        redirect_uri: `${appUrl}/callback`,
+        scope: 'openid',
+        code_challenge: await client.calculatePKCECodeChallenge(v3),
+        code_challenge_method: 'S256',
+        prompt: 'none',
+        state: 'silent',
+      });
+      await page.goto(silent.href);
+      await page.waitForURL(`${appUrl}/callback?**`);
+      assert.ok(new URL(page.url()).searchParams.get('code'));
+
+      // RP-initiated logout back to a registered address; then prompt=none needs a sign-in
+      await page.goto(client.buildEndSessionUrl(shopConfig, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: `${appUrl}/bye`, state: 'bye' }).href);
+      const yes = page.getByRole('button', { name: /sign me out/i });
+      if (await yes.isVisible().catch(() => false)) await yes.click();
+      await page.waitForURL(`${appUrl}/bye**`);
+      await page.goto(silent.href);
+      await page.waitForURL(`${appUrl}/callback?**`);
+      assert.equal(new URL(page.url()).searchParams.get('error'), 'login_required');
+    } finally {
+      await context.close();
+    }
+  });
+});
