@@ -103,6 +103,6 @@ describe('gatehouse purge', () => {
 
     const text = await runCli(['purge', '--service', 'auth'], install.env);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /^auth: deleted auth\.refresh_tokens 0, auth\.sessions 0, auth\.one_time_tokens 0, auth\.outbox 0, auth\.inbox 0\n$/);
+    assert.match(text.stdout, /^auth: deleted auth\.refresh_tokens 0, auth\.sessions 0, auth\.one_time_tokens 0, auth\.oidc_payloads 0, auth\.webhook_attempts 0, auth\.webhook_deliveries 0, auth\.outbox 0, auth\.inbox 0\n$/);
   });
 });

@@ -114,6 +114,8 @@ export interface Config {
     outboxSec: number;
     /** processed inbox rows (the consumers' dedupe memory): longer than the stream keeps events */
     inboxSec: number;
+    /** finished (succeeded or failed) webhook deliveries, with their attempts, after their last change */
+    webhookDeliveriesSec: number;
   };
   /** outgoing webhooks (docs/webhooks.md) */
   webhooks: {
@@ -300,6 +302,7 @@ export function loadConfig(env: Env): Config {
       outboxSec: int(env, 'PURGE_OUTBOX_AFTER_SEC', DAY, 0),
       // the JetStream stream keeps events 7 days (a consumer reset may replay them all): one more day
       inboxSec: int(env, 'PURGE_INBOX_AFTER_SEC', 8 * DAY, 0),
+      webhookDeliveriesSec: int(env, 'PURGE_WEBHOOK_DELIVERIES_AFTER_SEC', 30 * DAY, 0),
     },
     webhooks: {
       allowPrivate: bool(env, 'WEBHOOK_ALLOW_PRIVATE', false),

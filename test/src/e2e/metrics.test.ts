@@ -66,6 +66,9 @@ describe('e2e: domain metrics on the metrics port', () => {
       'gatehouse_consumer_dead_letters_total',
       'gatehouse_attendance_scans_total',
       'gatehouse_audit_ingested_total',
+      'gatehouse_webhook_deliveries_total',
+      'gatehouse_webhook_deliveries_failed_total',
+      'gatehouse_webhook_endpoints_disabled_total',
       'gatehouse_dependency_up',
       'nodejs_active_handles',
     ];

@@ -1,6 +1,6 @@
 /**
  * The auth service's purge: ended sessions with all their refresh tokens (one row per
- * rotation), spent one-time tokens, and the platform's published outbox and processed inbox
+ * rotation), spent one-time tokens, finished webhook deliveries with their attempts, and the platform's published outbox and processed inbox
  * rows. Short-lived challenges (MFA login tokens, OAuth states and exchange codes, passkey
  * challenges) live in the key-value store with a TTL and need no purge; backup codes are a
  * bounded set per user, replaced whole.
@@ -13,6 +13,7 @@ import type { Database, Tx } from '@gatehouse/platform/db';
 import { drain, outboxPurgeTasks, type PurgeTask } from '@gatehouse/platform/purge';
 import { purgeExpiredPayloads } from '../oidc/oidc.queries';
 import { deleteEndedSessionTokens, deleteEndedSessions, deleteSpentOneTimeTokens, listTenantIdsAfter } from './purge.queries';
+import { deleteOldAttempts, deleteOldDeliveries } from '../webhooks/webhooks.queries';
 
 const TENANT_PAGE = 500;
 
@@ -41,6 +42,9 @@ export function authPurgeTasks(db: Database, retention: Config['purge']): PurgeT
     { name: 'auth.one_time_tokens', run: perTenant((trx, t, limit) => deleteSpentOneTimeTokens(trx, t, retention.oneTimeTokensSec, limit)) },
     // the OpenID provider's expired codes, tokens, sessions, grants and interactions
     { name: 'auth.oidc_payloads', run: perTenant((trx, t, limit) => purgeExpiredPayloads(trx, t, limit)) },
+    // attempts before their deliveries, for the same reason as tokens before sessions
+    { name: 'auth.webhook_attempts', run: perTenant((trx, t, limit) => deleteOldAttempts(trx, t, retention.webhookDeliveriesSec, limit)) },
+    { name: 'auth.webhook_deliveries', run: perTenant((trx, t, limit) => deleteOldDeliveries(trx, t, retention.webhookDeliveriesSec, limit)) },
     ...outboxPurgeTasks(db.admin, db.schema, retention),
   ];
 }

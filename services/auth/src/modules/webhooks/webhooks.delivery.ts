@@ -28,7 +28,7 @@ import type { AuthMetrics, WebhookAttemptResult } from '../../metrics';
 import { EVENT_SOURCE } from '../../events';
 import { retryDelayMs } from './webhooks.schedule';
 import { createTargetAgent, refusalAtSend, TargetRefusedError } from './webhooks.target';
-import { WEBHOOK_SECRET_PURPOSE } from './webhooks.service';
+import { displayUrl, WEBHOOK_SECRET_PURPOSE } from './webhooks.service';
 import {
   activeEndpoints,
   adminEmails,
@@ -238,10 +238,10 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
           type: EventTypes.auth('webhook_disabled'),
           tenantId,
           subject: d.endpoint_id,
-          data: { webhookId: d.endpoint_id, url: d.url, reason: 'failures', consecutiveFailures: streak.failures },
+          data: { webhookId: d.endpoint_id, url: displayUrl(d.url), reason: 'failures', consecutiveFailures: streak.failures },
         }),
       );
-      return { to: await adminEmails(trx), url: d.url, failures: streak.failures, endpointId: d.endpoint_id };
+      return { to: await adminEmails(trx), url: displayUrl(d.url), failures: streak.failures, endpointId: d.endpoint_id };
     });
     if (mail) {
       logger.warn({ tenantId, endpoint: mail.endpointId, failures: mail.failures }, 'webhook endpoint disabled after repeated failures');

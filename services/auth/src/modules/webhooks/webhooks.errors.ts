@@ -13,5 +13,6 @@ export const webhookErrors = {
     }),
   badPattern: (index: number, message: string) => errors.validation([{ path: `body.events.${index}`, message }], 'An event pattern is not valid.'),
   badCursor: () => errors.validation([{ path: 'querystring.cursor', message: 'is not a cursor returned by this endpoint' }]),
+  tooMany: (max: number) => new AppError('webhook_limit_reached', 409, { detail: `A tenant may have at most ${max} webhook endpoints; delete one first.` }),
   disabled: () => new AppError('webhook_disabled', 409, { detail: 'The webhook endpoint is disabled; enable it first.' }),
 };

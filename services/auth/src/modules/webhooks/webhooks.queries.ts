@@ -3,6 +3,7 @@
  * `claimDue` is the delivery worker's cross-tenant look at the schedule (owner connection).
  */
 import { sql, type Insertable, type Updateable } from 'kysely';
+import { ago } from '@gatehouse/platform/purge';
 import type { Db, Tx, WebhookAttemptsTable, WebhookDeliveriesTable, WebhookDeliveryRow, WebhookEndpointRow, WebhookEndpointsTable } from '../../db/schema';
 
 const cursorTs = (column: string) => sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
@@ -17,6 +18,11 @@ export async function listEndpoints(trx: Tx, opts: { after?: { ts: string; id: s
   let q = trx.selectFrom('webhook_endpoints').selectAll().select(cursorTs('created_at').as('cursor_ts'));
   if (opts.after) q = q.where(sql<boolean>`(created_at, id) > (${opts.after.ts}::timestamptz, ${opts.after.id}::uuid)`);
   return q.orderBy('created_at').orderBy('id').limit(opts.limit).execute();
+}
+
+export async function countEndpoints(trx: Tx): Promise<number> {
+  const row = await trx.selectFrom('webhook_endpoints').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
 }
 
 export async function findEndpoint(trx: Tx, id: string): Promise<WebhookEndpointRow | undefined> {
@@ -219,4 +225,35 @@ export async function adminEmails(trx: Tx): Promise<string[]> {
     .limit(50)
     .execute();
   return rows.map((r) => r.email);
+}
+
+/** Finished deliveries (succeeded or failed) whose last change is more than `retentionSec` ago. */
+function finishedBefore(trx: Tx, tenantId: string, retentionSec: number) {
+  return trx
+    .selectFrom('webhook_deliveries')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('status', 'in', ['succeeded', 'failed'])
+    .where('updated_at', '<', ago(retentionSec));
+}
+
+/** Purge: deletes up to `limit` attempts of finished deliveries past their retention (before the deliveries, so no cascade is large). */
+export async function deleteOldAttempts(trx: Tx, tenantId: string, retentionSec: number, limit: number): Promise<number> {
+  const due = trx
+    .selectFrom('webhook_attempts')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('delivery_id', 'in', finishedBefore(trx, tenantId, retentionSec))
+    .limit(limit)
+    .forUpdate()
+    .skipLocked();
+  const r = await trx.deleteFrom('webhook_attempts').where('id', 'in', due).executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
+/** Purge: deletes up to `limit` finished deliveries past their retention. */
+export async function deleteOldDeliveries(trx: Tx, tenantId: string, retentionSec: number, limit: number): Promise<number> {
+  const due = finishedBefore(trx, tenantId, retentionSec).limit(limit).forUpdate().skipLocked();
+  const r = await trx.deleteFrom('webhook_deliveries').where('id', 'in', due).executeTakeFirst();
+  return Number(r.numDeletedRows);
 }

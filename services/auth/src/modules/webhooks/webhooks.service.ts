@@ -16,6 +16,7 @@ import { EVENT_SOURCE } from '../../events';
 import { webhookErrors } from './webhooks.errors';
 import { checkTargetUrl } from './webhooks.target';
 import {
+  countEndpoints,
   deleteEndpoint,
   findDelivery,
   findEndpoint,
@@ -30,6 +31,23 @@ import {
 
 /** The purpose the signing secrets are sealed under (HKDF of the master secret). */
 export const WEBHOOK_SECRET_PURPOSE = 'webhook-secrets';
+
+/** Endpoints one tenant may have: every event of the tenant fans out to each. */
+export const MAX_ENDPOINTS = 50;
+
+/**
+ * A URL as events and mails show it: scheme, host and path, without the query (endpoints such
+ * as chat incoming-webhooks carry their credential there, and events reach the audit trail
+ * and other endpoints).
+ */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
 
 /** The type of the event `POST /webhooks/{id}/test` sends (never on the event stream). */
 export const TEST_EVENT_TYPE = 'webhook.test';
@@ -124,7 +142,7 @@ export function createWebhookService(deps: { db: Database; secret: string; allow
       data: {
         actorId: actor.userId,
         webhookId: row.id,
-        url: row.url,
+        url: displayUrl(row.url),
         events: row.events,
         ...(row.disabled === undefined ? {} : { disabled: row.disabled }),
         ip: actor.ctx.ip || undefined,
@@ -146,6 +164,7 @@ export function createWebhookService(deps: { db: Database; secret: string; allow
       const events = checkEvents(input.events);
       const secret = newSigningSecret();
       const row = await db.withTenant(tenantId, async (trx, emit) => {
+        if ((await countEndpoints(trx)) >= MAX_ENDPOINTS) throw webhookErrors.tooMany(MAX_ENDPOINTS);
         const created = await insertEndpoint(trx, {
           id: randomUUID(),
           tenant_id: tenantId,

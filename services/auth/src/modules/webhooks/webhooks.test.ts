@@ -15,7 +15,8 @@ import { BASE_DOMAIN, ndjson, eventually, PASSWORD, startTestSystem, type TestSy
 import { checkTargetUrl, checkedLookup, createTargetAgent, isPublicAddress } from './webhooks.target';
 import { createSecretBox } from '@gatehouse/platform/crypto';
 import { WEBHOOK_SECRET_PURPOSE } from './webhooks.service';
-import { insertEndpoint } from './webhooks.queries';
+import { insertDeliveries, insertEndpoint } from './webhooks.queries';
+import { authPurgeTasks } from '../purge/purge.service';
 import { createWebhookDelivery } from './webhooks.delivery';
 import { MAX_ATTEMPTS, RETRY_DELAYS_SEC, retryDelayMs } from './webhooks.schedule';
 import { request } from 'undici';
@@ -354,6 +355,38 @@ describe('webhooks: delivery, retries, replay, authorization', () => {
     await eventually(async () => assert.ok((await entries('auth.events.webhook_created')).length >= 2), 30_000);
     await eventually(async () => assert.ok((await entries('auth.events.webhook_disabled')).length >= 1), 30_000);
     await eventually(async () => assert.ok((await entries('auth.events.webhook_deleted')).length >= 1), 30_000);
+    // a credential in the query string of a URL stays out of events (and so out of the audit trail)
+    const withQuery = await api('POST', '', { url: `${receiver.url}?token=s3cr3t-in-url`, events: ['social.events.none'] });
+    assert.equal(withQuery.status, 201);
+    assert.equal(withQuery.body.url, `${receiver.url}?token=s3cr3t-in-url`, 'the admin API shows the whole URL');
+    await eventually(async () => {
+      const created = await entries('auth.events.webhook_created');
+      const entry = created.find((e) => e.data?.webhookId === withQuery.body.id);
+      assert.ok(entry);
+      assert.equal(entry.data.url, `${receiver.url}?…`);
+      assert.ok(!JSON.stringify(created).includes('s3cr3t-in-url'));
+    }, 30_000);
+    assert.equal((await api('DELETE', `/${withQuery.body.id}`)).status, 204);
+  });
+
+  test('purge: finished deliveries go with their attempts after their retention; pending ones stay', async () => {
+    const db = s.databases.auth;
+    const pendingId = await db.withTenant(tenant.id, async (trx) => {
+      const [id] = await insertDeliveries(trx, [{ id: randomUUID(), tenant_id: tenant.id, endpoint_id: hookId, event_id: randomUUID(), event_type: 'webhook.test', payload: '{}' }]);
+      // never due, so the worker leaves it alone
+      await trx.updateTable('webhook_queue').set({ due_at: new Date(Date.now() + 3600_000) }).where('delivery_id', '=', id!).execute();
+      return id!;
+    });
+    const count = (table: 'webhook_deliveries' | 'webhook_attempts') =>
+      db.withTenant(tenant.id, async (trx) => Number((await trx.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n));
+    assert.ok((await count('webhook_attempts')) > 0);
+    const tasks = authPurgeTasks(db, { ...s.config.purge, webhookDeliveriesSec: 0 }).filter((t) => t.name.startsWith('auth.webhook_'));
+    assert.deepEqual(tasks.map((t) => t.name), ['auth.webhook_attempts', 'auth.webhook_deliveries']);
+    for (const t of tasks) assert.ok((await t.run(7, () => false)) > 0, t.name);
+    // what is left is pending (ours, and any event of the tenant still on its way), nothing finished
+    const left = await db.withTenant(tenant.id, (trx) => trx.selectFrom('webhook_deliveries').select(['id', 'status']).execute());
+    assert.ok(left.some((d) => d.id === pendingId));
+    assert.deepEqual(left.filter((d) => d.status !== 'pending'), []);
   });
 });
 
