@@ -126,7 +126,10 @@ for (const target of targets) {
       metafile: true,
       logLevel: 'warning',
     });
-    const entryFile = Object.keys(result.metafile.outputs).find((f) => result.metafile.outputs[f].entryPoint);
+    // the entry's own output: chunks of dynamic imports have an entryPoint too (their module)
+    const entryPoint = path.relative(root, path.join(target.dir, 'src', 'main.ts')).split(path.sep).join('/');
+    const entryFile = Object.keys(result.metafile.outputs).find((f) => result.metafile.outputs[f].entryPoint === entryPoint);
+    if (!entryFile) throw new Error(`no output for ${entryPoint} in the metafile`);
     const early = [...staticExternals(result.metafile.outputs, entryFile)].filter((x) => INSTRUMENTED.includes(x.split('/').slice(0, x.startsWith('@') ? 2 : 1).join('/')));
     if (early.length) {
       console.error(`build: ${target.label}/dist/main.js imports ${early.join(', ')} before tracing starts: import it dynamically after startTracing() in src/main.ts`);
