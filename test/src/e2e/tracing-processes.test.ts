@@ -17,8 +17,11 @@ const SERVER = 2;
 const PRODUCER = 4;
 const CONSUMER = 5;
 
-/** Every span of one trace, once the audit consumer's span has arrived (it comes last). */
-async function traceOf(receiver: OtlpReceiver, traceId: string): Promise<ReceivedSpan[]> {
+/**
+ * Every span of one trace, once the audit consumer's span has arrived and every parent has too
+ * (a parent ends, and is exported, after its children: a busy machine may send it a batch later).
+ */
+async function traceOf(receiver: OtlpReceiver, traceId: string, rootParent = ''): Promise<ReceivedSpan[]> {
   return eventually(
     () => {
       const spans = receiver.spans.filter((s) => s.traceId === traceId);
@@ -26,6 +29,9 @@ async function traceOf(receiver: OtlpReceiver, traceId: string): Promise<Receive
         spans.some((s) => s.service === 'gatehouse-audit' && s.kind === CONSUMER),
         `the audit consumer's span of trace ${traceId} (have: ${spans.map((s) => `${s.service}:${s.name}`).join(', ')})`,
       );
+      const ids = new Set(spans.map((s) => s.spanId));
+      const orphans = spans.filter((s) => s.parentSpanId && !ids.has(s.parentSpanId) && s.parentSpanId !== rootParent);
+      assert.equal(orphans.length, 0, `parents not arrived yet: ${orphans.map((s) => `${s.service}:${s.name}`).join(', ')}`);
       return spans;
     },
     30_000,
@@ -134,7 +140,7 @@ describe('e2e: one trace across gateway, auth, database, outbox relay and audit 
       headers: { traceparent: `00-${traceId}-${parentId}-01` },
     });
     assert.equal(r.status, 201, r.text);
-    const spans = await traceOf(receiver, traceId);
+    const spans = await traceOf(receiver, traceId, parentId);
     const root = assertLinked(spans, parentId);
     assert.equal(root.service, 'gatehouse-gateway');
     assert.equal(root.kind, SERVER);
