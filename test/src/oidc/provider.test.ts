@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { BASE_DOMAIN, eventually, startTestSystem, type TestSystem } from '../system';
+import { totpAt } from '../../../services/auth/src/modules/mfa/mfa.totp';
 import { browser, discover, issuerOf } from './fixtures';
 
 /** Waits for an OAuth error answer with this `error` code. */
@@ -251,6 +252,32 @@ describe('OpenID Connect provider', () => {
     await rejectsWith(client.refreshTokenGrant(config, fresh.refresh_token!), 'invalid_grant');
     await rejectsWith(client.refreshTokenGrant(config, rotated.refresh_token!), 'invalid_grant');
     assert.equal((await client.tokenIntrospection(config, rotated.access_token)).active, false);
+  });
+
+  test('a user signed in with a second factor: amr and acr of the ID token show it', async () => {
+    const user = await s.register({ tenant: a.slug });
+    const setup = await s.request('POST', '/api/v1/auth/mfa/totp/setup', { tenant: a.slug, token: user.accessToken });
+    assert.equal(setup.status, 200, setup.text);
+    const confirm = await s.request('POST', '/api/v1/auth/mfa/totp/confirm', { tenant: a.slug, token: user.accessToken, body: { code: totpAt(setup.body.secret, Date.now()) } });
+    assert.equal(confirm.status, 200, confirm.text);
+    const first = await s.request('POST', '/api/v1/auth/login', { tenant: a.slug, body: { email: user.email, password: user.password } });
+    assert.equal(first.body.mfaRequired, true, first.text);
+    const done = await s.request('POST', '/api/v1/auth/login/mfa', { tenant: a.slug, body: { mfaToken: first.body.mfaToken, code: totpAt(setup.body.secret, Date.now() + 30_000) } });
+    assert.equal(done.status, 200, done.text);
+
+    const config = await discover(s, a.slug, web.clientId, web.clientSecret);
+    const verifier = client.randomPKCECodeVerifier();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: CALLBACK,
+      scope: 'openid',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state: 'mfa',
+    });
+    const landed = await browser(s, a.slug).signIn(url.href, done.body.accessToken);
+    const claims = (await client.authorizationCodeGrant(config, new URL(landed), { pkceCodeVerifier: verifier, expectedState: 'mfa' })).claims()!;
+    assert.deepEqual(claims.amr, ['pwd', 'otp']);
+    assert.equal(claims.acr, 'urn:gatehouse:loa:2');
   });
 
   test('signing out of Gatehouse ends the applications\' grants: refresh fails, introspection inactive', async () => {

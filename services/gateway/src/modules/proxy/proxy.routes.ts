@@ -97,7 +97,7 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
         return reply.from(`${base}${path}`, {
           ...body,
           rewriteRequestHeaders: (r, headers) => upstreamRequestHeaders(r as FastifyRequest, headers) as typeof headers,
-          rewriteHeaders: (headers) => clientResponseHeaders(headers) as typeof headers,
+          rewriteHeaders: (headers) => clientResponseHeaders(headers, { keepCsp: route.gatewayToken === false }) as typeof headers,
           // No automatic retries: a POST must never be sent twice, and a GET that failed is
           // better answered at once than after seconds of waiting.
           retryDelay: () => null,
