@@ -280,6 +280,42 @@ describe('OpenID Connect provider', () => {
     assert.equal(claims.acr, 'urn:gatehouse:loa:2');
   });
 
+  test('prompt=login asks for a fresh Gatehouse sign-in; a refused consent answers access_denied', async () => {
+    const user = await s.register({ tenant: a.slug });
+    const config = await discover(s, a.slug, web.clientId, web.clientSecret);
+    const nav = browser(s, a.slug);
+    const authUrl = async (params: Record<string, string>) =>
+      client.buildAuthorizationUrl(config, {
+        redirect_uri: CALLBACK,
+        scope: 'openid',
+        code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+        code_challenge_method: 'S256',
+        state: 'st',
+        ...params,
+      }).href;
+
+    // the user refuses: the application gets access_denied
+    const refused = new URL(await nav.signIn(await authUrl({}), user.accessToken, { consent: false }));
+    assert.equal(refused.searchParams.get('error'), 'access_denied');
+    assert.equal(refused.searchParams.get('code'), null);
+    const accepted = new URL(await nav.signIn(await authUrl({ prompt: 'consent' }), user.accessToken));
+    assert.ok(accepted.searchParams.get('code'));
+
+    // the Gatehouse sign-in is an hour old: prompt=login refuses it, a fresh one is accepted
+    await s.services.auth.deps.db.admin.updateTable('sessions').set({ created_at: new Date(Date.now() - 3600_000) }).where('user_id', '=', user.id).execute();
+    const at = new URL(await nav.follow(await authUrl({ prompt: 'login' })));
+    const uid = at.pathname.split('/').pop()!;
+    assert.equal((await nav.go('GET', `/oidc/interaction/${uid}/details`)).json().prompt, 'login');
+    const stale = await nav.go('POST', `/oidc/interaction/${uid}/login`, { token: user.accessToken, body: {} });
+    assert.equal(stale.status, 409);
+    assert.equal(stale.json().code, 'reauthentication_required');
+    const fresh = await s.login(user.email, user.password, { tenant: a.slug });
+    const ok = await nav.go('POST', `/oidc/interaction/${uid}/login`, { token: fresh.accessToken, body: {} });
+    assert.equal(ok.status, 200, ok.text);
+    const landed = new URL(await nav.follow(String(ok.json().redirectTo)));
+    assert.ok(landed.searchParams.get('code'), landed.href);
+  });
+
   test('signing out of Gatehouse ends the applications\' grants: refresh fails, introspection inactive', async () => {
     for (const trigger of ['logout', 'logout-all', 'session-revoke', 'password-change', 'consent-revoke', 'admin-disable', 'admin-delete'] as const) {
       const user = await s.register({ tenant: a.slug });
