@@ -11,8 +11,16 @@ import assert from 'node:assert/strict';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { BASE_DOMAIN, eventually, startTestSystem, type TestSystem } from '../system';
+import { call, ndjson } from '../client';
 import { totpAt } from '../../../services/auth/src/modules/mfa/mfa.totp';
 import { browser, discover, issuerOf } from './fixtures';
+
+/** The tenant's audit entries of `type` (NDJSON export), as its admin. */
+async function auditEntriesOfType(base: string, token: string, type: string, o: { host: string }) {
+  const r = await call<string>(base, 'GET', `/api/v1/audit/events?type=${encodeURIComponent(type)}&format=ndjson`, { token, host: o.host });
+  if (r.status !== 200) throw new Error(`audit export: ${r.status} ${r.text}`);
+  return ndjson(r.text);
+}
 
 /** Waits for an OAuth error answer with this `error` code. */
 async function rejectsWith(p: Promise<unknown>, code: string, label?: string): Promise<void> {
@@ -162,6 +170,11 @@ describe('OpenID Connect provider', () => {
     const types = new Set(rows.map((r) => r.subject.slice(r.subject.indexOf('application.events.'))));
     for (const t of ['application.events.created', 'application.events.updated', 'application.events.deleted']) assert.ok(types.has(t), t);
     assert.ok(!JSON.stringify(rows).includes('ghs_'), 'no secret in an event');
+    // ... and into the tenant's audit trail
+    await eventually(async () => {
+      const entries = await auditEntriesOfType(s.url, a.admin!.accessToken, 'application.events.*', { host: `${a.slug}.${s.baseDomain}` });
+      assert.ok(entries.some((e: { type: string }) => e.type === 'application.events.deleted'), JSON.stringify(entries).slice(0, 300));
+    });
   });
 
   test('authorization code + PKCE through the hosted login: ID token, userinfo, consent remembered, prompt=none, refresh rotation, reuse revokes', async () => {
