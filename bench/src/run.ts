@@ -18,6 +18,7 @@ import { fmt, freePort, http, load, loop, machine, percentile, root, rssMiB, spa
 import { measureRls, measureIngestion } from './inprocess';
 import { benchLoginTiming, timingMarkdown } from './enumeration';
 import { measureTracingCost, tracingMarkdown } from './tracing';
+import { measureOidc, oidcMarkdown, type OidcFigures } from './oidc';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const real = Boolean(process.env.DATABASE_URL || process.env.REDIS_URL || process.env.NATS_URL);
@@ -74,6 +75,24 @@ async function main() {
       if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
     }
     await writeTracingResults(report);
+    return;
+  }
+  // BENCH_ONLY=oidc: only the OpenID provider's figures (issue 11), written to <day>-<mode>-oidc.*
+  if (process.env.BENCH_ONLY === 'oidc') {
+    if (real) await resetDatabase(process.env.DATABASE_URL);
+    try {
+      report.oidc = await measureOidc(env, SECONDS, ADMIN);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+      if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
+    }
+    const dir = path.join(root, 'bench', 'results');
+    await mkdir(dir, { recursive: true });
+    const name = `${String(report.date).slice(0, 10)}-${mode}-oidc`;
+    await writeFile(path.join(dir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
+    const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
+    const head = `# OpenID provider ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback. Each run ${SECONDS} s. \`BENCH_ONLY=oidc npm run bench\`.\n\n`;
+    await writeFile(path.join(dir, `${name}.md`), head + oidcMarkdown(report.oidc as OidcFigures));
     return;
   }
   console.log(`bench: ${mode} mode, ${SECONDS} s per run, data in ${dataDir}`);

@@ -4,7 +4,8 @@
  * PUBLIC_URL), the browser signs in on the web console and consents; the ID token is
  * validated by openid-client; a second, first-party application then signs in without a
  * password (single sign-on, no consent screen); prompt=none answers with a code; RP-initiated
- * logout ends the provider session (prompt=none then answers login_required).
+ * logout ends the provider session (prompt=none then answers login_required); the device flow
+ * (RFC 8628) is approved in the browser while a CLI polls.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,7 +47,7 @@ describe('OpenID provider: hosted login in headless Chromium', { skip: chromiumM
     await new Promise((resolve) => app?.close(resolve));
   });
 
-  test('code + PKCE: console sign-in and consent, ID token, SSO to a first-party app, prompt=none, RP-initiated logout', async () => {
+  test('code + PKCE: console sign-in and consent, ID token, SSO to a first-party app, prompt=none, RP-initiated logout, device flow', async () => {
     const root = await s.login(s.superadmin.email, s.superadmin.password);
     const mk = async (body: Record<string, unknown>) => {
       const r = await s.request('POST', '/api/v1/admin/applications', { token: root.accessToken, body });
@@ -128,6 +129,22 @@ describe('OpenID provider: hosted login in headless Chromium', { skip: chromiumM
       await page.goto(silent.href);
       await page.waitForURL(`${appUrl}/callback?**`);
       assert.equal(new URL(page.url()).searchParams.get('error'), 'login_required');
+
+      // device flow (RFC 8628): a CLI asks, the user approves in the browser, the CLI polls
+      const cli = await mk({ name: 'CLI', type: 'native', redirectUris: ['http://127.0.0.1/cli'] });
+      const cliConfig = await client.discovery(issuer, cli.clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+      const device = await client.initiateDeviceAuthorization(cliConfig, { scope: 'openid email' });
+      const polling = client.pollDeviceAuthorizationGrant(cliConfig, device);
+      // the provider's page posts the code on by itself (its inline script allowed by hash)
+      await page.goto(device.verification_uri_complete!);
+      await page.getByRole('heading', { name: 'Confirm Device' }).waitFor();
+      await page.getByRole('button', { name: 'Continue' }).click();
+      // the console: still signed in to Gatehouse (its cookie), so only the consent is asked
+      await page.getByRole('heading', { name: 'Allow CLI?' }).waitFor();
+      await page.getByRole('button', { name: 'Allow' }).click();
+      await page.getByText(/sign-in successful|you can now close|success/i).first().waitFor();
+      const deviceTokens = await polling;
+      assert.equal(deviceTokens.claims()!.sub, claims.sub);
     } finally {
       await context.close();
     }

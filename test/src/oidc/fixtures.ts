@@ -10,12 +10,13 @@ import * as client from 'openid-client';
 import type { TestSystem } from '../system';
 
 /** fetch for openid-client: any URL of the deployment is sent to the gateway with its host. */
-export function fetchVia(gatewayUrl: string): client.CustomFetch {
+export function fetchVia(gatewayUrl: string, extra: Record<string, string> = {}): client.CustomFetch {
   return async (url, options) => {
     const target = new URL(url);
     const headers: Record<string, string> = {};
     new Headers(options.headers).forEach((v, k) => (headers[k] = v));
     headers.host = target.host;
+    Object.assign(headers, extra);
     const res = await undiciRequest(`${gatewayUrl}${target.pathname}${target.search}`, {
       method: options.method as 'GET',
       headers,
@@ -34,8 +35,8 @@ export function issuerOf(s: TestSystem, slug: string): string {
 }
 
 /** openid-client's configuration for one client of one tenant (discovery through the gateway). */
-export async function discover(s: TestSystem, slug: string, clientId: string, secret?: string, metadata: Partial<client.ClientMetadata> = {}) {
-  const fetchImpl = fetchVia(s.url);
+export async function discover(s: TestSystem, slug: string, clientId: string, secret?: string, metadata: Partial<client.ClientMetadata> = {}, via?: client.CustomFetch) {
+  const fetchImpl = via ?? fetchVia(s.url);
   const auth = secret ? client.ClientSecretBasic(secret) : client.None();
   const config = await client.discovery(new URL(issuerOf(s, slug)), clientId, { ...metadata }, auth, {
     execute: [client.allowInsecureRequests],

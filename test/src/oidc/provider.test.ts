@@ -11,7 +11,16 @@ import assert from 'node:assert/strict';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { BASE_DOMAIN, eventually, startTestSystem, type TestSystem } from '../system';
+import { call, ndjson } from '../client';
+import { totpAt } from '../../../services/auth/src/modules/mfa/mfa.totp';
 import { browser, discover, issuerOf } from './fixtures';
+
+/** The tenant's audit entries of `type` (NDJSON export), as its admin. */
+async function auditEntriesOfType(base: string, token: string, type: string, o: { host: string }) {
+  const r = await call<string>(base, 'GET', `/api/v1/audit/events?type=${encodeURIComponent(type)}&format=ndjson`, { token, host: o.host });
+  if (r.status !== 200) throw new Error(`audit export: ${r.status} ${r.text}`);
+  return ndjson(r.text);
+}
 
 /** Waits for an OAuth error answer with this `error` code. */
 async function rejectsWith(p: Promise<unknown>, code: string, label?: string): Promise<void> {
@@ -161,6 +170,11 @@ describe('OpenID Connect provider', () => {
     const types = new Set(rows.map((r) => r.subject.slice(r.subject.indexOf('application.events.'))));
     for (const t of ['application.events.created', 'application.events.updated', 'application.events.deleted']) assert.ok(types.has(t), t);
     assert.ok(!JSON.stringify(rows).includes('ghs_'), 'no secret in an event');
+    // ... and into the tenant's audit trail
+    await eventually(async () => {
+      const entries = await auditEntriesOfType(s.url, a.admin!.accessToken, 'application.events.*', { host: `${a.slug}.${s.baseDomain}` });
+      assert.ok(entries.some((e: { type: string }) => e.type === 'application.events.deleted'), JSON.stringify(entries).slice(0, 300));
+    });
   });
 
   test('authorization code + PKCE through the hosted login: ID token, userinfo, consent remembered, prompt=none, refresh rotation, reuse revokes', async () => {
@@ -251,6 +265,68 @@ describe('OpenID Connect provider', () => {
     await rejectsWith(client.refreshTokenGrant(config, fresh.refresh_token!), 'invalid_grant');
     await rejectsWith(client.refreshTokenGrant(config, rotated.refresh_token!), 'invalid_grant');
     assert.equal((await client.tokenIntrospection(config, rotated.access_token)).active, false);
+  });
+
+  test('a user signed in with a second factor: amr and acr of the ID token show it', async () => {
+    const user = await s.register({ tenant: a.slug });
+    const setup = await s.request('POST', '/api/v1/auth/mfa/totp/setup', { tenant: a.slug, token: user.accessToken });
+    assert.equal(setup.status, 200, setup.text);
+    const confirm = await s.request('POST', '/api/v1/auth/mfa/totp/confirm', { tenant: a.slug, token: user.accessToken, body: { code: totpAt(setup.body.secret, Date.now()) } });
+    assert.equal(confirm.status, 200, confirm.text);
+    const first = await s.request('POST', '/api/v1/auth/login', { tenant: a.slug, body: { email: user.email, password: user.password } });
+    assert.equal(first.body.mfaRequired, true, first.text);
+    const done = await s.request('POST', '/api/v1/auth/login/mfa', { tenant: a.slug, body: { mfaToken: first.body.mfaToken, code: totpAt(setup.body.secret, Date.now() + 30_000) } });
+    assert.equal(done.status, 200, done.text);
+
+    const config = await discover(s, a.slug, web.clientId, web.clientSecret);
+    const verifier = client.randomPKCECodeVerifier();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: CALLBACK,
+      scope: 'openid',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state: 'mfa',
+    });
+    const landed = await browser(s, a.slug).signIn(url.href, done.body.accessToken);
+    const claims = (await client.authorizationCodeGrant(config, new URL(landed), { pkceCodeVerifier: verifier, expectedState: 'mfa' })).claims()!;
+    assert.deepEqual(claims.amr, ['pwd', 'otp']);
+    assert.equal(claims.acr, 'urn:gatehouse:loa:2');
+  });
+
+  test('prompt=login asks for a fresh Gatehouse sign-in; a refused consent answers access_denied', async () => {
+    const user = await s.register({ tenant: a.slug });
+    const config = await discover(s, a.slug, web.clientId, web.clientSecret);
+    const nav = browser(s, a.slug);
+    const authUrl = async (params: Record<string, string>) =>
+      client.buildAuthorizationUrl(config, {
+        redirect_uri: CALLBACK,
+        scope: 'openid',
+        code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+        code_challenge_method: 'S256',
+        state: 'st',
+        ...params,
+      }).href;
+
+    // the user refuses: the application gets access_denied
+    const refused = new URL(await nav.signIn(await authUrl({}), user.accessToken, { consent: false }));
+    assert.equal(refused.searchParams.get('error'), 'access_denied');
+    assert.equal(refused.searchParams.get('code'), null);
+    const accepted = new URL(await nav.signIn(await authUrl({ prompt: 'consent' }), user.accessToken));
+    assert.ok(accepted.searchParams.get('code'));
+
+    // the Gatehouse sign-in is an hour old: prompt=login refuses it, a fresh one is accepted
+    await s.services.auth.deps.db.admin.updateTable('sessions').set({ created_at: new Date(Date.now() - 3600_000) }).where('user_id', '=', user.id).execute();
+    const at = new URL(await nav.follow(await authUrl({ prompt: 'login' })));
+    const uid = at.pathname.split('/').pop()!;
+    assert.equal((await nav.go('GET', `/oidc/interaction/${uid}/details`)).json().prompt, 'login');
+    const stale = await nav.go('POST', `/oidc/interaction/${uid}/login`, { token: user.accessToken, body: {} });
+    assert.equal(stale.status, 409);
+    assert.equal(stale.json().code, 'reauthentication_required');
+    const fresh = await s.login(user.email, user.password, { tenant: a.slug });
+    const ok = await nav.go('POST', `/oidc/interaction/${uid}/login`, { token: fresh.accessToken, body: {} });
+    assert.equal(ok.status, 200, ok.text);
+    const landed = new URL(await nav.follow(String(ok.json().redirectTo)));
+    assert.ok(landed.searchParams.get('code'), landed.href);
   });
 
   test('signing out of Gatehouse ends the applications\' grants: refresh fails, introspection inactive', async () => {

@@ -135,6 +135,15 @@ export function clientMetadata(row: ApplicationRow, secret: string | undefined) 
   };
 }
 
+/**
+ * CSP of the provider's own answers (the gateway passes it on for /oidc/*): no script but
+ * those oidc-provider hashes in; forms post to the provider itself or back to applications
+ * (form_post, logout), which are https or loopback.
+ */
+const OIDC_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; " +
+  "form-action 'self' https: http://localhost:* http://127.0.0.1:* http://[::1]:*; frame-ancestors 'none'; base-uri 'none'";
+
 /** Reads a form body of at most 64 KiB (introspection and revocation requests are tiny). */
 async function readSmallBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -330,7 +339,9 @@ export function createOidcProviders(deps: OidcProviderDeps) {
     // are meant to be verified locally); Gatehouse stores their payload under the jti (the
     // jwt customizer above), so a JWT of this issuer is swapped for its jti before the
     // provider parses the request, and both endpoints then work for it like for opaque tokens.
-    provider.use(async (ctx: KoaContextWithOIDC & { method: string; path: string; is(type: string): string | false | null; req: IncomingMessage & { body?: unknown } }, next: () => Promise<void>) => {
+    provider.use(async (ctx: KoaContextWithOIDC & { method: string; path: string; set(name: string, value: string): void; is(type: string): string | false | null; req: IncomingMessage & { body?: unknown } }, next: () => Promise<void>) => {
+      // oidc-provider adds the hashes of its pages' inline scripts (auto-submitting forms) to this
+      ctx.set('content-security-policy', OIDC_CSP);
       if (ctx.method === 'POST' && (ctx.path === '/token/introspection' || ctx.path === '/token/revocation') && ctx.is('application/x-www-form-urlencoded')) {
         const params = new URLSearchParams(await readSmallBody(ctx.req));
         const token = params.get('token');

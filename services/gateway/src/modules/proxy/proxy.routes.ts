@@ -105,7 +105,7 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
         return reply.from(`${base}${path}`, {
           ...body,
           rewriteRequestHeaders: (r, headers) => upstreamRequestHeaders(r as FastifyRequest, headers) as typeof headers,
-          rewriteHeaders: (headers) => clientResponseHeaders(headers) as typeof headers,
+          rewriteHeaders: (headers) => clientResponseHeaders(headers, { keepCsp: route.gatewayToken === false }) as typeof headers,
           // One immediate retry, on a new connection, only when the request cannot have been
           // applied twice (retryOnFreshConnection): never a second attempt after an answer began.
           retriesCount: 1,

@@ -159,11 +159,19 @@ const GATEWAY_OWNED = new Set([
   'x-request-id',
 ]);
 
-/** The headers a client receives from a service's answer. */
-export function clientResponseHeaders(headers: Headers): Headers {
+/**
+ * The headers a client receives from a service's answer. `keepCsp`: the service's own
+ * Content-Security-Policy replaces the gateway's (the OpenID provider's pages carry the
+ * hashes of their inline scripts in it).
+ */
+export function clientResponseHeaders(headers: Headers, o: { keepCsp?: boolean } = {}): Headers {
   const out: Headers = {};
   for (const [name, value] of Object.entries(headers)) {
     const key = name.toLowerCase();
+    if (o.keepCsp && key === 'content-security-policy') {
+      out[key] = value;
+      continue;
+    }
     if (GATEWAY_OWNED.has(key) || key.startsWith('x-gatehouse-')) continue;
     out[key] = value;
   }
