@@ -157,7 +157,13 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
     }
     const refusal = refusalAtSend(url, config.allowPrivate);
     if (refusal) return { ok: false, result: 'refused', status: null, excerpt: null, error: `target refused: ${refusal}` };
-    const signer = new Webhook(box.open(d.secret_sealed));
+    let signer: Webhook;
+    try {
+      signer = new Webhook(box.open(d.secret_sealed));
+    } catch {
+      // sealed under another master secret (GATEHOUSE_SECRET changed): recorded, retried like any failure
+      return { ok: false, result: 'internal_error', status: null, excerpt: null, error: 'the signing secret cannot be opened (was GATEHOUSE_SECRET changed?)' };
+    }
     const at = new Date();
     try {
       const res = await request(url, {
