@@ -7,8 +7,8 @@ import type client from 'prom-client';
 import { counter, observedGauge } from '@gatehouse/platform/metrics';
 
 /** The result of one webhook delivery attempt. */
-export type WebhookAttemptResult = 'success' | 'http_error' | 'network_error' | 'timeout' | 'refused';
-const WEBHOOK_RESULTS: WebhookAttemptResult[] = ['success', 'http_error', 'network_error', 'timeout', 'refused'];
+export type WebhookAttemptResult = 'success' | 'http_error' | 'network_error' | 'timeout' | 'refused' | 'internal_error';
+const WEBHOOK_RESULTS: WebhookAttemptResult[] = ['success', 'http_error', 'network_error', 'timeout', 'refused', 'internal_error'];
 
 export type LoginResult = 'success' | 'failure' | 'mfa_required' | 'locked' | 'disabled';
 const METHODS = new Set(['password', 'passkey', 'oauth', 'registration']);
@@ -27,7 +27,7 @@ export function createAuthMetrics(registry: client.Registry) {
   const rotations = counter(registry, 'gatehouse_auth_refresh_rotations_total', 'Refresh tokens rotated (a refresh that issued new tokens)');
   const reuse = counter(registry, 'gatehouse_auth_refresh_reuse_detected_total', 'Refresh tokens presented a second time: the session was revoked (theft or a lost race)');
   const argon2 = observedGauge(registry, 'gatehouse_auth_argon2_queue_depth', 'Argon2 hash/verify operations queued or running on the thread pool', []);
-  const webhookAttempts = counter(registry, 'gatehouse_webhook_deliveries_total', 'Webhook delivery attempts by result (success, http_error, network_error, timeout, refused: a target on a non-public address)', ['result']);
+  const webhookAttempts = counter(registry, 'gatehouse_webhook_deliveries_total', 'Webhook delivery attempts by result (success, http_error, network_error, timeout, refused: a target on a non-public address, internal_error: nothing was sent, e.g. the secret cannot be opened)', ['result']);
   const webhookGaveUp = counter(registry, 'gatehouse_webhook_deliveries_failed_total', 'Webhook deliveries given up on: every retry failed or the endpoint was disabled');
   const webhooksDisabled = counter(registry, 'gatehouse_webhook_endpoints_disabled_total', 'Webhook endpoints disabled after repeated failures');
   for (const result of WEBHOOK_RESULTS) webhookAttempts.inc({ result }, 0);

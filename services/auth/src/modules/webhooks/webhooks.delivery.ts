@@ -49,6 +49,13 @@ import {
 /** Durable consumer name shared by every auth replica. */
 export const WEBHOOK_DURABLE = 'auth-webhooks';
 
+/**
+ * An endpoint receives the events that happened after it was created, give or take this much
+ * clock difference between the services' hosts: a consumer that catches up (or is reset and
+ * replays the stream's 7 days) must not flood a new endpoint with history.
+ */
+const CREATED_SKEW_MS = 60_000;
+
 /** Bytes of a response body kept with an attempt. */
 const EXCERPT_BYTES = 512;
 
@@ -127,8 +134,11 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
     if (!isUuid(event.tenantid)) return 0;
     const tenantId = event.tenantid.toLowerCase();
     const payload = JSON.stringify(event);
+    const at = new Date(event.time).getTime();
     const created = await db.withTenant(tenantId, async (trx) => {
-      const endpoints = (await activeEndpoints(trx)).filter((e) => e.events.some((p) => subjectMatches(p, event.type)));
+      const endpoints = (await activeEndpoints(trx)).filter(
+        (e) => e.events.some((p) => subjectMatches(p, event.type)) && !(at < new Date(e.created_at).getTime() - CREATED_SKEW_MS),
+      );
       return insertDeliveries(
         trx,
         endpoints.map((e) => ({ id: randomUUID(), tenant_id: tenantId, endpoint_id: e.id, event_id: event.id, event_type: event.type, payload })),
@@ -147,7 +157,13 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
     }
     const refusal = refusalAtSend(url, config.allowPrivate);
     if (refusal) return { ok: false, result: 'refused', status: null, excerpt: null, error: `target refused: ${refusal}` };
-    const signer = new Webhook(box.open(d.secret_sealed));
+    let signer: Webhook;
+    try {
+      signer = new Webhook(box.open(d.secret_sealed));
+    } catch {
+      // sealed under another master secret (GATEHOUSE_SECRET changed): recorded, retried like any failure
+      return { ok: false, result: 'internal_error', status: null, excerpt: null, error: 'the signing secret cannot be opened (was GATEHOUSE_SECRET changed?)' };
+    }
     const at = new Date();
     try {
       const res = await request(url, {

@@ -30,8 +30,8 @@ export async function findEndpoint(trx: Tx, id: string): Promise<WebhookEndpoint
 }
 
 /** Endpoints that take deliveries (not disabled). */
-export async function activeEndpoints(trx: Tx): Promise<Array<Pick<WebhookEndpointRow, 'id' | 'events'>>> {
-  return trx.selectFrom('webhook_endpoints').select(['id', 'events']).where('disabled_at', 'is', null).execute();
+export async function activeEndpoints(trx: Tx): Promise<Array<Pick<WebhookEndpointRow, 'id' | 'events' | 'created_at'>>> {
+  return trx.selectFrom('webhook_endpoints').select(['id', 'events', 'created_at']).where('disabled_at', 'is', null).execute();
 }
 
 export async function updateEndpoint(trx: Tx, id: string, set: Updateable<WebhookEndpointsTable>): Promise<WebhookEndpointRow | undefined> {

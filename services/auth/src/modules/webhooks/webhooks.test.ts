@@ -369,6 +369,25 @@ describe('webhooks: delivery, retries, replay, authorization', () => {
     assert.equal((await api('DELETE', `/${withQuery.body.id}`)).status, 204);
   });
 
+  test('an endpoint does not receive events from before it was created (a consumer catching up)', async () => {
+    const delivery = s.services.auth.deps.webhookDelivery;
+    const event = (time: Date) => ({
+      specversion: '1.0' as const,
+      id: randomUUID(),
+      source: '/test',
+      type: 'user.events.updated',
+      time: time.toISOString(),
+      tenantid: tenant.id,
+      datacontenttype: 'application/json' as const,
+      data: { id: randomUUID() },
+    });
+    assert.equal(await delivery.route(event(new Date(Date.now() - 3600_000))), 0, 'an hour before the endpoint: not routed');
+    const recent = event(new Date());
+    assert.equal(await delivery.route(recent), 1);
+    assert.equal(await delivery.route(recent), 0, 'the same event again adds nothing');
+    await eventually(() => assert.ok(receiver.receipts.some((r) => r.id === recent.id && r.verified)), 30_000);
+  });
+
   test('purge: finished deliveries go with their attempts after their retention; pending ones stay', async () => {
     const db = s.databases.auth;
     const pendingId = await db.withTenant(tenant.id, async (trx) => {
