@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { decodeJwt } from 'jose';
 import { startTestSystem, type TestSystem } from '../../../../../test/src/system';
-import { assertClean, chromiumMissing, eventually, heading, launchChromium, makeUser, openPage, postJson, run, signInUi, signOutUi } from './console.browser.fixtures';
+import { assertClean, chromiumMissing, eventually, heading, launchChromium, localInput, makeUser, openPage, postJson, run, signInUi, signOutUi } from './console.browser.fixtures';
 
 const PHONE = { width: 360, height: 740 };
 
@@ -172,6 +172,25 @@ describe('console administration screens in headless Chromium (360 px)', { skip:
     const bossLogin = await postJson<{ accessToken: string }>(system, '/api/v1/auth/login', { email: admin.email, password: admin.password }, { 'x-tenant': slug });
     const own = (await (await system.fetch('/api/v1/admin/tenant', { headers: { authorization: `Bearer ${bossLogin.body.accessToken}`, 'x-tenant': slug } })).json()) as { settings: Record<string, unknown> };
     assert.equal(own.settings.passwordMinLength, 12);
+
+    // ---- Events: the invited user is expected at an event and, not checked in, shows as absent ----
+    const ivyId = (await postJson<{ user: { id: string } }>(system, '/api/v1/auth/login', { email: invitee.email, password: invitee.password }, { 'x-tenant': slug })).body.user.id;
+    await go(boss.page, 'Events');
+    await boss.page.getByText('Create an event').click();
+    const title = `Review ${run}`;
+    await boss.page.getByLabel('Title').fill(title);
+    await boss.page.getByLabel('Starts').fill(localInput(new Date(Date.now() - 5 * 60_000)));
+    await boss.page.getByLabel('Ends').fill(localInput(new Date(Date.now() + 55 * 60_000)));
+    await boss.page.getByRole('button', { name: 'Create event' }).click();
+    const event = boss.page.locator('li.event').filter({ hasText: title });
+    await event.getByText('Attendance').click();
+    await event.getByText('Expected members', { exact: true }).click();
+    await event.getByLabel('Expected members (user ids)').fill(ivyId);
+    await event.getByRole('button', { name: 'Save expected members' }).click();
+    await boss.page.getByText(`1 member expected at ${title}.`).waitFor();
+    const report = event.getByRole('list', { name: `Attendance at ${title}` });
+    await report.getByText('absent', { exact: true }).waitFor();
+    await fitsPhone(boss.page, 'Events');
     assertClean(boss.problems, ['POST /api/v1/admin/users 409']);
 
     // ---- the user: name, email change, delete ----
