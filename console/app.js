@@ -14,6 +14,7 @@ import { adminUsersView } from './views/admin.js';
 import { rolesView } from './views/roles.js';
 import { settingsView } from './views/settings.js';
 import { tenantsView } from './views/tenants.js';
+import { auditView } from './views/audit.js';
 import { confirmEmailView } from './views/account-self.js';
 import { eventsView } from './views/events.js';
 import { systemView } from './views/system.js';
@@ -29,6 +30,7 @@ const ROUTES = {
   '#/events': { view: eventsView, title: 'Events', role: 'organizer', menu: 'Events' },
   '#/admin/users': { view: adminUsersView, title: 'Users', role: 'admin', menu: 'Users' },
   '#/admin/roles': { view: rolesView, title: 'Roles', role: 'admin', menu: 'Roles' },
+  '#/admin/audit': { view: auditView, title: 'Audit log', role: 'admin', menu: 'Audit log' },
   '#/admin/settings': { view: settingsView, title: 'Settings', role: 'admin', menu: 'Settings' },
   '#/admin/tenants': { view: tenantsView, title: 'Tenants', role: 'superadmin', menu: 'Tenants' },
   '#/admin/system': { view: systemView, title: 'System', role: 'superadmin', menu: 'System' },

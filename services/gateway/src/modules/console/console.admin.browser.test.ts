@@ -55,7 +55,7 @@ describe('console administration screens in headless Chromium (360 px)', { skip:
   });
 
   async function context(tenant?: string) {
-    const c = await browser.newContext({ baseURL: system.url, viewport: PHONE, ...(tenant ? { extraHTTPHeaders: { 'x-tenant': tenant } } : {}) });
+    const c = await browser.newContext({ baseURL: system.url, viewport: PHONE, acceptDownloads: true, ...(tenant ? { extraHTTPHeaders: { 'x-tenant': tenant } } : {}) });
     contexts.push(c);
     return c;
   }
@@ -191,6 +191,23 @@ describe('console administration screens in headless Chromium (360 px)', { skip:
     const report = event.getByRole('list', { name: `Attendance at ${title}` });
     await report.getByText('absent', { exact: true }).waitFor();
     await fitsPhone(boss.page, 'Events');
+
+    // ---- Audit log: the invitation is in the trail (filtered by type), the chain verifies, CSV export ----
+    await go(boss.page, 'Audit log');
+    await boss.page.getByText('chain intact').waitFor();
+    await boss.page.getByLabel('Type').fill('auth.events.user_invited');
+    await eventually(async () => {
+      await boss.page.getByRole('button', { name: 'Filter', exact: true }).click();
+      await boss.page.getByText('1 entry, newest first.').waitFor({ timeout: 2000 });
+    });
+    const entry = boss.page.locator('li.entry').first();
+    await entry.getByText(/^Entry \d+$/).click();
+    await entry.getByText(ivyId).first().waitFor();
+    const [csv] = await Promise.all([boss.page.waitForEvent('download'), boss.page.getByRole('button', { name: 'Export CSV' }).click()]);
+    assert.equal(csv.suggestedFilename(), 'audit.csv');
+    const text = Buffer.concat(await (await csv.createReadStream()).toArray()).toString('utf8');
+    assert.match(text, /auth\.events\.user_invited/);
+    await fitsPhone(boss.page, 'Audit log');
     assertClean(boss.problems, ['POST /api/v1/admin/users 409']);
 
     // ---- the user: name, email change, delete ----
