@@ -6,11 +6,16 @@
  */
 import { hasRole, logout, restoreSession, session } from './lib/api.js';
 import { actionButton, h, replace } from './lib/dom.js';
-import { forgotView, registerView, resetView, signInView, verifyEmailView } from './views/auth.js';
+import { forgotView, oauthCallbackView, registerView, resetView, signInView, verifyEmailView } from './views/auth.js';
 import { accountView } from './views/account.js';
 import { profileView } from './views/profile.js';
 import { activityView } from './views/activity.js';
 import { adminUsersView } from './views/admin.js';
+import { rolesView } from './views/roles.js';
+import { settingsView } from './views/settings.js';
+import { tenantsView } from './views/tenants.js';
+import { auditView } from './views/audit.js';
+import { confirmEmailView } from './views/account-self.js';
 import { eventsView } from './views/events.js';
 import { systemView } from './views/system.js';
 import { webhooksView } from './views/webhooks.js';
@@ -30,12 +35,18 @@ const ROUTES = {
   '#/admin/webhooks': { view: webhooksView, title: 'Webhooks', role: 'admin', menu: 'Webhooks' },
   '#/admin/applications': { view: applicationsView, title: 'Applications', role: 'admin', menu: 'Applications' },
   '#/oidc': { view: oidcView, title: 'Sign in to an application', role: 'user' },
+  '#/admin/roles': { view: rolesView, title: 'Roles', role: 'admin', menu: 'Roles' },
+  '#/admin/audit': { view: auditView, title: 'Audit log', role: 'admin', menu: 'Audit log' },
+  '#/admin/settings': { view: settingsView, title: 'Settings', role: 'admin', menu: 'Settings' },
+  '#/admin/tenants': { view: tenantsView, title: 'Tenants', role: 'superadmin', menu: 'Tenants' },
   '#/admin/system': { view: systemView, title: 'System', role: 'superadmin', menu: 'System' },
 };
 /** Paths of emailed links: their view and the token they carry. */
 const LINK_PATHS = {
   '/reset-password': { view: resetView, title: 'Choose a new password' },
   '/verify-email': { view: verifyEmailView, title: 'Verify email' },
+  '/confirm-email': { view: confirmEmailView, title: 'Confirm your new email' },
+  '/oauth-callback': { view: oauthCallbackView, title: 'Signing in' },
 };
 
 const main = document.getElementById('main');
@@ -44,8 +55,12 @@ const notice = document.getElementById('notice');
 
 // The one-time token of an emailed link is read once and taken out of the address bar (and so
 // out of the history and of anything that reads location later).
-const linkToken = new URLSearchParams(location.search).get('token');
-if (linkToken !== null) history.replaceState(null, '', location.pathname + location.hash);
+const linkParams = new URLSearchParams(location.search);
+const linkToken = linkParams.get('token');
+// a social sign-in returns with a one-time `code` (or an `error`): read once and removed likewise
+const linkCode = linkParams.get('code');
+const linkError = linkParams.get('error');
+if (linkToken !== null || linkCode !== null || linkError !== null) history.replaceState(null, '', location.pathname + location.hash);
 
 // An application's sign-in request (OpenID provider) waits through the sign-in screens.
 rememberPendingInteraction();
@@ -142,6 +157,8 @@ async function render() {
     navigate,
     notify,
     token: route.link ? linkToken : null,
+    code: route.link ? linkCode : null,
+    error: route.link ? linkError : null,
     /** registers work to undo when the screen is left (timers, object URLs) */
     onLeave: (fn) => cleanups.push(fn),
     /** true while this screen is still the one shown (async work checks before touching the page) */

@@ -172,6 +172,11 @@ export async function loginMfa(mfaToken, { code, backupCode }) {
   return step(() => client.loginMfa(body));
 }
 
+/** Exchanges the one-time code a social sign-in returned with (`/oauth-callback?code=`). */
+export async function exchangeOAuthCode(code) {
+  return signedInOr(await api('POST', `${AUTH}/oauth/exchange?mode=cookie`, { auth: false, body: { code } }));
+}
+
 /** Creates the account and signs in. */
 export async function register(fields) {
   return step(() => client.register(fields));

@@ -6,6 +6,7 @@ import { api, logout, logoutEverywhere, session } from '../lib/api.js';
 import { actionButton, dl, field, form, h, replace, section, showError, timeEl } from '../lib/dom.js';
 import { backupCodesList, badge, deviceName, svgImage } from './shared.js';
 import { connectedAppsCard } from './oidc.js';
+import { selfServiceCards } from './account-self.js';
 
 const AUTH = '/api/v1/auth';
 
@@ -38,6 +39,7 @@ export async function accountView(ctx) {
     {},
     h('h1', { text: 'My account' }),
     accountCard(ctx, me),
+    selfServiceCards(ctx, me),
     sessionsCard,
     passwordCard(ctx, () => drawSessions(ctx, sessionsBody)),
     mfaCard(ctx, me),

@@ -3,7 +3,7 @@
  * it, enrollment), create an account, forgot password, and the two emailed links: reset
  * password and verify email.
  */
-import { ApiError, adoptTokens, api, forgetSession, login, loginMfa, loginWithPasskey, register, session } from '../lib/api.js';
+import { ApiError, adoptTokens, api, exchangeOAuthCode, forgetSession, login, loginMfa, loginWithPasskey, register, session } from '../lib/api.js';
 import { actionButton, field, form, h, replace, section, showError } from '../lib/dom.js';
 import { backupCodesList, svgImage } from './shared.js';
 import { afterSignIn } from './oidc.js';
@@ -54,10 +54,25 @@ export function signInView(ctx) {
         ),
       )
     : null;
+  // The tenant's enabled social sign-in providers (none: no buttons); the provider returns to
+  // /oauth-callback, which must be on the tenant's redirect URIs (Settings).
+  const social = h('div', { class: 'alt social', 'aria-label': 'Sign in with another account' });
+  api('GET', `${AUTH}/oauth/providers`, { auth: false })
+    .then(({ items }) => {
+      const redirectUri = `${location.origin}/oauth-callback`;
+      replace(
+        social,
+        items.map((p) =>
+          h('a', { class: 'button', href: `${AUTH}/oauth/${encodeURIComponent(p.id)}/start?redirectUri=${encodeURIComponent(redirectUri)}`, text: `Sign in with ${p.name}` }),
+        ),
+      );
+    })
+    .catch(() => replace(social));
   replace(
     body,
     signIn,
     passkey,
+    social,
     h('p', { class: 'links' }, h('a', { href: '/#/forgot', 'data-nav': '#/forgot', text: 'Forgot your password?' }), ' · ', h('a', { href: '/#/register', 'data-nav': '#/register', text: 'Create an account' })),
   );
   return page('Sign in', null, body);
@@ -247,4 +262,26 @@ export async function verifyEmailView(ctx) {
   }
   const next = session.signedIn ? ['#/account', 'Go to my account'] : ['#/signin', 'Sign in'];
   return page('Verify email', null, out, h('p', { class: 'links' }, h('a', { href: `/${next[0]}`, 'data-nav': next[0], text: next[1] })));
+}
+
+/** `/oauth-callback?code=…`: the social provider sent the browser back; the code becomes a session. */
+export async function oauthCallbackView(ctx) {
+  const body = h('div', {});
+  const fail = (text) => replace(body, h('p', { class: 'alert', role: 'alert', text }), h('p', {}, h('a', { href: '/#/signin', 'data-nav': '#/signin', text: 'Back to sign in' })));
+  if (ctx.error) fail(`The provider did not sign you in (${ctx.error}).`);
+  else if (!ctx.code) fail('This address has no sign-in code. Start again from the sign-in page.');
+  else {
+    try {
+      const res = await exchangeOAuthCode(ctx.code);
+      if (res.signedIn) {
+        await welcome(ctx, res.user);
+        return body;
+      }
+      if (res.mfaRequired && res.enrollmentRequired) replace(body, enrollmentStep(ctx, res));
+      else if (res.mfaRequired) replace(body, mfaStep(ctx, res));
+    } catch (err) {
+      fail(err.detail ?? err.message);
+    }
+  }
+  return page('Signing in', null, body);
 }

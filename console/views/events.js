@@ -6,6 +6,7 @@
 import { api } from '../lib/api.js';
 import { actionButton, field, form, h, replace, section, showError, timeEl, when } from '../lib/dom.js';
 import { badge } from './shared.js';
+import { rosterEditor } from './roster.js';
 
 const EVENTS = '/api/v1/events';
 /** The list starts with events that ended at most this long ago. */
@@ -98,6 +99,7 @@ function eventRow(ctx, e) {
 /** An event's attendance, the CSV download and the check-in/out form. */
 async function drawAttendance(ctx, e, panel) {
   const { items } = await api('GET', `${EVENTS}/${encodeURIComponent(e.id)}/attendance`);
+  const roster = await rosterEditor(ctx, e, () => drawAttendance(ctx, e, panel));
   const alert = h('div', { class: 'alert', role: 'alert', hidden: true });
   const scan = form({
     label: `Check in or out at ${e.title}`,
@@ -121,11 +123,12 @@ async function drawAttendance(ctx, e, panel) {
           'ul',
           { class: 'rows compact', 'aria-label': `Attendance at ${e.title}` },
           items.map((a) =>
-            h('li', { class: 'row' }, h('div', { class: 'row-main' }, h('strong', { text: a.displayName || (a.username ? `@${a.username}` : a.userId) }), badge(a.status, a.status === 'late' ? 'warn' : 'ok'), h('div', { class: 'muted small' }, 'in ', timeEl(a.checkedInAt), ' · out ', timeEl(a.checkedOutAt)))),
+            h('li', { class: 'row' }, h('div', { class: 'row-main' }, h('strong', { text: a.displayName || (a.username ? `@${a.username}` : a.userId) }), badge(a.status, a.status === 'late' ? 'warn' : a.status === 'absent' ? 'bad' : 'ok'), h('div', { class: 'muted small' }, 'in ', timeEl(a.checkedInAt), ' · out ', timeEl(a.checkedOutAt)))),
           ),
         ),
     h('div', { class: 'actions' }, actionButton('Download CSV', () => downloadCsv(e), { onError: (err) => showError(alert, err) })),
     scan,
+    roster,
   );
 }
 

@@ -230,6 +230,8 @@ describe('web console in headless Chromium', { skip: chromiumMissing }, () => {
       await row.getByRole('button', { name: 'Save roles' }).click();
       await page.getByText(/Roles of .* saved/).waitFor();
       await row.getByRole('button', { name: `Disable ${cy.displayName}` }).click();
+      // destructive: the screen asks first
+      await row.getByRole('button', { name: `Yes, disable ${cy.displayName}` }).click();
       await row.getByText('disabled', { exact: true }).waitFor();
       // disabled: the member's sessions are over
       await eventually(async () => {

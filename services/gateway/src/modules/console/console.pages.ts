@@ -8,11 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { DOCS_CSP } from '../security/security.hooks';
 
 /**
- * Paths that answer with the console's `index.html`: the root, and the two links that emails
- * carry (`PUBLIC_URL/reset-password?token=…`, `PUBLIC_URL/verify-email?token=…`). Screens
+ * Paths that answer with the console's `index.html`: the root, the links that emails carry
+ * (`PUBLIC_URL/reset-password?token=…`, `PUBLIC_URL/verify-email?token=…`,
+ * `PUBLIC_URL/confirm-email?token=…`), and where a social sign-in returns
+ * (`/oauth-callback?code=…`; put it on the tenant's redirect URIs). Screens
  * inside the console are `#/…` fragments, so reloading one never needs another server path.
  */
-export const CONSOLE_PAGES = ['/', '/reset-password', '/verify-email', '/confirm-email'] as const;
+export const CONSOLE_PAGES = ['/', '/reset-password', '/verify-email', '/confirm-email', '/oauth-callback'] as const;
 
 /** Where the console's files (scripts, styles, icon) are served from. */
 export const CONSOLE_ASSETS_PREFIX = '/console/';
