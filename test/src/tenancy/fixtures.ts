@@ -10,6 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as OTPAuth from 'otpauth';
 import { multipart, pngImage } from '@gatehouse/users/testing';
 import { eventually, PASSWORD, uniqueEmail, type Account, type TestSystem, type TenantInfo } from '../system';
+import { browser } from '../oidc/fixtures';
 
 /** An account with the TOTP secret it enrolled. */
 export type MfaAccount = Account & { secret: string };
@@ -51,6 +52,13 @@ export interface Side {
   /** a webhook endpoint of the tenant (never sent to: its URL is under .invalid) and one of its deliveries */
   webhookId: string;
   webhookDeliveryId: string;
+  /** an OpenID Connect application of the tenant, its client id, an API resource and its audience */
+  applicationId: string;
+  clientId: string;
+  resourceId: string;
+  audience: string;
+  /** a pending hosted-login interaction of that application (an authorization request not yet signed in) */
+  interactionUid: string;
 }
 
 /** The current TOTP code for a base32 secret (RFC 6238, SHA-1, 6 digits, 30 s). */
@@ -198,6 +206,35 @@ export async function buildSide(h: TestSystem, o: { label: string; oauth?: boole
       .execute(),
   );
 
+  const audience = `https://api-${slug}.example`;
+  const resource = await h.request('POST', '/api/v1/admin/resources', {
+    tenant: slug,
+    token: admin.accessToken,
+    body: { name: `API of ${o.label}`, audience, scopes: [{ name: 'read' }] },
+  });
+  expectStatus(resource, 201, 'create API resource');
+  const redirect = `https://app-${slug}.example/callback`;
+  const application = await h.request('POST', '/api/v1/admin/applications', {
+    tenant: slug,
+    token: admin.accessToken,
+    body: { name: `App of ${o.label}`, type: 'web', redirectUris: [redirect], resources: [audience] },
+  });
+  expectStatus(application, 201, 'create application');
+  const clientId = application.body.clientId as string;
+  // an authorization request left at the sign-in step: its interaction uid
+  const authorize = new URL(`https://${slug}.${h.baseDomain}/oidc/auth`);
+  authorize.search = new URLSearchParams({
+    client_id: clientId,
+    redirect_uri: redirect,
+    response_type: 'code',
+    scope: 'openid',
+    code_challenge: randomBytes(32).toString('base64url'),
+    code_challenge_method: 'S256',
+  }).toString();
+  const interactionAt = await browser(h, slug).follow(authorize.href);
+  const interactionUid = /\/oidc\/interaction\/([^/?#]+)/.exec(new URL(interactionAt).pathname)?.[1];
+  if (!interactionUid) throw new Error(`no interaction for ${slug}: ${interactionAt}`);
+
   expectStatus(await h.request('POST', '/api/v1/auth/password/forgot', { tenant: slug, body: { email: user.email } }), 202, 'forgot');
   const resetToken = await eventually(() => mailedToken(h, user.email, '/reset-password'));
   const verifyToken = mailedToken(h, user.email, '/verify-email');
@@ -225,6 +262,11 @@ export async function buildSide(h: TestSystem, o: { label: string; oauth?: boole
     qrToken,
     webhookId,
     webhookDeliveryId,
+    applicationId: application.body.id as string,
+    clientId,
+    resourceId: resource.body.id as string,
+    audience,
+    interactionUid,
   };
 }
 
@@ -243,6 +285,10 @@ export function markers(s: Side): string[] {
     s.newEmail,
     s.webhookId,
     s.webhookDeliveryId,
+    s.applicationId,
+    s.clientId,
+    s.resourceId,
+    s.audience,
     ...[s.user, s.organizer, s.admin, s.mfaUser].flatMap((a) => [a.id, a.email]),
   ];
   if (s.oauthClientId) out.push(s.oauthClientId);

@@ -51,7 +51,10 @@ interface Probe {
   last?: boolean;
   /** roles for which a `self` probe must succeed (2xx), so the leak check has an answer to read */
   ok?: Role[];
-  /** why the endpoint is not tenant-scoped (no token check at the gateway); its answers are still checked */
+  /**
+   * why the endpoint takes no access token (deployment-wide, or bound to its tenant's own browser
+   * cookie, as the OpenID provider's hosted-login steps are); its answers are still checked
+   */
   global?: string;
 }
 
@@ -159,6 +162,62 @@ const MATRIX: Probe[] = [
     expect: adminOnly,
   },
   { endpoint: 'POST /api/v1/admin/webhooks/{id}/test', kind: 'cross', path: ({ b }) => `/api/v1/admin/webhooks/${b.webhookId}/test`, expect: adminOnly },
+  // ---- OpenID Connect provider: applications, API resources, connected apps, hosted login ---------
+  { endpoint: 'GET /api/v1/admin/applications', kind: 'self', ok: ['admin'] },
+  {
+    endpoint: 'POST /api/v1/admin/applications',
+    kind: 'self',
+    ok: ['admin'],
+    body: ({ a }) => ({ name: 'matrix app', type: 'web', redirectUris: [`https://app-${a.slug}.example/more`] }),
+  },
+  { endpoint: 'GET /api/v1/admin/applications/{id}', kind: 'cross', path: ({ b }) => `/api/v1/admin/applications/${b.applicationId}`, expect: adminOnly },
+  {
+    endpoint: 'PATCH /api/v1/admin/applications/{id}',
+    kind: 'cross',
+    path: ({ b }) => `/api/v1/admin/applications/${b.applicationId}`,
+    body: () => ({ redirectUris: ['https://attacker.example/cb'], disabled: true }),
+    expect: adminOnly,
+  },
+  { endpoint: 'DELETE /api/v1/admin/applications/{id}', kind: 'cross', path: ({ b }) => `/api/v1/admin/applications/${b.applicationId}`, expect: adminOnly },
+  { endpoint: 'POST /api/v1/admin/applications/{id}/secret', kind: 'cross', path: ({ b }) => `/api/v1/admin/applications/${b.applicationId}/secret`, expect: adminOnly },
+  { endpoint: 'GET /api/v1/admin/resources', kind: 'self', ok: ['admin'] },
+  {
+    endpoint: 'POST /api/v1/admin/resources',
+    kind: 'self',
+    ok: ['admin'],
+    body: () => ({ name: 'matrix API', audience: `https://matrix-${randomUUID()}.example`, scopes: [{ name: 'read' }] }),
+  },
+  { endpoint: 'GET /api/v1/admin/resources/{id}', kind: 'cross', path: ({ b }) => `/api/v1/admin/resources/${b.resourceId}`, expect: adminOnly },
+  { endpoint: 'PATCH /api/v1/admin/resources/{id}', kind: 'cross', path: ({ b }) => `/api/v1/admin/resources/${b.resourceId}`, body: () => ({ name: 'hijacked' }), expect: adminOnly },
+  { endpoint: 'DELETE /api/v1/admin/resources/{id}', kind: 'cross', path: ({ b }) => `/api/v1/admin/resources/${b.resourceId}`, expect: adminOnly },
+  { endpoint: 'GET /api/v1/auth/consents', kind: 'self', ok: ['user', 'organizer', 'admin'] },
+  { endpoint: 'DELETE /api/v1/auth/consents/{applicationId}', kind: 'cross', path: ({ b }) => `/api/v1/auth/consents/${b.applicationId}`, expect: anyRole404 },
+  {
+    endpoint: 'GET /oidc/interaction/{uid}',
+    kind: 'self',
+    anon: true,
+    path: ({ b }) => `/oidc/interaction/${b.interactionUid}`,
+    global: 'sends the browser to the console sign-in page for any uid; reads nothing',
+  },
+  {
+    endpoint: 'GET /oidc/interaction/{uid}/details',
+    kind: 'cross',
+    anon: true,
+    path: ({ b }) => `/oidc/interaction/${b.interactionUid}/details`,
+    global: "bound to the interaction cookie its tenant's provider set, not to an access token",
+    expect: [404],
+  },
+  { endpoint: 'POST /oidc/interaction/{uid}/login', kind: 'cross', path: ({ b }) => `/oidc/interaction/${b.interactionUid}/login`, body: () => ({}), expect: [404] },
+  { endpoint: 'POST /oidc/interaction/{uid}/consent', kind: 'cross', path: ({ b }) => `/oidc/interaction/${b.interactionUid}/consent`, body: () => ({}), expect: [404] },
+  {
+    endpoint: 'POST /oidc/interaction/{uid}/abort',
+    kind: 'cross',
+    anon: true,
+    path: ({ b }) => `/oidc/interaction/${b.interactionUid}/abort`,
+    body: () => ({}),
+    global: "bound to the interaction cookie its tenant's provider set, not to an access token",
+    expect: [404],
+  },
   // ---- admin: tenants (superadmin of the default tenant only) -------------------------------------
   { endpoint: 'GET /api/v1/admin/tenants', kind: 'cross', expect: [403] },
   { endpoint: 'POST /api/v1/admin/tenants', kind: 'cross', body: () => ({ slug: `m-${randomUUID().slice(0, 8)}`, name: 'nope' }), expect: [403] },

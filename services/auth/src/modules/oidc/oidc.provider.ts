@@ -339,7 +339,7 @@ export function createOidcProviders(deps: OidcProviderDeps) {
     // are meant to be verified locally); Gatehouse stores their payload under the jti (the
     // jwt customizer above), so a JWT of this issuer is swapped for its jti before the
     // provider parses the request, and both endpoints then work for it like for opaque tokens.
-    provider.use(async (ctx: KoaContextWithOIDC & { method: string; path: string; set(name: string, value: string): void; is(type: string): string | false | null; req: IncomingMessage & { body?: unknown } }, next: () => Promise<void>) => {
+    provider.use(async (ctx: KoaContextWithOIDC & { method: string; path: string; status: number; body: unknown; type: string; set(name: string, value: string): void; is(type: string): string | false | null; req: IncomingMessage & { body?: unknown } }, next: () => Promise<void>) => {
       // oidc-provider adds the hashes of its pages' inline scripts (auto-submitting forms) to this
       ctx.set('content-security-policy', OIDC_CSP);
       if (ctx.method === 'POST' && (ctx.path === '/token/introspection' || ctx.path === '/token/revocation') && ctx.is('application/x-www-form-urlencoded')) {
@@ -352,6 +352,14 @@ export function createOidcProviders(deps: OidcProviderDeps) {
         ctx.req.body = Object.fromEntries(params);
       }
       await next();
+      // A path the provider does not know (Koa's bare "Not Found" text), e.g. an interaction
+      // uid longer than the router's parameter limit that fell through to /oidc/*: the same
+      // problem+json every other 404 of the API is.
+      if (ctx.status === 404 && ctx.body == null) {
+        ctx.status = 404;
+        ctx.type = 'application/problem+json';
+        ctx.body = JSON.stringify({ type: 'urn:gatehouse:problem:not_found', title: 'Not Found', status: 404, detail: 'No such endpoint of the OpenID provider.', code: 'not_found' });
+      }
     });
     // token_issued and grant_revoked through the outbox (ids only: never a token or secret).
     // The provider's events follow its own writes, so each is a unit of work of its own.
