@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt } from 'jose';
 import { GOOD_PASSWORD, startAuth, uniqueEmail, type Harness } from '../../testing';
+import { totpAt } from '../mfa/mfa.totp';
 
 let h: Harness;
 let admin: Awaited<ReturnType<Harness['admin']>>;
@@ -248,6 +249,25 @@ describe('self-service', () => {
     assert.equal(deleted.length, 1);
     // the address is free again
     assert.equal((await h.request('POST', `${P}/register`, { body: { email: u.email, password: GOOD_PASSWORD } })).statusCode, 201);
+  });
+});
+
+describe('account deletion by a fresh second factor', () => {
+  test('no password: a sign-in with TOTP in the last 5 minutes confirms; a password-only session does not; no body at all is the same', async () => {
+    const u = await h.register();
+    const setup = (await h.request('POST', `${P}/mfa/totp/setup`, { token: u.accessToken })).json();
+    assert.equal((await h.request('POST', `${P}/mfa/totp/confirm`, { token: u.accessToken, body: { code: totpAt(setup.secret, Date.now()) } })).statusCode, 200);
+    // the registration session is password-only: not a second factor
+    const refused = await h.request('DELETE', `${P}/me`, { token: u.accessToken });
+    assert.equal(refused.statusCode, 401, refused.body);
+    assert.equal(refused.json().code, 'invalid_credentials');
+    const first = (await h.request('POST', `${P}/login`, { body: { email: u.email, password: u.password } })).json();
+    assert.ok(first.mfaToken);
+    const second = await h.request('POST', `${P}/login/mfa`, { body: { mfaToken: first.mfaToken, code: totpAt(setup.secret, Date.now() + 30_000) } });
+    assert.equal(second.statusCode, 200, second.body);
+    const res = await h.request('DELETE', `${P}/me`, { token: second.json().accessToken, body: {} });
+    assert.equal(res.statusCode, 204, res.body);
+    assert.equal((await h.request('POST', `${P}/login`, { body: { email: u.email, password: u.password } })).statusCode, 401);
   });
 });
 

@@ -246,4 +246,19 @@ describe('console administration screens in headless Chromium (360 px)', { skip:
 
     await signOutUi(boss.page);
   });
+
+  test('the social sign-in return path: a refusal and an unknown code are stated, the code leaves the address bar', async () => {
+    const { page, problems } = await openPage(await context());
+    await page.goto('/oauth-callback?error=access_denied');
+    await heading(page, 'Signing in');
+    await page.getByText('The provider did not sign you in (access_denied).').waitFor();
+    const [answer] = await Promise.all([page.waitForResponse((r) => r.url().includes('/api/v1/auth/oauth/exchange')), page.goto('/oauth-callback?code=not-a-real-code')]);
+    assert.equal(answer.status(), 400);
+    const { detail } = (await answer.json()) as { detail: string };
+    await page.getByRole('alert').filter({ hasText: detail }).waitFor();
+    assert.equal(await page.evaluate<string>('location.search'), '', 'the code left the address bar');
+    await page.getByRole('link', { name: 'Back to sign in' }).click();
+    await heading(page, 'Sign in');
+    assertClean(problems, ['POST /api/v1/auth/oauth/exchange 400']);
+  });
 });

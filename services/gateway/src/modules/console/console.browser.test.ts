@@ -263,9 +263,8 @@ describe('web console in headless Chromium', { skip: chromiumMissing }, () => {
 
       let qrToken = '';
       await eventually(async () => {
-        // signed in again on each try: a user revocation covers every token issued up to its
-        // second (iat has whole seconds), so a sign-in in the very second of the disable above
-        // gets a token that is already revoked; the next second's is not
+        // signed in again on each try: the disable above cut the member's tokens, and a sign-in
+        // racing the cut's arrival at the gateway may get a token issued before it
         const memberToken = (await postJson<{ accessToken: string }>(system, '/api/v1/auth/login', { email: cy.email, password: cy.password })).body.accessToken;
         const r = await system.fetch('/api/v1/users/me/qr/token', { headers: { authorization: `Bearer ${memberToken}` } });
         assert.equal(r.status, 200);

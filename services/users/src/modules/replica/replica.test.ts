@@ -136,7 +136,7 @@ describe('row-level security', () => {
       where n.nspname = 'users' and c.relkind = 'r' and exists (
         select 1 from information_schema.columns col
         where col.table_schema = 'users' and col.table_name = c.relname and col.column_name = 'tenant_id')`.execute(db.admin);
-    assert.deepEqual(rows.rows.map((r) => r.relname).sort(), ['attendance', 'deleted_users', 'events', 'profiles']);
+    assert.deepEqual(rows.rows.map((r) => r.relname).sort(), ['attendance', 'deleted_users', 'event_roster', 'events', 'profiles']);
     for (const r of rows.rows) assert.ok(r.relrowsecurity && r.relforcerowsecurity, r.relname);
 
     const seen = await db.withTenant(a.tenantId, (trx) => trx.selectFrom('profiles').select('id').execute());
