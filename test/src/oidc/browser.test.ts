@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import * as client from 'openid-client';
 import { startTestSystem, type TestSystem } from '../system';
-import { chromiumMissing, launchChromium, makeUser, openPage, signInUi } from '../../../services/gateway/src/modules/console/console.browser.fixtures';
+import { assertClean, chromiumMissing, launchChromium, makeUser, openPage, signInUi } from '../../../services/gateway/src/modules/console/console.browser.fixtures';
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -145,6 +145,43 @@ describe('OpenID provider: hosted login in headless Chromium', { skip: chromiumM
       await page.getByText(/sign-in successful|you can now close|success/i).first().waitFor();
       const deviceTokens = await polling;
       assert.equal(deviceTokens.claims()!.sub, claims.sub);
+
+      // Account → Connected apps: the consented applications; disconnecting one ends its tokens
+      await page.goto(`${origin}/#/account`);
+      const apps = page.getByRole('list', { name: 'Connected apps' });
+      await apps.getByText(/^Shop — /).waitFor();
+      await apps.getByText(/^CLI — /).waitFor();
+      assert.equal((await client.tokenIntrospection(cliConfig, deviceTokens.access_token)).active, true);
+      await page.getByRole('button', { name: 'Disconnect CLI' }).click();
+      await page.getByText('CLI is disconnected.').waitFor();
+      await apps.getByText(/^CLI — /).waitFor({ state: 'detached' });
+      assert.equal((await client.tokenIntrospection(cliConfig, deviceTokens.access_token)).active, false);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('the Applications screen: an admin registers an application and sees its secret once', async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    try {
+      const { page, problems } = await openPage(context);
+      await page.goto(`${origin}/`);
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await signInUi(page, s.superadmin.email, s.superadmin.password);
+      await page.getByRole('heading', { name: 'My account' }).waitFor();
+      await page.getByRole('link', { name: 'Applications' }).click();
+      await page.getByRole('heading', { name: 'Applications' }).waitFor();
+      await page.getByLabel('Name').fill('Billing');
+      await page.getByLabel('Type').selectOption('web');
+      await page.getByLabel('Redirect URIs').fill('https://billing.example.test/callback');
+      await page.getByRole('button', { name: 'Register' }).click();
+      const secret = await page.locator('code.secret').textContent();
+      assert.match(secret ?? '', /^ghs_/);
+      const row = page.getByRole('list', { name: 'Applications' }).getByRole('listitem').filter({ hasText: 'Billing' });
+      await row.getByText('https://billing.example.test/callback').waitFor();
+      await row.getByRole('button', { name: 'Delete Billing' }).click();
+      await page.getByText('Billing is deleted; its tokens no longer work.').waitFor();
+      assertClean(problems);
     } finally {
       await context.close();
     }
