@@ -107,6 +107,27 @@ describe('OpenID Connect provider', () => {
     await rejectsWith(client.clientCredentialsGrant(config, { scope: 'orders:read', resource: 'https://api.example.test/other' }), 'invalid_target');
   });
 
+  test('signing-key rotation: new tokens use the new key, older ones still verify (one JWKS); expired rows are purged', async () => {
+    const config = await discover(s, a.slug, m2m.clientId, m2m.clientSecret);
+    const before = (await client.clientCredentialsGrant(config, { scope: 'orders:read', resource: AUD })).access_token;
+    const kid = await s.services.auth.deps.keys.rotate();
+    const after = (await client.clientCredentialsGrant(config, { scope: 'orders:read', resource: AUD })).access_token;
+    assert.equal(decodeProtectedHeader(after).kid, kid);
+    assert.notEqual(decodeProtectedHeader(before).kid, kid);
+    const jwks = createLocalJWKSet(JSON.parse((await s.request('GET', '/oidc/jwks', { tenant: a.slug })).text) as { keys: [] });
+    for (const token of [before, after]) await jwtVerify(token, jwks, { issuer: issuerOf(s, a.slug), audience: AUD });
+    assert.equal((await client.tokenIntrospection(config, before)).active, true);
+
+    // the purge deletes the provider's expired rows (here: the first token's, made expired)
+    const db = s.services.auth.deps.db.admin;
+    const jti = JSON.parse(Buffer.from(before.split('.')[1]!, 'base64url').toString()).jti as string;
+    await db.updateTable('oidc_payloads').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', jti).execute();
+    assert.equal((await client.tokenIntrospection(config, before)).active, false, 'expired rows are not found');
+    const report = await s.services.auth.deps.purger.runOnce();
+    assert.ok(JSON.stringify(report).includes('auth.oidc_payloads'), JSON.stringify(report));
+    assert.equal((await db.selectFrom('oidc_payloads').select('id').where('id', '=', jti).execute()).length, 0);
+  });
+
   test('client authentication: a wrong secret, a rotated secret, another tenant\'s issuer all fail with invalid_client', async () => {
     const wrong = await discover(s, a.slug, m2m.clientId, 'ghs_not-the-secret');
     await rejectsWith(client.clientCredentialsGrant(wrong, { resource: AUD, scope: 'orders:read' }), 'invalid_client');
