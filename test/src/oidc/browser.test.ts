@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import * as client from 'openid-client';
 import { startTestSystem, type TestSystem } from '../system';
-import { assertClean, chromiumMissing, launchChromium, makeUser, openPage, signInUi } from '../../../services/gateway/src/modules/console/console.browser.fixtures';
+import { assertClean, chromiumMissing, launchChromium, makeUser, openPage, signInUi, signOutUi } from '../../../services/gateway/src/modules/console/console.browser.fixtures';
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -156,6 +156,50 @@ describe('OpenID provider: hosted login in headless Chromium', { skip: chromiumM
       await page.getByText('CLI is disconnected.').waitFor();
       await apps.getByText(/^CLI — /).waitFor({ state: 'detached' });
       assert.equal((await client.tokenIntrospection(cliConfig, deviceTokens.access_token)).active, false);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a passkey sign-in on the console: the application\'s ID token says so (amr)', async () => {
+    const root = await s.login(s.superadmin.email, s.superadmin.password);
+    const r = await s.request('POST', '/api/v1/admin/applications', { token: root.accessToken, body: { name: 'Passkey shop', type: 'web', firstParty: true, redirectUris: [`${appUrl}/pk`] } });
+    assert.equal(r.status, 201, r.text);
+    const config = await client.discovery(new URL(`${origin}/oidc`), r.body.clientId, r.body.clientSecret, undefined, { execute: [client.allowInsecureRequests] });
+    const bob = makeUser('oidc-bob');
+    assert.equal((await s.request('POST', '/api/v1/auth/register', { body: { email: bob.email, password: bob.password } })).status, 201);
+
+    const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    try {
+      const { page } = await openPage(context);
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('WebAuthn.enable');
+      await cdp.send('WebAuthn.addVirtualAuthenticator', {
+        options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+      });
+      // a passkey added on the Account screen, then signed out
+      await page.goto(`${origin}/`);
+      await signInUi(page, bob.email, bob.password);
+      await page.getByRole('heading', { name: 'My account' }).waitFor();
+      await page.getByRole('button', { name: 'Add a passkey' }).click();
+      await page.getByRole('button', { name: 'Delete' }).waitFor();
+      await signOutUi(page);
+
+      const verifier = client.randomPKCECodeVerifier();
+      await page.goto(
+        client.buildAuthorizationUrl(config, {
+          redirect_uri: `${appUrl}/pk`,
+          scope: 'openid',
+          code_challenge: await client.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+          state: 'pk',
+        }).href,
+      );
+      await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+      await page.waitForURL(`${appUrl}/pk?**`);
+      const tokens = await client.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: 'pk' });
+      assert.deepEqual(tokens.claims()!.amr, ['hwk', 'user']);
+      assert.equal(tokens.claims()!.acr, 'urn:gatehouse:loa:2');
     } finally {
       await context.close();
     }
