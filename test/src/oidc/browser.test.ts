@@ -14,7 +14,9 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import * as client from 'openid-client';
+import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
 import { startTestSystem, type TestSystem } from '../system';
+import { totpAt } from '../../../services/auth/src/modules/mfa/mfa.totp';
 import { assertClean, chromiumMissing, launchChromium, makeUser, openPage, signInUi, signOutUi } from '../../../services/gateway/src/modules/console/console.browser.fixtures';
 
 async function freePort(): Promise<number> {
@@ -228,6 +230,45 @@ describe('OpenID provider: hosted login in headless Chromium', { skip: chromiumM
       assertClean(problems);
     } finally {
       await context.close();
+    }
+  });
+
+  test('a tenant that requires two-step verification: the hosted login leads through enrolment, then back to the application', async () => {
+    const root = await s.login(s.superadmin.email, s.superadmin.password);
+    const r = await s.request('POST', '/api/v1/admin/applications', { token: root.accessToken, body: { name: 'Enrolled shop', type: 'web', firstParty: true, redirectUris: [`${appUrl}/mfa`] } });
+    assert.equal(r.status, 201, r.text);
+    const config = await client.discovery(new URL(`${origin}/oidc`), r.body.clientId, r.body.clientSecret, undefined, { execute: [client.allowInsecureRequests] });
+    const carol = makeUser('oidc-carol');
+    assert.equal((await s.request('POST', '/api/v1/auth/register', { body: { email: carol.email, password: carol.password } })).status, 201);
+    const on = await s.request('PATCH', `/api/v1/admin/tenants/${DEFAULT_TENANT_ID}`, { token: root.accessToken, body: { settings: { mfaRequired: true } } });
+    assert.equal(on.status, 200, on.text);
+    const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    try {
+      const { page } = await openPage(context);
+      const verifier = client.randomPKCECodeVerifier();
+      await page.goto(
+        client.buildAuthorizationUrl(config, {
+          redirect_uri: `${appUrl}/mfa`,
+          scope: 'openid',
+          code_challenge: await client.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+          state: 'mfa',
+        }).href,
+      );
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await signInUi(page, carol.email, carol.password);
+      await page.getByRole('heading', { name: 'Set up two-step verification' }).waitFor();
+      const secret = (await page.locator('code.secret').textContent())!.trim();
+      await page.getByLabel('Authentication code').fill(totpAt(secret, Date.now()));
+      await page.getByRole('button', { name: 'Turn on and sign in' }).click();
+      await page.getByRole('button', { name: /I saved them/ }).click();
+      await page.waitForURL(`${appUrl}/mfa?**`);
+      const tokens = await client.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: 'mfa' });
+      const amr = tokens.claims()!.amr as string[];
+      assert.ok(amr.includes('otp'), JSON.stringify(amr));
+    } finally {
+      await context.close();
+      await s.request('PATCH', `/api/v1/admin/tenants/${DEFAULT_TENANT_ID}`, { token: root.accessToken, body: { settings: { mfaRequired: false } } });
     }
   });
 });
