@@ -8,12 +8,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { BASE_DOMAIN, eventually, startTestSystem, type TestSystem } from '../system';
 import { call, ndjson } from '../client';
 import { totpAt } from '../../../services/auth/src/modules/mfa/mfa.totp';
-import { browser, discover, issuerOf } from './fixtures';
+import { browser, discover, fetchVia, issuerOf } from './fixtures';
 
 /** The tenant's audit entries of `type` (NDJSON export), as its admin. */
 async function auditEntriesOfType(base: string, token: string, type: string, o: { host: string }) {
@@ -148,6 +148,38 @@ describe('OpenID Connect provider', () => {
     await rejectsWith(client.clientCredentialsGrant(bConfig, {}), 'invalid_client');
     const fresh = await discover(s, b.slug, bApp.body.clientId, rotated.body.clientSecret);
     assert.ok((await client.clientCredentialsGrant(fresh, {})).access_token);
+  });
+
+  test('private_key_jwt and client_secret_post client authentication', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'worker-key', alg: 'ES256', use: 'sig' };
+    const pk = await s.request('POST', '/api/v1/admin/applications', {
+      tenant: a.slug,
+      token: a.admin!.accessToken,
+      body: { name: 'Signed worker', type: 'm2m', tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [jwk] }, resources: [AUD] },
+    });
+    assert.equal(pk.status, 201, pk.text);
+    assert.equal(pk.body.tokenEndpointAuthMethod, 'private_key_jwt');
+    const fetchImpl = fetchVia(s.url);
+    const signed = await client.discovery(new URL(issuerOf(s, a.slug)), pk.body.clientId, {}, client.PrivateKeyJwt({ key: privateKey, kid: 'worker-key' }), {
+      execute: [client.allowInsecureRequests],
+      [client.customFetch]: fetchImpl,
+    });
+    signed[client.customFetch] = fetchImpl;
+    const token = await client.clientCredentialsGrant(signed, { resource: AUD, scope: 'orders:read' });
+    assert.equal(decodeProtectedHeader(token.access_token).typ, 'at+jwt');
+    // the secret alone does not do for a private_key_jwt client
+    const bySecret = await discover(s, a.slug, pk.body.clientId, pk.body.clientSecret);
+    await rejectsWith(client.clientCredentialsGrant(bySecret, { resource: AUD, scope: 'orders:read' }), 'invalid_client');
+
+    const post = await s.request('POST', '/api/v1/admin/applications', { tenant: a.slug, token: a.admin!.accessToken, body: { name: 'Post worker', type: 'm2m', tokenEndpointAuthMethod: 'client_secret_post' } });
+    assert.equal(post.status, 201, post.text);
+    const byPost = await client.discovery(new URL(issuerOf(s, a.slug)), post.body.clientId, {}, client.ClientSecretPost(post.body.clientSecret), {
+      execute: [client.allowInsecureRequests],
+      [client.customFetch]: fetchImpl,
+    });
+    byPost[client.customFetch] = fetchImpl;
+    assert.ok((await client.clientCredentialsGrant(byPost, {})).access_token);
   });
 
   test('admin API: secrets shown once, redirect URI rules, resources, tenant isolation, events', async () => {
