@@ -14,8 +14,10 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import * as client from 'openid-client';
+import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
 import { startTestSystem, type TestSystem } from '../system';
-import { chromiumMissing, launchChromium, makeUser, openPage, signInUi } from '../../../services/gateway/src/modules/console/console.browser.fixtures';
+import { totpAt } from '../../../services/auth/src/modules/mfa/mfa.totp';
+import { assertClean, chromiumMissing, launchChromium, makeUser, openPage, signInUi, signOutUi } from '../../../services/gateway/src/modules/console/console.browser.fixtures';
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -145,8 +147,128 @@ describe('OpenID provider: hosted login in headless Chromium', { skip: chromiumM
       await page.getByText(/sign-in successful|you can now close|success/i).first().waitFor();
       const deviceTokens = await polling;
       assert.equal(deviceTokens.claims()!.sub, claims.sub);
+
+      // Account → Connected apps: the consented applications; disconnecting one ends its tokens
+      await page.goto(`${origin}/#/account`);
+      const apps = page.getByRole('list', { name: 'Connected apps' });
+      await apps.getByText(/^Shop — /).waitFor();
+      await apps.getByText(/^CLI — /).waitFor();
+      assert.equal((await client.tokenIntrospection(cliConfig, deviceTokens.access_token)).active, true);
+      await page.getByRole('button', { name: 'Disconnect CLI' }).click();
+      await page.getByText('CLI is disconnected.').waitFor();
+      await apps.getByText(/^CLI — /).waitFor({ state: 'detached' });
+      assert.equal((await client.tokenIntrospection(cliConfig, deviceTokens.access_token)).active, false);
     } finally {
       await context.close();
+    }
+  });
+
+  test('a passkey sign-in on the console: the application\'s ID token says so (amr)', async () => {
+    const root = await s.login(s.superadmin.email, s.superadmin.password);
+    const r = await s.request('POST', '/api/v1/admin/applications', { token: root.accessToken, body: { name: 'Passkey shop', type: 'web', firstParty: true, redirectUris: [`${appUrl}/pk`] } });
+    assert.equal(r.status, 201, r.text);
+    const config = await client.discovery(new URL(`${origin}/oidc`), r.body.clientId, r.body.clientSecret, undefined, { execute: [client.allowInsecureRequests] });
+    const bob = makeUser('oidc-bob');
+    assert.equal((await s.request('POST', '/api/v1/auth/register', { body: { email: bob.email, password: bob.password } })).status, 201);
+
+    const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    try {
+      const { page } = await openPage(context);
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('WebAuthn.enable');
+      await cdp.send('WebAuthn.addVirtualAuthenticator', {
+        options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+      });
+      // a passkey added on the Account screen, then signed out
+      await page.goto(`${origin}/`);
+      await signInUi(page, bob.email, bob.password);
+      await page.getByRole('heading', { name: 'My account' }).waitFor();
+      await page.getByRole('button', { name: 'Add a passkey' }).click();
+      await page.getByRole('button', { name: 'Delete' }).waitFor();
+      await signOutUi(page);
+
+      const verifier = client.randomPKCECodeVerifier();
+      await page.goto(
+        client.buildAuthorizationUrl(config, {
+          redirect_uri: `${appUrl}/pk`,
+          scope: 'openid',
+          code_challenge: await client.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+          state: 'pk',
+        }).href,
+      );
+      await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+      await page.waitForURL(`${appUrl}/pk?**`);
+      const tokens = await client.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: 'pk' });
+      assert.deepEqual(tokens.claims()!.amr, ['hwk', 'user']);
+      assert.equal(tokens.claims()!.acr, 'urn:gatehouse:loa:2');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('the Applications screen: an admin registers an application and sees its secret once', async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    try {
+      const { page, problems } = await openPage(context);
+      await page.goto(`${origin}/`);
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await signInUi(page, s.superadmin.email, s.superadmin.password);
+      await page.getByRole('heading', { name: 'My account' }).waitFor();
+      await page.getByRole('link', { name: 'Applications' }).click();
+      await page.getByRole('heading', { name: 'Applications' }).waitFor();
+      await page.getByLabel('Name').fill('Billing');
+      await page.getByLabel('Type').selectOption('web');
+      await page.getByLabel('Redirect URIs').fill('https://billing.example.test/callback');
+      await page.getByRole('button', { name: 'Register' }).click();
+      const secret = await page.locator('code.secret').textContent();
+      assert.match(secret ?? '', /^ghs_/);
+      const row = page.getByRole('list', { name: 'Applications' }).getByRole('listitem').filter({ hasText: 'Billing' });
+      await row.getByText('https://billing.example.test/callback').waitFor();
+      await row.getByRole('button', { name: 'Delete Billing' }).click();
+      await page.getByText('Billing is deleted; its tokens no longer work.').waitFor();
+      assertClean(problems);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a tenant that requires two-step verification: the hosted login leads through enrolment, then back to the application', async () => {
+    const root = await s.login(s.superadmin.email, s.superadmin.password);
+    const r = await s.request('POST', '/api/v1/admin/applications', { token: root.accessToken, body: { name: 'Enrolled shop', type: 'web', firstParty: true, redirectUris: [`${appUrl}/mfa`] } });
+    assert.equal(r.status, 201, r.text);
+    const config = await client.discovery(new URL(`${origin}/oidc`), r.body.clientId, r.body.clientSecret, undefined, { execute: [client.allowInsecureRequests] });
+    const carol = makeUser('oidc-carol');
+    assert.equal((await s.request('POST', '/api/v1/auth/register', { body: { email: carol.email, password: carol.password } })).status, 201);
+    const on = await s.request('PATCH', `/api/v1/admin/tenants/${DEFAULT_TENANT_ID}`, { token: root.accessToken, body: { settings: { mfaRequired: true } } });
+    assert.equal(on.status, 200, on.text);
+    const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    try {
+      const { page } = await openPage(context);
+      const verifier = client.randomPKCECodeVerifier();
+      await page.goto(
+        client.buildAuthorizationUrl(config, {
+          redirect_uri: `${appUrl}/mfa`,
+          scope: 'openid',
+          code_challenge: await client.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+          state: 'mfa',
+        }).href,
+      );
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await signInUi(page, carol.email, carol.password);
+      await page.getByRole('heading', { name: 'Set up two-step verification' }).waitFor();
+      const secret = (await page.locator('code.secret').textContent())!.trim();
+      await page.getByLabel('Authentication code').fill(totpAt(secret, Date.now()));
+      await page.getByRole('button', { name: 'Turn on and sign in' }).click();
+      await page.getByRole('button', { name: /I saved them/ }).click();
+      await page.waitForURL(`${appUrl}/mfa?**`);
+      const tokens = await client.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: 'mfa' });
+      const amr = tokens.claims()!.amr as string[];
+      assert.ok(amr.includes('otp'), JSON.stringify(amr));
+    } finally {
+      await context.close();
+      await s.request('PATCH', `/api/v1/admin/tenants/${DEFAULT_TENANT_ID}`, { token: root.accessToken, body: { settings: { mfaRequired: false } } });
     }
   });
 });

@@ -8,12 +8,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { BASE_DOMAIN, eventually, startTestSystem, type TestSystem } from '../system';
 import { call, ndjson } from '../client';
 import { totpAt } from '../../../services/auth/src/modules/mfa/mfa.totp';
-import { browser, discover, issuerOf } from './fixtures';
+import { browser, discover, fetchVia, issuerOf } from './fixtures';
 
 /** The tenant's audit entries of `type` (NDJSON export), as its admin. */
 async function auditEntriesOfType(base: string, token: string, type: string, o: { host: string }) {
@@ -107,6 +107,27 @@ describe('OpenID Connect provider', () => {
     await rejectsWith(client.clientCredentialsGrant(config, { scope: 'orders:read', resource: 'https://api.example.test/other' }), 'invalid_target');
   });
 
+  test('signing-key rotation: new tokens use the new key, older ones still verify (one JWKS); expired rows are purged', async () => {
+    const config = await discover(s, a.slug, m2m.clientId, m2m.clientSecret);
+    const before = (await client.clientCredentialsGrant(config, { scope: 'orders:read', resource: AUD })).access_token;
+    const kid = await s.services.auth.deps.keys.rotate();
+    const after = (await client.clientCredentialsGrant(config, { scope: 'orders:read', resource: AUD })).access_token;
+    assert.equal(decodeProtectedHeader(after).kid, kid);
+    assert.notEqual(decodeProtectedHeader(before).kid, kid);
+    const jwks = createLocalJWKSet(JSON.parse((await s.request('GET', '/oidc/jwks', { tenant: a.slug })).text) as { keys: [] });
+    for (const token of [before, after]) await jwtVerify(token, jwks, { issuer: issuerOf(s, a.slug), audience: AUD });
+    assert.equal((await client.tokenIntrospection(config, before)).active, true);
+
+    // the purge deletes the provider's expired rows (here: the first token's, made expired)
+    const db = s.services.auth.deps.db.admin;
+    const jti = JSON.parse(Buffer.from(before.split('.')[1]!, 'base64url').toString()).jti as string;
+    await db.updateTable('oidc_payloads').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', jti).execute();
+    assert.equal((await client.tokenIntrospection(config, before)).active, false, 'expired rows are not found');
+    const report = await s.services.auth.deps.purger.runOnce();
+    assert.ok(JSON.stringify(report).includes('auth.oidc_payloads'), JSON.stringify(report));
+    assert.equal((await db.selectFrom('oidc_payloads').select('id').where('id', '=', jti).execute()).length, 0);
+  });
+
   test('client authentication: a wrong secret, a rotated secret, another tenant\'s issuer all fail with invalid_client', async () => {
     const wrong = await discover(s, a.slug, m2m.clientId, 'ghs_not-the-secret');
     await rejectsWith(client.clientCredentialsGrant(wrong, { resource: AUD, scope: 'orders:read' }), 'invalid_client');
@@ -127,6 +148,38 @@ describe('OpenID Connect provider', () => {
     await rejectsWith(client.clientCredentialsGrant(bConfig, {}), 'invalid_client');
     const fresh = await discover(s, b.slug, bApp.body.clientId, rotated.body.clientSecret);
     assert.ok((await client.clientCredentialsGrant(fresh, {})).access_token);
+  });
+
+  test('private_key_jwt and client_secret_post client authentication', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'worker-key', alg: 'ES256', use: 'sig' };
+    const pk = await s.request('POST', '/api/v1/admin/applications', {
+      tenant: a.slug,
+      token: a.admin!.accessToken,
+      body: { name: 'Signed worker', type: 'm2m', tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [jwk] }, resources: [AUD] },
+    });
+    assert.equal(pk.status, 201, pk.text);
+    assert.equal(pk.body.tokenEndpointAuthMethod, 'private_key_jwt');
+    const fetchImpl = fetchVia(s.url);
+    const signed = await client.discovery(new URL(issuerOf(s, a.slug)), pk.body.clientId, {}, client.PrivateKeyJwt({ key: privateKey, kid: 'worker-key' }), {
+      execute: [client.allowInsecureRequests],
+      [client.customFetch]: fetchImpl,
+    });
+    signed[client.customFetch] = fetchImpl;
+    const token = await client.clientCredentialsGrant(signed, { resource: AUD, scope: 'orders:read' });
+    assert.equal(decodeProtectedHeader(token.access_token).typ, 'at+jwt');
+    // the secret alone does not do for a private_key_jwt client
+    const bySecret = await discover(s, a.slug, pk.body.clientId, pk.body.clientSecret);
+    await rejectsWith(client.clientCredentialsGrant(bySecret, { resource: AUD, scope: 'orders:read' }), 'invalid_client');
+
+    const post = await s.request('POST', '/api/v1/admin/applications', { tenant: a.slug, token: a.admin!.accessToken, body: { name: 'Post worker', type: 'm2m', tokenEndpointAuthMethod: 'client_secret_post' } });
+    assert.equal(post.status, 201, post.text);
+    const byPost = await client.discovery(new URL(issuerOf(s, a.slug)), post.body.clientId, {}, client.ClientSecretPost(post.body.clientSecret), {
+      execute: [client.allowInsecureRequests],
+      [client.customFetch]: fetchImpl,
+    });
+    byPost[client.customFetch] = fetchImpl;
+    assert.ok((await client.clientCredentialsGrant(byPost, {})).access_token);
   });
 
   test('admin API: secrets shown once, redirect URI rules, resources, tenant isolation, events', async () => {

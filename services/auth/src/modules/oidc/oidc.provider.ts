@@ -29,6 +29,9 @@ import {
 /** The OpenID scopes every tenant's provider offers (API resources add their own). */
 export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
 
+/** Tenants whose Provider stays built in memory (rebuilding one costs a few milliseconds). */
+const MAX_CACHED_PROVIDERS = 500;
+
 /** Lifetimes in seconds. */
 const TTL = {
   AccessToken: 600,
@@ -164,7 +167,7 @@ export function createOidcProviders(deps: OidcProviderDeps) {
   // wrong one: oidc-provider compares the presented secret with the client's, so it gets the
   // presented one only when its sha256 is the stored hash (secrets are never stored in clear).
   const placeholder = (clientId: string) => createHmac('sha256', deps.secret).update(`oidc-client-placeholder:${clientId}`).digest('base64url');
-  const cache = new Map<string, { provider: Provider; kid: string | undefined; built: Promise<Provider> }>();
+  const cache = new Map<string, { kid: string | undefined; built: Promise<Provider> }>();
 
   /** `<tenant origin>/oidc`: PUBLIC_URL for the default tenant, else `<scheme>://<slug>.<BASE_DOMAIN>[:port]`. */
   function issuerFor(tenant: Pick<Tenant, 'id' | 'slug'>): string {
@@ -389,21 +392,19 @@ export function createOidcProviders(deps: OidcProviderDeps) {
     async forTenant(tenantId: string): Promise<Provider> {
       const kid = keys.currentKid();
       const hit = cache.get(tenantId);
-      if (hit && hit.kid === kid) return hit.built;
+      if (hit && hit.kid === kid) {
+        // most recently used last: the bound below drops the least recently used tenant
+        cache.delete(tenantId);
+        cache.set(tenantId, hit);
+        return hit.built;
+      }
       const tenant = await deps.tenants.requireActive(tenantId);
       const built = build(tenant);
-      const entry = { provider: undefined as unknown as Provider, kid, built };
-      cache.set(tenantId, entry);
-      built.then(
-        (p) => (entry.provider = p),
-        () => cache.delete(tenantId),
-      );
+      cache.set(tenantId, { kid, built });
+      // a Provider is a whole Koa app: keep at most MAX_CACHED_PROVIDERS tenants' in memory
+      if (cache.size > MAX_CACHED_PROVIDERS) cache.delete(cache.keys().next().value!);
+      built.catch(() => cache.delete(tenantId));
       return built;
-    },
-
-    /** Forgets a tenant's provider (tenant disabled or changed). */
-    forget(tenantId: string): void {
-      cache.delete(tenantId);
     },
   };
 }
