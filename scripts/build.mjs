@@ -126,7 +126,8 @@ for (const target of targets) {
       metafile: true,
       logLevel: 'warning',
     });
-    const entryFile = Object.keys(result.metafile.outputs).find((f) => result.metafile.outputs[f].entryPoint);
+    // (the chunks of dynamic imports are entry points too in the metafile: pick main.js itself)
+    const entryFile = Object.keys(result.metafile.outputs).find((f) => path.resolve(root, f) === path.join(outdir, 'main.js'));
     const early = [...staticExternals(result.metafile.outputs, entryFile)].filter((x) => INSTRUMENTED.includes(x.split('/').slice(0, x.startsWith('@') ? 2 : 1).join('/')));
     if (early.length) {
       console.error(`build: ${target.label}/dist/main.js imports ${early.join(', ')} before tracing starts: import it dynamically after startTracing() in src/main.ts`);
