@@ -59,6 +59,8 @@ async function main() {
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
+    // no balancer in front: nothing to drain when a run's process is stopped
+    SHUTDOWN_DRAIN_SEC: '0',
     GATEHOUSE_ADMIN_EMAIL: ADMIN.email,
     GATEHOUSE_ADMIN_PASSWORD: ADMIN.password,
     ...limits,

@@ -9,11 +9,25 @@
  * login/s and authenticated `GET /api/v1/auth/me`/s in each; the figures are medians over the
  * rounds. Goals: on within 10% of off, off within 1% of none.
  */
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
 import { fmt, freePort, http, load, spawnNode, type LoadResult } from './lib';
 
 const MODES = ['none', 'off', 'on'] as const;
+
+/** CPU time (user + system, every thread) the process has used, in ms (Linux /proc). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in ticks of 1/100 s
+}
+
+/** A load run and the CPU the server process spent on it, per request. */
+async function measured(pid: number, run: () => Promise<LoadResult>): Promise<LoadResult & { cpuMsPerRequest: number }> {
+  const before = cpuMs(pid);
+  const r = await run();
+  return { ...r, cpuMsPerRequest: (cpuMs(pid) - before) / Math.max(1, r.requests) };
+}
 type Mode = (typeof MODES)[number];
 
 export interface TracingCost {
@@ -23,6 +37,9 @@ export interface TracingCost {
   on: { login: LoadResult; authMe: LoadResult };
   /** every round's req/s, per mode: login and GET /auth/me */
   perRound: Record<Mode, { login: number[]; authMe: number[] }>;
+  /** median CPU ms of the server process per request (every thread): robust to other load on the machine */
+  cpu: Record<Mode, { login: number; authMe: number }>;
+  cpuPerRound: Record<Mode, { login: number[]; authMe: number[] }>;
   exports: number;
   exportedBytes: number;
   loginCostPct: number;
@@ -48,6 +65,7 @@ const medianOf = (xs: LoadResult[]): LoadResult => {
 export async function measureTracingCost(env: Record<string, string | undefined>, seconds: number, rounds = Number(process.env.BENCH_ROUNDS ?? 3)): Promise<TracingCost> {
   const receiver = await startOtlpReceiver({ sink: true });
   const runs: Record<Mode, { login: LoadResult[]; authMe: LoadResult[] }> = { none: { login: [], authMe: [] }, off: { login: [], authMe: [] }, on: { login: [], authMe: [] } };
+  const cpu: Record<Mode, { login: number[]; authMe: number[] }> = { none: { login: [], authMe: [] }, off: { login: [], authMe: [] }, on: { login: [], authMe: [] } };
   const password = 'bench password that is long enough';
   try {
     for (let round = 0; round < rounds; round++) {
@@ -71,11 +89,16 @@ export async function measureTracingCost(env: Record<string, string | undefined>
           if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
           const bearer = { authorization: `Bearer ${reg.body.accessToken}` };
           await load({ url: `${base}/api/v1/auth/me`, headers: bearer, connections: 32, seconds: 2 }); // warm-up
-          const login = await load({ url: `${base}/api/v1/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }), connections: 8, seconds });
-          const authMe = await load({ url: `${base}/api/v1/auth/me`, headers: bearer, connections: 32, seconds });
+          const pid = child.proc.pid!;
+          const login = await measured(pid, () => load({ url: `${base}/api/v1/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }), connections: 8, seconds }));
+          const authMe = await measured(pid, () => load({ url: `${base}/api/v1/auth/me`, headers: bearer, connections: 32, seconds }));
           runs[mode].login.push(login);
           runs[mode].authMe.push(authMe);
-          console.log(`tracing ${mode} (round ${round + 1}): login ${fmt(login.rps)}/s p99 ${login.p99} ms; GET /auth/me ${fmt(authMe.rps)}/s p99 ${authMe.p99} ms`);
+          cpu[mode].login.push(login.cpuMsPerRequest);
+          cpu[mode].authMe.push(authMe.cpuMsPerRequest);
+          console.log(
+            `tracing ${mode} (round ${round + 1}): login ${fmt(login.rps)}/s p99 ${login.p99} ms ${fmt(login.cpuMsPerRequest, 2)} CPU ms/req; GET /auth/me ${fmt(authMe.rps)}/s p99 ${authMe.p99} ms ${fmt(authMe.cpuMsPerRequest, 2)} CPU ms/req`,
+          );
         } finally {
           await api.close();
           await child.stop();
@@ -89,12 +112,15 @@ export async function measureTracingCost(env: Record<string, string | undefined>
   const [none, off, on] = [pick('none'), pick('off'), pick('on')];
   const cost = (a: LoadResult, b: LoadResult) => (100 * (a.rps - b.rps)) / a.rps;
   const perRound = Object.fromEntries(MODES.map((m) => [m, { login: runs[m].login.map((x) => x.rps), authMe: runs[m].authMe.map((x) => x.rps) }])) as TracingCost['perRound'];
+  const cpuMedians = Object.fromEntries(MODES.map((m) => [m, { login: median(cpu[m].login), authMe: median(cpu[m].authMe) }])) as TracingCost['cpu'];
   return {
     rounds,
     none,
     off,
     on,
     perRound,
+    cpu: cpuMedians,
+    cpuPerRound: cpu,
     exports: receiver.exports,
     exportedBytes: receiver.bytes,
     loginCostPct: cost(off.login, on.login),
@@ -110,6 +136,8 @@ export function tracingMarkdown(t: TracingCost): string {
   const row = (label: string, x: LoadResult) => `| ${label} | ${fmt(x.rps)} | ${fmt(x.p50, 1)} | ${fmt(x.p99, 1)} | ${x.non2xx} |`;
   const rounds = (xs: number[]) => xs.map((x) => fmt(x)).join(', ');
   const met = (pct: number, goal: number) => (pct < goal ? 'yes' : 'no');
+  const rounds2 = (xs: number[]) => xs.map((x) => fmt(x, 2)).join(', ');
+  const pct = (base: number, x: number) => `${x >= base ? '+' : ''}${fmt((100 * (x - base)) / base, 1)}%`;
   return `## Cost of tracing
 
 ${t.rounds} rounds of (none, off, on) in turn, medians over the rounds; "none" is the code without any tracing (bench/src/no-tracing.ts in place of the platform's tracing helpers), "off" the shipped code with no OTLP endpoint, "on" exporting: ${t.protocol}: ${t.exports.toLocaleString('en-US')} export requests, ${fmt(t.exportedBytes / 1048576, 1)} MiB.
@@ -126,7 +154,16 @@ ${row('GET /auth/me, tracing on', t.on.authMe)}
 
 req/s of each round, in order: login none ${rounds(t.perRound.none.login)}; off ${rounds(t.perRound.off.login)}; on ${rounds(t.perRound.on.login)}. GET /auth/me none ${rounds(t.perRound.none.authMe)}; off ${rounds(t.perRound.off.authMe)}; on ${rounds(t.perRound.on.authMe)}.
 
-| goal | measured (medians) | met |
+CPU of the server process per request (user + system, every thread; medians), which other load on the machine disturbs far less than req/s:
+
+| | no tracing code | tracing off | tracing on | on vs off | off vs none |
+|---|---|---|---|---|---|
+| POST /auth/login | ${fmt(t.cpu.none.login, 2)} ms | ${fmt(t.cpu.off.login, 2)} ms | ${fmt(t.cpu.on.login, 2)} ms | ${pct(t.cpu.off.login, t.cpu.on.login)} | ${pct(t.cpu.none.login, t.cpu.off.login)} |
+| GET /auth/me | ${fmt(t.cpu.none.authMe, 2)} ms | ${fmt(t.cpu.off.authMe, 2)} ms | ${fmt(t.cpu.on.authMe, 2)} ms | ${pct(t.cpu.off.authMe, t.cpu.on.authMe)} | ${pct(t.cpu.none.authMe, t.cpu.off.authMe)} |
+
+CPU ms per request of each round: GET /auth/me none ${rounds2(t.cpuPerRound.none.authMe)}; off ${rounds2(t.cpuPerRound.off.authMe)}; on ${rounds2(t.cpuPerRound.on.authMe)}. Login none ${rounds2(t.cpuPerRound.none.login)}; off ${rounds2(t.cpuPerRound.off.login)}; on ${rounds2(t.cpuPerRound.on.login)}.
+
+| goal | measured (medians of req/s) | met |
 |---|---|---|
 | login/s with tracing on within 10% of off | ${fmt(t.loginCostPct, 1)}% slower | ${met(t.loginCostPct, 10)} |
 | GET /auth/me/s with tracing on within 10% of off | ${fmt(t.authMeCostPct, 1)}% slower | ${met(t.authMeCostPct, 10)} |

@@ -15,6 +15,11 @@
  * commands, and event publish/consume (`./tracing`, carried in each CloudEvent's traceparent).
  * Database and Redis calls are traced only inside a trace (a request, a consumed event): the
  * outbox relay's idle polling must not make a root trace a second.
+ *
+ * Kept cheap (the goal: within 10% of tracing off, bench/src/tracing.ts): no span for a pool
+ * checkout or a transaction's BEGIN/COMMIT (a simple authenticated GET went from 7 spans to
+ * 4), Redis spans name the command only, outgoing HTTP only inside a trace, probes untraced.
+ * The production bundles keep the start-first order by code splitting (scripts/build.mjs).
  */
 import { register } from 'node:module';
 
@@ -33,24 +38,40 @@ export function tracingConfigured(env: Env): boolean {
  */
 export async function startTracing(env: Env, serviceName: string): Promise<boolean> {
   if (sdk || !tracingConfigured(env)) return false;
-  // Our code is ES modules: the loader hook lets the instrumentations patch packages imported
-  // with `import` (ioredis), not only those loaded with `require`.
-  register('import-in-the-middle/hook.mjs', import.meta.url);
-  const [{ NodeSDK }, { HttpInstrumentation }, { UndiciInstrumentation }, { PgInstrumentation }, { IORedisInstrumentation }] = await Promise.all([
+  // ioredis is imported as an ES module, which require-in-the-middle cannot see: the
+  // import-in-the-middle loader hook lets its instrumentation patch it. Only ioredis goes
+  // through the hook (`include`), on the main thread where Node allows it (registerHooks):
+  // the unrestricted off-thread hook wrapped every module loaded afterwards and made a GET
+  // 5-8 ms slower at an idle CPU (bench/results/2026-12-06-servers-tracing.md). pg, http and
+  // undici are reached through require (CommonJS, node: built-ins, diagnostics channels).
+  const HOOKED = ['ioredis'];
+  const iitm = await import('import-in-the-middle/register-hooks.mjs');
+  if (iitm.supportsSyncHooks()) iitm.register({ include: HOOKED });
+  else register('import-in-the-middle/hook.mjs', import.meta.url, { data: { include: HOOKED } });
+  const [{ NodeSDK }, { HttpInstrumentation }, { UndiciInstrumentation }, { PgInstrumentation }, { IORedisInstrumentation }, trace] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/instrumentation-http'),
     import('@opentelemetry/instrumentation-undici'),
     import('@opentelemetry/instrumentation-pg'),
     import('@opentelemetry/instrumentation-ioredis'),
+    import('@opentelemetry/sdk-trace'),
   ]);
   const probes = new Set(['/healthz', '/readyz', '/metrics']);
   const started = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME?.trim() || serviceName,
+    sampler: withoutTransactionControl(trace, samplerFromEnv(trace, env)),
     instrumentations: [
-      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => probes.has((req.url ?? '').split('?')[0] ?? '') }),
-      new UndiciInstrumentation(),
-      new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }),
-      new IORedisInstrumentation({ requireParentSpan: true }),
+      new HttpInstrumentation({
+        // probes make no span; outgoing node:http calls (the S3 client) only inside a trace
+        ignoreIncomingRequestHook: (req) => probes.has((req.url ?? '').split('?')[0] ?? ''),
+        requireParentforOutgoingSpans: true,
+      }),
+      // fetch and @fastify/reply-from; only inside a trace (readiness polls, JWKS refreshes make none)
+      new UndiciInstrumentation({ requireParentforSpans: true }),
+      // no span for taking a pooled connection (one per query: it doubled the spans of a request)
+      new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false, ignoreConnectSpans: true }),
+      // the command name only: arguments (keys, values, rate-limit scripts) stay out of traces
+      new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }),
     ],
     // traces only: metrics are Prometheus' (METRICS_PORT), logs are pino's JSON lines
     metricReaders: [],
@@ -59,6 +80,51 @@ export async function startTracing(env: Env, serviceName: string): Promise<boole
   started.start();
   sdk = started;
   return true;
+}
+
+type TraceSdk = typeof import('@opentelemetry/sdk-trace');
+type Sampler = import('@opentelemetry/sdk-trace').Sampler;
+
+/**
+ * The head sampler OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG name, as the SDK reads them
+ * (its own reader is internal; this one is needed to wrap the result): always_on, always_off,
+ * traceidratio, parentbased_always_on (the default), parentbased_always_off,
+ * parentbased_traceidratio. An unknown name is the default.
+ */
+export function samplerFromEnv(t: TraceSdk, env: Env): Sampler {
+  const name = env.OTEL_TRACES_SAMPLER?.trim().toLowerCase() || 'parentbased_always_on';
+  const arg = Number(env.OTEL_TRACES_SAMPLER_ARG ?? '1');
+  const ratio = () => new t.TraceIdRatioBasedSampler(Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1);
+  switch (name) {
+    case 'always_on':
+      return new t.AlwaysOnSampler();
+    case 'always_off':
+      return new t.AlwaysOffSampler();
+    case 'traceidratio':
+      return ratio();
+    case 'parentbased_always_off':
+      return new t.ParentBasedSampler({ root: new t.AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new t.ParentBasedSampler({ root: ratio() });
+    default:
+      return new t.ParentBasedSampler({ root: new t.AlwaysOnSampler() });
+  }
+}
+
+/** `BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`... as the pg instrumentation names their spans. */
+const TRANSACTION_CONTROL = /^pg\.query:(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|START)\b/i;
+
+/**
+ * `sampler`, except that a unit of work's transaction statements make no span: every
+ * `db.withTenant` is BEGIN, its queries, COMMIT, and those two spans were a third of a simple
+ * request's spans while saying nothing its parent span does not (its duration covers them).
+ */
+export function withoutTransactionControl(t: TraceSdk, sampler: Sampler): Sampler {
+  return {
+    shouldSample: (context, traceId, spanName, spanKind, attributes, links) =>
+      TRANSACTION_CONTROL.test(spanName) ? { decision: t.SamplingDecision.NOT_RECORD } : sampler.shouldSample(context, traceId, spanName, spanKind, attributes, links),
+    toString: () => `WithoutTransactionControl{${sampler.toString()}}`,
+  };
 }
 
 /** Exports the spans still buffered and stops the SDK (graceful shutdown); no-op when off. */

@@ -25,8 +25,16 @@ export interface ServiceProcess {
  * Spawns `services/<name>/src/main.ts` with exactly `env` (plus PATH) on `port`, and waits until
  * its `/readyz` answers 200. Throws with the process output when it exits or is not ready in time.
  */
-export async function spawnService(name: 'auth' | 'users' | 'audit' | 'gateway', port: number, env: Record<string, string | undefined>, readyTimeoutMs = 120_000): Promise<ServiceProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', `services/${name}/src/main.ts`], {
+export async function spawnService(
+  name: 'auth' | 'users' | 'audit' | 'gateway',
+  port: number,
+  env: Record<string, string | undefined>,
+  readyTimeoutMs = 120_000,
+  /** run the production bundle (services/<name>/dist/main.js, built beforehand) instead of the sources */
+  bundled = false,
+): Promise<ServiceProcess> {
+  const args = bundled ? [`services/${name}/dist/main.js`] : ['--import', 'tsx', `services/${name}/src/main.ts`];
+  const child: ChildProcess = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     // METRICS_PORT 0: processes of one test (and parallel test files) must not race for 9464
     env: { PATH: process.env.PATH, NODE_NO_WARNINGS: '1', HOST: '127.0.0.1', PORT: String(port), METRICS_PORT: '0', ...env },

@@ -33,8 +33,8 @@ export function processStackMissing(): string | undefined {
   return undefined;
 }
 
-/** Starts auth, users, audit, then the gateway, each with `env` added. */
-export async function startProcessStack(env: Record<string, string> = {}): Promise<ProcessStack> {
+/** Starts auth, users, audit, then the gateway, each with `env` added (from the sources, or `bundled`: from the built dist/main.js). */
+export async function startProcessStack(env: Record<string, string> = {}, opts: { bundled?: boolean } = {}): Promise<ProcessStack> {
   const prefix = `ghproc${randomBytes(4).toString('hex')}`;
   const db = await createTestDatabase();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gh-e2e-stack-'));
@@ -52,6 +52,8 @@ export async function startProcessStack(env: Record<string, string> = {}): Promi
     RATE_LIMIT_IP_MAX: '0',
     RATE_LIMIT_USER_MAX: '0',
     RATE_LIMIT_CREDENTIALS_MAX: '0',
+    // nothing balances over these processes: a stop need not wait for clients to go
+    SHUTDOWN_DRAIN_SEC: '0',
     ...env,
   };
   const started: ServiceProcess[] = [];
@@ -73,7 +75,7 @@ export async function startProcessStack(env: Record<string, string> = {}): Promi
     const spawn = async (name: ProcessName, extra: Record<string, string | undefined>) => {
       const metricsPort = await freePort();
       metricsUrls[name] = `http://127.0.0.1:${metricsPort}/metrics`;
-      const p = await spawnService(name, await freePort(), { ...common, ...extra, METRICS_PORT: String(metricsPort) });
+      const p = await spawnService(name, await freePort(), { ...common, ...extra, METRICS_PORT: String(metricsPort) }, undefined, opts.bundled);
       started.push(p);
       processes[name] = p;
       return p;

@@ -177,9 +177,10 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
     startReplica,
     waitReady,
     pg: {
-      // pg_ctl, as an operator stops it (runuser does not pass signals on to postgres)
+      // pg_ctl, as an operator stops it (runuser does not pass signals on to postgres); up to
+      // 180 s: on a loaded machine the shutdown checkpoint outlasted pg_ctl's default 60 s once
       async stop() {
-        execFileSync(...asPostgres(`${PG_BIN}/pg_ctl`, ['stop', '-D', pgData, '-m', 'fast', '-w']), { stdio: 'pipe' });
+        execFileSync(...asPostgres(`${PG_BIN}/pg_ctl`, ['stop', '-D', pgData, '-m', 'fast', '-w', '-t', '180']), { stdio: 'pipe' });
         await pgProc?.exited;
       },
       start: pgStart,
