@@ -1,6 +1,6 @@
 /**
  * The audit service's internal gRPC API (docs/grpc.md): the social log of the caller's
- * tenant. `Record` is POST /api/v1/audit/social on behalf of `actor_id` (same checks, same
+ * tenant. `Record` is POST /api/v1/social-logs on behalf of `actor_id` (same checks, same
  * per-user rate limit); `List` sees every entry of the tenant, addresses included (a trusted
  * service, like an admin).
  */

@@ -195,7 +195,7 @@ export const EntrySchema: GenMessage<Entry> = /*@__PURE__*/
  */
 export const AuditService: GenService<{
   /**
-   * Records a social-log entry (as POST /api/v1/audit/social does for a user).
+   * Records a social-log entry (as POST /api/v1/social-logs does for a user).
    *
    * @generated from rpc gatehouse.audit.v1.AuditService.Record
    */
