@@ -73,7 +73,7 @@ export async function startProcessStack(env: Record<string, string> = {}): Promi
     const spawn = async (name: ProcessName, extra: Record<string, string | undefined>) => {
       const metricsPort = await freePort();
       metricsUrls[name] = `http://127.0.0.1:${metricsPort}/metrics`;
-      const p = await spawnService(name, await freePort(), { ...common, ...extra, METRICS_PORT: String(metricsPort) });
+      const p = await spawnService(name, await freePort(), { ...common, ...extra, METRICS_PORT: String(metricsPort), GRPC_PORT: String(await freePort()) });
       started.push(p);
       processes[name] = p;
       return p;
