@@ -10,7 +10,7 @@
 import http2 from 'node:http2';
 import { create, toBinary, type DescFile, type DescService } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
-import { Code, ConnectError, createContextKey, type ConnectRouter, type HandlerContext, type Interceptor } from '@connectrpc/connect';
+import { Code, ConnectError, createContextKey, type ConnectRouter, type HandlerContext, type Interceptor, type ServiceImpl } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
@@ -42,10 +42,46 @@ export function grpcCaller(ctx: HandlerContext): GrpcCaller {
   return caller;
 }
 
-/** What one service serves: its gRPC services (their descriptors, for health and reflection) and their handlers. */
+/** One gRPC service and its handlers, as {@link grpcService} makes it. */
+export interface GrpcServiceImpl {
+  desc: DescService;
+  /** handlers by method `localName` */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the methods of different services (typed where made, by grpcService)
+  impl: Record<string, (req: any, ctx: HandlerContext) => any>;
+}
+
+/** A service's handlers, type-checked against its descriptor. */
+export function grpcService<S extends DescService>(desc: S, impl: ServiceImpl<S>): GrpcServiceImpl {
+  return { desc, impl: impl as unknown as GrpcServiceImpl['impl'] };
+}
+
+/** What one service serves: its gRPC services with their handlers (health and reflection come from the descriptors). */
 export interface GrpcRegistration {
-  services: DescService[];
-  register(router: ConnectRouter): void;
+  services: GrpcServiceImpl[];
+}
+
+/**
+ * A registration whose handlers are looked up on every call: the all-in-one process keeps
+ * one gRPC server while a service behind it is stopped and restarted (`current` gives the
+ * running instance's registration; none: UNAVAILABLE).
+ */
+export function delegatingRegistration(first: GrpcRegistration, current: () => GrpcRegistration | undefined, name: string): GrpcRegistration {
+  return {
+    services: first.services.map(({ desc }) => ({
+      desc,
+      impl: Object.fromEntries(
+        desc.methods.map((m) => [
+          m.localName,
+          // eslint-disable-next-line @typescript-eslint/no-explicit-any -- forwarded as is to the typed handler
+          (req: any, ctx: HandlerContext) => {
+            const handler = current()?.services.find((x) => x.desc.typeName === desc.typeName)?.impl[m.localName];
+            if (!handler) throw new ConnectError(`The ${name} service is not running.`, Code.Unavailable);
+            return handler(req, ctx);
+          },
+        ]),
+      ),
+    })),
+  };
 }
 
 /** Verifies callers' tokens; see the module comment. */
@@ -204,7 +240,7 @@ export async function startGrpcServer(o: {
   /** false while the process is stopping: health answers NOT_SERVING */
   serving?: () => boolean;
 }): Promise<GrpcServer> {
-  const services = o.registrations.flatMap((r) => r.services);
+  const services = o.registrations.flatMap((r) => r.services.map((x) => x.desc));
   const open = (name: string) => name === HEALTH || name.startsWith('grpc.reflection.');
   const authenticate: Interceptor = (next) => async (req) => {
     if (!open(req.service.typeName)) req.contextValues.set(callerKey, await o.authenticator.authenticate(req.header.get('authorization')));
@@ -222,7 +258,7 @@ export async function startGrpcServer(o: {
     routes: (router) => {
       registerHealth(router, new Set(services.map((s) => s.typeName)), () => !stopping.signal.aborted && (o.serving?.() ?? true), stopping.signal);
       registerReflection(router, services);
-      for (const r of o.registrations) r.register(router);
+      for (const r of o.registrations) for (const { desc, impl } of r.services) router.service(desc, impl as never); // typed where made (grpcService)
     },
   });
   const server = http2.createServer(handler);

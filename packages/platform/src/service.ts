@@ -235,7 +235,7 @@ export async function startProcessGrpc(
   const authenticator = createGrpcAuthenticator({ keys: verificationKeys(config, shared, { service: 'gateway', required: false }), revocations: shared.revocations });
   try {
     const server = await startGrpcServer({ host: config.grpc.host, port: config.grpc.port, registrations, authenticator, logger });
-    logger.info({ url: server.url, services: registrations.flatMap((r) => r.services.map((d) => d.typeName)) }, 'gRPC listening');
+    logger.info({ url: server.url, services: registrations.flatMap((r) => r.services.map((d) => d.desc.typeName)) }, 'gRPC listening');
     return server;
   } catch (err) {
     logger.error({ err, port: config.grpc.port }, 'GRPC_PORT could not be bound; running without gRPC');

@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config';
 import type { HttpApp } from './http';
-import type { GrpcServer } from './grpc';
+import { delegatingRegistration, type GrpcServer } from './grpc';
 import { startProcessGrpc, startService, type ServiceDefinition, type ServiceInstance, type ServiceName, type SharedDeps } from './service';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a list of different services: each has its own deps and options types
@@ -95,9 +95,10 @@ export async function startInProcess(o: InProcessOptions): Promise<InProcessSyst
     }
     gateway = await create(o.gateway, { ...config, serviceUrls: { ...urls } as Config['serviceUrls'] });
     const url = await listenOn(gateway.app, o.listen.host, o.listen.port);
-    // every service's gRPC API on one GRPC_PORT; a service restarted later keeps the handlers
-    // of its first instance out of this server (documented in docs/grpc.md)
-    grpc = await startProcessGrpc(config, shared, [...running.values()].flatMap((s) => (s.grpc ? [s.grpc] : [])), logger);
+    // every service's gRPC API on one GRPC_PORT, each call handled by the service's running
+    // instance (stop/restart replace it; stopped: UNAVAILABLE)
+    const registrations = [...running.values()].flatMap((s) => (s.grpc ? [delegatingRegistration(s.grpc, () => running.get(s.name)?.grpc, s.name)] : []));
+    grpc = await startProcessGrpc(config, shared, registrations, logger);
     const gw = gateway;
     return {
       url,

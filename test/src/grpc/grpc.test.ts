@@ -236,5 +236,11 @@ describe('internal gRPC API (grpc-js client, the repository .proto files)', { ti
 
     await refusedWith(unary(audit, 'Record', { type: 'Not A Type', actorId: ada.id }, tokenA), grpc.status.INVALID_ARGUMENT);
     await refusedWith(unary(audit, 'Record', { type: 'post.liked' }, tokenA), grpc.status.INVALID_ARGUMENT);
+
+    // the audit service stopped inside the process: UNAVAILABLE; restarted: answered by the new instance
+    await s.stopBackend('audit');
+    await refusedWith(unary(audit, 'List', {}, tokenA), grpc.status.UNAVAILABLE);
+    await s.startBackend('audit');
+    assert.ok((await unary(audit, 'List', { actorId: ada.id }, tokenA)).entries.some((e: { id: string }) => e.id === recorded.entry.id));
   });
 });

@@ -8,7 +8,7 @@ import { create, type JsonObject } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { AuditService, EntrySchema, ListResponseSchema, RecordResponseSchema, type Entry } from '@gatehouse/contracts/gen/gatehouse/audit/v1/audit_pb';
-import { grpcCaller, type GrpcCaller, type GrpcRegistration } from '@gatehouse/platform/grpc';
+import { grpcCaller, grpcService, type GrpcCaller, type GrpcRegistration } from '@gatehouse/platform/grpc';
 import type { AuditEntry } from '../chain/chain.schemas';
 import { SOCIAL_TYPE_PATTERN } from '../social/social.schemas';
 import type { SocialContext, SocialService } from '../social/social.service';
@@ -46,9 +46,8 @@ function context(caller: GrpcCaller, actorId: string, roles: string[]): SocialCo
 export function createAuditGrpc(deps: { social: SocialService }): GrpcRegistration {
   const { social } = deps;
   return {
-    services: [AuditService],
-    register(router) {
-      router.service(AuditService, {
+    services: [
+      grpcService(AuditService, {
         async record(req, ctx) {
           const caller = grpcCaller(ctx);
           checkType(req.type, true);
@@ -77,7 +76,7 @@ export function createAuditGrpc(deps: { social: SocialService }): GrpcRegistrati
           });
           return create(ListResponseSchema, { entries: page.items.map(toProto), nextPageToken: page.nextCursor ?? '' });
         },
-      });
-    },
+      }),
+    ],
   };
 }

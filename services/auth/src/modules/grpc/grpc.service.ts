@@ -18,7 +18,7 @@ import {
 } from '@gatehouse/contracts/gen/gatehouse/auth/v1/auth_pb';
 import type { TokenVerifier } from '@gatehouse/platform/auth';
 import { isUuid } from '@gatehouse/platform/formats';
-import { grpcCaller, type GrpcRegistration } from '@gatehouse/platform/grpc';
+import { grpcCaller, grpcService, type GrpcRegistration } from '@gatehouse/platform/grpc';
 import type { AdminUserService } from '../admin-users/admin-users.service';
 
 /** A user in the directory's terms. */
@@ -42,9 +42,8 @@ function toProto(u: UserJson & { disabled?: boolean }): User {
 export function createAuthGrpc(deps: { verifier: TokenVerifier; admin: AdminUserService }): GrpcRegistration {
   const { verifier, admin } = deps;
   return {
-    services: [TokenService, UserDirectory],
-    register(router) {
-      router.service(TokenService, {
+    services: [
+      grpcService(TokenService, {
         async introspect(req, ctx) {
           const caller = grpcCaller(ctx);
           const inactive = create(IntrospectResponseSchema, { active: false });
@@ -68,8 +67,8 @@ export function createAuthGrpc(deps: { verifier: TokenVerifier; admin: AdminUser
             exp: BigInt(Math.floor(claims.exp)),
           });
         },
-      });
-      router.service(UserDirectory, {
+      }),
+      grpcService(UserDirectory, {
         async getUser(req, ctx) {
           const caller = grpcCaller(ctx);
           if (!isUuid(req.id)) throw new ConnectError('id must be a user id (UUID)', Code.InvalidArgument);
@@ -86,7 +85,7 @@ export function createAuthGrpc(deps: { verifier: TokenVerifier; admin: AdminUser
           });
           return create(ListUsersResponseSchema, { users: page.items.map(toProto), nextPageToken: page.nextCursor ?? '' });
         },
-      });
-    },
+      }),
+    ],
   };
 }
