@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -32,6 +32,20 @@ test('buf lint passes on packages/contracts/proto', () => {
 test('buf breaking against main passes', () => {
   const r = spawnSync(process.execPath, [path.join(root, 'scripts/proto-breaking.mjs')], { cwd: root, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+test('buf breaking catches a renamed field (the rule set is not a no-op)', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'gh-proto-'));
+  try {
+    await cp(path.join(here, 'proto'), dir, { recursive: true });
+    const file = path.join(dir, 'gatehouse/auth/v1/auth.proto');
+    await writeFile(file, (await readFile(file, 'utf8')).replace('string sid = 4;', 'string session_id = 4;'));
+    const r = spawnSync(buf, ['breaking', dir, '--against', path.join(here, 'proto')], { cwd: here, encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stdout + r.stderr, /changed name from "sid" to "session_id"/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('the committed generated code is up to date with the .proto files', async () => {
