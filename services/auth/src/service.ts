@@ -42,7 +42,7 @@ async function create(config: Config, shared: SharedDeps): Promise<ServiceInstan
         app,
         deps: d,
         verificationKeys: d.keys.getKey,
-        grpc: createAuthGrpc({ verifier: d.verifier, admin: d.admin }),
+        grpc: createAuthGrpc({ db: d.db, verifier: d.verifier, admin: d.admin }),
         async start() {
           if (started) return;
           started = true;

@@ -162,6 +162,9 @@ describe('internal gRPC API (grpc-js client, the repository .proto files)', { ti
     const keys = s.services.auth.deps.keys;
     const expired = await keys.sign({ sub: ada.id, tid: a.id, sid: valid.sid, roles: ['user'], amr: ['pwd'], issuedAtMs: Date.now() - 3_600_000 }, 60);
     assert.deepEqual(await unary(tokens, 'Introspect', { token: expired.token }, tokenA), { active: false, sub: '', tid: '', sid: '', roles: [], permissions: [], exp: '0' });
+    // signed by the real key, unexpired, but for a session the store does not have
+    const unknownSession = await keys.sign({ sub: ada.id, tid: a.id, sid: '00000000-0000-4000-8000-000000000000', roles: ['user'], amr: ['pwd'] }, 60);
+    assert.equal((await unary(tokens, 'Introspect', { token: unknownSession.token }, tokenA)).active, false);
 
     // tenant B's user, asked by tenant A's application: not active for A; B's application sees it
     assert.equal((await unary(tokens, 'Introspect', { token: bob.accessToken }, tokenA)).active, false);

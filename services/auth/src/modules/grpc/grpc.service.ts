@@ -1,7 +1,10 @@
 /**
  * The auth service's internal gRPC API (docs/grpc.md): `TokenService/Introspect` with the
- * same verifier and revocation list as the gateway, and `UserDirectory` over the admin user
- * list. Every answer is scoped to the calling application's tenant.
+ * same verifier and revocation list as the gateway, then the session store (the list is
+ * what makes a revocation visible within a second everywhere; the store is what it is built
+ * from, so an entry lost with Redis does not bring a revoked session back here), and
+ * `UserDirectory` over the admin user list. Every answer is scoped to the calling
+ * application's tenant.
  */
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
@@ -19,7 +22,9 @@ import {
 import type { TokenVerifier } from '@gatehouse/platform/auth';
 import { isUuid } from '@gatehouse/platform/formats';
 import { grpcCaller, grpcService, type GrpcRegistration } from '@gatehouse/platform/grpc';
+import type { Database } from '../../db/schema';
 import type { AdminUserService } from '../admin-users/admin-users.service';
+import { sessionNotRevoked } from './grpc.queries';
 
 /** A user in the directory's terms. */
 function toProto(u: UserJson & { disabled?: boolean }): User {
@@ -39,8 +44,8 @@ function toProto(u: UserJson & { disabled?: boolean }): User {
 }
 
 /** Creates the registration; `verifier` is the service's access-token verifier (revocation list included). */
-export function createAuthGrpc(deps: { verifier: TokenVerifier; admin: AdminUserService }): GrpcRegistration {
-  const { verifier, admin } = deps;
+export function createAuthGrpc(deps: { db: Database; verifier: TokenVerifier; admin: AdminUserService }): GrpcRegistration {
+  const { db, verifier, admin } = deps;
   return {
     services: [
       grpcService(TokenService, {
@@ -57,6 +62,7 @@ export function createAuthGrpc(deps: { verifier: TokenVerifier; admin: AdminUser
           }
           // the caller's tenant scopes the answer: another tenant's token is not active here
           if (claims.tid !== caller.tenantId) return inactive;
+          if (!isUuid(claims.sid) || !(await db.withTenant(claims.tid, (trx) => sessionNotRevoked(trx, claims.sid)))) return inactive;
           return create(IntrospectResponseSchema, {
             active: true,
             sub: claims.sub,
