@@ -23,7 +23,7 @@ const AUD = 'urn:gatehouse:internal';
 const SCOPE = 'gatehouse:internal';
 
 const definition = protoLoader.loadSync(
-  ['gatehouse/auth/v1/auth.proto', 'gatehouse/audit/v1/audit.proto', 'grpc/health/v1/health.proto', 'grpc/reflection/v1/reflection.proto'],
+  ['gatehouse/auth/v1/auth.proto', 'gatehouse/audit/v1/audit.proto', 'grpc/health/v1/health.proto', 'grpc/reflection/v1/reflection.proto', 'grpc/reflection/v1alpha/reflection.proto'],
   { includeDirs: [PROTO_DIR], longs: String, enums: String, defaults: true, oneofs: true },
 );
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- proto-loader's package tree is untyped
@@ -133,6 +133,25 @@ describe('internal gRPC API (grpc-js client, the repository .proto files)', { ti
     assert.ok(files.length >= 2, 'auth.proto and google/protobuf/timestamp.proto');
     assert.ok(files.some((f) => f.includes('gatehouse/auth/v1/auth.proto')));
     assert.equal(answers[2].errorResponse.errorCode, grpc.status.NOT_FOUND);
+  });
+
+  test('reflection v1alpha (older grpcurl and tools) answers the same', async () => {
+    const reflection = stub(proto.grpc.reflection.v1alpha.ServerReflection);
+    const call = (reflection as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<object, Answer> }).ServerReflectionInfo();
+    const answers: Answer[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      call.on('data', (d: Answer) => answers.push(d));
+      call.on('end', resolve);
+      call.on('error', reject);
+    });
+    call.write({ listServices: '*' });
+    call.write({ fileByFilename: 'gatehouse/audit/v1/audit.proto' });
+    call.end();
+    await done;
+    const names = (answers[0].listServicesResponse.service as Array<{ name: string }>).map((x) => x.name);
+    assert.ok(names.includes('gatehouse.audit.v1.AuditService'), names.join(', '));
+    const files = answers[1].fileDescriptorResponse.fileDescriptorProto as Buffer[];
+    assert.ok(files.some((f) => f.includes('google/protobuf/struct.proto')), 'the file and its imports');
   });
 
   test('calls without a token, with a malformed or a user token, or without the scope are refused', async () => {
