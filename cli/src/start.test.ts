@@ -47,6 +47,7 @@ test('npm start: ready banner, a working gateway, graceful exit on SIGTERM', { t
       NATS_SUBJECT_PREFIX: prefix,
       // a free port: parallel runs must not race for the default 9464
       METRICS_PORT: '0',
+      GRPC_PORT: '0',
       NODE_NO_WARNINGS: '1',
       GATEHOUSE_SECRET: randomBytes(32).toString('base64url'),
     },

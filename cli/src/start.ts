@@ -121,12 +121,12 @@ export async function start(args: string[]): Promise<void> {
   const startupMs = Math.round(performance.now());
   const url = localUrl(gateway.app, config.host);
   logger.info({ startupMs, url, services: Object.fromEntries(services.map((s) => [s.name, s.app.server.address()])) }, 'gatehouse ready');
-  printBanner({ url, config, shared, startupMs });
+  printBanner({ url, grpcUrl: system.grpc?.url, config, shared, startupMs });
   // until SIGTERM/SIGINT: gateway first (stop taking requests, drain), then the services, then shared connections
   await runUntilSignal({ listen: async () => url, logger, onClose: closeAll, drain: { apps: [gateway.app], delayMs: config.shutdownDrainMs } });
 }
 
-function printBanner(o: { url: string; config: Config; shared: SharedDeps; startupMs: number }) {
+function printBanner(o: { url: string; grpcUrl?: string; config: Config; shared: SharedDeps; startupMs: number }) {
   const { config } = o;
   const embeddedData = !config.databaseUrl || !config.s3 || !config.smtpUrl;
   const lines = [
@@ -136,6 +136,7 @@ function printBanner(o: { url: string; config: Config; shared: SharedDeps; start
     `  URL       ${o.url}`,
     `  API docs  ${o.url}/docs`,
   ];
+  if (o.grpcUrl) lines.push(`  gRPC      ${o.grpcUrl.replace(/^http:\/\//, '')} (internal; docs/grpc.md)`);
   if (config.publicUrl !== o.url) lines.push(`  Public    ${config.publicUrl}`);
   const [first, ...rest] = describeMode(config, o.shared);
   lines.push(`  Mode      ${first}`, ...rest.map((l) => `            ${l}`));

@@ -123,6 +123,8 @@ export async function startTestSystem(opts: TestSystemOptions = {}) {
       RATE_LIMIT_CREDENTIALS_MAX: '0',
       // suites send many requests at once, all from 127.0.0.1
       MAX_IN_FLIGHT_PER_IP: '0',
+      // every service's gRPC API on a free loopback port (s.grpcUrl)
+      GRPC_PORT: '0',
       LOG_LEVEL: logger.level,
       ...opts.env,
     });
@@ -181,6 +183,8 @@ export async function startTestSystem(opts: TestSystemOptions = {}) {
     return {
       /** the gateway's base URL, e.g. http://127.0.0.1:41234 */
       url,
+      /** every service's gRPC API (GRPC_PORT, a free port), e.g. http://127.0.0.1:41235 */
+      grpcUrl: system.grpc?.url,
       /** `127.0.0.1:<port>` of the gateway, for Host headers of requests to the deployment itself */
       address: new URL(url).host,
       baseDomain,

@@ -94,6 +94,11 @@ export interface Config {
   };
   /** Prometheus `/metrics` listener, never the public port (METRICS_PORT, default 9464; 0: a free port) */
   metrics: { host: string; port: number };
+  /**
+   * The internal gRPC API (docs/grpc.md): GRPC_HOST (default HOST), GRPC_PORT (default 50051;
+   * 0: a free port; `off`: not served). One port per process, every service of it behind it.
+   */
+  grpc: { host: string; port: number | null };
   qr: { tokenTtlSec: number; checkInEarlyMinutes: number };
   /**
    * Deleting rows nobody needs any more (see docs/operations.md, "Retention"): every service
@@ -290,6 +295,7 @@ export function loadConfig(env: Env): Config {
     edge: edgeLimits(env),
     shutdownDrainMs: int(env, 'SHUTDOWN_DRAIN_SEC', 5, 0) * 1000,
     metrics: { host: str(env, 'METRICS_HOST') ?? str(env, 'HOST') ?? '0.0.0.0', port: int(env, 'METRICS_PORT', 9464, 0) },
+    grpc: { host: str(env, 'GRPC_HOST') ?? str(env, 'HOST') ?? '0.0.0.0', port: str(env, 'GRPC_PORT') === 'off' ? null : int(env, 'GRPC_PORT', 50051, 0) },
     qr: {
       tokenTtlSec: int(env, 'QR_TOKEN_TTL_SEC', 60, 5),
       checkInEarlyMinutes: int(env, 'CHECK_IN_EARLY_MINUTES', 30, 0),

@@ -22,6 +22,7 @@ import { createMailer, type Mailer } from './mail';
 import { createMetricsRegistry, startMetricsServer, type MetricsServer } from './metrics';
 import { instrumentTransport } from './events/instrument';
 import { shutdownTracing } from './tracing-sdk';
+import { createGrpcAuthenticator, startGrpcServer, type GrpcRegistration, type GrpcServer } from './grpc';
 
 export interface SharedDeps {
   logger: Logger;
@@ -91,6 +92,8 @@ export interface ServiceInstance<D = unknown> {
   deps: D;
   /** the service's token-verification key lookup, when it holds the signing keys (auth) */
   verificationKeys?: JWTVerifyGetKey;
+  /** the service's internal gRPC API (docs/grpc.md), served on GRPC_PORT by the process */
+  grpc?: GrpcRegistration;
   /** Starts the background work (outbox relay, consumers, sweepers). */
   start(): Promise<void>;
   /** Closes the app (draining requests), stops the background work, closes what `create` opened. */
@@ -141,6 +144,8 @@ export async function assembleService<D extends { start(): Promise<void>; close(
   deps: () => D;
   app: (deps: D) => Promise<HttpApp>;
   release: () => Promise<void>;
+  /** the service's internal gRPC API over the deps */
+  grpc?: (deps: D) => GrpcRegistration;
 }): Promise<ServiceInstance<D>> {
   let built: D | undefined;
   return buildOrClose(
@@ -152,6 +157,7 @@ export async function assembleService<D extends { start(): Promise<void>; close(
         name: o.name,
         app,
         deps,
+        ...(o.grpc ? { grpc: o.grpc(deps) } : {}),
         start: () => deps.start(),
         async close() {
           await app.close();
@@ -211,6 +217,30 @@ export function verificationKeys(config: Config, shared: Pick<SharedDeps, 'verif
   return async () => {
     throw new Error('AUTH_URL is not configured');
   };
+}
+
+/**
+ * Serves the gRPC registrations of a process's services on GRPC_PORT (docs/grpc.md), callers
+ * checked against the token-verification keys. Unset (`GRPC_PORT=off`) or nothing to serve:
+ * undefined. A port that cannot be bound is logged and the process goes on without gRPC, like
+ * metrics: the HTTP API matters more.
+ */
+export async function startProcessGrpc(
+  config: Config,
+  shared: Pick<SharedDeps, 'verificationKeys' | 'revocations'>,
+  registrations: GrpcRegistration[],
+  logger: Logger,
+): Promise<GrpcServer | undefined> {
+  if (config.grpc.port === null || registrations.length === 0) return undefined;
+  const authenticator = createGrpcAuthenticator({ keys: verificationKeys(config, shared, { service: 'gateway', required: false }), revocations: shared.revocations });
+  try {
+    const server = await startGrpcServer({ host: config.grpc.host, port: config.grpc.port, registrations, authenticator, logger });
+    logger.info({ url: server.url, services: registrations.flatMap((r) => r.services.map((d) => d.desc.typeName)) }, 'gRPC listening');
+    return server;
+  } catch (err) {
+    logger.error({ err, port: config.grpc.port }, 'GRPC_PORT could not be bound; running without gRPC');
+    return undefined;
+  }
 }
 
 /**
@@ -278,6 +308,7 @@ export async function runStandalone<D, O>(env: Record<string, string | undefined
     const shared = await createSharedDeps(config, logger);
     const instance = await startService(service, config, shared);
     const metrics = await startProcessMetrics(config, shared.registry, logger);
+    const grpc = await startProcessGrpc(config, shared, instance.grpc ? [instance.grpc] : [], logger);
     // config.port falls back to the gateway's 3000; alone, each service has its own default
     const port = env.PORT ? config.port : service.defaultPort;
     const address = await runUntilSignal({
@@ -286,6 +317,7 @@ export async function runStandalone<D, O>(env: Record<string, string | undefined
       drain: { apps: [instance.app], delayMs: config.shutdownDrainMs },
       onClose: async () => {
         await metrics?.close();
+        await grpc?.close();
         await instance.close();
         await closeSharedDeps(shared);
         await shutdownTracing();

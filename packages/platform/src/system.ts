@@ -8,7 +8,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config';
 import type { HttpApp } from './http';
-import { startService, type ServiceDefinition, type ServiceInstance, type ServiceName, type SharedDeps } from './service';
+import { delegatingRegistration, type GrpcServer } from './grpc';
+import { startProcessGrpc, startService, type ServiceDefinition, type ServiceInstance, type ServiceName, type SharedDeps } from './service';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a list of different services: each has its own deps and options types
 type AnyService = ServiceDefinition<any, any>;
@@ -28,6 +29,8 @@ export interface InProcessOptions {
 export interface InProcessSystem {
   /** the gateway's base URL on its listening address */
   url: string;
+  /** every service's gRPC API on GRPC_PORT (undefined: GRPC_PORT=off, or it could not be bound) */
+  grpc?: GrpcServer;
   gateway: ServiceInstance;
   /** each running service's base URL (loopback) */
   urls: Partial<Record<ServiceName, string>>;
@@ -63,12 +66,15 @@ export async function startInProcess(o: InProcessOptions): Promise<InProcessSyst
   const configs = new Map<ServiceName, Config>();
   const running = new Map<ServiceName, ServiceInstance>();
   let gateway: ServiceInstance | undefined;
+  let grpc: GrpcServer | undefined;
 
   async function closeOne(s: ServiceInstance): Promise<void> {
     await s.close().catch((err: unknown) => logger.error({ err, service: s.name }, 'service close failed'));
   }
 
   async function close(): Promise<void> {
+    await grpc?.close().catch((err: unknown) => logger.error({ err }, 'gRPC server close failed'));
+    grpc = undefined;
     if (gateway) await closeOne(gateway);
     gateway = undefined;
     for (const s of [...running.values()].reverse()) await closeOne(s);
@@ -89,9 +95,14 @@ export async function startInProcess(o: InProcessOptions): Promise<InProcessSyst
     }
     gateway = await create(o.gateway, { ...config, serviceUrls: { ...urls } as Config['serviceUrls'] });
     const url = await listenOn(gateway.app, o.listen.host, o.listen.port);
+    // every service's gRPC API on one GRPC_PORT, each call handled by the service's running
+    // instance (stop/restart replace it; stopped: UNAVAILABLE)
+    const registrations = [...running.values()].flatMap((s) => (s.grpc ? [delegatingRegistration(s.grpc, () => running.get(s.name)?.grpc, s.name)] : []));
+    grpc = await startProcessGrpc(config, shared, registrations, logger);
     const gw = gateway;
     return {
       url,
+      grpc,
       gateway: gw,
       urls,
       service: (name) => (name === 'gateway' ? gateway : running.get(name)),

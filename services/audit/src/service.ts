@@ -13,6 +13,7 @@ import { buildApp } from './app';
 import { AUDIT_SCHEMA, createAuditDeps, type AuditDeps, type AuditOptions, type AuditSharedDeps } from './deps';
 import { listChainTenants } from './modules/chain/chain.queries';
 import { createChainService, type VerifyResult } from './modules/chain/chain.service';
+import { createAuditGrpc } from './modules/grpc/grpc.service';
 
 export type { AuditDeps, AuditOptions, AuditSharedDeps } from './deps';
 
@@ -30,6 +31,7 @@ async function create(config: Config, shared: AuditSharedDeps, options: AuditOpt
     name: 'audit',
     deps: () => createAuditDeps({ config, shared, db, keys, options }),
     app: buildApp,
+    grpc: (d) => createAuditGrpc({ social: d.social }),
     release: closeDb,
   });
 }

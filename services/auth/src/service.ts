@@ -13,6 +13,7 @@ import { buildOrClose, openServiceDatabase, type ServiceDefinition, type Service
 import { buildApp } from './app';
 import { createAuthDeps, type AuthDeps } from './deps';
 import { ensureSuperadmin } from './modules/users/users.service';
+import { createAuthGrpc } from './modules/grpc/grpc.service';
 
 export type { AuthDeps } from './deps';
 
@@ -41,6 +42,7 @@ async function create(config: Config, shared: SharedDeps): Promise<ServiceInstan
         app,
         deps: d,
         verificationKeys: d.keys.getKey,
+        grpc: createAuthGrpc({ db: d.db, verifier: d.verifier, admin: d.admin }),
         async start() {
           if (started) return;
           started = true;

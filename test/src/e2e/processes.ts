@@ -37,7 +37,7 @@ export async function spawnService(
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     // METRICS_PORT 0: processes of one test (and parallel test files) must not race for 9464
-    env: { PATH: process.env.PATH, NODE_NO_WARNINGS: '1', HOST: '127.0.0.1', PORT: String(port), METRICS_PORT: '0', ...env },
+    env: { PATH: process.env.PATH, NODE_NO_WARNINGS: '1', HOST: '127.0.0.1', PORT: String(port), METRICS_PORT: '0', GRPC_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

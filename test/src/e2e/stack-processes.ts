@@ -2,7 +2,7 @@
  * The four services as separate processes (`services/<name>/src/main.ts`, as in per-service
  * deployments): one PostgreSQL database (a schema each), the test run's Redis, and the test
  * run's NATS under a stream and subject prefix of their own (deleted on close). Each process
- * serves its metrics on a METRICS_PORT of its own.
+ * serves its metrics on a METRICS_PORT of its own, and its gRPC API on a GRPC_PORT of its own.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -22,6 +22,8 @@ export interface ProcessStack {
   processes: Record<ProcessName, ServiceProcess>;
   /** each process's metrics URL (`http://127.0.0.1:<METRICS_PORT>/metrics`) */
   metricsUrls: Record<ProcessName, string>;
+  /** each process's GRPC_PORT as `127.0.0.1:<port>` (auth and audit serve gRPC there) */
+  grpcAddresses: Record<ProcessName, string>;
   admin: { email: string; password: string };
   close(): Promise<(number | null)[]>;
 }
@@ -58,6 +60,7 @@ export async function startProcessStack(env: Record<string, string> = {}, opts: 
   };
   const started: ServiceProcess[] = [];
   const metricsUrls = {} as Record<ProcessName, string>;
+  const grpcAddresses = {} as Record<ProcessName, string>;
   const processes = {} as Record<ProcessName, ServiceProcess>;
   async function close(): Promise<(number | null)[]> {
     const codes: (number | null)[] = [];
@@ -75,7 +78,9 @@ export async function startProcessStack(env: Record<string, string> = {}, opts: 
     const spawn = async (name: ProcessName, extra: Record<string, string | undefined>) => {
       const metricsPort = await freePort();
       metricsUrls[name] = `http://127.0.0.1:${metricsPort}/metrics`;
-      const p = await spawnService(name, await freePort(), { ...common, ...extra, METRICS_PORT: String(metricsPort) }, undefined, opts.bundled);
+      const grpcPort = await freePort();
+      grpcAddresses[name] = `127.0.0.1:${grpcPort}`;
+      const p = await spawnService(name, await freePort(), { ...common, ...extra, METRICS_PORT: String(metricsPort), GRPC_PORT: String(grpcPort) }, undefined, opts.bundled);
       started.push(p);
       processes[name] = p;
       return p;
@@ -88,7 +93,7 @@ export async function startProcessStack(env: Record<string, string> = {}, opts: 
     const users = await spawn('users', { DATA_DIR: dataDir, AUTH_URL: auth.url });
     const audit = await spawn('audit', { DATA_DIR: dataDir, AUTH_URL: auth.url });
     const gateway = await spawn('gateway', { AUTH_URL: auth.url, USERS_URL: users.url, AUDIT_URL: audit.url });
-    return { gateway, processes, metricsUrls, admin, close };
+    return { gateway, processes, metricsUrls, grpcAddresses, admin, close };
   } catch (err) {
     await close().catch(() => {});
     throw err;

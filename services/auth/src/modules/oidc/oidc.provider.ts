@@ -317,6 +317,9 @@ export function createOidcProviders(deps: OidcProviderDeps) {
       },
       interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/oidc/interaction/${interaction.uid}` },
       loadExistingGrant,
+      // the tenant, signed into every access token: the internal gRPC API scopes a machine
+      // caller's answers to it (one key set signs every tenant's tokens; docs/grpc.md)
+      extraTokenClaims: () => ({ tid: tenantId }),
       findAccount: async (_ctx: unknown, sub: string) => {
         const user = await db.withTenant(tenantId, (trx) => trx.selectFrom('users').selectAll().where('id', '=', sub).executeTakeFirst());
         if (!user || user.disabled_at) return undefined;
