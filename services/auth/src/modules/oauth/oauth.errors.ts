@@ -23,6 +23,8 @@ export type CallbackError =
   | 'state_mismatch'
   | 'invalid_grant'
   | 'invalid_response'
+  /** the ID token failed verification: signature, issuer, audience, expiry, nonce or algorithm */
+  | 'invalid_id_token'
   | 'provider_error'
   | 'email_required'
   | 'link_required'
