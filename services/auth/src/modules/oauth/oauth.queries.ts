@@ -69,12 +69,13 @@ export async function deleteUserIdentities(trx: Tx, userId: string, provider: st
 }
 
 /**
- * The user's other ways to sign in, with the user's row locked (FOR UPDATE) so that two
- * unlinks at once cannot both see the other's identity and leave the account with none.
+ * The user's other ways to sign in. With `lock`, the user's row is locked (FOR UPDATE) so that
+ * two unlinks at once cannot both see the other's identity and leave the account with none.
  * Undefined when the user does not exist.
  */
-export async function lockSignInMethods(trx: Tx, userId: string): Promise<{ password: boolean; passkeys: number } | undefined> {
-  const user = await trx.selectFrom('users').select(['id', 'password_hash']).where('id', '=', userId).forUpdate().executeTakeFirst();
+export async function signInMethods(trx: Tx, userId: string, lock: boolean): Promise<{ password: boolean; passkeys: number } | undefined> {
+  const q = trx.selectFrom('users').select(['id', 'password_hash']).where('id', '=', userId);
+  const user = await (lock ? q.forUpdate() : q).executeTakeFirst();
   if (!user) return undefined;
   const { n } = await trx.selectFrom('passkeys').select((eb) => eb.fn.countAll<string>().as('n')).where('user_id', '=', userId).executeTakeFirstOrThrow();
   return { password: user.password_hash !== null, passkeys: Number(n) };

@@ -46,7 +46,7 @@ import {
   insertIdentity,
   listProviderConfigs,
   listUserIdentities,
-  lockSignInMethods,
+  signInMethods,
   type ProviderRow,
 } from './oauth.queries';
 import { isAllowedRedirectUri, withParams } from './oauth.redirect';
@@ -152,7 +152,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     async identities(tenantId: string, userId: string) {
       const tenant = await tenants.requireActive(tenantId);
       return db.withTenant(tenant.id, async (trx) => {
-        const methods = await lockSignInMethods(trx, userId);
+        const methods = await signInMethods(trx, userId, false);
         if (!methods) throw errors.invalidToken();
         const rows = await listUserIdentities(trx, userId);
         return {
@@ -174,7 +174,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       const tenant = await tenants.requireActive(tenantId);
       if (!isProviderId(provider)) throw oauthErrors.identityNotFound();
       await db.withTenant(tenant.id, async (trx, emit) => {
-        const methods = await lockSignInMethods(trx, userId);
+        const methods = await signInMethods(trx, userId, true);
         if (!methods) throw errors.invalidToken();
         const rows = await listUserIdentities(trx, userId);
         if (!rows.some((r) => r.provider === provider)) throw oauthErrors.identityNotFound();
