@@ -60,7 +60,9 @@ const linkToken = linkParams.get('token');
 // a social sign-in returns with a one-time `code` (or an `error`): read once and removed likewise
 const linkCode = linkParams.get('code');
 const linkError = linkParams.get('error');
-if (linkToken !== null || linkCode !== null || linkError !== null) history.replaceState(null, '', location.pathname + location.hash);
+// a link from the Account screen returns with `linked=<provider>` (views/identities.js)
+const linkLinked = linkParams.get('linked');
+if (linkToken !== null || linkCode !== null || linkError !== null || linkLinked !== null) history.replaceState(null, '', location.pathname + location.hash);
 
 // An application's sign-in request (OpenID provider) waits through the sign-in screens.
 rememberPendingInteraction();
@@ -159,6 +161,7 @@ async function render() {
     token: route.link ? linkToken : null,
     code: route.link ? linkCode : null,
     error: route.link ? linkError : null,
+    linked: route.link ? linkLinked : null,
     /** registers work to undo when the screen is left (timers, object URLs) */
     onLeave: (fn) => cleanups.push(fn),
     /** true while this screen is still the one shown (async work checks before touching the page) */

@@ -174,7 +174,10 @@ export async function loginMfa(mfaToken, { code, backupCode }) {
 
 /** Exchanges the one-time code a social sign-in returned with (`/oauth-callback?code=`). */
 export async function exchangeOAuthCode(code) {
-  return signedInOr(await api('POST', `${AUTH}/oauth/exchange?mode=cookie`, { auth: false, body: { code } }));
+  const answer = await api('POST', `${AUTH}/oauth/exchange?mode=cookie`, { auth: false, body: { code } });
+  // tokens (not the MFA challenge): the session takes them, as after a passkey sign-in
+  if (answer?.accessToken) return step(() => client.adopt(answer));
+  return answer;
 }
 
 /** Creates the account and signs in. */

@@ -7,6 +7,7 @@ import { actionButton, dl, field, form, h, replace, section, showError, timeEl }
 import { backupCodesList, badge, deviceName, svgImage } from './shared.js';
 import { connectedAppsCard } from './oidc.js';
 import { selfServiceCards } from './account-self.js';
+import { identitiesCard } from './identities.js';
 
 const AUTH = '/api/v1/auth';
 
@@ -44,6 +45,7 @@ export async function accountView(ctx) {
     passwordCard(ctx, () => drawSessions(ctx, sessionsBody)),
     mfaCard(ctx, me),
     passkeysCard(ctx),
+    await identitiesCard(ctx),
     await connectedAppsCard(ctx, section),
   );
 }

@@ -20,6 +20,7 @@ const LABELS = {
   'auth.events.mfa_disabled': 'Two-step verification turned off',
   'auth.events.refresh_token_reused': 'Session ended: a used sign-in token was presented again',
   'auth.events.oauth_linked': 'Social account linked',
+  'auth.events.oauth_unlinked': 'Social account unlinked',
   'profile.events.updated': 'Profile updated',
   'attendance.events.checked_in': 'Checked in',
   'attendance.events.checked_out': 'Checked out',

@@ -7,6 +7,7 @@ import { ApiError, adoptTokens, api, exchangeOAuthCode, forgetSession, login, lo
 import { actionButton, field, form, h, replace, section, showError } from '../lib/dom.js';
 import { backupCodesList, svgImage } from './shared.js';
 import { afterSignIn } from './oidc.js';
+import { linkReturned } from './identities.js';
 
 const AUTH = '/api/v1/auth';
 const PASSWORD_HINT = 'At least 8 characters; a long passphrase is best. Common passwords are refused.';
@@ -266,6 +267,8 @@ export async function verifyEmailView(ctx) {
 
 /** `/oauth-callback?code=…`: the social provider sent the browser back; the code becomes a session. */
 export async function oauthCallbackView(ctx) {
+  // the return of a link flow started on the Account screen
+  if (linkReturned(ctx)) return h('div', {});
   const body = h('div', {});
   const fail = (text) => replace(body, h('p', { class: 'alert', role: 'alert', text }), h('p', {}, h('a', { href: '/#/signin', 'data-nav': '#/signin', text: 'Back to sign in' })));
   if (ctx.error) fail(`The provider did not sign you in (${ctx.error}).`);

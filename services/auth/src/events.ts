@@ -22,6 +22,7 @@ export type AuthEventName =
   | 'mfa_enabled'
   | 'mfa_disabled'
   | 'oauth_linked'
+  | 'oauth_unlinked'
   | 'role_created'
   | 'role_updated'
   | 'role_deleted'

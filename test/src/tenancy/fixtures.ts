@@ -28,6 +28,8 @@ export interface Side {
   /** the user's current session (from registration) */
   sessionId: string;
   passkeyId: string;
+  /** the subject of a GitHub identity linked to the user (issue 12: linked identities) */
+  identitySubject: string;
   /** the public object id of the user's avatar */
   avatarObject: string;
   /** the user's social-log entry */
@@ -166,6 +168,12 @@ export async function buildSide(h: TestSystem, o: { label: string; oauth?: boole
       .execute(),
   );
 
+  // a linked sign-in identity of the user, as a social sign-in would have left it
+  const identitySubject = `gh-${slug}`;
+  await h.databases.auth.withTenant(tenant.id, (trx) =>
+    trx.insertInto('oauth_identities').values({ id: randomUUID(), tenant_id: tenant.id, provider: 'github', subject: identitySubject, user_id: user.id, email: user.email }).execute(),
+  );
+
   let oauthClientId: string | undefined;
   if (o.oauth) {
     oauthClientId = `client-${slug}`;
@@ -249,6 +257,7 @@ export async function buildSide(h: TestSystem, o: { label: string; oauth?: boole
     eventId,
     sessionId,
     passkeyId,
+    identitySubject,
     avatarObject,
     socialEntryId: social.body.id as string,
     oauthClientId,
@@ -278,6 +287,7 @@ export function markers(s: Side): string[] {
     s.eventId,
     s.sessionId,
     s.passkeyId,
+    s.identitySubject,
     s.avatarObject,
     s.socialEntryId,
     s.redirectUri,

@@ -115,6 +115,10 @@ const MATRIX: Probe[] = [
     body: ({ b }) => ({ redirectUri: b.redirectUri }),
     expect: [400, 404],
   },
+  // linked identities (issue 12): the path names only a provider, so the caller's own identity
+  // at most (A's user unlinks its own GitHub identity: it has a password); B's stays linked (below)
+  { endpoint: 'GET /api/v1/auth/identities', kind: 'self', ok: ['user', 'organizer', 'admin'] },
+  { endpoint: 'DELETE /api/v1/auth/identities/{provider}', kind: 'self', ok: ['user'], path: () => '/api/v1/auth/identities/github' },
   { endpoint: 'GET /api/v1/auth/oauth/{provider}/callback', kind: 'self', anon: true, path: () => '/api/v1/auth/oauth/github/callback?state=forged&code=forged' },
   { endpoint: 'POST /api/v1/auth/oauth/exchange', kind: 'self', anon: true, body: () => ({ code: 'not-a-code' }) },
   { endpoint: 'GET /api/v1/admin/oauth-providers', kind: 'self', ok: ['admin'] },
@@ -419,6 +423,8 @@ describe('isolation matrix: two tenants × every endpoint × user, organizer, ad
     assert.equal((await h.request('POST', '/api/v1/auth/email/verify', { ...on, body: { token: B.verifyToken } })).status, 204);
     const passkeys = await h.request('GET', '/api/v1/auth/passkeys', { ...on, token: user.accessToken });
     assert.deepEqual(passkeys.body.items.map((p: { id: string }) => p.id), [B.passkeyId]);
+    const identities = await h.databases.auth.withTenant(B.tenant.id, (trx) => trx.selectFrom('oauth_identities').select(['subject', 'user_id']).execute());
+    assert.deepEqual(identities, [{ subject: B.identitySubject, user_id: B.user.id }], 'the linked identity was not unlinked');
     const event = await h.request('GET', `/api/v1/events/${B.eventId}`, { ...on, token: user.accessToken });
     assert.equal(event.status, 200);
     assert.equal(event.body.title, 'Event of b');

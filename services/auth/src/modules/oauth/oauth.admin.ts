@@ -82,8 +82,9 @@ export function createOAuthAdminService({ db, secret, publicUrl }: { db: Databas
       const kind = PROVIDERS[provider].kind;
       if (endpoints.authorizationEndpoint || endpoints.tokenEndpoint) {
         if (!endpoints.authorizationEndpoint || !endpoints.tokenEndpoint) throw oauthErrors.badConfig('body.tokenEndpoint', 'authorizationEndpoint and tokenEndpoint go together');
-        // an ID token can only be verified with the issuer and its keys
-        if (kind === 'oidc' && (!endpoints.issuer || !endpoints.jwksUri)) throw oauthErrors.badConfig('body.jwksUri', 'overriding OpenID endpoints needs issuer and jwksUri too');
+        // an ID token can only be verified with the issuer and its keys (LINE's key is the channel secret: HS256)
+        if (kind === 'oidc' && !endpoints.issuer) throw oauthErrors.badConfig('body.issuer', 'overriding OpenID endpoints needs issuer too');
+        if (kind === 'oidc' && provider !== 'line' && !endpoints.jwksUri) throw oauthErrors.badConfig('body.jwksUri', 'overriding OpenID endpoints needs issuer and jwksUri too');
       }
       if (provider === 'oidc' && !input.discoveryUrl && !endpoints.authorizationEndpoint) throw oauthErrors.badConfig('body.discoveryUrl', 'the generic OpenID provider needs discoveryUrl (or explicit endpoints)');
       if (input.discoveryUrl && kind !== 'oidc') throw oauthErrors.badConfig('body.discoveryUrl', `${provider} does not use OpenID discovery`);

@@ -9,6 +9,12 @@ export const oauthErrors = {
   invalidState: () => new AppError('invalid_state', 400, { detail: 'The sign-in attempt is unknown, expired or already used; start again.' }),
   invalidCode: () => new AppError('invalid_code', 400, { detail: 'The code is unknown, expired or already used.' }),
   badConfig: (path: string, message: string) => errors.validation([{ path, message }], 'The provider configuration is not valid.'),
+  identityNotFound: () => new AppError('identity_not_found', 404, { detail: 'No sign-in identity of this provider is linked to your account.' }),
+  /** Unlinking would leave the account without a way to sign in. */
+  lastSignInMethod: () =>
+    new AppError('last_sign_in_method', 409, {
+      detail: 'This is your only way to sign in. Set a password, add a passkey or link another provider first, then unlink this one.',
+    }),
   /** The provider could not be reached or configured (discovery failed). */
   providerUnavailable: (cause: unknown) =>
     new AppError('provider_unavailable', 502, { detail: 'The sign-in provider could not be reached or is misconfigured.', cause }),
@@ -23,6 +29,8 @@ export type CallbackError =
   | 'state_mismatch'
   | 'invalid_grant'
   | 'invalid_response'
+  /** the ID token failed verification: signature, issuer, audience, expiry, nonce or algorithm */
+  | 'invalid_id_token'
   | 'provider_error'
   | 'email_required'
   | 'link_required'

@@ -19,11 +19,25 @@ export interface IdpAccount {
 
 export const CLIENT_ID = 'gatehouse-test';
 export const CLIENT_SECRET = 'gatehouse-test-secret-value';
+/** LINE's channel: its secret (>= 32 bytes, an HS256 key) signs the ID tokens. */
+export const LINE_CHANNEL_ID = 'gatehouse-line-channel';
+export const LINE_CHANNEL_SECRET = 'line-channel-secret-0123456789abcdef';
+/** The Facebook app. */
+export const FACEBOOK_APP_ID = 'gatehouse-facebook-app';
+export const FACEBOOK_APP_SECRET = 'facebook-app-secret-value';
+/** The resource (audience) of the Facebook stand-in's access tokens: its Graph API. */
+const GRAPH_RESOURCE = 'urn:test:graph.facebook';
 
-/** Starts the provider; `redirectUris` are the Gatehouse callback URLs it accepts. */
+/**
+ * Starts the provider; `redirectUris` are the Gatehouse callback URLs it accepts. Besides the
+ * generic client it registers a LINE channel (ID tokens HS256-signed with the channel secret,
+ * client_secret_post, scope claims in the ID token as LINE does) and a Facebook app (plain
+ * OAuth 2.0: no openid scope, an opaque access token for the Graph resource, the profile at
+ * `GET /v19.0/me?fields=id,name,email` answered from the provider's own access-token store).
+ */
 export async function startIdp(redirectUris: string[]) {
   const accounts = new Map<string, IdpAccount>();
-  const behaviour = { account: '', deny: false };
+  const behaviour: { account: string; deny: boolean; idToken?: (idToken: string) => Promise<string> } = { account: '', deny: false };
   let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
   const server = http.createServer((req, res) => handler(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -42,11 +56,43 @@ export async function startIdp(redirectUris: string[]) {
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_basic',
       },
+      {
+        client_id: LINE_CHANNEL_ID,
+        client_secret: LINE_CHANNEL_SECRET,
+        redirect_uris: redirectUris,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_post',
+        id_token_signed_response_alg: 'HS256',
+      },
+      {
+        client_id: FACEBOOK_APP_ID,
+        client_secret: FACEBOOK_APP_SECRET,
+        redirect_uris: redirectUris,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_post',
+      },
     ],
     jwks: { keys: [jwk] },
+    enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
+    scopes: ['openid', 'email', 'profile', 'public_profile'],
+    conformIdTokenClaims: false,
     pkce: { required: () => true },
     ttl: { AccessToken: 600, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 },
-    features: { devInteractions: { enabled: false } },
+    features: {
+      devInteractions: { enabled: false },
+      // Facebook's app gets tokens for its Graph API (a resource server), not for userinfo
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (ctx: { oidc: { client?: { clientId: string } } }) => (ctx.oidc.client?.clientId === FACEBOOK_APP_ID ? GRAPH_RESOURCE : undefined),
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx: unknown, resource: string) => {
+          if (resource !== GRAPH_RESOURCE) throw new Error('unknown resource');
+          return { scope: 'email public_profile', accessTokenFormat: 'opaque', audience: GRAPH_RESOURCE };
+        },
+      },
+    },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     cookies: { keys: ['gatehouse-test-cookie-key'] },
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
@@ -56,7 +102,29 @@ export async function startIdp(redirectUris: string[]) {
       return { accountId: sub, claims: async () => ({ sub, ...account }) };
     },
   });
+  // the tests' man in the middle: rewrites the ID token of a token response (tampered, re-signed)
+  provider.use(async (ctx, next) => {
+    await next();
+    const body = ctx.body as { id_token?: unknown } | undefined;
+    if (ctx.path === '/token' && behaviour.idToken && body && typeof body.id_token === 'string') body.id_token = await behaviour.idToken(body.id_token);
+  });
   const callback = provider.callback();
+
+  // Facebook's Graph API `/v19.0/me?fields=id,name,email`, answered for the Graph resource's access tokens
+  async function graphMe(req: http.IncomingMessage, res: http.ServerResponse) {
+    const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const at = token ? await provider.AccessToken.find(token) : undefined;
+    if (!at || at.aud !== GRAPH_RESOURCE) return json(401, { error: { message: 'Invalid OAuth access token.', type: 'OAuthException', code: 190 } });
+    const account = accounts.get(at.accountId);
+    if (!account) return json(404, { error: { message: 'Unknown user', type: 'OAuthException', code: 803 } });
+    const fields = (new URL(req.url ?? '/', issuer).searchParams.get('fields') ?? 'id,name').split(',');
+    const scopes = String(at.scope ?? '').split(' ');
+    const me: Record<string, string> = { id: at.accountId };
+    if (fields.includes('name') && account.name) me.name = account.name;
+    if (fields.includes('email') && scopes.includes('email') && account.email) me.email = account.email;
+    json(200, me);
+  }
 
   // The login and consent pages: answered programmatically with the account the test chose.
   async function interaction(req: http.IncomingMessage, res: http.ServerResponse) {
@@ -70,12 +138,18 @@ export async function startIdp(redirectUris: string[]) {
       return;
     }
     const grant = new provider.Grant({ accountId: details.session!.accountId, clientId: String(details.params.client_id) });
-    grant.addOIDCScope(String(details.params.scope));
+    const missing = details.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
+    if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    for (const [resource, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(resource, scopes.join(' '));
     const grantId = await grant.save();
     await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   }
 
   handler = (req, res) => {
+    if (req.url?.startsWith('/v19.0/me')) {
+      graphMe(req, res).catch((err: unknown) => res.writeHead(500).end(String(err)));
+      return;
+    }
     if (req.url?.startsWith('/interaction/')) {
       interaction(req, res).catch((err: unknown) => res.writeHead(500).end(String(err)));
       return;

@@ -5,6 +5,10 @@
  *   go through openid-client (certified; it checks state, PKCE, the ID token's signature,
  *   issuer, audience and nonce). LINE uses it too rather than arctic: arctic hands back the
  *   ID token unverified, openid-client verifies it and the nonce.
+ * - LINE signs its web-login ID tokens with HS256 and the channel secret. openid-client checks
+ *   the ID token's claims (iss, aud, exp, iat, nonce) but verifies signatures only for
+ *   asymmetric algorithms (oauth4webapi has no HMAC), so the HS256 signature is verified here
+ *   with jose (plus iss, aud, exp and nonce once more). Any failure is `invalid_id_token`.
  * - GitHub (OAuth 2.0 without OIDC) goes through arctic's OAuth2Client (arctic's GitHub class
  *   has no PKCE); GitHub's token endpoint answers errors with status 200, which is checked
  *   here. The profile and the verified primary email come from GitHub's REST API (`/user`,
@@ -15,6 +19,7 @@
  * local OpenID provider that way). Plain-http endpoints are accepted only on loopback hosts.
  */
 import * as client from 'openid-client';
+import { jwtVerify } from 'jose';
 import { CodeChallengeMethod, OAuth2Client, OAuth2RequestError } from 'arctic';
 import type { Logger } from 'pino';
 import type { CallbackError } from './oauth.errors';
@@ -79,6 +84,33 @@ export function isLoopbackHttp(u: URL): boolean {
   return u.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
 }
 
+/** openid-client's refusals of an ID token's claims or algorithm (iss, aud, exp, iat, nonce, alg). */
+function isIdTokenFailure(err: unknown): boolean {
+  const codes = [(err as { code?: unknown }).code, ((err as { cause?: { code?: unknown } }).cause ?? {}).code];
+  // oauth4webapi's error codes, as openid-client passes them on
+  if (codes.some((c) => c === 'OAUTH_JWT_CLAIM_COMPARISON_FAILED' || c === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED')) return true;
+  // an unexpected "alg" (not the registered HS256 / not a supported algorithm)
+  const cause = (err as { cause?: unknown }).cause;
+  return [err, cause].some((e) => e instanceof Error && /"alg" header|ID Token/.test(e.message));
+}
+
+/** LINE's ID token: the HS256 signature with the channel secret, then iss, aud, exp and nonce. */
+async function verifyLineIdToken(cfg: client.Configuration, p: ProviderConfig, idToken: string | undefined, nonce: string): Promise<void> {
+  if (!idToken) throw new CallbackFailure('invalid_id_token');
+  try {
+    const { payload } = await jwtVerify(idToken, new TextEncoder().encode(p.clientSecret), {
+      algorithms: ['HS256'],
+      issuer: cfg.serverMetadata().issuer,
+      audience: p.row.client_id,
+      requiredClaims: ['exp', 'iat', 'sub', 'nonce'],
+      clockTolerance: 30,
+    });
+    if (payload.nonce !== nonce) throw new Error('nonce mismatch');
+  } catch (err) {
+    throw new CallbackFailure('invalid_id_token', { cause: err });
+  }
+}
+
 /** A configured provider with its opened client secret. */
 export interface ProviderConfig {
   id: ProviderId;
@@ -99,7 +131,9 @@ export function createProviderClients({ publicUrl, logger }: { publicUrl: string
     const ep = p.row.endpoints ?? {};
     // LINE and Facebook document client_secret_post; everyone else gets the RFC 6749 default
     const auth = p.id === 'line' || p.id === 'facebook' ? client.ClientSecretPost(p.clientSecret) : client.ClientSecretBasic(p.clientSecret);
-    const metadata = { client_secret: p.clientSecret, redirect_uris: [callbackUrl(p.id)] };
+    const metadata: Partial<client.ClientMetadata> = { client_secret: p.clientSecret, redirect_uris: [callbackUrl(p.id)] };
+    // LINE: only HS256 ID tokens are accepted (an "alg": "none" or RS256 header is refused)
+    if (p.id === 'line') metadata.id_token_signed_response_alg = 'HS256';
     let cfg: client.Configuration;
     const staticEndpoints = ep.authorizationEndpoint && ep.tokenEndpoint;
     if (def.kind === 'oauth2' || staticEndpoints) {
@@ -210,8 +244,10 @@ export function createProviderClients({ publicUrl, logger }: { publicUrl: string
         if (err instanceof client.ResponseBodyError) throw new CallbackFailure('invalid_grant', { cause: err });
         if (err instanceof client.AuthorizationResponseError) throw new CallbackFailure(err.error === 'access_denied' ? 'access_denied' : 'provider_error', { cause: err });
         if (err instanceof TypeError && /fetch/i.test(err.message)) throw new CallbackFailure('provider_error', { cause: err });
+        if (oidc && isIdTokenFailure(err)) throw new CallbackFailure('invalid_id_token', { cause: err });
         throw new CallbackFailure('invalid_response', { cause: err });
       }
+      if (p.id === 'line') await verifyLineIdToken(cfg, p, tokens.id_token, checks.nonce);
       try {
         if (!oidc) {
           // Facebook: no ID token; the Graph API's /me is the profile. Its email is not asserted verified.

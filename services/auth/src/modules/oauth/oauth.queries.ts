@@ -56,3 +56,27 @@ export async function insertFederatedUser(
     .returningAll()
     .executeTakeFirstOrThrow();
 }
+
+/** The identities linked to a user, oldest first. */
+export async function listUserIdentities(trx: Tx, userId: string): Promise<IdentityRow[]> {
+  return trx.selectFrom('oauth_identities').selectAll().where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
+}
+
+/** Unlinks every identity of `provider` from a user; how many there were. */
+export async function deleteUserIdentities(trx: Tx, userId: string, provider: string): Promise<number> {
+  const r = await trx.deleteFrom('oauth_identities').where('user_id', '=', userId).where('provider', '=', provider).executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
+/**
+ * The user's other ways to sign in. With `lock`, the user's row is locked (FOR UPDATE) so that
+ * two unlinks at once cannot both see the other's identity and leave the account with none.
+ * Undefined when the user does not exist.
+ */
+export async function signInMethods(trx: Tx, userId: string, lock: boolean): Promise<{ password: boolean; passkeys: number } | undefined> {
+  const q = trx.selectFrom('users').select(['id', 'password_hash']).where('id', '=', userId);
+  const user = await (lock ? q.forUpdate() : q).executeTakeFirst();
+  if (!user) return undefined;
+  const { n } = await trx.selectFrom('passkeys').select((eb) => eb.fn.countAll<string>().as('n')).where('user_id', '=', userId).executeTakeFirstOrThrow();
+  return { password: user.password_hash !== null, passkeys: Number(n) };
+}

@@ -13,6 +13,8 @@ import { FLOW_TTL_SEC, type OAuthService } from './oauth.service';
 import {
   CallbackQuerySchema,
   ExchangeBodySchema,
+  IdentityListSchema,
+  IdentityParamsSchema,
   LinkStartBodySchema,
   LinkStartResponseSchema,
   ProviderConfigBodySchema,
@@ -133,6 +135,42 @@ export function registerOAuthRoutes(app: HttpApp, { oauth, oauthAdmin, verifier,
     async (req, reply) => {
       const res = await oauth.exchange(requestTenant(req), req.body.code, requestContext(req));
       return reply.send('accessToken' in res ? cookies.apply(reply, req.query.mode, res) : res);
+    },
+  );
+
+  const I = '/api/v1/auth/identities';
+  app.get(
+    I,
+    {
+      preHandler: requireUser,
+      schema: {
+        tags,
+        summary: 'The sign-in identities linked to my account, and my other ways to sign in',
+        description: 'Link another with POST /api/v1/auth/oauth/{provider}/link/start.',
+        security: bearerSecurity,
+        response: { 200: IdentityListSchema, ...problemResponses },
+      },
+    },
+    async (req) => oauth.identities(req.auth!.tid, req.auth!.sub),
+  );
+
+  app.delete(
+    `${I}/:provider`,
+    {
+      preHandler: requireUser,
+      schema: {
+        tags,
+        summary: 'Unlink a provider\'s identities from my account',
+        description:
+          'Allowed while another way to sign in remains (a password, a passkey or another provider\'s identity); otherwise 409 last_sign_in_method. 404 identity_not_found when none of this provider is linked. Publishes auth.events.oauth_unlinked.',
+        security: bearerSecurity,
+        params: IdentityParamsSchema,
+        response: { 204: Type.Null(), ...problems(400, 401, 403, 404, 409, 429, 503) },
+      },
+    },
+    async (req, reply) => {
+      await oauth.unlink(req.auth!.tid, req.auth!.sub, req.params.provider, requestContext(req));
+      return reply.code(204).send(null);
     },
   );
 

@@ -61,3 +61,19 @@ export const ProviderConfigSchema = Type.Object({
 });
 
 export const ProviderConfigListSchema = Type.Object({ items: Type.Array(ProviderConfigSchema) });
+
+export const IdentityParamsSchema = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 32, description: 'google, facebook, line, github or oidc' }) });
+
+export const IdentityListSchema = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      id: Type.String({ format: 'uuid' }),
+      provider: Type.String({ description: 'google, facebook, line, github or oidc' }),
+      name: Type.String({ description: 'the provider\'s display name' }),
+      email: Type.Union([Type.String(), Type.Null()], { description: 'the email the provider gave when the identity was linked' }),
+      linkedAt: Type.String({ format: 'date-time' }),
+    }),
+  ),
+  password: Type.Boolean({ description: 'the account has a password' }),
+  passkeys: Type.Integer({ minimum: 0, description: 'how many passkeys the account has' }),
+});

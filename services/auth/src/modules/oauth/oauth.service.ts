@@ -16,6 +16,9 @@
  *   (`POST /oauth/{provider}/link/start`). Without a matching account a new one is created
  *   (no password) unless the tenant's `selfRegistration` setting is false.
  * - The exchange is a first factor (`amr: ['fed']`): users with TOTP are asked for it.
+ * - A user lists the identities linked to the account (`GET /identities`) and unlinks one
+ *   provider's (`DELETE /identities/{provider}`) while another way to sign in remains: a
+ *   password, a passkey or another provider's identity; otherwise 409 `last_sign_in_method`.
  */
 import { randomUUID } from 'node:crypto';
 import * as client from 'openid-client';
@@ -31,10 +34,21 @@ import type { Tenant, TenantService } from '../tenants/tenants.service';
 import { guardStore } from '../throttle/throttle.errors';
 import { findUserByEmail, findUserById, type UserRow } from '../users/users.queries';
 import { eventUser } from '../users/users.service';
+import { errors } from '@gatehouse/platform/errors';
 import { authErrors } from '../auth/auth.errors';
 import { oauthErrors, type CallbackError } from './oauth.errors';
 import { CallbackFailure, PROVIDERS, PROVIDER_IDS, type ProviderClients, type ProviderConfig, type ProviderId, type Profile } from './oauth.providers';
-import { findIdentity, findProviderConfig, insertFederatedUser, insertIdentity, listProviderConfigs, type ProviderRow } from './oauth.queries';
+import {
+  deleteUserIdentities,
+  findIdentity,
+  findProviderConfig,
+  insertFederatedUser,
+  insertIdentity,
+  listProviderConfigs,
+  listUserIdentities,
+  signInMethods,
+  type ProviderRow,
+} from './oauth.queries';
 import { isAllowedRedirectUri, withParams } from './oauth.redirect';
 
 /** How long a started flow may come back. */
@@ -134,6 +148,43 @@ export function createOAuthService(deps: OAuthServiceDeps) {
   }
 
   return {
+    /** `GET /identities`: the user's linked identities and the other ways to sign in. */
+    async identities(tenantId: string, userId: string) {
+      const tenant = await tenants.requireActive(tenantId);
+      return db.withTenant(tenant.id, async (trx) => {
+        const methods = await signInMethods(trx, userId, false);
+        if (!methods) throw errors.invalidToken();
+        const rows = await listUserIdentities(trx, userId);
+        return {
+          items: rows.map((r) => ({
+            id: r.id,
+            provider: r.provider,
+            name: isProviderId(r.provider) ? PROVIDERS[r.provider].name : r.provider,
+            email: r.email,
+            linkedAt: new Date(r.created_at).toISOString(),
+          })),
+          password: methods.password,
+          passkeys: methods.passkeys,
+        };
+      });
+    },
+
+    /** `DELETE /identities/{provider}`: unlinks while another way to sign in remains. */
+    async unlink(tenantId: string, userId: string, provider: string, ctx: RequestContext): Promise<void> {
+      const tenant = await tenants.requireActive(tenantId);
+      if (!isProviderId(provider)) throw oauthErrors.identityNotFound();
+      await db.withTenant(tenant.id, async (trx, emit) => {
+        const methods = await signInMethods(trx, userId, true);
+        if (!methods) throw errors.invalidToken();
+        const rows = await listUserIdentities(trx, userId);
+        if (!rows.some((r) => r.provider === provider)) throw oauthErrors.identityNotFound();
+        const othersRemain = methods.password || methods.passkeys > 0 || rows.some((r) => r.provider !== provider);
+        if (!othersRemain) throw oauthErrors.lastSignInMethod();
+        await deleteUserIdentities(trx, userId, provider);
+        await emit(authEvent('oauth_unlinked', tenant.id, ctx, { userId, method: `oauth:${provider}`, reason: 'user_unlink' }));
+      });
+    },
+
     /** `GET /oauth/providers`: what the tenant offers. */
     async providers(tenantId: string): Promise<{ items: Array<{ id: string; name: string }> }> {
       const tenant = await tenants.requireActive(tenantId);

@@ -187,7 +187,7 @@ for (const provider of ['oidc', 'google']) {
     test('nonce mismatch: an ID token for another nonce is refused', async () => {
       account({ email: uniqueEmail('nonce'), email_verified: true });
       const { redirect } = await flow(provider, { tamper: (u) => u.searchParams.set('nonce', 'attacker-chosen-nonce') });
-      assert.equal(redirect?.searchParams.get('error'), 'invalid_response');
+      assert.equal(redirect?.searchParams.get('error'), 'invalid_id_token');
       assert.equal(redirect?.searchParams.get('code'), null);
     });
 

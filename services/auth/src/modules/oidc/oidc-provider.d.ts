@@ -78,6 +78,8 @@ declare module 'oidc-provider' {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Koa middleware
     use(middleware: (ctx: any, next: () => Promise<void>) => Promise<void>): this;
     Grant: typeof Grant;
+    /** The provider's access tokens (opaque format): the Facebook stand-in's Graph API looks them up. */
+    AccessToken: { find(value: string): Promise<{ accountId: string; aud?: string; scope?: string } | undefined> };
     static readonly ctx: KoaContextWithOIDC | undefined;
   }
 }
