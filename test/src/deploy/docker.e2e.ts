@@ -131,7 +131,7 @@ describe('the container image', { skip, timeout: 30 * 60_000 }, () => {
     const volume = `gh-data-${id}`;
     volumes.push(volume);
     containers.push(name);
-    await docker('run', '-d', '--name', name, '--network', 'host', '-v', `${volume}:/data`, '-e', `PORT=${port}`, '-e', 'HOST=127.0.0.1', '-e', `PUBLIC_URL=http://127.0.0.1:${port}`, IMAGE);
+    await docker('run', '-d', '--name', name, '--network', 'host', '-v', `${volume}:/data`, '-e', `PORT=${port}`, '-e', `GRPC_PORT=${await freePort()}`, '-e', 'HOST=127.0.0.1', '-e', `PUBLIC_URL=http://127.0.0.1:${port}`, IMAGE);
     const base = `http://127.0.0.1:${port}`;
     await waitUntil('the all-in-one container answering /readyz', async () => (await api(base, 'GET', '/readyz')).status === 200, 120_000, () => '');
     await roundTrip(base);
@@ -185,7 +185,7 @@ describe('the container image', { skip, timeout: 30 * 60_000 }, () => {
     for (const service of order) {
       const name = `gh-${service}-${id}`;
       containers.push(name);
-      const env = Object.entries({ ...common, SERVICE: service, PORT: String(ports[service]), METRICS_PORT: String(metricsPorts[service]) }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+      const env = Object.entries({ ...common, SERVICE: service, PORT: String(ports[service]), METRICS_PORT: String(metricsPorts[service]), GRPC_PORT: String(await freePort()) }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
       // the services keep nothing on disk here (PostgreSQL); a tmpfs stands in for the /data volume
       await docker('run', '-d', '--name', name, '--network', 'host', '--read-only', '--tmpfs', '/data:uid=1000,gid=1000', '--tmpfs', '/tmp', ...env, IMAGE);
     }

@@ -26,6 +26,8 @@ export interface Replica {
   port: number;
   /** its METRICS_PORT: chosen up front with the service ports (a port-0 listener could take one of those before its replica starts) */
   metricsPort: number;
+  /** its GRPC_PORT (chosen up front with the others, like the metrics port) */
+  grpcPort: number;
   proc: Proc;
   /** set while we stop it (kill, SIGTERM); any other exit is a process that died on its own */
   stopping: boolean;
@@ -133,14 +135,16 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
   };
   const metricsPorts: Record<ServiceName, number[]> = { auth: [], users: [], audit: [], gateway: [] };
   for (const s of SERVICES) metricsPorts[s] = [await freePort(), await freePort()];
+  const grpcPorts: Record<ServiceName, number[]> = { auth: [], users: [], audit: [], gateway: [] };
+  for (const s of SERVICES) grpcPorts[s] = [await freePort(), await freePort()];
   const replicas: Replica[] = SERVICES.flatMap((service) =>
-    servicePorts[service].map((port, index) => ({ service, index, port, metricsPort: metricsPorts[service][index]!, proc: undefined as unknown as Proc, stopping: false, starts: 0 })),
+    servicePorts[service].map((port, index) => ({ service, index, port, metricsPort: metricsPorts[service][index]!, grpcPort: grpcPorts[service][index]!, proc: undefined as unknown as Proc, stopping: false, starts: 0 })),
   );
   const died: string[] = [];
   const startReplica = async (r: Replica) => {
     r.proc = startProc(process.execPath, [path.join(ROOT, 'services', r.service, 'dist/main.js')], {
       cwd: dir,
-      env: { ...env, PORT: String(r.port), METRICS_PORT: String(r.metricsPort), DATA_DIR: path.join(dir, `data-${r.service}-${r.index}`) },
+      env: { ...env, PORT: String(r.port), METRICS_PORT: String(r.metricsPort), GRPC_PORT: String(r.grpcPort), DATA_DIR: path.join(dir, `data-${r.service}-${r.index}`) },
     });
     r.starts++;
     r.stopping = false;
