@@ -92,6 +92,8 @@ describe('console: Dashboard in headless Chromium (360 px)', { skip: chromiumMis
         assert.ok(box && box.width > 200 && box.width <= 360, `${key} chart width ${box?.width}`);
       }
       assert.deepEqual(shown, { ...expected, activeUsers: today!.activeUsers });
+      // one picture to look at (not committed)
+      await page.screenshot({ path: '/tmp/gatehouse-console-dashboard.png', fullPage: true });
       const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
       assert.ok(overflow <= 1, `the dashboard is ${overflow}px wider than the 360 px screen`);
       assertClean(problems, ['POST /api/v1/auth/login 401']);
