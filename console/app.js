@@ -18,6 +18,7 @@ import { auditView } from './views/audit.js';
 import { confirmEmailView } from './views/account-self.js';
 import { eventsView } from './views/events.js';
 import { systemView } from './views/system.js';
+import { dashboardView } from './views/dashboard.js';
 import { webhooksView } from './views/webhooks.js';
 import { oidcView, rememberPendingInteraction } from './views/oidc.js';
 import { applicationsView } from './views/applications.js';
@@ -31,6 +32,7 @@ const ROUTES = {
   '#/profile': { view: profileView, title: 'My profile', role: 'user', menu: 'Profile' },
   '#/activity': { view: activityView, title: 'My activity', role: 'user', menu: 'Activity' },
   '#/events': { view: eventsView, title: 'Events', role: 'organizer', menu: 'Events' },
+  '#/admin/dashboard': { view: dashboardView, title: 'Dashboard', role: 'admin', menu: 'Dashboard' },
   '#/admin/users': { view: adminUsersView, title: 'Users', role: 'admin', menu: 'Users' },
   '#/admin/webhooks': { view: webhooksView, title: 'Webhooks', role: 'admin', menu: 'Webhooks' },
   '#/admin/applications': { view: applicationsView, title: 'Applications', role: 'admin', menu: 'Applications' },

@@ -1,12 +1,13 @@
 /**
  * Events (role organizer): list and create events, each event's attendance with a CSV
- * download, and check-in/out by the token a member's QR code carries (for a scanner that types
- * what it reads, or a pasted code).
+ * download, and check-in/out of a member by their QR code: read with the device camera
+ * (events-scan.js), or the token it carries typed by a scanner that types what it reads, or pasted.
  */
 import { api } from '../lib/api.js';
 import { actionButton, field, form, h, replace, section, showError, timeEl, when } from '../lib/dom.js';
 import { badge } from './shared.js';
 import { rosterEditor } from './roster.js';
+import { cameraScanner } from './events-scan.js';
 
 const EVENTS = '/api/v1/events';
 /** The list starts with events that ended at most this long ago. */
@@ -96,11 +97,26 @@ function eventRow(ctx, e) {
   return li;
 }
 
-/** An event's attendance, the CSV download and the check-in/out form. */
+/** The camera scanner shown in each attendance panel (closed when the panel is drawn again). */
+const scanners = new WeakMap();
+
+/** An event's attendance, the CSV download, the camera scanner and the check-in/out form. */
 async function drawAttendance(ctx, e, panel) {
   const { items } = await api('GET', `${EVENTS}/${encodeURIComponent(e.id)}/attendance`);
   const roster = await rosterEditor(ctx, e, () => drawAttendance(ctx, e, panel));
   const alert = h('div', { class: 'alert', role: 'alert', hidden: true });
+  scanners.get(panel)?.stop();
+  const camera = cameraScanner(ctx, {
+    label: e.title,
+    onCode: async (qrToken) => {
+      // the action chosen in the form below (check in by default)
+      const action = scan.querySelector('select[name="action"]')?.value === 'check-outs' ? 'check-outs' : 'check-ins';
+      const a = await api('POST', `${EVENTS}/${encodeURIComponent(e.id)}/${action}`, { body: { qrToken } });
+      ctx.notify(action === 'check-ins' ? `Checked in (${a.status}).` : 'Checked out.');
+      await drawAttendance(ctx, e, panel);
+    },
+  });
+  scanners.set(panel, camera);
   const scan = form({
     label: `Check in or out at ${e.title}`,
     submit: 'Record',
@@ -127,6 +143,7 @@ async function drawAttendance(ctx, e, panel) {
           ),
         ),
     h('div', { class: 'actions' }, actionButton('Download CSV', () => downloadCsv(e), { onError: (err) => showError(alert, err) })),
+    camera.element,
     scan,
     roster,
   );

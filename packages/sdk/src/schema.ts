@@ -523,6 +523,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit/stats/daily": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sign-ups, sign-ins, failed sign-ins and active users per UTC day (admin)
+         * @description From the tenant's audit trail: one item per day of the last `days` (default 30) up to today, oldest first.
+         */
+        get: operations["getAuditStatsDaily"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit/verify": {
         parameters: {
             query?: never;
@@ -5418,6 +5438,85 @@ export interface operations {
             };
             /** @description RFC 9457 problem details */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAuditStatsDaily: {
+        parameters: {
+            query?: {
+                /** @description UTC days ending with today */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: date
+                         * @description first day (inclusive)
+                         */
+                        from: string;
+                        /** @description one per day, oldest first; days without entries are zeros */
+                        items: {
+                            /** @description distinct actors of the day's entries (failed sign-ins left out) */
+                            activeUsers: number;
+                            /**
+                             * Format: date
+                             * @description UTC day, YYYY-MM-DD
+                             */
+                            day: string;
+                            /** @description auth.events.login_failed */
+                            failedSignIns: number;
+                            /** @description auth.events.login_succeeded, except the session a registration opens */
+                            signIns: number;
+                            /** @description user.events.created: new accounts */
+                            signUps: number;
+                        }[];
+                        /** @enum {string} */
+                        timezone: "UTC";
+                        /**
+                         * Format: date
+                         * @description last day (inclusive): today
+                         */
+                        to: string;
+                    };
+                };
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -3,6 +3,7 @@ import { createHttpApp, type HttpApp } from '@gatehouse/platform/http';
 import type { AuditDeps } from './deps';
 import { registerEntriesRoutes } from './modules/entries/entries.routes';
 import { registerSocialRoutes } from './modules/social/social.routes';
+import { registerStatsRoutes } from './modules/stats/stats.routes';
 
 /** Builds the Fastify app over wired dependencies (tests use `app.inject`). */
 export async function buildApp(deps: AuditDeps): Promise<HttpApp> {
@@ -19,5 +20,6 @@ export async function buildApp(deps: AuditDeps): Promise<HttpApp> {
   });
   registerEntriesRoutes(app, { entries: deps.entries, chain: deps.chain, verifier: deps.verifier });
   registerSocialRoutes(app, { social: deps.social, verifier: deps.verifier });
+  registerStatsRoutes(app, { stats: deps.stats, verifier: deps.verifier });
   return app;
 }

@@ -12,6 +12,7 @@ import { createOutboxRelay } from '@gatehouse/platform/events';
 import type { SharedDeps } from '@gatehouse/platform/service';
 import { createChainService } from './modules/chain/chain.service';
 import { createEntriesService } from './modules/entries/entries.service';
+import { createStatsService } from './modules/stats/stats.service';
 import { createIngestConsumer } from './modules/ingest/ingest.consumer';
 import { createIngestMetrics } from './modules/ingest/ingest.metrics';
 import { createIngestService } from './modules/ingest/ingest.service';
@@ -58,6 +59,7 @@ export function createAuditDeps({ config, shared, db, keys, options: opts = {} }
   const metrics = createIngestMetrics(shared.registry);
   const chain = createChainService({ db });
   const entries = createEntriesService({ db });
+  const stats = createStatsService({ db });
   const ingest = createIngestService({ db, chain, metrics, logger });
   const consumer = createIngestConsumer({ transport: shared.transport, ingest, logger });
   const social = createSocialService({
@@ -80,6 +82,7 @@ export function createAuditDeps({ config, shared, db, keys, options: opts = {} }
     metrics,
     chain,
     entries,
+    stats,
     ingest,
     consumer,
     social,

@@ -275,6 +275,7 @@ const MATRIX: Probe[] = [
   { endpoint: 'GET /api/v1/audit/events', kind: 'self', ok: ['admin'] },
   { endpoint: 'GET /api/v1/audit/me', kind: 'self', ok: ['user', 'organizer', 'admin'] },
   { endpoint: 'GET /api/v1/audit/verify', kind: 'self', ok: ['admin'] },
+  { endpoint: 'GET /api/v1/audit/stats/daily', kind: 'self', ok: ['admin'] },
   { endpoint: 'POST /api/v1/social-logs', kind: 'self', ok: ['user', 'organizer', 'admin'], body: ({ actor }) => ({ type: 'post.shared', targetId: actor.id }) },
   { endpoint: 'GET /api/v1/social-logs', kind: 'self', ok: ['user', 'organizer', 'admin'] },
 ];

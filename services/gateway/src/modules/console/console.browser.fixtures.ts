@@ -143,9 +143,9 @@ export function localInput(d: Date): string {
 /** Retries `check` until it passes (the audit log and the users replica are fed by events). */
 export const eventually = (check: () => Promise<void>, timeoutMs = 15_000): Promise<void> => poll(check, timeoutMs, 250);
 
-/** Debian's Chromium, headless, with the flags the machines need. */
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+/** Debian's Chromium, headless, with the flags the machines need (and `extraArgs`, e.g. a fake camera). */
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: [...ARGS, ...extraArgs] });
 }
 
 /** A JSON request to the system's gateway, outside the browser (setting up test data). */

@@ -20,6 +20,18 @@ export const CONSOLE_PAGES = ['/', '/reset-password', '/verify-email', '/confirm
 export const CONSOLE_ASSETS_PREFIX = '/console/';
 
 /**
+ * Libraries the console loads from the installed packages (no CDN, nothing copied into the
+ * repository): `/console/vendor/<name>/<file>` is `<file>` of the package's `dist` directory.
+ * Only the listed files are served.
+ */
+export const CONSOLE_VENDOR = {
+  /** uPlot, the Dashboard's charts (ES module and its stylesheet) */
+  uplot: { pkg: 'uplot', files: ['uPlot.esm.js', 'uPlot.min.css'] },
+  /** jsQR, the QR decoder of the check-in scanner where the browser has no BarcodeDetector (UMD: sets window.jsQR) */
+  jsqr: { pkg: 'jsqr', files: ['jsQR.js'] },
+} as const;
+
+/**
  * CSP of the console, stricter than "self for everything": nothing inline (no inline script
  * or style, no `style` attributes), images from the gateway or blob: URLs the page makes itself
  * (QR codes, the TOTP enrollment code), fetch only to the gateway, no plugins, no <base>, no

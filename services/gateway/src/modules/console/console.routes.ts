@@ -5,12 +5,13 @@
  * (console.pages.ts), nosniff and the other headers from helmet.
  */
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import { Type } from 'typebox';
 import type { HttpApp } from '@gatehouse/platform';
 import { consoleErrors } from './console.errors';
-import { CONSOLE_ASSETS_PREFIX, CONSOLE_PAGES, findConsoleDir } from './console.pages';
+import { CONSOLE_ASSETS_PREFIX, CONSOLE_PAGES, CONSOLE_VENDOR, findConsoleDir } from './console.pages';
 
 export interface ConsoleRoutesOptions {
   /** the directory holding index.html; default: the repository's `console/`, found from this module */
@@ -62,6 +63,35 @@ export async function consoleRoutes(app: HttpApp, opts: ConsoleRoutesOptions = {
       reply.header('cache-control', CACHE_CONTROL);
     },
   });
+
+  // the libraries of CONSOLE_VENDOR, from the installed packages' dist directories
+  const require = createRequire(import.meta.url);
+  for (const [name, lib] of Object.entries(CONSOLE_VENDOR)) {
+    let root: string;
+    try {
+      root = path.dirname(require.resolve(lib.pkg));
+    } catch {
+      app.log.warn({ pkg: lib.pkg }, 'a console library is not installed: the screens that use it will say so');
+      continue;
+    }
+    const files: readonly string[] = lib.files;
+    await app.register(fastifyStatic, {
+      root,
+      prefix: `${CONSOLE_ASSETS_PREFIX}vendor/${name}/`,
+      decorateReply: false,
+      wildcard: false,
+      index: false,
+      serveDotFiles: false,
+      dotfiles: 'deny',
+      allowedPath: (pathName) => files.includes(pathName.replace(/^\//, '')),
+      cacheControl: false,
+      etag: true,
+      lastModified: true,
+      setHeaders: (reply) => {
+        reply.header('cache-control', CACHE_CONTROL);
+      },
+    });
+  }
 
   for (const url of CONSOLE_PAGES) {
     app.get(url, { schema: { ...pageSchema, summary: 'The web console' } }, (_req, reply) => {

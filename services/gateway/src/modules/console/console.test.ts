@@ -8,7 +8,7 @@ import { testLogger } from '@gatehouse/platform/testing';
 import { startStack, type Stack } from '../../testing/fixtures';
 import { DOCS_CSP } from '../security/security.hooks';
 import { consoleRoutes } from './console.routes';
-import { CONSOLE_CSP, findConsoleDir } from './console.pages';
+import { CONSOLE_CSP, CONSOLE_VENDOR, findConsoleDir } from './console.pages';
 
 const consoleDir = findConsoleDir();
 
@@ -129,6 +129,23 @@ describe('console: serving', () => {
       const js = await readFile(path.join(consoleDir, file), 'utf8');
       assert.doesNotMatch(js, /\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write|\beval\(|new Function\(/, file);
       assert.doesNotMatch(js, /(localStorage|sessionStorage)\.setItem\([^)]*(token|Token)/, `${file}: tokens never go to storage`);
+    }
+  });
+
+  test('the console libraries (uPlot, jsQR) come from the installed packages, only the listed files, under the console CSP', async () => {
+    for (const [name, lib] of Object.entries(CONSOLE_VENDOR)) {
+      for (const file of lib.files) {
+        const res = await s.app.inject({ method: 'GET', url: `/console/vendor/${name}/${file}` });
+        assert.equal(res.statusCode, 200, file);
+        assert.match(String(res.headers['content-type']), file.endsWith('.css') ? /^text\/css/ : /^(text|application)\/javascript/, file);
+        assert.equal(res.headers['content-security-policy'], CONSOLE_CSP, file);
+        assert.equal(res.headers['cache-control'], 'no-cache', file);
+        assert.ok(res.body.length > 1000, file);
+      }
+    }
+    for (const url of ['/console/vendor/uplot/uPlot.cjs.js', '/console/vendor/uplot/uPlot.d.ts', '/console/vendor/jsqr/index.d.ts', '/console/vendor/jsqr/decoder/decoder.js', '/console/vendor/uplot/../package.json', '/console/vendor/nope/x.js']) {
+      const res = await s.app.inject({ method: 'GET', url });
+      assert.ok([400, 403, 404].includes(res.statusCode), `${url}: ${res.statusCode}`);
     }
   });
 
