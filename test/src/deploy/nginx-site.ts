@@ -26,6 +26,41 @@ export interface SiteOptions {
   upstreams: Partial<Record<Upstream, number[]>>;
   /** serve the HTTPS server block over TLS (default) or plain HTTP (for suites that only care about routing) */
   tls?: boolean;
+  /**
+   * write an access log (`accessLogPath`): when each request ended (`$msec`), how long it took,
+   * which upstream servers it was sent to and what they and nginx answered (the fault suite
+   * reads what was in flight on a replica at the instant it was killed)
+   */
+  accessLog?: boolean;
+}
+
+/** One line of the access log {@link SiteOptions.accessLog} writes. */
+export interface AccessLogEntry {
+  /** when nginx began (ms since the epoch: end minus the request time) and ended the request */
+  startMs: number;
+  endMs: number;
+  /** the upstream servers tried, in order (`127.0.0.1:port`) and what each answered */
+  upstreams: string[];
+  upstreamStatuses: string[];
+  status: number;
+  method: string;
+  uri: string;
+}
+
+/** Parses the access log {@link SiteOptions.accessLog} wrote (lines of other formats are skipped). */
+export function parseAccessLog(text: string): AccessLogEntry[] {
+  const out: AccessLogEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split('\t');
+    if (f.length !== 7) continue;
+    const endMs = Math.round(Number(f[0]) * 1000);
+    const tookMs = Math.round(Number(f[1]) * 1000);
+    if (!Number.isFinite(endMs) || !Number.isFinite(tookMs)) continue;
+    // nginx separates servers of one upstream group by ", " and groups (internal redirects) by " : "
+    const list = (v: string) => (v === '-' || v === '' ? [] : v.split(/\s*,\s*|\s+:\s+/));
+    out.push({ startMs: endMs - tookMs, endMs, upstreams: list(f[2]!), upstreamStatuses: list(f[3]!), status: Number(f[4]), method: f[5]!, uri: f[6]! });
+  }
+  return out;
 }
 
 export interface RunningNginx {
@@ -38,6 +73,8 @@ export interface RunningNginx {
   /** the test certificate (PEM), to trust in clients */
   ca: string;
   dir: string;
+  /** the access log's path when {@link SiteOptions.accessLog} is set */
+  accessLogPath?: string;
   /** rewrites the upstream servers (e.g. marks one `down`) and reloads nginx gracefully */
   reload(upstreams: Partial<Record<Upstream, Array<number | { port: number; down: true }>>>): Promise<void>;
   stop(): Promise<void>;
@@ -112,7 +149,7 @@ pid ${dir}/nginx.pid;
 error_log ${log} warn;
 events { worker_connections 1024; }
 http {
-  access_log off;
+${opts.accessLog ? `log_format faults '$msec\\t$request_time\\t$upstream_addr\\t$upstream_status\\t$status\\t$request_method\\t$uri';\n  access_log ${dir}/access.log faults;` : 'access_log off;'}
   client_body_temp_path ${dir}/client_body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
@@ -143,6 +180,7 @@ ${renderSite(shipped, { ...ports, cert, key, tls, upstreams })}
     },
     ca: await readFile(cert, 'utf8'),
     dir,
+    accessLogPath: opts.accessLog ? path.join(dir, 'access.log') : undefined,
     async reload(upstreams) {
       await write({ ...opts.upstreams, ...upstreams });
       execFileSync(NGINX, ['-t', '-q', '-c', conf, '-p', dir, '-e', log], { stdio: 'pipe' });

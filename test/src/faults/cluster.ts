@@ -109,7 +109,7 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
   // ---- the services behind nginx ------------------------------------------------------------
   const servicePorts: Record<ServiceName, number[]> = { auth: [], users: [], audit: [], gateway: [] };
   for (const s of SERVICES) servicePorts[s] = [await freePort(), await freePort()];
-  const nginx = await startNginx({ upstreams: servicePorts, tls: false });
+  const nginx = await startNginx({ upstreams: servicePorts, tls: false, accessLog: true });
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     NODE_ENV: 'production',
