@@ -12,7 +12,8 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
-import { nginxMissing, startNginx, type RunningNginx } from './nginx-site';
+import { readFile } from 'node:fs/promises';
+import { nginxMissing, parseAccessLog, startNginx, type RunningNginx } from './nginx-site';
 
 interface Replica {
   port: number;
@@ -151,5 +152,38 @@ describe('the shipped nginx site', { skip: nginxMissing }, () => {
     const body = (await res.body.json()) as { replica: string; headers: http.IncomingHttpHeaders };
     assert.equal(body.replica, 'auth');
     assert.equal(body.headers['x-forwarded-for'], '198.51.100.7, 127.0.0.1');
+  });
+});
+
+describe('the access log the fault suite reads', { skip: nginxMissing }, () => {
+  test('each request: when it began and ended, every upstream tried and what each answered', async () => {
+    const [down, up] = await Promise.all([replica('down'), replica('up')]);
+    down.mode = 'hang-up';
+    const nginx = await startNginx({ upstreams: { gateway: [down.port, up.port] }, accessLog: true, tls: false });
+    try {
+      const before = Date.now();
+      // round robin: within two GETs one goes to the hanging replica first and is retried on the other
+      for (let i = 0; i < 2; i++) {
+        const r = await request(`${nginx.siteUrl}/logged/${i}`, { headers: { host: 'acme.gatehouse.test' } });
+        assert.equal(r.statusCode, 200);
+        await r.body.dump();
+      }
+      const after = Date.now();
+      const entries = parseAccessLog(await readFile(nginx.accessLogPath!, 'utf8')).filter((e) => e.uri.startsWith('/logged/'));
+      assert.equal(entries.length, 2);
+      for (const e of entries) {
+        assert.ok(e.startMs >= before - 1000 && e.startMs <= e.endMs && e.endMs <= after + 1000, JSON.stringify(e));
+        assert.equal(e.status, 200);
+        assert.equal(e.method, 'GET');
+        assert.equal(e.upstreams.length, e.upstreamStatuses.length);
+      }
+      const retried = entries.find((e) => e.upstreams.length === 2);
+      assert.ok(retried, `one GET tried both replicas: ${JSON.stringify(entries)}`);
+      assert.deepEqual(retried.upstreams, [`127.0.0.1:${down.port}`, `127.0.0.1:${up.port}`]);
+      assert.deepEqual(retried.upstreamStatuses, ['502', '200']);
+    } finally {
+      await nginx.stop();
+      await Promise.all([down.close(), up.close()]);
+    }
   });
 });
