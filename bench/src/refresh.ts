@@ -7,10 +7,10 @@
  * their medians.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fmt, http, loop, root, spawnNode, type LoadResult } from './lib';
+import { fmt, http, load, loop, root, spawnNode, type LoadResult } from './lib';
 
-export interface RefreshRound { side: 'A' | 'B'; root: string; result: LoadResult }
-export interface RefreshFigures { rounds: RefreshRound[]; medianA?: number; medianB: number; ratio?: number; chains: number }
+export interface RefreshRound { side: 'A' | 'B'; root: string; result: LoadResult; me: LoadResult }
+export interface RefreshFigures { rounds: RefreshRound[]; medianA?: number; medianB: number; ratio?: number; chains: number; meMedianA?: number; meMedianB: number }
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -42,10 +42,12 @@ export async function measureRefresh(
     const api = http(base);
     try {
       const chains: string[] = [];
+      let access = '';
       for (let i = 0; i < chainsN; i++) {
         const r = await api.json('POST', '/api/v1/auth/register', { email: `refresh-${i}-${Date.now()}@example.com`, password: 'bench password that is long enough' });
         if (r.status !== 201) throw new Error(`register failed: ${r.status} ${JSON.stringify(r.body)}`);
         chains.push(r.body.refreshToken);
+        access = r.body.accessToken;
       }
       // warm-up (JIT, pool connections), then the measured run
       const rotate = async (w: number) => {
@@ -56,8 +58,12 @@ export async function measureRefresh(
       };
       await loop(chainsN, 2, rotate);
       const result = await loop(chainsN, seconds, rotate);
-      rounds.push({ ...s, result });
-      console.log(`refresh ${s.side} (${s.root}): ${fmt(result.rps)}/s p50 ${fmt(result.p50, 1)} ms p99 ${fmt(result.p99, 1)} ms, failed ${result.non2xx}`);
+      // authenticated GET through the gateway, one token (the gateway's verified-token cache)
+      const bearer = { authorization: `Bearer ${access}` };
+      await load({ url: `${base}/api/v1/auth/me`, headers: bearer, connections: 32, seconds: 2 });
+      const me = await load({ url: `${base}/api/v1/auth/me`, headers: bearer, connections: 32, seconds });
+      rounds.push({ ...s, result, me });
+      console.log(`refresh ${s.side} (${s.root}): ${fmt(result.rps)}/s p50 ${fmt(result.p50, 1)} ms p99 ${fmt(result.p99, 1)} ms, failed ${result.non2xx}; GET /me ${fmt(me.rps)}/s non-2xx ${me.non2xx}`);
     } finally {
       await api.close();
       await child.stop();
@@ -67,18 +73,21 @@ export async function measureRefresh(
   const a = rounds.filter((r) => r.side === 'A').map((r) => r.result.rps);
   const medianB = median(b);
   const medianA = a.length ? median(a) : undefined;
-  return { rounds, medianA, medianB, ratio: medianA ? medianB / medianA : undefined, chains: chainsN };
+  const meA = rounds.filter((r) => r.side === 'A').map((r) => r.me.rps);
+  const meB = rounds.filter((r) => r.side === 'B').map((r) => r.me.rps);
+  return { rounds, medianA, medianB, ratio: medianA ? medianB / medianA : undefined, chains: chainsN, meMedianA: meA.length ? median(meA) : undefined, meMedianB: median(meB) };
 }
 
 export function refreshMarkdown(f: RefreshFigures): string {
   const lines = [
     `Refresh rotations/s, ${f.chains} parallel chains (each worker rotates its own token chain).`,
     '',
-    '| round | side | checkout | rotations/s | p50 ms | p99 ms | failed |',
-    '|---:|---|---|---:|---:|---:|---:|',
-    ...f.rounds.map((r, i) => `| ${i + 1} | ${r.side} | \`${r.root}\` | ${fmt(r.result.rps)} | ${fmt(r.result.p50, 1)} | ${fmt(r.result.p99, 1)} | ${r.result.non2xx} |`),
+    '| round | side | checkout | rotations/s | p50 ms | p99 ms | failed | GET /auth/me via gateway /s (32 conns) | me p99 ms |',
+    '|---:|---|---|---:|---:|---:|---:|---:|---:|',
+    ...f.rounds.map((r, i) => `| ${i + 1} | ${r.side} | \`${r.root}\` | ${fmt(r.result.rps)} | ${fmt(r.result.p50, 1)} | ${fmt(r.result.p99, 1)} | ${r.result.non2xx} | ${fmt(r.me.rps)} | ${fmt(r.me.p99)} |`),
     '',
-    f.medianA !== undefined ? `Median A ${fmt(f.medianA)}/s, median B ${fmt(f.medianB)}/s, B/A ${fmt(f.ratio!, 2)}×.` : `Median ${fmt(f.medianB)}/s.`,
+    f.medianA !== undefined ? `Refresh: median A ${fmt(f.medianA)}/s, median B ${fmt(f.medianB)}/s, B/A ${fmt(f.ratio!, 2)}×.` : `Refresh: median ${fmt(f.medianB)}/s.`,
+    f.meMedianA !== undefined ? `GET /auth/me: median A ${fmt(f.meMedianA)}/s, median B ${fmt(f.meMedianB)}/s, B/A ${fmt(f.meMedianB / f.meMedianA, 2)}×.` : `GET /auth/me: median ${fmt(f.meMedianB)}/s.`,
     '',
   ];
   return lines.join('\n');
