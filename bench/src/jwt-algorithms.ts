@@ -2,7 +2,9 @@
  * Measures jose's access-token verify cost for the three algorithms Gatehouse can sign with
  * (RS256 with a 2048-bit key, ES256, EdDSA with Ed25519), to choose the default
  * `TOKEN_ALGORITHM`: every request through the gateway and every service verifies a token,
- * while signing happens only at login and refresh, so verify cost is what matters.
+ * while signing happens once per login and refresh. Issue 13: the choice is by the WHOLE cost
+ * per token, sign once + N verifies, N being the requests one access token serves in its
+ * lifetime (1, 10, 100); the second table prints it, and the cheapest algorithm for each N.
  *
  *   node --import tsx bench/src/jwt-algorithms.ts [N]      (default N = 5000 per algorithm)
  *
@@ -85,3 +87,23 @@ for (const r of rows) {
 }
 const best = [...rows].sort((a, b) => b.verifyOps - a.verifyOps)[0]!;
 console.log(`\nfastest verify: ${best.alg}`);
+
+// whole cost per issued token (one refresh): sign once, then N verifications
+const NS = [1, 10, 100];
+console.log('\nWhole cost per token, µs of CPU: sign once + N verifies\n');
+console.log(`| algorithm | ${NS.map((n) => `N = ${n}`).join(' | ')} |`);
+console.log(`|---|${NS.map(() => '---:').join('|')}|`);
+for (const r of rows) console.log(`| ${r.alg} | ${NS.map((n) => (r.signUs + n * r.verifyUs).toFixed(0)).join(' | ')} |`);
+for (const n of NS) {
+  const w = [...rows].sort((a, b) => a.signUs + n * a.verifyUs - (b.signUs + n * b.verifyUs))[0]!;
+  console.log(`cheapest at N = ${n}: ${w.alg}`);
+}
+// break-even N between each pair: sign_a + N verify_a = sign_b + N verify_b
+for (let i = 0; i < rows.length; i++) {
+  for (let j = i + 1; j < rows.length; j++) {
+    const a = rows[i]!;
+    const b = rows[j]!;
+    const dv = a.verifyUs - b.verifyUs;
+    if (dv !== 0) console.log(`break-even ${a.alg} vs ${b.alg}: N = ${((b.signUs - a.signUs) / dv).toFixed(1)}`);
+  }
+}

@@ -19,6 +19,8 @@ import { measureRls, measureIngestion } from './inprocess';
 import { benchLoginTiming, timingMarkdown } from './enumeration';
 import { measureTracingCost, tracingMarkdown } from './tracing';
 import { measureOidc, oidcMarkdown, type OidcFigures } from './oidc';
+import { measurePeer, peerMarkdown, type PeerFigures } from './peer';
+import { measureRefresh, refreshMarkdown, type RefreshFigures } from './refresh';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const real = Boolean(process.env.DATABASE_URL || process.env.REDIS_URL || process.env.NATS_URL);
@@ -95,6 +97,63 @@ async function main() {
     const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
     const head = `# OpenID provider ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback. Each run ${SECONDS} s. \`BENCH_ONLY=oidc npm run bench\`.\n\n`;
     await writeFile(path.join(dir, `${name}.md`), head + oidcMarkdown(report.oidc as OidcFigures));
+    return;
+  }
+  // BENCH_ONLY=refresh: refresh rotations/s, A/B against BENCH_BASE_ROOT when set (issue 13)
+  if (process.env.BENCH_ONLY === 'refresh') {
+    try {
+      report.load = os.loadavg();
+      report.refreshAB = await measureRefresh(env, base, SECONDS, {
+        baseRoot: process.env.BENCH_BASE_ROOT,
+        rounds: Number(process.env.BENCH_ROUNDS ?? 2),
+        reset: async () => {
+          if (real) await resetDatabase(process.env.DATABASE_URL);
+          await rm(dataDir, { recursive: true, force: true });
+          await mkdir(dataDir, { recursive: true });
+        },
+      });
+      report.loadAfter = os.loadavg();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+      if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
+    }
+    const dir = path.join(root, 'bench', 'results');
+    await mkdir(dir, { recursive: true });
+    const name = `${String(report.date).slice(0, 10)}-${mode}-refresh`;
+    await writeFile(path.join(dir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
+    const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
+    const la = (x: unknown) => (x as number[]).map((v) => v.toFixed(1)).join(' / ');
+    const head = `# Refresh rotations ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback; shared with other jobs (load average 1/5/15 min before ${la(report.load)}, after ${la(report.loadAfter)}). Each run ${SECONDS} s after a 2 s warm-up. Rate limits: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(', ')}. \`BENCH_ONLY=refresh BENCH_BASE_ROOT=<checkout of the base> npm run bench\`.\n\n`;
+    await writeFile(path.join(dir, `${name}.md`), head + refreshMarkdown(report.refreshAB as RefreshFigures));
+    return;
+  }
+  // BENCH_ONLY=peer: Better Auth beside Gatehouse on the same PostgreSQL (issue 13 item 5)
+  if (process.env.BENCH_ONLY === 'peer') {
+    if (!process.env.DATABASE_URL) throw new Error('BENCH_ONLY=peer needs DATABASE_URL (the peer runs on PostgreSQL)');
+    await resetDatabase(process.env.DATABASE_URL);
+    const child = spawnNode('cli/src/main.ts', ['start'], env);
+    try {
+      await child.waitFor('gatehouse ready');
+      for (;;) {
+        const r = await fetch(`${base}/readyz`).catch(() => undefined);
+        if (r?.ok) break;
+        await sleep(20);
+      }
+      report.load = os.loadavg();
+      report.peer = await measurePeer(base, process.env.DATABASE_URL, SECONDS, Number(process.env.BENCH_ROUNDS ?? 2), env);
+      report.loadAfter = os.loadavg();
+    } finally {
+      await child.stop();
+      await rm(dataDir, { recursive: true, force: true });
+      if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
+    }
+    const dir = path.join(root, 'bench', 'results');
+    const name = `${String(report.date).slice(0, 10)}-${mode}-peer`;
+    await writeFile(path.join(dir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
+    const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
+    const la = (x: unknown) => (x as number[]).map((v) => v.toFixed(1)).join(' / ');
+    const head = `# Gatehouse and a peer (Better Auth) ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback; shared with other jobs (load average 1/5/15 min before ${la(report.load)}, after ${la(report.loadAfter)}). Each run ${SECONDS} s. Gatehouse rate limits: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(', ')}; Better Auth rateLimit.enabled=false. \`BENCH_ONLY=peer npm run bench\`.\n\n`;
+    await writeFile(path.join(dir, `${name}.md`), head + peerMarkdown(report.peer as PeerFigures));
     return;
   }
   console.log(`bench: ${mode} mode, ${SECONDS} s per run, data in ${dataDir}`);

@@ -4,6 +4,8 @@
  * (JWKS, cached by jose and re-fetched on an unknown `kid`), a strict algorithm allow-list,
  * `typ: at+jwt`, issuer and audience, and the shared revocation list.
  */
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { createRemoteJWKSet, jwtVerify, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, errors } from './errors';
@@ -39,14 +41,32 @@ export interface TokenVerifierOptions {
   issuer: string;
   audience: string;
   revocations?: RevocationList;
+  /**
+   * Keep up to `max` verified tokens (keyed by their sha256) until they expire, so a token used
+   * again skips the signature check (issue 13: the gateway verifies every request). The
+   * revocation list is still consulted on every call, so a revoked session fails as before; a
+   * cached token does outlive the removal of its signing key from the JWKS until its exp.
+   */
+  cache?: { max: number };
 }
 
 /** Creates a verifier; `verify` throws AppError `invalid_token` for every failure. */
 export function createTokenVerifier(opts: TokenVerifierOptions) {
   const getKey: JWTVerifyGetKey =
     opts.keys instanceof URL ? createRemoteJWKSet(opts.keys, { cooldownDuration: 5_000, cacheMaxAge: 10 * 60_000 }) : opts.keys;
+  const cache = opts.cache && opts.cache.max > 0 ? new LRUCache<string, AccessClaims>({ max: opts.cache.max }) : undefined;
   return {
     async verify(token: string): Promise<AccessClaims> {
+      const key = cache ? createHash('sha256').update(token).digest('base64url') : undefined;
+      const hit = key !== undefined ? cache?.get(key) : undefined;
+      if (hit && key !== undefined) {
+        if (hit.exp * 1000 > Date.now()) {
+          if (opts.revocations?.isRevoked(hit)) throw errors.invalidToken('The session has been revoked.');
+          // a copy: callers may change the claims they get
+          return structuredClone(hit);
+        }
+        cache?.delete(key);
+      }
       let payload: Record<string, unknown>;
       try {
         const res = await jwtVerify(token, getKey, {
@@ -69,6 +89,7 @@ export function createTokenVerifier(opts: TokenVerifierOptions) {
       if (!Array.isArray(claims.roles) || !claims.roles.every((r) => typeof r === 'string')) throw errors.invalidToken();
       if (!Array.isArray(claims.amr)) claims.amr = [];
       if (opts.revocations?.isRevoked(claims)) throw errors.invalidToken('The session has been revoked.');
+      if (key !== undefined && typeof claims.exp === 'number') cache?.set(key, structuredClone(claims));
       return claims;
     },
   };

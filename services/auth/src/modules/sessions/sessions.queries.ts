@@ -1,7 +1,7 @@
 /** Sessions and refresh tokens. All but `findRefreshTenant` run inside `withTenant` (RLS). */
 import { destroyByAccounts } from '../oidc/oidc.queries';
 import { sql } from 'kysely';
-import type { Db, SessionRow, Tx } from '../../db/schema';
+import type { Db, SessionRow, TenantRow, Tx, UserRow } from '../../db/schema';
 
 export type { SessionRow } from '../../db/schema';
 
@@ -39,6 +39,77 @@ export async function insertRefreshToken(trx: Tx, t: { token_hash: string; tenan
  */
 export async function findRefreshTenant(admin: Db, tokenHash: string): Promise<{ tenant_id: string; session_id: string } | undefined> {
   return admin.selectFrom('refresh_tokens').select(['tenant_id', 'session_id']).where('token_hash', '=', tokenHash).executeTakeFirst();
+}
+
+/**
+ * The refresh token's session id with its tenant's row, in one round trip (the token lookup and
+ * the tenant resolve used to be two). Owner connection, as {@link findRefreshTenant}.
+ */
+export async function findRefreshWithTenant(admin: Db, tokenHash: string): Promise<(TenantRow & { session_id: string }) | undefined> {
+  return admin
+    .selectFrom('refresh_tokens as rt')
+    .innerJoin('tenants as t', 't.id', 'rt.tenant_id')
+    .selectAll('t')
+    .select('rt.session_id')
+    .where('rt.token_hash', '=', tokenHash)
+    .executeTakeFirst();
+}
+
+/** What a successful one-statement rotation returns: the user (with permissions) and the session's expiries. */
+export type RotatedRow = UserRow & { permissions: string[]; s_amr: string[]; s_expires_at: Date; s_idle_expires_at: Date };
+
+/**
+ * The whole successful rotation as ONE statement (data-modifying CTEs): mark the presented token
+ * used (only if unused), extend the session's idle expiry when the session is active and its
+ * user not disabled, insert the next token's hash for that session, and read the user with the
+ * permissions of their roles. PostgreSQL runs every data-modifying CTE exactly once whether or
+ * not the final SELECT reads it. No row means "not the plain case" (reused or unknown token,
+ * inactive session, disabled user): the caller rolls back and takes the statement-by-statement
+ * path, which handles those cases (they are rare, so their extra round trips do not matter).
+ */
+export async function rotateRefreshToken(
+  trx: Tx,
+  r: { tokenHash: string; nextHash: string; idleSec: number; ip: string | null },
+): Promise<RotatedRow | undefined> {
+  return trx
+    .with('consumed', (qb) =>
+      qb.updateTable('refresh_tokens').set({ used_at: sql<Date>`now()` }).where('token_hash', '=', r.tokenHash).where('used_at', 'is', null).returning('session_id'),
+    )
+    .with('touched', (qb) =>
+      qb
+        .updateTable('sessions')
+        .from('users')
+        .set({
+          last_used_at: sql<Date>`now()`,
+          idle_expires_at: sql<Date>`least(sessions.expires_at, now() + make_interval(secs => ${r.idleSec}))`,
+          ip: r.ip,
+        })
+        .whereRef('users.id', '=', 'sessions.user_id')
+        .where('users.disabled_at', 'is', null)
+        .where('sessions.id', 'in', (eb) => eb.selectFrom('consumed').select('consumed.session_id'))
+        .where('sessions.revoked_at', 'is', null)
+        .where('sessions.expires_at', '>', sql<Date>`now()`)
+        .where('sessions.idle_expires_at', '>', sql<Date>`now()`)
+        .returning(['sessions.id', 'sessions.tenant_id', 'sessions.user_id', 'sessions.amr', 'sessions.expires_at', 'sessions.idle_expires_at']),
+    )
+    .with('inserted', (qb) =>
+      qb
+        .insertInto('refresh_tokens')
+        .columns(['token_hash', 'tenant_id', 'session_id'])
+        .expression((eb) => eb.selectFrom('touched').select([eb.val(r.nextHash).as('token_hash'), 'touched.tenant_id', 'touched.id']))
+        .returning('session_id'),
+    )
+    .selectFrom('touched')
+    .innerJoin('users as u', 'u.id', 'touched.user_id')
+    .innerJoin('inserted', 'inserted.session_id', 'touched.id')
+    .selectAll('u')
+    .select([
+      'touched.amr as s_amr',
+      'touched.expires_at as s_expires_at',
+      'touched.idle_expires_at as s_idle_expires_at',
+      sql<string[]>`coalesce((select array_agg(distinct p order by p) from roles r, unnest(r.permissions) p where r.name = any(u.roles)), '{}')`.as('permissions'),
+    ])
+    .executeTakeFirst();
 }
 
 /**

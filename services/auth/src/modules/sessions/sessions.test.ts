@@ -2,6 +2,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt } from 'jose';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import pg from 'pg';
 import { createTokenVerifier, type TokenVerifier } from '@gatehouse/platform/auth';
 import { createKvStore, type KvStore } from '@gatehouse/platform/kv';
 import { createRevocationList, type RevocationList } from '@gatehouse/platform/revocation';
@@ -44,6 +46,30 @@ async function revokedWithin(token: string, limitMs = 1000): Promise<number> {
 }
 
 describe('refresh', () => {
+  test('a plain rotation is 4 database round trips: token+tenant, BEGIN with the tenant, one rotating statement, COMMIT', async () => {
+    const r = await h.register();
+    if (h.deps.db.kind !== 'postgres') return; // PGlite has no wire round trips to count
+    // every statement the pg driver sends goes through Client.prototype.query; only those made
+    // on behalf of this request count (the outbox relay of the registration runs beside it)
+    const inRequest = new AsyncLocalStorage<true>();
+    const original = pg.Client.prototype.query;
+    const sent: string[] = [];
+    const counting = function (this: pg.Client, ...args: Parameters<typeof original>) {
+      const q = args[0] as unknown;
+      if (inRequest.getStore()) sent.push(typeof q === 'string' ? q : String((q as { text?: string }).text ?? 'query'));
+      return original.apply(this, args);
+    } as typeof original;
+    pg.Client.prototype.query = counting;
+    let res;
+    try {
+      res = await inRequest.run(true, () => h.request('POST', REFRESH, { body: { refreshToken: r.refreshToken } }));
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    assert.equal(res.statusCode, 200);
+    assert.equal(sent.length, 4, sent.join('\n'));
+  });
+
   test('rotates: a new refresh token each time, the same session, a fresh access token', async () => {
     const r = await h.register();
     const res = await h.request('POST', REFRESH, { body: { refreshToken: r.refreshToken } });
