@@ -22,6 +22,7 @@ import { dashboardView } from './views/dashboard.js';
 import { webhooksView } from './views/webhooks.js';
 import { oidcView, rememberPendingInteraction } from './views/oidc.js';
 import { applicationsView } from './views/applications.js';
+import { resourcesView } from './views/resources.js';
 
 /** The screens: fragment → view, who may see it, its menu label. */
 const ROUTES = {
@@ -36,6 +37,7 @@ const ROUTES = {
   '#/admin/users': { view: adminUsersView, title: 'Users', role: 'admin', menu: 'Users' },
   '#/admin/webhooks': { view: webhooksView, title: 'Webhooks', role: 'admin', menu: 'Webhooks' },
   '#/admin/applications': { view: applicationsView, title: 'Applications', role: 'admin', menu: 'Applications' },
+  '#/admin/resources': { view: resourcesView, title: 'API resources', role: 'admin', menu: 'API resources' },
   '#/oidc': { view: oidcView, title: 'Sign in to an application', role: 'user' },
   '#/admin/roles': { view: rolesView, title: 'Roles', role: 'admin', menu: 'Roles' },
   '#/admin/audit': { view: auditView, title: 'Audit log', role: 'admin', menu: 'Audit log' },

@@ -1,7 +1,7 @@
 /**
  * Applications (role admin): the tenant's OAuth/OpenID clients. Register one (its client
- * secret is shown once), rotate its secret, disable or delete it. API resources are managed
- * through the API (`/api/v1/admin/resources`).
+ * secret is shown once), rotate its secret, disable or delete it. API resources have their
+ * own screen (views/resources.js).
  */
 import { api } from '../lib/api.js';
 import { actionButton, checkbox, dl, field, form, h, replace } from '../lib/dom.js';

@@ -5,7 +5,10 @@
  * validated by openid-client; a second, first-party application then signs in without a
  * password (single sign-on, no consent screen); prompt=none answers with a code; RP-initiated
  * logout ends the provider session (prompt=none then answers login_required); the device flow
- * (RFC 8628) is approved in the browser while a CLI polls.
+ * (RFC 8628) is approved in the browser while a CLI polls. A sign-in through a social provider
+ * (an oidc-provider stand-in as the tenant's generic OpenID Connect provider) resumes the
+ * application's pending sign-in: app -> /oidc/auth -> console -> provider -> /oauth-callback
+ * -> consent -> code at the app.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +20,8 @@ import * as client from 'openid-client';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
 import { startTestSystem, type TestSystem } from '../system';
 import { totpAt } from '../../../services/auth/src/modules/mfa/mfa.totp';
-import { assertClean, chromiumMissing, launchChromium, makeUser, openPage, signInUi, signOutUi } from '../../../services/gateway/src/modules/console/console.browser.fixtures';
+import { assertClean, chromiumMissing, launchChromium, makeUser, openPage, run, signInUi, signOutUi } from '../../../services/gateway/src/modules/console/console.browser.fixtures';
+import { CLIENT_ID, CLIENT_SECRET, startIdp, type Idp } from '../../../services/auth/src/modules/oauth/oauth.fixtures';
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -33,6 +37,7 @@ describe('OpenID provider: hosted login in headless Chromium', { skip: chromiumM
   let app: http.Server;
   let appUrl: string;
   let origin: string;
+  let idp: Idp;
 
   before(async () => {
     const port = await freePort();
@@ -41,8 +46,17 @@ describe('OpenID provider: hosted login in headless Chromium', { skip: chromiumM
     await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
     appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
     [s, browser] = await Promise.all([startTestSystem({ port, env: { PUBLIC_URL: origin } }), launchChromium()]);
+    // a social sign-in provider for the default tenant: the generic OpenID Connect one, a real
+    // oidc-provider on loopback; the console's /oauth-callback is on the tenant's redirect URIs
+    idp = await startIdp([`${origin}/api/v1/auth/oauth/oidc/callback`]);
+    const token = await s.superadminToken();
+    const settings = await s.request('PATCH', '/api/v1/admin/tenant', { token, body: { settings: { redirectUris: [`${origin}/oauth-callback`] } } });
+    assert.equal(settings.status, 200, settings.text);
+    const oidc = await s.request('PUT', '/api/v1/admin/oauth-providers/oidc', { token, body: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, discoveryUrl: idp.issuer } });
+    assert.equal(oidc.status, 200, oidc.text);
   });
   after(async () => {
+    await idp?.close();
     await browser?.close();
     await s?.close();
     app?.closeAllConnections();
@@ -158,6 +172,54 @@ describe('OpenID provider: hosted login in headless Chromium', { skip: chromiumM
       await page.getByText('CLI is disconnected.').waitFor();
       await apps.getByText(/^CLI — /).waitFor({ state: 'detached' });
       assert.equal((await client.tokenIntrospection(cliConfig, deviceTokens.access_token)).active, false);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a social sign-in on the console resumes the application\'s sign-in: consent, then the code at the application', async () => {
+    const root = await s.login(s.superadmin.email, s.superadmin.password);
+    const r = await s.request('POST', '/api/v1/admin/applications', { token: root.accessToken, body: { name: 'Social shop', type: 'web', redirectUris: [`${appUrl}/social`] } });
+    assert.equal(r.status, 201, r.text);
+    const config = await client.discovery(new URL(`${origin}/oidc`), r.body.clientId, r.body.clientSecret, undefined, { execute: [client.allowInsecureRequests] });
+    // the provider signs in an account of its own, new to Gatehouse (signed up on the way)
+    const email = `oidc-social-${run}@example.test`;
+    idp.accounts.set(`sub-${run}`, { email, email_verified: true, name: 'Sofia Social' });
+    idp.behaviour.account = `sub-${run}`;
+
+    const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
+    try {
+      const { page, problems } = await openPage(context);
+      const verifier = client.randomPKCECodeVerifier();
+      const nonce = client.randomNonce();
+      await page.goto(
+        client.buildAuthorizationUrl(config, {
+          redirect_uri: `${appUrl}/social`,
+          scope: 'openid email',
+          code_challenge: await client.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+          nonce,
+          state: 'social',
+        }).href,
+      );
+      // the console's sign-in screen; the social button leaves for the provider and comes back
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await page.getByRole('link', { name: 'Sign in with OpenID Connect' }).click();
+      // back on the console, signed in: the pending sign-in continues with the consent screen
+      await page.getByRole('heading', { name: 'Allow Social shop?' }).waitFor();
+      await page.getByText('Your email address and whether it is verified').waitFor();
+      await page.getByRole('button', { name: 'Allow' }).click();
+      await page.waitForURL(`${appUrl}/social?**`);
+      const tokens = await client.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: 'social' });
+      const claims = tokens.claims()!;
+      assert.equal(claims.email, email);
+      const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+      assert.equal(info.email, email);
+      // the Gatehouse account the social sign-in made is the ID token's subject
+      const users = await s.request('GET', `/api/v1/admin/users?query=${encodeURIComponent(email)}`, { token: root.accessToken });
+      assert.equal(users.status, 200, users.text);
+      assert.ok(JSON.stringify(users.body).includes(claims.sub), `${claims.sub} in ${users.text.slice(0, 300)}`);
+      assertClean(problems);
     } finally {
       await context.close();
     }

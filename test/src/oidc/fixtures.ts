@@ -48,18 +48,26 @@ export async function discover(s: TestSystem, slug: string, clientId: string, se
 
 /** A browser stand-in: cookies by name, redirects followed by hand, through the gateway. */
 export function browser(s: TestSystem, slug: string) {
+  return browserAt(s.url, `${slug}.${s.baseDomain}`);
+}
+
+/**
+ * The browser stand-in against any base URL: requests for `host` go to `baseUrl` (the gateway,
+ * or an auth service process reached directly, with `extra` headers such as the tenant ones
+ * the gateway would add).
+ */
+export function browserAt(baseUrl: string, host: string, extra: Record<string, string> = {}) {
   const jar = new Map<string, string>();
-  const host = `${slug}.${s.baseDomain}`;
   async function go(method: string, url: string, o: { token?: string; body?: unknown } = {}) {
     const u = new URL(url, `https://${host}`);
-    const headers: Record<string, string> = { host: u.host, cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
+    const headers: Record<string, string> = { ...extra, host: u.host, cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
     if (o.token) headers.authorization = `Bearer ${o.token}`;
     let body: string | undefined;
     if (o.body !== undefined) {
       body = JSON.stringify(o.body);
       headers['content-type'] = 'application/json';
     }
-    const res = await undiciRequest(`${s.url}${u.pathname}${u.search}`, { method: method as 'GET', headers, body });
+    const res = await undiciRequest(`${baseUrl}${u.pathname}${u.search}`, { method: method as 'GET', headers, body });
     const setCookie = res.headers['set-cookie'];
     for (const c of Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : []) {
       const [pair] = c.split(';');

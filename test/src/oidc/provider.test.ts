@@ -382,6 +382,63 @@ describe('OpenID Connect provider', () => {
     assert.ok(landed.searchParams.get('code'), landed.href);
   });
 
+  test('max_age: a sign-in older than max_age forces a fresh one, and the ID token\'s auth_time honours it', async () => {
+    const user = await s.register({ tenant: a.slug });
+    const config = await discover(s, a.slug, web.clientId, web.clientSecret);
+    const nav = browser(s, a.slug);
+    const start = async (params: Record<string, string>) => {
+      const verifier = client.randomPKCECodeVerifier();
+      const url = client.buildAuthorizationUrl(config, {
+        redirect_uri: CALLBACK,
+        scope: 'openid',
+        code_challenge: await client.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state: 'ma',
+        ...params,
+      }).href;
+      return { verifier, url };
+    };
+    // the Gatehouse sign-in is two minutes old when the application first signs the user in
+    const signedInAt = new Date(Date.now() - 120_000);
+    await s.services.auth.deps.db.admin.updateTable('sessions').set({ created_at: signedInAt }).where('user_id', '=', user.id).execute();
+    const first = await start({});
+    const landed = await nav.signIn(first.url, user.accessToken);
+    const firstTokens = await client.authorizationCodeGrant(config, new URL(landed), { pkceCodeVerifier: first.verifier, expectedState: 'ma' });
+    assert.equal(firstTokens.claims()!.auth_time, Math.floor(signedInAt.getTime() / 1000));
+
+    // max_age longer than that: single sign-on, a code without any page, the same auth_time
+    const relaxed = await start({ max_age: '3600' });
+    const code = new URL(await nav.follow(relaxed.url));
+    assert.ok(code.searchParams.get('code'), code.href);
+    const relaxedTokens = await client.authorizationCodeGrant(config, code, { pkceCodeVerifier: relaxed.verifier, expectedState: 'ma', maxAge: 3600 });
+    assert.equal(relaxedTokens.claims()!.auth_time, Math.floor(signedInAt.getTime() / 1000));
+
+    // max_age shorter than the sign-in's age: the login step again, and the two-minute-old
+    // Gatehouse sign-in is refused (it is younger than prompt=login's five minutes, but older than max_age)
+    const strict = await start({ max_age: '60' });
+    const at = new URL(await nav.follow(strict.url));
+    assert.match(at.pathname, /^\/oidc\/interaction\//, at.href);
+    const uid = at.pathname.split('/').pop()!;
+    const details = (await nav.go('GET', `/oidc/interaction/${uid}/details`)).json();
+    assert.equal(details.prompt, 'login');
+    assert.ok((details.reasons as string[]).includes('max_age'), JSON.stringify(details.reasons));
+    const stale = await nav.go('POST', `/oidc/interaction/${uid}/login`, { token: user.accessToken, body: {} });
+    assert.equal(stale.status, 409, stale.text);
+    assert.equal(stale.json().code, 'reauthentication_required');
+
+    // a fresh Gatehouse sign-in is accepted; auth_time is that sign-in's, within max_age
+    const before = Math.floor(Date.now() / 1000);
+    const fresh = await s.login(user.email, user.password, { tenant: a.slug });
+    const ok = await nav.go('POST', `/oidc/interaction/${uid}/login`, { token: fresh.accessToken, body: {} });
+    assert.equal(ok.status, 200, ok.text);
+    const back = new URL(await nav.follow(String(ok.json().redirectTo)));
+    assert.ok(back.searchParams.get('code'), back.href);
+    // openid-client itself checks auth_time against max_age (maxAge)
+    const strictTokens = await client.authorizationCodeGrant(config, back, { pkceCodeVerifier: strict.verifier, expectedState: 'ma', maxAge: 60 });
+    const authTime = strictTokens.claims()!.auth_time!;
+    assert.ok(authTime >= before && authTime <= Math.ceil(Date.now() / 1000), `auth_time ${authTime}, fresh sign-in at ${before}`);
+  });
+
   test('signing out of Gatehouse ends the applications\' grants: refresh fails, introspection inactive', async () => {
     for (const trigger of ['logout', 'logout-all', 'session-revoke', 'password-change', 'consent-revoke', 'admin-disable', 'admin-delete'] as const) {
       const user = await s.register({ tenant: a.slug });

@@ -49,6 +49,25 @@ export interface OidcRouteDeps {
 
 /** How recent a Gatehouse sign-in must be for `prompt=login` or an exceeded `max_age`. */
 const FRESH_SIGN_IN_SEC = 300;
+/**
+ * The least age a sign-in may have and still count for an exceeded `max_age`, however small
+ * `max_age` is (0 means "always sign in again"): the time a user needs to sign in on the
+ * console and come back, within the 30 s clock tolerance relying parties allow on auth_time.
+ */
+const JUST_SIGNED_IN_SEC = 30;
+
+/** How old (seconds) the Gatehouse sign-in may be for this login step: a fresh one for prompt=login or an exceeded max_age. */
+function freshnessLimit(reasons: readonly string[], maxAge: unknown): number | undefined {
+  let limit: number | undefined;
+  if (reasons.includes('login_prompt')) limit = FRESH_SIGN_IN_SEC;
+  const age = Number(maxAge);
+  if (reasons.includes('max_age') && Number.isFinite(age)) {
+    // the sign-in must be younger than max_age asks, so the ID token's auth_time honours it
+    const forMaxAge = Math.max(Math.min(FRESH_SIGN_IN_SEC, age), JUST_SIGNED_IN_SEC);
+    limit = Math.min(limit ?? forMaxAge, forMaxAge);
+  }
+  return limit;
+}
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 
@@ -146,8 +165,8 @@ export async function registerOidcRoutes(app: HttpApp, deps: OidcRouteDeps) {
       const session = await db.withTenant(tenantId, (trx) => trx.selectFrom('sessions').select(['created_at', 'amr']).where('id', '=', claims.sid).executeTakeFirst());
       if (!session) throw errors.invalidToken();
       const authTime = Math.floor(session.created_at.getTime() / 1000);
-      const needsFresh = details.prompt.reasons.some((r) => r === 'login_prompt' || r === 'max_age');
-      if (needsFresh && Date.now() / 1000 - authTime > FRESH_SIGN_IN_SEC) {
+      const limit = freshnessLimit(details.prompt.reasons, details.params.max_age);
+      if (limit !== undefined && Date.now() / 1000 - authTime > limit) {
         throw new AppError('reauthentication_required', 409, { detail: 'The application asks for a fresh sign-in: sign in again.' });
       }
       const amr = session.amr.length ? session.amr : ['pwd'];
