@@ -1,13 +1,13 @@
 /**
  * Users of the tenant (role admin): search with filters (role, status, verified), create a user
  * with a password or invite one by email, and per user: roles (built-in and the tenant's
- * custom ones), sign out everywhere, reset two-step verification, mark the email verified,
+ * custom ones), active sessions with revoke per session, sign out everywhere, reset two-step verification, mark the email verified,
  * send a password reset, disable or enable, delete (confirmed), and the user's audit trail.
  * A role change cuts the user's access tokens at once; their next refresh carries the new roles.
  */
 import { api, hasRole, session } from '../lib/api.js';
 import { actionButton, checkbox, field, form, h, replace, section, showError, timeEl } from '../lib/dom.js';
-import { badge } from './shared.js';
+import { badge, deviceName } from './shared.js';
 import { confirmButton } from './confirm.js';
 
 const ADMIN = '/api/v1/admin/users';
@@ -196,6 +196,50 @@ function userRow(ctx, initial, roleChoices, reload) {
           }),
     ];
 
+    const sessionList = h('div', { class: 'sessions' });
+    const drawSessions = async () => {
+      const { items } = await api('GET', `${path}/sessions`);
+      items.sort((a, b) => b.lastUsedAt.localeCompare(a.lastUsedAt));
+      replace(
+        sessionList,
+        items.length === 0
+          ? h('p', { class: 'muted', text: 'No active session.' })
+          : h(
+              'ul',
+              { class: 'rows', 'aria-label': `Sessions of ${name}` },
+              items.map((s) =>
+                h(
+                  'li',
+                  { class: 'row', dataset: { session: s.id } },
+                  h(
+                    'div',
+                    { class: 'row-main' },
+                    h('strong', { text: deviceName(s.userAgent) }),
+                    s.current ? badge('this device', 'ok') : null,
+                    h('div', { class: 'muted small' }, `${s.ip ?? 'unknown address'} · signed in `, timeEl(s.createdAt), ' · last active ', timeEl(s.lastUsedAt)),
+                  ),
+                  confirmButton('Revoke', {
+                    'aria-label': `Revoke session of ${deviceName(s.userAgent)} from ${s.ip ?? 'unknown address'}`,
+                    question: `Sign ${name} out of this session?`,
+                    confirmText: 'Yes, revoke it',
+                    action: async () => {
+                      showError(alert, null);
+                      await api('DELETE', `${path}/sessions/${encodeURIComponent(s.id)}`);
+                      ctx.notify(`The session of ${name} is revoked.`);
+                      await drawSessions();
+                    },
+                    onError,
+                  }),
+                ),
+              ),
+            ),
+      );
+    };
+    const showSessions = actionButton('Show sessions', async () => {
+      showError(alert, null);
+      await drawSessions();
+    }, { className: 'small', onError });
+
     const trail = h('div', { class: 'trail' });
     const showTrail = actionButton('Show activity', async () => {
       const q = new URLSearchParams({ subjectId: u.id, limit: '20' });
@@ -228,6 +272,7 @@ function userRow(ctx, initial, roleChoices, reload) {
           roles,
           h('div', { class: 'actions' }, saveRoles),
           h('div', { class: 'actions wrap' }, actions),
+          section('Sessions', showSessions, sessionList),
           section('Activity', showTrail, trail),
         ),
       ),

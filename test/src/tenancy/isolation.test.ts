@@ -135,6 +135,9 @@ const MATRIX: Probe[] = [
   { endpoint: 'GET /api/v1/admin/users/{id}', kind: 'cross', path: ({ b }) => `/api/v1/admin/users/${b.user.id}`, expect: adminOnly },
   { endpoint: 'PATCH /api/v1/admin/users/{id}', kind: 'cross', path: ({ b }) => `/api/v1/admin/users/${b.user.id}`, body: () => ({ disabled: true, roles: ['user', 'admin'] }), expect: adminOnly },
   { endpoint: 'DELETE /api/v1/admin/users/{id}', kind: 'cross', path: ({ b }) => `/api/v1/admin/users/${b.organizer.id}`, expect: adminOnly },
+  { endpoint: 'GET /api/v1/admin/users/{id}/sessions', kind: 'cross', path: ({ b }) => `/api/v1/admin/users/${b.user.id}/sessions`, expect: adminOnly },
+  // A's own user with B's session id: not found (B's user id alone would fail earlier)
+  { endpoint: 'DELETE /api/v1/admin/users/{id}/sessions/{sid}', kind: 'cross', path: ({ a, b }) => `/api/v1/admin/users/${a.user.id}/sessions/${b.sessionId}`, expect: adminOnly },
   { endpoint: 'POST /api/v1/admin/users/{id}/sessions/revoke', kind: 'cross', path: ({ b }) => `/api/v1/admin/users/${b.user.id}/sessions/revoke`, body: () => ({}), expect: adminOnly },
   { endpoint: 'POST /api/v1/admin/users', kind: 'self', ok: ['admin'], body: () => ({ email: uniqueEmail('matrix-made') }) },
   { endpoint: 'POST /api/v1/admin/users/{id}/password-reset', kind: 'cross', path: ({ b }) => `/api/v1/admin/users/${b.admin.id}/password-reset`, body: () => ({}), expect: adminOnly },

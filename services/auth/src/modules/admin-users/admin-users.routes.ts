@@ -6,7 +6,8 @@ import { bearerSecurity, problems, ProblemSchema, UserSchema } from '@gatehouse/
 import { requestContext } from '../../context';
 import type { MfaService } from '../mfa/mfa.service';
 import type { AdminUserService } from './admin-users.service';
-import { AdminUserCreateSchema, AdminUserListQuerySchema, AdminUserListSchema, AdminUserParamsSchema, AdminUserPatchSchema } from './admin-users.schemas';
+import { AdminUserCreateSchema, AdminUserListQuerySchema, AdminUserListSchema, AdminUserParamsSchema, AdminUserPatchSchema, AdminUserSessionParamsSchema } from './admin-users.schemas';
+import { SessionListSchema } from '../sessions/sessions.schemas';
 
 const P = '/api/v1/admin/users';
 const tags = ['admin'];
@@ -116,6 +117,41 @@ export function registerAdminUserRoutes(app: HttpApp, { admin, mfa, verifier }: 
     },
     async (req, reply) => {
       await admin.revokeSessions(req.auth!, req.params.id, requestContext(req));
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    `${P}/:id/sessions`,
+    {
+      preHandler: requireAdmin,
+      schema: {
+        tags,
+        summary: 'The user\'s active sessions',
+        description: '`current` is true only for the session of the calling admin (when the admin looks at their own account).',
+        security: bearerSecurity,
+        params: AdminUserParamsSchema,
+        response: { 200: SessionListSchema, ...errorsOf },
+      },
+    },
+    async (req) => ({ items: await admin.listSessions(req.auth!, req.params.id) }),
+  );
+
+  app.delete(
+    `${P}/:id/sessions/:sid`,
+    {
+      preHandler: requireAdmin,
+      schema: {
+        tags,
+        summary: 'Revoke one session of a user',
+        description: 'Its access tokens stop working within a second and its refresh token is dead. 404 `not_found` for a session that is not the user\'s or has ended.',
+        security: bearerSecurity,
+        params: AdminUserSessionParamsSchema,
+        response: { 204: Type.Null(), ...errorsOf },
+      },
+    },
+    async (req, reply) => {
+      await admin.revokeSession(req.auth!, req.params.id, req.params.sid, requestContext(req));
       return reply.code(204).send(null);
     },
   );

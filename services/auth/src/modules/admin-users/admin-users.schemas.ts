@@ -19,6 +19,8 @@ export const AdminUserListSchema = ListOf(UserSchema);
 
 export const AdminUserParamsSchema = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
+export const AdminUserSessionParamsSchema = Type.Object({ id: Type.String({ format: 'uuid' }), sid: Type.String({ format: 'uuid' }) });
+
 export const AdminUserPatchSchema = Type.Object(
   {
     disabled: Type.Optional(Type.Boolean({ description: 'disabling revokes every session of the user at once' })),

@@ -201,6 +201,22 @@ export function createAdminUserService(deps: AdminUserServiceDeps) {
       guardTarget(actor, target);
       await sessions.revokeAll(actor.tid, id, ctx, 'admin_revoked', 'session_revoked');
     },
+
+    /** The user's active sessions (`current` marks the admin's own session, when it is the user's). */
+    async listSessions(actor: AccessClaims, id: string) {
+      const target = await db.withTenant(actor.tid, (trx) => findUserById(trx, id));
+      if (!target) throw adminUserErrors.notFound();
+      guardTarget(actor, target);
+      return sessions.list(actor.tid, id, actor.sid);
+    },
+
+    /** Revokes one session of the user (404 `not_found` when it is not theirs or already ended). */
+    async revokeSession(actor: AccessClaims, id: string, sessionId: string, ctx: RequestContext): Promise<void> {
+      const target = await db.withTenant(actor.tid, (trx) => findUserById(trx, id));
+      if (!target) throw adminUserErrors.notFound();
+      guardTarget(actor, target);
+      await sessions.revokeOne(actor.tid, id, sessionId, ctx, 'session_revoked');
+    },
   };
 }
 export type AdminUserService = ReturnType<typeof createAdminUserService>;

@@ -168,6 +168,36 @@ describe('admin users: change', () => {
     assert.equal((await h.request('POST', `${U}/${crypto.randomUUID()}/sessions/revoke`, { token: admin.accessToken })).statusCode, 404);
   });
 
+  test('sessions of a user: listed, one revoked (the other lives); 404 for another user\'s session; a superadmin\'s only for a superadmin', async () => {
+    const u = await h.register();
+    const other = (await h.request('POST', '/api/v1/auth/login', { body: { email: u.email, password: u.password } })).json() as { accessToken: string; refreshToken: string };
+    const [sid1, sid2] = [decodeJwt(u.accessToken).sid as string, decodeJwt(other.accessToken).sid as string];
+    const list = await h.request('GET', `${U}/${u.userId}/sessions`, { token: admin.accessToken });
+    assert.equal(list.statusCode, 200);
+    const items = list.json().items as Array<{ id: string; current: boolean; ip: string | null }>;
+    assert.deepEqual(items.map((s) => s.id).sort(), [sid1, sid2].sort());
+    assert.ok(items.every((s) => !s.current), 'none is the admin\'s own');
+
+    // a session of someone else under this user's id: not found, and nothing revoked
+    const stranger = await h.register();
+    const wrong = await h.request('DELETE', `${U}/${u.userId}/sessions/${decodeJwt(stranger.accessToken).sid as string}`, { token: admin.accessToken });
+    assert.equal(wrong.statusCode, 404);
+    assert.equal(wrong.json().code, 'not_found');
+    assert.equal((await h.request('GET', '/api/v1/auth/me', { token: stranger.accessToken })).statusCode, 200);
+    assert.equal((await h.request('DELETE', `${U}/${u.userId}/sessions/not-a-uuid`, { token: admin.accessToken })).statusCode, 400);
+
+    const res = await h.request('DELETE', `${U}/${u.userId}/sessions/${sid1}`, { token: admin.accessToken });
+    assert.equal(res.statusCode, 204);
+    await rejectedWithin1s(u.accessToken);
+    assert.equal((await h.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: u.refreshToken } })).statusCode, 401);
+    assert.equal((await h.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: other.refreshToken } })).statusCode, 200, 'the other session lives');
+    assert.equal((await h.request('DELETE', `${U}/${u.userId}/sessions/${sid1}`, { token: admin.accessToken })).statusCode, 404, 'already ended');
+    assert.deepEqual((await h.request('GET', `${U}/${u.userId}/sessions`, { token: admin.accessToken })).json().items.map((s: { id: string }) => s.id), [sid2]);
+    assert.equal((await h.request('GET', `${U}/${crypto.randomUUID()}/sessions`, { token: admin.accessToken })).statusCode, 404);
+    assert.equal((await h.request('GET', `${U}/${superadmin.user.id}/sessions`, { token: admin.accessToken })).statusCode, 403);
+    assert.equal((await h.request('GET', `${U}/${superadmin.user.id}/sessions`, { token: superadmin.accessToken })).statusCode, 200);
+  });
+
   test('delete: sessions revoked, the user and its rows gone, user.events.deleted; 404 afterwards', async () => {
     const u = await h.register({ email: uniqueEmail('gone') });
     const res = await h.request('DELETE', `${U}/${u.userId}`, { token: admin.accessToken });

@@ -231,6 +231,9 @@ describe('console administration screens in headless Chromium (360 px)', { skip:
     await ivy.page.getByRole('link', { name: 'Back to your account' }).click();
     await heading(ivy.page, 'My account');
     await ivy.page.getByText(`Now: ${moved}`).waitFor();
+    // the new address signs in; the old one no longer does
+    assert.equal((await postJson(system, '/api/v1/auth/login', { email: moved, password: invitee.password }, { 'x-tenant': slug })).status, 200);
+    assert.equal((await postJson(system, '/api/v1/auth/login', { email: invitee.email, password: invitee.password }, { 'x-tenant': slug })).status, 401);
 
     await ivy.page.getByLabel('Password to delete').fill(invitee.password);
     await ivy.page.getByRole('button', { name: 'Delete my account' }).click();
