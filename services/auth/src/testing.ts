@@ -19,6 +19,35 @@ import { createUserAccount } from './operations';
 import { authService } from './service';
 
 /** A password that passes the policy. */
+/**
+ * Redirect URIs that differ from the registered `https://app.example.com/callback` (and the
+ * loopback `http://localhost:5173/auth/done`) in the ways open-redirect attacks use: userinfo,
+ * dot segments, extra path, ports, scheme, case, query, fragment, suffix hosts, encoding,
+ * other loopback ports, other schemes, relative and unparseable. Social login and the OpenID
+ * provider must refuse every one.
+ */
+export const REDIRECT_URI_VARIANTS: readonly string[] = [
+    'https://app.example.com@evil.example/callback',
+    'https://evil.example@app.example.com/callback',
+    'https://app.example.com/callback/..;/evil',
+    'https://app.example.com/callback/../callback',
+    'https://app.example.com/callback/extra',
+    'https://app.example.com/callbackx',
+    'https://app.example.com:8443/callback',
+    'https://app.example.com:443/callback',
+    'http://app.example.com/callback',
+    'https://APP.example.com/callback',
+    'https://app.example.com/callback?next=evil',
+    'https://app.example.com/callback#frag',
+    'https://app.example.com.evil.example/callback',
+    'https://app.example.com/%63allback',
+    'http://localhost:5174/auth/done',
+    'http://127.0.0.1:5173/auth/done',
+    'javascript:alert(1)',
+    '//app.example.com/callback',
+    'not a url',
+];
+
 export const GOOD_PASSWORD = 'correct horse battery staple 7';
 
 /** A client IP of its own, so failure counters in a shared Redis never carry over between runs. */

@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as client from 'openid-client';
+import { REDIRECT_URI_VARIANTS } from '@gatehouse/auth/testing';
 import { BASE_DOMAIN, startTestSystem, type TestSystem } from '../system';
 import { browser, discover } from './fixtures';
 
@@ -41,27 +42,7 @@ describe('OpenID provider: attacks', () => {
   };
 
   test('redirect URIs not registered exactly are refused without a redirect (19 variants)', async () => {
-    const bad = [
-      'https://app.example.com@evil.example/callback',
-      'https://evil.example@app.example.com/callback',
-      'https://app.example.com/callback/..;/evil',
-      'https://app.example.com/callback/../callback',
-      'https://app.example.com/callback/extra',
-      'https://app.example.com/callbackx',
-      'https://app.example.com:8443/callback',
-      'https://app.example.com:443/callback',
-      'http://app.example.com/callback',
-      'https://APP.example.com/callback',
-      'https://app.example.com/callback?next=evil',
-      'https://app.example.com/callback#frag',
-      'https://app.example.com.evil.example/callback',
-      'https://app.example.com/%63allback',
-      'http://localhost:5174/auth/done',
-      'http://127.0.0.1:5173/auth/done',
-      'javascript:alert(1)',
-      '//app.example.com/callback',
-      'not a url',
-    ];
+    const bad = REDIRECT_URI_VARIANTS;
     const nav = browser(s, t.slug);
     for (const redirectUri of bad) {
       const r = await nav.go('GET', authorize(web.clientId, { redirect_uri: redirectUri, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }));

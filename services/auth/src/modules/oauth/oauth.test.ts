@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { decodeJwt } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
-import { startAuth, uniqueEmail, type Harness } from '../../testing';
+import { REDIRECT_URI_VARIANTS, startAuth, uniqueEmail, type Harness } from '../../testing';
 import { totpAt } from '../mfa/mfa.totp';
 import { CLIENT_ID, CLIENT_SECRET, startFakeGitHub, startIdp, type Idp, type IdpAccount } from './oauth.fixtures';
 
@@ -210,27 +210,7 @@ for (const provider of ['oidc', 'google']) {
 
 describe('redirect URIs and linking', () => {
   test('redirect URIs not on the allow-list are refused with 400 invalid_redirect_uri (userinfo, ..;/, extra path, other port, ...)', async () => {
-    const bad = [
-      'https://app.example.com@evil.example/callback',
-      'https://evil.example@app.example.com/callback',
-      'https://app.example.com/callback/..;/evil',
-      'https://app.example.com/callback/../callback',
-      'https://app.example.com/callback/extra',
-      'https://app.example.com/callbackx',
-      'https://app.example.com:8443/callback',
-      'https://app.example.com:443/callback',
-      'http://app.example.com/callback',
-      'https://APP.example.com/callback',
-      'https://app.example.com/callback?next=evil',
-      'https://app.example.com/callback#frag',
-      'https://app.example.com.evil.example/callback',
-      'https://app.example.com/%63allback',
-      'http://localhost:5174/auth/done',
-      'http://127.0.0.1:5173/auth/done',
-      'javascript:alert(1)',
-      '//app.example.com/callback',
-      'not a url',
-    ];
+    const bad = REDIRECT_URI_VARIANTS;
     for (const redirectUri of bad) {
       const res = await h.request('GET', `${P}/oidc/start`, { query: { redirectUri } });
       assert.equal(res.statusCode, 400, redirectUri);
