@@ -20,3 +20,13 @@ export async function consumeSpan<T>(_event: unknown, _consumer: string, fn: () 
   return fn();
 }
 export function nameServerSpan(_method: string, _route: string): void {}
+export function enableServerSpans(): void {}
+export function serverSpansEnabled(): boolean {
+  return false;
+}
+export function tracedRequestListener<H>(handler: H): H {
+  return handler;
+}
+export function querySpanLogger(_namespace: string): undefined {
+  return undefined;
+}

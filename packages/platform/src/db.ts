@@ -21,6 +21,7 @@ import { createUnitOfWork, type CommitHooks, type Emit, type UnitOfWork } from '
 export type { PlatformTables } from './schema';
 export type { CommitHooks, Emit } from './unit-of-work';
 import { observedGauge, type Registry } from './metrics';
+import { querySpanLogger } from './tracing';
 
 /** The unprivileged role every tenant-scoped transaction runs as. */
 export const APP_ROLE = 'gatehouse_app';
@@ -73,6 +74,15 @@ export function poolOptions(config: { database: { poolSize: number; connectTimeo
   return { poolSize: config.database.poolSize, connectTimeoutMs: config.database.connectTimeoutMs };
 }
 
+/** The database a PostgreSQL URL names (db.namespace of query spans). */
+function databaseName(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
+  } catch {
+    return 'postgres';
+  }
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Creates the database handle for one service schema. */
@@ -104,14 +114,17 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     // Not getting a connection (pool exhausted past the timeout, server refusing) surfaces as
     // pg's own error, which the HTTP error handler answers 503 `service_unavailable` with
     // Retry-After (`isDependencyDown` in errors.ts), in every service, never a 500.
-    admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    // tracing on: a span per query made inside a trace (tracing.ts); off: no logging at all
+    const log = querySpanLogger(databaseName(opts.url));
+    admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), ...(log ? { log } : {}) });
   } else {
     kind = 'pglite';
     if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
     lite = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
     await lite.waitReady;
     await lite.exec(`create schema if not exists ${schema}; set search_path to ${schema}, public;`);
-    admin = new Kysely<DB>({ dialect: new PGliteDialect(lite) });
+    const log = querySpanLogger(opts.dataDir ? 'pglite' : 'pglite-memory');
+    admin = new Kysely<DB>({ dialect: new PGliteDialect(lite), ...(log ? { log } : {}) });
   }
 
   let hooks: CommitHooks = {};

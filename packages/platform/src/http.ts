@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault, type FastifyReply } from 'fastify';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import client from 'prom-client';
@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { AppError, isDependencyDown, problem, statusTitle, type FieldError } from './errors';
 import { createMetricsRegistry, histogram, observedGauge } from './metrics';
 import { GATEHOUSE_VERSION } from './version';
-import { nameServerSpan } from './tracing';
+import { nameServerSpan, serverSpansEnabled, tracedRequestListener } from './tracing';
 import swagger from '@fastify/swagger';
 import { unsafeCoercedInput, unsafeRequestInput } from './input';
 
@@ -164,6 +164,21 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
       return sendProblem(reply, status, status === 500 ? 'internal_error' : 'bad_request', status === 414 ? 'A path segment is too long.' : status === 500 ? 'Something went wrong on our side.' : 'The URL is not valid.');
     },
     ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    // Tracing on: the same server Fastify would make (lib/server.js), its request listener
+    // wrapped to open a SERVER span per request (tracing.ts says why not instrumentation-http).
+    // Tracing off: Fastify's own server, untouched.
+    ...(serverSpansEnabled()
+      ? {
+          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void, o: { http?: object; keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number }) => {
+            const server = createServer(o.http ?? {}, tracedRequestListener(handler));
+            if (o.keepAliveTimeout !== undefined) server.keepAliveTimeout = o.keepAliveTimeout;
+            if (o.requestTimeout !== undefined) server.requestTimeout = o.requestTimeout;
+            server.setTimeout(o.connectionTimeout ?? 0);
+            if (o.maxRequestsPerSocket) server.maxRequestsPerSocket = o.maxRequestsPerSocket;
+            return server;
+          },
+        }
+      : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const registry = opts.registry ?? createMetricsRegistry();

@@ -10,18 +10,21 @@
  * cost of a function call per would-be span. Only traces are exported; metrics stay on
  * METRICS_PORT and logs on stdout.
  *
- * Instrumented: HTTP in and out (node:http, fetch and @fastify/reply-from via undici), Fastify
- * routes (the server span takes the route's name, see `nameServerSpan`), pg queries, Redis
+ * Instrumented: HTTP in (each HTTP app's own SERVER span, `tracedRequestListener`, named after
+ * the Fastify route by `nameServerSpan`) and out (node:http, fetch and @fastify/reply-from via
+ * undici), database queries (Kysely's log hook, `querySpanLogger`, pg and PGlite alike), Redis
  * commands, and event publish/consume (`./tracing`, carried in each CloudEvent's traceparent).
  * Database and Redis calls are traced only inside a trace (a request, a consumed event): the
  * outbox relay's idle polling must not make a root trace a second.
  *
- * Kept cheap (the goal: within 10% of tracing off, bench/src/tracing.ts): no span for a pool
- * checkout or a transaction's BEGIN/COMMIT (a simple authenticated GET went from 7 spans to
- * 4), Redis spans name the command only, outgoing HTTP only inside a trace, probes untraced.
+ * Kept cheap (the goal: within 10% of tracing off, bench/src/tracing.ts): the server and query
+ * spans are Gatehouse's own (lean, no pool checkout or BEGIN/COMMIT spans; a simple
+ * authenticated GET makes 4), Redis spans name the command only, outgoing HTTP only inside a
+ * trace, probes untraced.
  * The production bundles keep the start-first order by code splitting (scripts/build.mjs).
  */
 import { register } from 'node:module';
+import { enableServerSpans } from './tracing';
 
 type Env = Record<string, string | undefined>;
 let sdk: { shutdown(): Promise<void> } | undefined;
@@ -48,28 +51,22 @@ export async function startTracing(env: Env, serviceName: string): Promise<boole
   const iitm = await import('import-in-the-middle/register-hooks.mjs');
   if (iitm.supportsSyncHooks()) iitm.register({ include: HOOKED });
   else register('import-in-the-middle/hook.mjs', import.meta.url, { data: { include: HOOKED } });
-  const [{ NodeSDK }, { HttpInstrumentation }, { UndiciInstrumentation }, { PgInstrumentation }, { IORedisInstrumentation }, trace] = await Promise.all([
+  const [{ NodeSDK }, { HttpInstrumentation }, { UndiciInstrumentation }, { IORedisInstrumentation }, trace] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/instrumentation-http'),
     import('@opentelemetry/instrumentation-undici'),
-    import('@opentelemetry/instrumentation-pg'),
     import('@opentelemetry/instrumentation-ioredis'),
     import('@opentelemetry/sdk-trace'),
   ]);
-  const probes = new Set(['/healthz', '/readyz', '/metrics']);
   const started = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME?.trim() || serviceName,
-    sampler: withoutTransactionControl(trace, samplerFromEnv(trace, env)),
+    sampler: samplerFromEnv(trace, env),
     instrumentations: [
-      new HttpInstrumentation({
-        // probes make no span; outgoing node:http calls (the S3 client) only inside a trace
-        ignoreIncomingRequestHook: (req) => probes.has((req.url ?? '').split('?')[0] ?? ''),
-        requireParentforOutgoingSpans: true,
-      }),
+      // outgoing node:http calls (the S3 client) only inside a trace; incoming requests get
+      // their server span from the HTTP apps themselves (tracing.ts, tracedRequestListener)
+      new HttpInstrumentation({ disableIncomingRequestInstrumentation: true, requireParentforOutgoingSpans: true }),
       // fetch and @fastify/reply-from; only inside a trace (readiness polls, JWKS refreshes make none)
       new UndiciInstrumentation({ requireParentforSpans: true }),
-      // no span for taking a pooled connection (one per query: it doubled the spans of a request)
-      new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false, ignoreConnectSpans: true }),
       // the command name only: arguments (keys, values, rate-limit scripts) stay out of traces
       new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }),
     ],
@@ -78,6 +75,7 @@ export async function startTracing(env: Env, serviceName: string): Promise<boole
     logRecordProcessors: [],
   });
   started.start();
+  enableServerSpans();
   sdk = started;
   return true;
 }
@@ -109,22 +107,6 @@ export function samplerFromEnv(t: TraceSdk, env: Env): Sampler {
     default:
       return new t.ParentBasedSampler({ root: new t.AlwaysOnSampler() });
   }
-}
-
-/** `BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`... as the pg instrumentation names their spans. */
-const TRANSACTION_CONTROL = /^pg\.query:(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|START)\b/i;
-
-/**
- * `sampler`, except that a unit of work's transaction statements make no span: every
- * `db.withTenant` is BEGIN, its queries, COMMIT, and those two spans were a third of a simple
- * request's spans while saying nothing its parent span does not (its duration covers them).
- */
-export function withoutTransactionControl(t: TraceSdk, sampler: Sampler): Sampler {
-  return {
-    shouldSample: (context, traceId, spanName, spanKind, attributes, links) =>
-      TRANSACTION_CONTROL.test(spanName) ? { decision: t.SamplingDecision.NOT_RECORD } : sampler.shouldSample(context, traceId, spanName, spanKind, attributes, links),
-    toString: () => `WithoutTransactionControl{${sampler.toString()}}`,
-  };
 }
 
 /** Exports the spans still buffered and stops the SDK (graceful shutdown); no-op when off. */

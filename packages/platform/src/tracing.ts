@@ -8,7 +8,9 @@
  * consumer's span continue the request's trace even though they run later, in another loop
  * or another process.
  */
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LogEvent } from 'kysely';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 
 const tracer = trace.getTracer('gatehouse');
 
@@ -93,4 +95,82 @@ export function nameServerSpan(method: string, route: string): void {
   if (!span?.isRecording()) return;
   span.updateName(`${method} ${route}`);
   span.setAttribute('http.route', route);
+}
+
+let serverSpans = false;
+
+/** Called by `./tracing-sdk` once the SDK runs: HTTP apps created afterwards trace their requests. */
+export function enableServerSpans(): void {
+  serverSpans = true;
+}
+
+/** Whether HTTP apps should wrap their request listener in {@link tracedRequestListener} (tracing on). */
+export function serverSpansEnabled(): boolean {
+  return serverSpans;
+}
+
+/** Probes make no span: a trace a second per prober would say nothing. */
+const UNTRACED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * `handler` (a Fastify app's request listener) run in a SERVER span per request, continuing
+ * the request's `traceparent`. Hand-written instead of @opentelemetry/instrumentation-http's
+ * incoming side, which cost a third of a proxied GET's CPU with tracing on (it gathers a dozen
+ * attributes per request and patches every server's `emit`; bench/results/*-tracing-run2.md):
+ * this span carries the stable-convention attributes a trace view needs (method, path, scheme,
+ * route through {@link nameServerSpan}, status) and nothing else. The request and response
+ * emitters are bound to the span's context so that Fastify, which resumes a request from their
+ * events (the body's `end`, the response's `finish`), runs every hook and handler inside it.
+ */
+export function tracedRequestListener(handler: RequestListener): RequestListener {
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (UNTRACED_PATHS.has(path)) return handler(req, res);
+    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    const method = req.method ?? 'GET';
+    const span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' } }, parent);
+    const ctx = trace.setSpan(parent, span);
+    res.once('close', () => {
+      span.setAttribute('http.response.status_code', res.statusCode);
+      if (res.statusCode >= 500 || !res.writableFinished) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    });
+    context.bind(ctx, req);
+    context.bind(ctx, res);
+    context.with(ctx, handler, undefined, req, res);
+  };
+}
+
+/** Statements that only open or close a transaction: no span (the unit of work's parent span covers them). */
+const TRANSACTION_CONTROL = new Set(['BEGIN', 'COMMIT', 'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'START', 'END']);
+
+/**
+ * Kysely's `log` option that records each query made inside a trace as a CLIENT span
+ * `pg.query:<OPERATION>` (db.system.name postgresql, db.namespace, db.query.text: the SQL with
+ * its $n placeholders, never the values), or undefined when tracing is off, so that Kysely
+ * does no logging work at all. The span is made after the fact from Kysely's own timing:
+ * cheaper than @opentelemetry/instrumentation-pg, which wrapped every pool checkout and query
+ * (transaction control included) in context work and a span, and it covers PGlite as well.
+ */
+export function querySpanLogger(namespace: string): ((event: LogEvent) => void) | undefined {
+  if (!serverSpans) return undefined;
+  return (event) => {
+    const active = context.active();
+    if (!trace.getSpan(active)) return; // only inside a trace: the relay's idle polling makes none
+    const text = event.query.sql;
+    const op = (/^\s*([A-Za-z]+)/.exec(text)?.[1] ?? 'QUERY').toUpperCase();
+    if (TRANSACTION_CONTROL.has(op)) return;
+    const end = performance.now();
+    const span = tracer.startSpan(
+      `pg.query:${op}`,
+      { kind: SpanKind.CLIENT, startTime: end - event.queryDurationMillis, attributes: { 'db.system.name': 'postgresql', 'db.namespace': namespace, 'db.operation.name': op, 'db.query.text': text } },
+      active,
+    );
+    if (event.level === 'error') failed(span, event.error);
+    span.end(end);
+  };
 }
