@@ -1,0 +1,108 @@
+/**
+ * Gatehouse's own spans (tracing.ts): the SERVER span each HTTP app opens per request (the
+ * client's traceparent continued, named after the route, probes untraced) and the query spans
+ * made from Kysely's log (inside a trace only, no BEGIN/COMMIT), here on PGlite, with the
+ * OpenTelemetry Node SDK exporting to memory. The e2e suite checks the same across processes.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { SpanKind } from '@opentelemetry/api';
+import { createHttpApp, type HttpApp } from './http';
+import { createDatabase, type Database } from './db';
+import { enableServerSpans, withSpan } from './tracing';
+import { eventually, testLogger } from './testing';
+
+const exporter = new InMemorySpanExporter();
+const sdk = new NodeSDK({ serviceName: 'tracing-test', spanProcessors: [new SimpleSpanProcessor({ exporter })], instrumentations: [], metricReaders: [], logRecordProcessors: [] });
+let db: Database;
+let app: HttpApp;
+let url: string;
+
+before(async () => {
+  sdk.start();
+  enableServerSpans();
+  db = await createDatabase({ schema: 'traced', logger: testLogger });
+  app = await createHttpApp({ name: 'traced', logger: testLogger });
+  app.get('/things/:id', async (req) => {
+    const { id } = req.params as { id: string };
+    const rows = await db.transaction(async (trx) => (await sql<{ id: string }>`select ${id}::text as id`.execute(trx)).rows);
+    return { id: rows[0]?.id };
+  });
+  url = await app.listen({ host: '127.0.0.1', port: 0 });
+});
+
+after(async () => {
+  await app?.close();
+  await db?.close();
+  await sdk.shutdown();
+});
+
+const spanId = (s: ReadableSpan) => s.spanContext().spanId;
+const parentId = (s: ReadableSpan) => s.parentSpanContext?.spanId;
+
+test("a request is a SERVER span named after its route, continuing the client's traceparent, with its queries as children", async () => {
+  exporter.reset();
+  const traceId = randomBytes(16).toString('hex');
+  const parent = randomBytes(8).toString('hex');
+  const r = await fetch(`${url}/things/abc?x=1`, { headers: { traceparent: `00-${traceId}-${parent}-01` } });
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), { id: 'abc' });
+  // the span ends when the response is closed, which can come just after the client has it
+  const server = await eventually(() => {
+    const s = exporter.getFinishedSpans().find((x) => x.kind === SpanKind.SERVER);
+    assert.ok(s, 'a server span');
+    return s;
+  });
+  const spans = exporter.getFinishedSpans();
+  assert.equal(server.name, 'GET /things/:id');
+  assert.equal(server.spanContext().traceId, traceId);
+  assert.equal(parentId(server), parent);
+  assert.equal(server.attributes['http.route'], '/things/:id');
+  assert.equal(server.attributes['url.path'], '/things/abc');
+  assert.equal(server.attributes['http.response.status_code'], 200);
+  const queries = spans.filter((s) => s.name.startsWith('pg.query:'));
+  assert.deepEqual(
+    queries.map((q) => q.name),
+    ['pg.query:SELECT'],
+    'the SELECT has a span; the transaction statements have none',
+  );
+  const q = queries[0]!;
+  assert.equal(q.kind, SpanKind.CLIENT);
+  assert.equal(parentId(q), spanId(server));
+  assert.equal(q.attributes['db.system.name'], 'postgresql');
+  assert.equal(q.attributes['db.query.text'], 'select $1::text as id', 'the SQL with placeholders, never the values');
+});
+
+test('without a traceparent the request starts a trace; probes and queries outside a trace make no span', async () => {
+  exporter.reset();
+  assert.equal((await fetch(`${url}/readyz`)).status, 200);
+  await sql`select 1`.execute(db.admin);
+  assert.deepEqual(
+    exporter.getFinishedSpans().map((s) => s.name),
+    [],
+  );
+  assert.equal((await fetch(`${url}/things/x`)).status, 200);
+  const server = await eventually(() => {
+    const s = exporter.getFinishedSpans().find((x) => x.kind === SpanKind.SERVER);
+    assert.ok(s, 'a server span');
+    return s;
+  });
+  assert.equal(parentId(server), undefined);
+  // by now the probe's response was long closed: it still has no span
+  assert.ok(!exporter.getFinishedSpans().some((s) => s.attributes['url.path'] === '/readyz'), 'no span for the probe');
+});
+
+test('a failing query inside a span is an error span under it', async () => {
+  exporter.reset();
+  await assert.rejects(withSpan('work', {}, () => sql`select * from no_such_table`.execute(db.admin)));
+  const spans = exporter.getFinishedSpans();
+  const work = spans.find((s) => s.name === 'work');
+  const q = spans.find((s) => s.name === 'pg.query:SELECT');
+  assert.ok(work && q, spans.map((s) => s.name).join(', '));
+  assert.equal(parentId(q), spanId(work));
+  assert.equal(q.status.code, 2, 'SpanStatusCode.ERROR');
+});
