@@ -9,6 +9,7 @@
  * BENCH_SECONDS (default 10) sets each load run's length. `npm run bench -- enumeration` runs
  * only the login-timing comparison (enumeration.ts) and writes `<date>-<mode>-enumeration.*`.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -73,7 +74,9 @@ async function main() {
   if (process.env.BENCH_ONLY === 'tracing') {
     if (real) await resetDatabase(process.env.DATABASE_URL);
     try {
+      report.load = os.loadavg();
       report.tracing = await measureTracingCost(env, SECONDS);
+      report.loadAfter = os.loadavg();
     } finally {
       await rm(dataDir, { recursive: true, force: true });
       if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
@@ -421,10 +424,14 @@ async function resetDatabase(url: string | undefined) {
 async function writeTracingResults(r: Record<string, any>) {
   const dir = path.join(root, 'bench', 'results');
   await mkdir(dir, { recursive: true });
-  const name = `${String(r.date).slice(0, 10)}-${r.mode}-tracing`;
+  // a second run of the same day is written beside the first (-run2, -run3...), never over it
+  const day = `${String(r.date).slice(0, 10)}-${r.mode}-tracing`;
+  let name = day;
+  for (let n = 2; existsSync(path.join(dir, `${name}.md`)); n++) name = `${day}-run${n}`;
   await writeFile(path.join(dir, `${name}.json`), JSON.stringify(r, null, 2) + '\n');
   const m = r.machine;
-  const head = `# Tracing cost ${String(r.date).slice(0, 10)} (${r.mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback. Each run ${r.seconds} s. \`BENCH_ONLY=tracing npm run bench\`.\n\n`;
+  const la = (x: number[]) => x.map((v) => v.toFixed(1)).join(' / ');
+  const head = `# Tracing cost ${String(r.date).slice(0, 10)} (${r.mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback; shared with other jobs (load average 1/5/15 min before ${la(r.load)}, after ${la(r.loadAfter)}). Each run ${r.seconds} s. \`BENCH_ONLY=tracing npm run bench\`.\n\n`;
   await writeFile(path.join(dir, `${name}.md`), head + tracingMarkdown(r.tracing));
 }
 

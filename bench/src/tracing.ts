@@ -10,6 +10,7 @@
  * rounds. Goals: on within 10% of off, off within 1% of none.
  */
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
 import { fmt, freePort, http, load, spawnNode, type LoadResult } from './lib';
@@ -35,6 +36,8 @@ export interface TracingCost {
   none: { login: LoadResult; authMe: LoadResult };
   off: { login: LoadResult; authMe: LoadResult };
   on: { login: LoadResult; authMe: LoadResult };
+  /** the 1-minute load average at the start of each run, in order (none, off, on per round) */
+  loadPerRun: number[];
   /** every round's req/s, per mode: login and GET /auth/me */
   perRound: Record<Mode, { login: number[]; authMe: number[] }>;
   /** median CPU ms of the server process per request (every thread): robust to other load on the machine */
@@ -67,6 +70,7 @@ export async function measureTracingCost(env: Record<string, string | undefined>
   const runs: Record<Mode, { login: LoadResult[]; authMe: LoadResult[] }> = { none: { login: [], authMe: [] }, off: { login: [], authMe: [] }, on: { login: [], authMe: [] } };
   const cpu: Record<Mode, { login: number[]; authMe: number[] }> = { none: { login: [], authMe: [] }, off: { login: [], authMe: [] }, on: { login: [], authMe: [] } };
   const password = 'bench password that is long enough';
+  const loadPerRun: number[] = [];
   try {
     for (let round = 0; round < rounds; round++) {
       for (const mode of MODES) {
@@ -90,6 +94,7 @@ export async function measureTracingCost(env: Record<string, string | undefined>
           const bearer = { authorization: `Bearer ${reg.body.accessToken}` };
           await load({ url: `${base}/api/v1/auth/me`, headers: bearer, connections: 32, seconds: 2 }); // warm-up
           const pid = child.proc.pid!;
+          loadPerRun.push(os.loadavg()[0]!);
           const login = await measured(pid, () => load({ url: `${base}/api/v1/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }), connections: 8, seconds }));
           const authMe = await measured(pid, () => load({ url: `${base}/api/v1/auth/me`, headers: bearer, connections: 32, seconds }));
           runs[mode].login.push(login);
@@ -115,6 +120,7 @@ export async function measureTracingCost(env: Record<string, string | undefined>
   const cpuMedians = Object.fromEntries(MODES.map((m) => [m, { login: median(cpu[m].login), authMe: median(cpu[m].authMe) }])) as TracingCost['cpu'];
   return {
     rounds,
+    loadPerRun,
     none,
     off,
     on,
@@ -151,6 +157,8 @@ ${row('POST /auth/login, tracing on', t.on.login)}
 ${row('GET /auth/me, no tracing code (32 conns)', t.none.authMe)}
 ${row('GET /auth/me, tracing off', t.off.authMe)}
 ${row('GET /auth/me, tracing on', t.on.authMe)}
+
+1-minute load average at the start of each run (none, off, on per round): ${t.loadPerRun.map((x) => fmt(x, 1)).join(', ')}.
 
 req/s of each round, in order: login none ${rounds(t.perRound.none.login)}; off ${rounds(t.perRound.off.login)}; on ${rounds(t.perRound.on.login)}. GET /auth/me none ${rounds(t.perRound.none.authMe)}; off ${rounds(t.perRound.off.authMe)}; on ${rounds(t.perRound.on.authMe)}.
 
