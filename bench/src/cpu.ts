@@ -10,7 +10,7 @@
  * Beside login/s: the argon2id verify ceiling at the auth service's parameters, measured by the
  * bench process in the same round (8 concurrent verifies, as `npm run bench` does).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,11 +24,11 @@ type Endpoint = (typeof ALL)[number];
 /** BENCH_CPU_ONLY=login,me: a subset (e.g. to profile one endpoint alone) */
 const ENDPOINTS = ALL.filter((e) => !process.env.BENCH_CPU_ONLY || process.env.BENCH_CPU_ONLY.split(',').includes(e));
 
-export interface CpuRun extends LoadResult { cpuMsPerReq: number; cpuCores: number }
-export interface CpuRound { side: 'A' | 'B'; root: string; ceiling: number; runs: Record<Endpoint, CpuRun> }
+export interface CpuRun extends LoadResult { cpuMsPerReq: number; cpuCores: number; threadsMsPerReq: { main: number; pool: number; other: number } }
+export interface CpuRound { side: 'A' | 'B'; root: string; ceiling: number; argon2CpuMs: number; idleCpuMsPerSec: number; runs: Record<Endpoint, CpuRun> }
 export interface CpuFigures {
   rounds: CpuRound[];
-  median: Record<'A' | 'B', Partial<Record<Endpoint, { rps: number; cpuMsPerReq: number }>> & { ceiling?: number; loginRatio?: number }>;
+  median: Record<'A' | 'B', Partial<Record<Endpoint, { rps: number; cpuMsPerReq: number }>> & { ceiling?: number; loginRatio?: number; argon2CpuMs?: number }>;
   seconds: number;
 }
 
@@ -41,13 +41,40 @@ export function cpuMs(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * TICK_MS;
 }
 
+/** CPU ms of a process' threads by kind: the JS thread, the pools (libuv's: crypto jobs, and before the argon2 worker pool argon2; worker threads: argon2), the rest (V8's GC and compiler threads). */
+export function threadCpuMs(pid: number): { main: number; pool: number; other: number } {
+  const out = { main: 0, pool: 0, other: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = (Number(f[11]) + Number(f[12])) * TICK_MS;
+      if (comm === 'MainThread' || tid === String(pid)) out.main += ms;
+      else if (comm === 'libuv-worker' || comm === 'WorkerThread') out.pool += ms;
+      else out.other += ms;
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return out;
+}
+
 async function measured(pid: number, run: () => Promise<LoadResult>): Promise<CpuRun> {
   const c0 = cpuMs(pid);
+  const th0 = threadCpuMs(pid);
   const t0 = performance.now();
   const r = await run();
   const cpu = cpuMs(pid) - c0;
+  const th1 = threadCpuMs(pid);
   const wall = performance.now() - t0;
-  return { ...r, cpuMsPerReq: r.requests ? cpu / r.requests : NaN, cpuCores: cpu / wall };
+  const per = (x: number) => (r.requests ? x / r.requests : NaN);
+  return {
+    ...r,
+    cpuMsPerReq: per(cpu),
+    cpuCores: cpu / wall,
+    threadsMsPerReq: { main: per(th1.main - th0.main), pool: per(th1.pool - th0.pool), other: per(th1.other - th0.other) },
+  };
 }
 
 const median = (xs: number[]) => {
@@ -91,11 +118,22 @@ async function oneRound(
       }
     }
     const runs = {} as Record<Endpoint, CpuRun>;
+    // the process' own background work (pollers, timers) with no requests: CPU ms per second
+    await sleep(1000);
+    const i0 = cpuMs(pid);
+    const it = performance.now();
+    await sleep(4000);
+    const idleCpuMsPerSec = ((cpuMs(pid) - i0) * 1000) / (performance.now() - it);
 
     // login: autocannon, 8 connections, one account; beside it the argon2id ceiling
     const params = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 } as unknown as Options;
     const stored = await hash(PASSWORD, params);
-    const ceiling = !ENDPOINTS.includes('login') ? NaN : (await loop(8, seconds, async () => verify(stored, PASSWORD))).rps;
+    // the ceiling, and the CPU one verification costs (this process is otherwise idle meanwhile)
+    const c0 = process.cpuUsage();
+    const ceilingRun = ENDPOINTS.includes('login') ? await loop(8, seconds, async () => verify(stored, PASSWORD)) : undefined;
+    const c1 = process.cpuUsage(c0);
+    const ceiling = ceilingRun?.rps ?? NaN;
+    const argon2CpuMs = ceilingRun ? (c1.user + c1.system) / 1000 / ceilingRun.requests : NaN;
     const loginReq = { url: `${base}/api/v1/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: users[0]!.email, password: PASSWORD }) };
     if (ENDPOINTS.includes('login')) await load({ ...loginReq, connections: 8, seconds: 2 });
     if (ENDPOINTS.includes('login')) runs.login = await measured(pid, () => load({ ...loginReq, connections: 8, seconds }));
@@ -123,10 +161,10 @@ async function oneRound(
     if (ENDPOINTS.includes('register')) runs.register = await measured(pid, () => loop(8, seconds, register));
 
     if (ENDPOINTS.includes('checkIn')) runs.checkIn = await checkIns(api, pid, seconds, stamp, admin);
-    const round_: CpuRound = { side, root: checkout, ceiling, runs };
+    const round_: CpuRound = { side, root: checkout, ceiling, argon2CpuMs, idleCpuMsPerSec, runs };
     console.log(
-      `cpu ${side}${round} (${checkout}): ceiling ${fmt(ceiling)}/s; ` +
-        ENDPOINTS.map((e) => `${e} ${fmt(runs[e].rps)}/s ${fmt(runs[e].cpuMsPerReq, 2)} ms (failed ${runs[e].non2xx})`).join('; '),
+      `cpu ${side}${round} (${checkout}): idle ${fmt(idleCpuMsPerSec, 1)} ms CPU/s; ceiling ${fmt(ceiling)}/s, ${fmt(argon2CpuMs, 2)} ms CPU per verify; ` +
+        ENDPOINTS.map((e) => `${e} ${fmt(runs[e].rps)}/s ${fmt(runs[e].cpuMsPerReq, 2)} ms [JS ${fmt(runs[e].threadsMsPerReq.main, 2)}, pool ${fmt(runs[e].threadsMsPerReq.pool, 2)}, other ${fmt(runs[e].threadsMsPerReq.other, 2)}] (failed ${runs[e].non2xx})`).join('; '),
     );
     return round_;
   } finally {
@@ -203,6 +241,7 @@ export async function measureCpu(
     if (!mine.length) continue;
     for (const e of ENDPOINTS) median_[side][e] = { rps: median(mine.map((r) => r.runs[e].rps)), cpuMsPerReq: median(mine.map((r) => r.runs[e].cpuMsPerReq)) };
     median_[side].ceiling = median(mine.map((r) => r.ceiling));
+    median_[side].argon2CpuMs = median(mine.map((r) => r.argon2CpuMs));
     if (ENDPOINTS.includes('login')) median_[side].loginRatio = median(mine.map((r) => r.runs.login.rps / r.ceiling));
   }
   return { rounds, median: median_, seconds };
@@ -232,13 +271,16 @@ export function cpuMarkdown(f: CpuFigures): string {
     '',
     !ENDPOINTS.includes('login') ? '' : `Login vs the argon2id verify ceiling (m=19456, t=2, p=1, 8 concurrent verifies in the bench process, same round): ` +
       (hasA ? `A ${fmt(a.loginRatio! * 100)}% (ceiling ${fmt(a.ceiling!)}/s), ` : '') +
-      `B ${fmt(b.loginRatio! * 100)}% (ceiling ${fmt(b.ceiling!)}/s). Goal ≥ 90%.`,
+      `B ${fmt(b.loginRatio! * 100)}% (ceiling ${fmt(b.ceiling!)}/s). Goal ≥ 90%. ` +
+      `One verification costs ${fmt(b.argon2CpuMs!, 2)} ms of CPU (median of B's rounds; the bench process' user+system over the ceiling run / verifications): ` +
+      (hasA ? `a login's other work is A ${fmt(a.login!.cpuMsPerReq - a.argon2CpuMs!, 2)} ms, ` : '') +
+      `B ${fmt(b.login!.cpuMsPerReq - b.argon2CpuMs!, 2)} ms of CPU per login = ${fmt((100 * (b.login!.cpuMsPerReq - b.argon2CpuMs!)) / b.argon2CpuMs!)}% of the verification (goal < 5%).`,
     '',
-    'Per round (CPU ms per request / req/s / failed):',
+    'Per round (CPU ms per request / req/s / failed; below it, CPU ms per request by thread: JS thread / pools (libuv and worker threads: argon2, crypto jobs) / other (GC, compiler)):',
     '',
-    '| round | side | ceiling/s | ' + ENDPOINTS.join(' | ') + ' |',
-    '|---|---|---:|' + ENDPOINTS.map(() => '---:').join('|') + '|',
-    ...f.rounds.map((r, i) => `| ${i + 1} | ${r.side} | ${fmt(r.ceiling)} | ` + ENDPOINTS.map((e) => `${fmt(r.runs[e].cpuMsPerReq, 2)} / ${fmt(r.runs[e].rps)} / ${r.runs[e].non2xx}`).join(' | ') + ' |'),
+    '| round | side | idle CPU ms/s | ceiling/s | argon2 CPU ms | ' + ENDPOINTS.join(' | ') + ' |',
+    '|---|---|---:|---:|---:|' + ENDPOINTS.map(() => '---:').join('|') + '|',
+    ...f.rounds.map((r, i) => `| ${i + 1} | ${r.side} | ${fmt(r.idleCpuMsPerSec, 1)} | ${fmt(r.ceiling)} | ${fmt(r.argon2CpuMs, 2)} | ` + ENDPOINTS.map((e) => `${fmt(r.runs[e].cpuMsPerReq, 2)} / ${fmt(r.runs[e].rps)} / ${r.runs[e].non2xx}<br>${r.runs[e].threadsMsPerReq ? `${fmt(r.runs[e].threadsMsPerReq.main, 2)} / ${fmt(r.runs[e].threadsMsPerReq.pool, 2)} / ${fmt(r.runs[e].threadsMsPerReq.other, 2)}` : ''}`).join(' | ') + ' |'),
     '',
   ];
   return lines.join('\n');
