@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { createDatabase, rlsSql, loadConfig, createSharedDeps, closeSharedDeps, makeEvent, startService } from '@gatehouse/platform';
 import type { PlatformTables } from '@gatehouse/platform/schema';
 import { auditService } from '@gatehouse/audit';
+import { cpuMs } from './cpu';
 
 const logger = pino({ level: 'silent' });
 
@@ -63,16 +64,32 @@ export async function measureRls(url?: string) {
     }
     await withRls(300);
     await withoutRls(300);
+    // CPU of both ends per transaction: this process and the database backends serving it
+    // (PostgreSQL on this machine: /proc/<pid>/stat), which other load on the machine
+    // disturbs far less than the wall time
+    const backends = async () =>
+      db.kind === 'postgres'
+        ? (await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database()`.execute(db.admin)).rows.map((r) => r.pid)
+        : [];
+    const serverCpu = (pids: number[]) => pids.reduce((sum, pid) => { try { return sum + cpuMs(pid); } catch { return sum; } }, 0);
     let a = 0;
     let b = 0;
-    // alternate in rounds so drift (caches, other load) hits both sides alike
-    for (let round = 0; round < 3; round++) {
-      let t = performance.now();
-      await withRls(n / 3);
-      a += performance.now() - t;
-      t = performance.now();
-      await withoutRls(n / 3);
-      b += performance.now() - t;
+    let cpuA = 0;
+    let cpuB = 0;
+    // alternate in short rounds so drift (caches, other load) hits both sides alike
+    const rounds = 10;
+    for (let round = 0; round < rounds; round++) {
+      for (const side of round % 2 ? (['b', 'a'] as const) : (['a', 'b'] as const)) {
+        const pids = await backends();
+        const s0 = serverCpu(pids);
+        const c0 = process.cpuUsage();
+        const t = performance.now();
+        await (side === 'a' ? withRls(n / rounds) : withoutRls(n / rounds));
+        const wall = performance.now() - t;
+        const c = process.cpuUsage(c0);
+        const cpu = (c.user + c.system) / 1000 + serverCpu(pids) - s0;
+        if (side === 'a') { a += wall; cpuA += cpu; } else { b += wall; cpuB += cpu; }
+      }
     }
     const withRlsPerSec = n / (a / 1000);
     const withoutRlsPerSec = n / (b / 1000);
@@ -80,7 +97,9 @@ export async function measureRls(url?: string) {
       withRlsPerSec,
       withoutRlsPerSec,
       overheadPct: (100 * (withoutRlsPerSec - withRlsPerSec)) / withoutRlsPerSec,
-      method: `${n} primary-key reads, each in its own transaction, on ${db.kind}: withTenant (role switch + app.tenant_id + policy) vs owner with an explicit tenant_id filter; 10 tenants × 1,000 rows.`,
+      cpuUsPerTx: { withRls: (1000 * cpuA) / n, withoutRls: (1000 * cpuB) / n },
+      cpuOverheadPct: (100 * (cpuA - cpuB)) / cpuB,
+      method: `${n} primary-key reads, each in its own transaction, on ${db.kind}: withTenant (role switch + app.tenant_id + policy) vs owner with an explicit tenant_id filter; 10 tenants × 1,000 rows; ${rounds} alternating rounds. overheadPct from the wall time, cpuOverheadPct from the CPU of this process plus the database backends (/proc/<pid>/stat).`,
     };
   } finally {
     await sql.raw(`drop schema if exists ${schema} cascade`).execute(db.admin).catch(() => {});

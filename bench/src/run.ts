@@ -22,6 +22,7 @@ import { measureTracingCost, tracingMarkdown } from './tracing';
 import { measureOidc, oidcMarkdown, type OidcFigures } from './oidc';
 import { measurePeer, peerMarkdown, type PeerFigures } from './peer';
 import { measureRefresh, refreshMarkdown, type RefreshFigures } from './refresh';
+import { runCpuBench } from './cpu';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const real = Boolean(process.env.DATABASE_URL || process.env.REDIS_URL || process.env.NATS_URL);
@@ -130,6 +131,8 @@ async function main() {
     await writeFile(path.join(dir, `${name}.md`), head + refreshMarkdown(report.refreshAB as RefreshFigures));
     return;
   }
+  // BENCH_ONLY=cpu: server CPU per request on the dist build, A/B against BENCH_BASE_ROOT (issue 13)
+  if (process.env.BENCH_ONLY === 'cpu') return runCpuBench(env, base, SECONDS, ADMIN, report, limits);
   // BENCH_ONLY=peer: Better Auth beside Gatehouse on the same PostgreSQL (issue 13 item 5)
   if (process.env.BENCH_ONLY === 'peer') {
     if (!process.env.DATABASE_URL) throw new Error('BENCH_ONLY=peer needs DATABASE_URL (the peer runs on PostgreSQL)');

@@ -281,7 +281,8 @@ export function loadConfig(env: Env): Config {
       ipWindowSec: int(env, 'THROTTLE_IP_WINDOW_SEC', 900, 1),
     },
     hashing: {
-      // argon2 runs on libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise)
+      // argon2 runs on worker threads, one per core (auth's passwords/argon2.pool.ts); the
+      // queue's extra slots overlap a login's lookup with another's hashing
       concurrency: int(env, 'PASSWORD_HASH_CONCURRENCY', 4, 1),
       maxPending: int(env, 'PASSWORD_HASH_QUEUE', 64, 0),
       maxWaitMs: int(env, 'PASSWORD_HASH_MAX_WAIT_MS', 3000, 1),

@@ -15,7 +15,7 @@ import type { RequestContext } from '../../context';
 import type { PasswordHasher } from '../passwords/passwords.service';
 import { checkPasswordPolicy } from '../passwords/passwords.policy';
 import type { RecoveryService } from '../recovery/recovery.service';
-import type { SessionService } from '../sessions/sessions.service';
+import type { CurrentRoles, SessionService } from '../sessions/sessions.service';
 import { assertSelfRegistration, passwordMinLength, type TenantService } from '../tenants/tenants.service';
 import type { Throttle } from '../throttle/throttle.service';
 import { findUserByEmail, findUserById, findUserByUsername, updateUser, type UserRow } from '../users/users.queries';
@@ -63,7 +63,7 @@ export function createAuthFlows(deps: AuthServiceDeps) {
       const email = input.email.trim();
       checkPasswordPolicy(input.password, { minLength: passwordMinLength(tenant), email, username: input.username });
       const passwordHash = await hasher.hash(input.password);
-      let created: { user: UserRow; issued: Awaited<ReturnType<SessionService['issue']>>; verifyToken: string };
+      let created: { user: UserRow; issued: Awaited<ReturnType<SessionService['issue']>>; verifyToken: string; current: CurrentRoles };
       try {
         created = await db.withTenant(tenant.id, async (trx, emit) => {
           const user = await insertAccount(trx, emit, {
@@ -75,16 +75,17 @@ export function createAuthFlows(deps: AuthServiceDeps) {
             displayName: input.displayName?.trim() || null,
             roles: ['user'],
           });
-          const issued = await sessions.issue(trx, { tenantId: tenant.id, userId: user.id, amr: ['pwd'], ctx });
+          const issued = await sessions.issue(trx, { tenantId: tenant.id, userId: user.id, amr: ['pwd'], ctx, tenant });
           const verifyToken = await recovery.issueVerificationTx(trx, tenant.id, user.id);
           await emit(authEvent('login_succeeded', tenant.id, ctx, { userId: user.id, sessionId: issued.session.id, reason: 'registration' }));
-          return { user, issued, verifyToken };
+          // the roles for the access token in this transaction too (not one of their own)
+          return { user, issued, verifyToken, current: await sessions.rolesNow(trx, user) };
         });
       } catch (err) {
         mapUniqueViolation(err);
       }
       recovery.sendVerification(created.user.email, created.verifyToken);
-      return sessions.tokenResponse(tenant, created.user, created.issued);
+      return sessions.tokenResponse(tenant, created.user, created.issued, created.current);
     },
 
     /**

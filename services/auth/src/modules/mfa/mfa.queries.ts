@@ -4,6 +4,18 @@ import type { TotpRow, Tx } from '../../db/schema';
 
 export type { TotpRow } from '../../db/schema';
 
+/**
+ * Whether the user has a confirmed TOTP secret and how many passkeys, in one statement (the
+ * login gate's question; it was two round trips).
+ */
+export async function secondFactors(trx: Tx, userId: string): Promise<{ hasTotp: boolean; passkeys: number }> {
+  const r = await sql<{ has_totp: boolean; passkeys: string }>`select
+      exists (select 1 from mfa_totp where user_id = ${userId} and confirmed_at is not null) as has_totp,
+      (select count(*) from passkeys where user_id = ${userId}) as passkeys`.execute(trx);
+  const row = r.rows[0]!;
+  return { hasTotp: row.has_totp, passkeys: Number(row.passkeys) };
+}
+
 /** The user's TOTP row, confirmed or pending. */
 export async function findTotp(trx: Tx, userId: string): Promise<TotpRow | undefined> {
   return trx.selectFrom('mfa_totp').selectAll().where('user_id', '=', userId).executeTakeFirst();

@@ -1,6 +1,6 @@
 /**
  * Password hashing: argon2id at OWASP's parameters (m=19456 KiB, t=2, p=1) through
- * @node-rs/argon2, which runs on libuv's thread pool (off the event loop). Imported hashes
+ * @node-rs/argon2, run whole on worker threads, one per core (argon2.pool.ts: off the event loop). Imported hashes
  * (bcrypt $2a/$2b/$2y, argon2 with other parameters or variants) verify, and `needsRehash`
  * tells the login to store a current hash once the password is known to be right.
  *
@@ -8,7 +8,7 @@
  * of logins is shed with 503 `overloaded` + Retry-After instead of queueing without end
  * (each waiting request holding on to time, memory and, around it, database work).
  */
-import { hash as argon2Hash, verify as argon2Verify, parseOptions, type Options } from '@node-rs/argon2';
+import { parseOptions, type Options } from '@node-rs/argon2';
 // bcryptjs (pure JS) only verifies hashes imported from other systems, once per user before
 // the re-hash; @node-rs/bcrypt 2.x ships a lock-breaking set of platform packages (npm ci fails).
 import bcrypt from 'bcryptjs';
@@ -16,6 +16,7 @@ import { randomToken } from '@gatehouse/platform/crypto';
 import { withSpan } from '@gatehouse/platform/tracing';
 import { createWorkQueue, type WorkQueue } from '@gatehouse/platform/workqueue';
 import { normalizePassword } from './passwords.policy';
+import { argon2Pool } from './argon2.pool';
 import type { AuthMetrics } from '../../metrics';
 
 /** Current argon2id parameters (algorithm 2 = Argon2id; the package's enum is a const enum). */
@@ -39,6 +40,10 @@ export function createPasswordHasher(
   metrics?.argon2Depth(() => queue.active + queue.pending);
   /** One argon2 operation as a trace span. */
   const traced = <T>(op: string, fn: () => Promise<T>): Promise<T> => withSpan(`argon2 ${op}`, { 'gatehouse.argon2.memory_kib': params.memoryCost }, fn);
+
+  // every argon2 call runs whole in a worker thread (argon2.pool.ts), off the event loop
+  const argon2Hash = (password: string, o: Options) => argon2Pool().hash(password, o);
+  const argon2Verify = (stored: string, password: string) => argon2Pool().verify(stored, password);
 
   function hashPassword(password: string): Promise<string> {
     return queue.run(() => traced('hash', () => argon2Hash(normalizePassword(password), options)));

@@ -41,6 +41,13 @@ export interface IssuedSession {
   refreshToken: string;
 }
 
+/** Roles and permissions for an access token, and the moment taken before they were read. */
+export interface CurrentRoles {
+  roles: string[];
+  permissions: string[];
+  issuedAtMs: number;
+}
+
 export interface SessionServiceDeps {
   db: Database;
   keys: KeyService;
@@ -87,9 +94,11 @@ export function createSessionService(deps: SessionServiceDeps) {
     revocationTtlMs,
 
     /** Creates a session and its first refresh token inside the caller's transaction. */
-    async issue(trx: Tx, input: { tenantId: string; userId: string; amr: string[]; ctx: RequestContext }): Promise<IssuedSession> {
-      // the tenant's idle lifetime (settings.refreshTokenTtlSec), read in this transaction
-      const idleSec = refreshIdleSec({ settings: (await findTenantSettings(trx, input.tenantId)) ?? {} }, tokens.refreshIdleSec);
+    async issue(trx: Tx, input: { tenantId: string; userId: string; amr: string[]; ctx: RequestContext; tenant?: Pick<Tenant, 'settings'> }): Promise<IssuedSession> {
+      // the tenant's idle lifetime (settings.refreshTokenTtlSec): from the tenant the caller
+      // read for this request (as refresh does), else read in this transaction
+      const settings = input.tenant ? input.tenant.settings : ((await findTenantSettings(trx, input.tenantId)) ?? {});
+      const idleSec = refreshIdleSec({ settings }, tokens.refreshIdleSec);
       const session = await insertSession(trx, {
         id: randomUUID(),
         tenant_id: input.tenantId,
@@ -111,10 +120,21 @@ export function createSessionService(deps: SessionServiceDeps) {
      * that commits after the read cuts this token too (its iat is before the cut), so a token
      * never outlives a cut with roles older than it (roles.service).
      */
-    async tokenResponse(tenant: Tenant, user: UserRow, issued: IssuedSession): Promise<TokenResponse> {
+    async tokenResponse(tenant: Tenant, user: UserRow, issued: IssuedSession, read?: CurrentRoles): Promise<TokenResponse> {
+      if (read) return signResponse(tenant, user, issued, read, read.issuedAtMs);
       const issuedAtMs = Date.now();
       const current = await db.withTenant(tenant.id, (trx) => rolesAndPermissions(trx, user.id));
       return signResponse(tenant, user, issued, current ?? { roles: user.roles, permissions: [] }, issuedAtMs);
+    },
+
+    /**
+     * {@link tokenResponse}'s read of the roles inside the caller's transaction (the one that
+     * issued the session: no transaction of its own), the moment taken before the read.
+     */
+    async rolesNow(trx: Tx, user: Pick<UserRow, 'id' | 'roles'>): Promise<CurrentRoles> {
+      const issuedAtMs = Date.now();
+      const current = await rolesAndPermissions(trx, user.id);
+      return { ...(current ?? { roles: user.roles, permissions: [] }), issuedAtMs };
     },
 
     /**

@@ -1,7 +1,30 @@
 /** SQL for attendance. Every function takes the executor, so it runs inside the caller's transaction. */
-import type { AttendanceRow, NewAttendance, Tx } from '../../db/schema';
+import type { AttendanceRow, EventRow, NewAttendance, Tx } from '../../db/schema';
 
 export type { AttendanceRow } from '../../db/schema';
+
+/**
+ * A check-in's reads in one statement (they were three round trips): the event, whether the
+ * member has a profile here, whether they are checked in already.
+ */
+export async function findCheckInContext(
+  trx: Tx,
+  eventId: string,
+  userId: string,
+): Promise<{ event: EventRow; member: boolean; checkedIn: boolean } | undefined> {
+  const row = await trx
+    .selectFrom('events')
+    .selectAll('events')
+    .select((eb) => [
+      eb.exists(eb.selectFrom('profiles').select('profiles.id').where('profiles.id', '=', userId)).as('member'),
+      eb.exists(eb.selectFrom('attendance').select('attendance.user_id').where('attendance.event_id', '=', eventId).where('attendance.user_id', '=', userId)).as('checked_in'),
+    ])
+    .where('events.id', '=', eventId)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { member, checked_in, ...event } = row;
+  return { event, member: Boolean(member), checkedIn: Boolean(checked_in) };
+}
 
 /**
  * Inserts the check-in unless one exists. Concurrent scans of the same member all reach this

@@ -22,7 +22,6 @@ import { EVENT_SOURCE, readCursor } from '../../common';
 import { encodeCursor, iso } from '@gatehouse/platform/formats';
 import { eventErrors } from '../events/events.errors';
 import { findEvent } from '../events/events.queries';
-import { profileExists } from '../profiles/profiles.queries';
 import { qrErrors } from '../qr/qr.errors';
 import type { QrTokens } from '../qr/qr.token';
 import { attendanceErrors } from './attendance.errors';
@@ -30,6 +29,7 @@ import {
   checkOut,
   existingProfiles,
   findAttendance,
+  findCheckInContext,
   listRoster,
   replaceRoster,
   insertCheckIn,
@@ -117,12 +117,16 @@ export function createAttendanceService(deps: {
       const userId = member(auth, qrToken, 'check_in');
       const now = clock();
       const result = await db.withTenant(auth.tid, async (trx, emit) => {
-        const event = await loadEvent(trx, eventId);
-        const existing = await findAttendance(trx, eventId, userId);
-        if (existing) return { row: existing, created: false };
+        const found = await findCheckInContext(trx, eventId, userId);
+        if (!found) throw eventErrors.eventNotFound();
+        const { event } = found;
+        if (found.checkedIn) {
+          const existing = await findAttendance(trx, eventId, userId);
+          if (existing) return { row: existing, created: false };
+        }
         const opensAt = new Date(event.starts_at.getTime() - early);
         if (now < opensAt || now >= event.ends_at) throw attendanceErrors.checkInClosed(opensAt, event.ends_at);
-        if (!(await profileExists(trx, userId))) throw attendanceErrors.userNotFound();
+        if (!found.member) throw attendanceErrors.userNotFound();
         const inserted = await insertCheckIn(trx, {
           tenant_id: auth.tid,
           event_id: eventId,

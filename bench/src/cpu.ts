@@ -1,0 +1,351 @@
+/**
+ * `BENCH_ONLY=cpu npm run bench` (issue 13 item 1): server CPU per request on the production
+ * build. Runs the bundled `node cli/dist/main.js start` (run `npm run build` first, also in the
+ * base checkout) on a scratch PostgreSQL database of its own (`gh_perf_bench`, created and
+ * dropped here), and for each endpoint — login, refresh, me, register, check-in — measures
+ * req/s and the server process' CPU (user + system of every thread, /proc/<pid>/stat) per
+ * request. With BENCH_BASE_ROOT (another checkout, also built) it alternates A (base) and B
+ * (this checkout) for BENCH_ROUNDS rounds, each on a fresh database; the figures are medians.
+ * BENCH_CPU_PROF=<dir> starts the servers with `--cpu-prof` into <dir>/<side><round>.
+ * Beside login/s: the argon2id verify ceiling at the auth service's parameters, measured by the
+ * bench process in the same round (8 concurrent verifies, as `npm run bench` does).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { hash, verify, type Options } from '@node-rs/argon2';
+import { fmt, http, load, loop, root, spawnNode, type LoadResult } from './lib';
+
+const PASSWORD = 'bench password that is long enough';
+const ALL = ['login', 'refresh', 'me', 'register', 'checkIn'] as const;
+type Endpoint = (typeof ALL)[number];
+/** BENCH_CPU_ONLY=login,me: a subset (e.g. to profile one endpoint alone) */
+const ENDPOINTS = ALL.filter((e) => !process.env.BENCH_CPU_ONLY || process.env.BENCH_CPU_ONLY.split(',').includes(e));
+
+export interface CpuRun extends LoadResult { cpuMsPerReq: number; cpuCores: number; threadsMsPerReq: { main: number; pool: number; other: number } }
+export interface CpuRound { side: 'A' | 'B'; root: string; ceiling: number; argon2CpuMs: number; idleCpuMsPerSec: number; runs: Record<Endpoint, CpuRun> }
+export interface CpuFigures {
+  rounds: CpuRound[];
+  median: Record<'A' | 'B', Partial<Record<Endpoint, { rps: number; cpuMsPerReq: number }>> & { ceiling?: number; loginRatio?: number; argon2CpuMs?: number }>;
+  seconds: number;
+}
+
+const TICK_MS = 1000 / 100; // USER_HZ is 100 on Linux
+
+/** user + system CPU of a process, every thread, in ms (Linux /proc/<pid>/stat fields 14, 15). */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * TICK_MS;
+}
+
+/** CPU ms of a process' threads by kind: the JS thread, the pools (libuv's: crypto jobs, and before the argon2 worker pool argon2; worker threads: argon2), the rest (V8's GC and compiler threads). */
+export function threadCpuMs(pid: number): { main: number; pool: number; other: number } {
+  const out = { main: 0, pool: 0, other: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = (Number(f[11]) + Number(f[12])) * TICK_MS;
+      if (comm === 'MainThread' || tid === String(pid)) out.main += ms;
+      else if (comm === 'libuv-worker' || comm === 'WorkerThread') out.pool += ms;
+      else out.other += ms;
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return out;
+}
+
+async function measured(pid: number, run: () => Promise<LoadResult>): Promise<CpuRun> {
+  const c0 = cpuMs(pid);
+  const th0 = threadCpuMs(pid);
+  const t0 = performance.now();
+  const r = await run();
+  const cpu = cpuMs(pid) - c0;
+  const th1 = threadCpuMs(pid);
+  const wall = performance.now() - t0;
+  const per = (x: number) => (r.requests ? x / r.requests : NaN);
+  return {
+    ...r,
+    cpuMsPerReq: per(cpu),
+    cpuCores: cpu / wall,
+    threadsMsPerReq: { main: per(th1.main - th0.main), pool: per(th1.pool - th0.pool), other: per(th1.other - th0.other) },
+  };
+}
+
+const median = (xs: number[]) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** One side's run: a fresh database, the dist build started, every endpoint loaded in turn. */
+async function oneRound(
+  side: 'A' | 'B',
+  checkout: string,
+  round: number,
+  env: Record<string, string | undefined>,
+  base: string,
+  seconds: number,
+  admin: { email: string; password: string },
+): Promise<CpuRound> {
+  const prof = process.env.BENCH_CPU_PROF;
+  const nodeArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${path.join(prof, `${side}${round}`)}`] : [];
+  if (prof) await mkdir(path.join(prof, `${side}${round}`), { recursive: true });
+  const child = spawnNode('cli/dist/main.js', ['start'], env, nodeArgs, checkout);
+  const api = http(base);
+  try {
+    await child.waitFor('gatehouse ready');
+    for (;;) {
+      const r = await fetch(`${base}/readyz`).catch(() => undefined);
+      if (r?.ok) break;
+      await sleep(20);
+    }
+    const pid = child.proc.pid!;
+    const stamp = `${side}${round}-${Date.now().toString(36)}`;
+    const users: Array<{ email: string; access: string; refresh: string }> = [];
+    for (let i = 0; i < 40; i += 8) {
+      const batch = await Promise.all(
+        Array.from({ length: 8 }, (_, k) => api.json('POST', '/api/v1/auth/register', { email: `cpu-${i + k}-${stamp}@example.com`, password: PASSWORD })),
+      );
+      for (const [k, r] of batch.entries()) {
+        if (r.status !== 201) throw new Error(`register failed: ${r.status} ${JSON.stringify(r.body)}`);
+        users.push({ email: `cpu-${i + k}-${stamp}@example.com`, access: r.body.accessToken, refresh: r.body.refreshToken });
+      }
+    }
+    const runs = {} as Record<Endpoint, CpuRun>;
+    // the process' own background work (pollers, timers) with no requests: CPU ms per second
+    await sleep(1000);
+    const i0 = cpuMs(pid);
+    const it = performance.now();
+    await sleep(4000);
+    const idleCpuMsPerSec = ((cpuMs(pid) - i0) * 1000) / (performance.now() - it);
+
+    // login: autocannon, 8 connections, one account; beside it the argon2id ceiling
+    const params = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 } as unknown as Options;
+    const stored = await hash(PASSWORD, params);
+    // the ceiling, and the CPU one verification costs (this process is otherwise idle meanwhile)
+    const c0 = process.cpuUsage();
+    const ceilingRun = ENDPOINTS.includes('login') ? await loop(8, seconds, async () => verify(stored, PASSWORD)) : undefined;
+    const c1 = process.cpuUsage(c0);
+    const ceiling = ceilingRun?.rps ?? NaN;
+    const argon2CpuMs = ceilingRun ? (c1.user + c1.system) / 1000 / ceilingRun.requests : NaN;
+    const loginReq = { url: `${base}/api/v1/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: users[0]!.email, password: PASSWORD }) };
+    if (ENDPOINTS.includes('login')) await load({ ...loginReq, connections: 8, seconds: 2 });
+    if (ENDPOINTS.includes('login')) runs.login = await measured(pid, () => load({ ...loginReq, connections: 8, seconds }));
+
+    // refresh: 32 workers, each following its own chain
+    const chains = users.slice(1, 33).map((u) => u.refresh);
+    const rotate = async (w: number) => {
+      const r = await api.json('POST', '/api/v1/auth/refresh', { refreshToken: chains[w] });
+      if (r.status !== 200) return false;
+      chains[w] = r.body.refreshToken;
+      return true;
+    };
+    if (ENDPOINTS.includes('refresh')) await loop(chains.length, 2, rotate);
+    if (ENDPOINTS.includes('refresh')) runs.refresh = await measured(pid, () => loop(chains.length, seconds, rotate));
+
+    // me: GET /api/v1/auth/me through the gateway, 32 connections, one token
+    const meReq = { url: `${base}/api/v1/auth/me`, headers: { authorization: `Bearer ${users[0]!.access}` } };
+    if (ENDPOINTS.includes('me')) await load({ ...meReq, connections: 32, seconds: 2 });
+    if (ENDPOINTS.includes('me')) runs.me = await measured(pid, () => load({ ...meReq, connections: 32, seconds }));
+
+    // register: 8 workers, a new address each time
+    let n = 0;
+    const register = async () => (await api.json('POST', '/api/v1/auth/register', { email: `cpu-r-${n++}-${stamp}@example.com`, password: PASSWORD })).status === 201;
+    if (ENDPOINTS.includes('register')) await loop(8, 2, register);
+    if (ENDPOINTS.includes('register')) runs.register = await measured(pid, () => loop(8, seconds, register));
+
+    if (ENDPOINTS.includes('checkIn')) runs.checkIn = await checkIns(api, pid, seconds, stamp, admin);
+    const round_: CpuRound = { side, root: checkout, ceiling, argon2CpuMs, idleCpuMsPerSec, runs };
+    console.log(
+      `cpu ${side}${round} (${checkout}): idle ${fmt(idleCpuMsPerSec, 1)} ms CPU/s; ceiling ${fmt(ceiling)}/s, ${fmt(argon2CpuMs, 2)} ms CPU per verify; ` +
+        ENDPOINTS.map((e) => `${e} ${fmt(runs[e].rps)}/s ${fmt(runs[e].cpuMsPerReq, 2)} ms [JS ${fmt(runs[e].threadsMsPerReq.main, 2)}, pool ${fmt(runs[e].threadsMsPerReq.pool, 2)}, other ${fmt(runs[e].threadsMsPerReq.other, 2)}] (failed ${runs[e].non2xx})`).join('; '),
+    );
+    return round_;
+  } finally {
+    await api.close();
+    await child.stop();
+  }
+}
+
+/** Unique check-ins through the gateway: 16 scanners over (event, member) pairs. */
+async function checkIns(api: ReturnType<typeof http>, pid: number, seconds: number, stamp: string, admin: { email: string; password: string }): Promise<CpuRun> {
+  const adm = await api.json('POST', '/api/v1/auth/login', admin);
+  if (adm.status !== 200) throw new Error(`admin login failed: ${adm.status}`);
+  const org = await api.json('POST', '/api/v1/auth/register', { email: `cpu-org-${stamp}@example.com`, password: PASSWORD });
+  const grant = await api.json('PATCH', `/api/v1/admin/users/${org.body.user.id}`, { roles: ['user', 'organizer'] }, { authorization: `Bearer ${adm.body.accessToken}` });
+  if (grant.status !== 200) throw new Error(`grant organizer failed: ${grant.status} ${JSON.stringify(grant.body)}`);
+  const orgTokens = await api.json('POST', '/api/v1/auth/refresh', { refreshToken: org.body.refreshToken });
+  const orgAuth = { authorization: `Bearer ${orgTokens.body.accessToken}` };
+  const members = 120;
+  const access: string[] = [];
+  for (let i = 0; i < members; i += 8) {
+    const batch = await Promise.all(Array.from({ length: 8 }, (_, k) => api.json('POST', '/api/v1/auth/register', { email: `cpu-m-${i + k}-${stamp}@example.com`, password: PASSWORD })));
+    for (const b of batch) access.push(b.body.accessToken);
+  }
+  const qr: string[] = [];
+  for (const a of access) {
+    for (let tries = 0; ; tries++) {
+      const t = await api.json('GET', '/api/v1/users/me/qr/token', undefined, { authorization: `Bearer ${a}` });
+      if (t.status === 200) { qr.push(t.body.token); break; }
+      if (tries > 500) throw new Error(`no QR token: ${t.status} ${JSON.stringify(t.body)}`);
+      await sleep(10);
+    }
+  }
+  const now = Date.now();
+  const events: string[] = [];
+  const newEvent = async () => {
+    const ev = await api.json('POST', '/api/v1/events', { title: 'CPU bench', startsAt: new Date(now - 60_000).toISOString(), endsAt: new Date(now + 3600_000).toISOString(), lateAfterMinutes: 10 }, orgAuth);
+    if (ev.status !== 201) throw new Error(`event create failed: ${ev.status} ${JSON.stringify(ev.body)}`);
+    events.push(ev.body.id);
+  };
+  // enough (event, member) pairs for the warm-up and a run well above the rates seen so far
+  for (let i = 0; i < Math.ceil(((seconds + 2) * 1500) / members); i++) await newEvent();
+  let next = 0;
+  const scan = async () => {
+    const i = next++;
+    if (i >= events.length * members) return false;
+    const r = await api.json('POST', `/api/v1/events/${events[Math.floor(i / members)]}/check-ins`, { qrToken: qr[i % members] }, orgAuth);
+    return r.status === 201;
+  };
+  await loop(16, 2, scan);
+  const run = await measured(pid, () => loop(16, seconds, scan));
+  if (next >= events.length * members) throw new Error('check-in pairs ran out: raise the number of events');
+  return run;
+}
+
+export async function measureCpu(
+  env: Record<string, string | undefined>,
+  base: string,
+  seconds: number,
+  opts: { baseRoot?: string; rounds: number; reset: () => Promise<Record<string, string | undefined>>; admin: { email: string; password: string } },
+): Promise<CpuFigures> {
+  const sides: Array<{ side: 'A' | 'B'; root: string; round: number }> = [];
+  for (let i = 0; i < opts.rounds; i++) {
+    if (opts.baseRoot) sides.push({ side: 'A', root: opts.baseRoot, round: i + 1 });
+    sides.push({ side: 'B', root, round: i + 1 });
+  }
+  const rounds: CpuRound[] = [];
+  for (const s of sides) {
+    const roundEnv = await opts.reset();
+    rounds.push(await oneRound(s.side, s.root, s.round, { ...env, ...roundEnv }, base, seconds, opts.admin));
+  }
+  const median_: CpuFigures['median'] = { A: {}, B: {} };
+  for (const side of ['A', 'B'] as const) {
+    const mine = rounds.filter((r) => r.side === side);
+    if (!mine.length) continue;
+    for (const e of ENDPOINTS) median_[side][e] = { rps: median(mine.map((r) => r.runs[e].rps)), cpuMsPerReq: median(mine.map((r) => r.runs[e].cpuMsPerReq)) };
+    median_[side].ceiling = median(mine.map((r) => r.ceiling));
+    median_[side].argon2CpuMs = median(mine.map((r) => r.argon2CpuMs));
+    if (ENDPOINTS.includes('login')) median_[side].loginRatio = median(mine.map((r) => r.runs.login.rps / r.ceiling));
+  }
+  return { rounds, median: median_, seconds };
+}
+
+const LABEL: Record<Endpoint, string> = {
+  login: 'POST /auth/login (8 conns, one account)',
+  refresh: 'POST /auth/refresh (32 chains)',
+  me: 'GET /auth/me via gateway (32 conns)',
+  register: 'POST /auth/register (8 workers)',
+  checkIn: 'POST /events/:id/check-ins (16 scanners)',
+};
+
+export function cpuMarkdown(f: CpuFigures): string {
+  const hasA = f.rounds.some((r) => r.side === 'A');
+  const a = f.median.A;
+  const b = f.median.B;
+  const pct = (x: number, y: number) => `${x < y ? '−' : '+'}${fmt((100 * Math.abs(x - y)) / y)}%`;
+  const lines = [
+    '| endpoint | ' + (hasA ? 'A CPU ms/req | B CPU ms/req | CPU B vs A | A req/s | B req/s |' : 'CPU ms/req | req/s |'),
+    hasA ? '|---|---:|---:|---:|---:|---:|' : '|---|---:|---:|',
+    ...ENDPOINTS.map((e) =>
+      hasA
+        ? `| ${LABEL[e]} | ${fmt(a[e]!.cpuMsPerReq, 2)} | ${fmt(b[e]!.cpuMsPerReq, 2)} | ${pct(b[e]!.cpuMsPerReq, a[e]!.cpuMsPerReq)} | ${fmt(a[e]!.rps)} | ${fmt(b[e]!.rps)} |`
+        : `| ${LABEL[e]} | ${fmt(b[e]!.cpuMsPerReq, 2)} | ${fmt(b[e]!.rps)} |`,
+    ),
+    '',
+    !ENDPOINTS.includes('login') ? '' : `Login vs the argon2id verify ceiling (m=19456, t=2, p=1, 8 concurrent verifies in the bench process, same round): ` +
+      (hasA ? `A ${fmt(a.loginRatio! * 100)}% (ceiling ${fmt(a.ceiling!)}/s), ` : '') +
+      `B ${fmt(b.loginRatio! * 100)}% (ceiling ${fmt(b.ceiling!)}/s). Goal ≥ 90%. ` +
+      `One verification costs ${fmt(b.argon2CpuMs!, 2)} ms of CPU (median of B's rounds; the bench process' user+system over the ceiling run / verifications): ` +
+      (hasA ? `a login's other work is A ${fmt(a.login!.cpuMsPerReq - a.argon2CpuMs!, 2)} ms, ` : '') +
+      `B ${fmt(b.login!.cpuMsPerReq - b.argon2CpuMs!, 2)} ms of CPU per login = ${fmt((100 * (b.login!.cpuMsPerReq - b.argon2CpuMs!)) / b.argon2CpuMs!)}% of the verification (goal < 5%).`,
+    '',
+    'Per round (CPU ms per request / req/s / failed; below it, CPU ms per request by thread: JS thread / pools (libuv and worker threads: argon2, crypto jobs) / other (GC, compiler)):',
+    '',
+    '| round | side | idle CPU ms/s | ceiling/s | argon2 CPU ms | ' + ENDPOINTS.join(' | ') + ' |',
+    '|---|---|---:|---:|---:|' + ENDPOINTS.map(() => '---:').join('|') + '|',
+    ...f.rounds.map((r, i) => `| ${i + 1} | ${r.side} | ${fmt(r.idleCpuMsPerSec, 1)} | ${fmt(r.ceiling)} | ${fmt(r.argon2CpuMs, 2)} | ` + ENDPOINTS.map((e) => `${fmt(r.runs[e].cpuMsPerReq, 2)} / ${fmt(r.runs[e].rps)} / ${r.runs[e].non2xx}<br>${r.runs[e].threadsMsPerReq ? `${fmt(r.runs[e].threadsMsPerReq.main, 2)} / ${fmt(r.runs[e].threadsMsPerReq.pool, 2)} / ${fmt(r.runs[e].threadsMsPerReq.other, 2)}` : ''}`).join(' | ') + ' |'),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** `cpu`'s dispatch from run.ts: a scratch database per round, then the report files. */
+export async function runCpuBench(
+  env: Record<string, string | undefined>,
+  base: string,
+  seconds: number,
+  admin: { email: string; password: string },
+  report: Record<string, unknown>,
+  settings: Record<string, string>,
+): Promise<void> {
+  const url = process.env.DATABASE_URL;
+  if (!url) throw new Error('BENCH_ONLY=cpu needs DATABASE_URL (the server build on PostgreSQL)');
+  const pg = (await import('pg')).default;
+  const scratch = new URL(url);
+  const dbName = 'gh_perf_bench';
+  scratch.pathname = `/${dbName}`;
+  const admin_ = async (q: string) => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try { await c.query(q); } finally { await c.end(); }
+  };
+  const streams: string[] = [];
+  const { writeFile } = await import('node:fs/promises');
+  try {
+    report.load = os.loadavg();
+    report.cpu = await measureCpu(env, base, seconds, {
+      baseRoot: process.env.BENCH_BASE_ROOT,
+      rounds: Number(process.env.BENCH_ROUNDS ?? 2),
+      admin,
+      reset: async () => {
+        await admin_(`drop database if exists ${dbName} with (force)`);
+        await admin_(`create database ${dbName}`);
+        const stream = `BENCH_CPU_${Date.now().toString(36)}`;
+        streams.push(stream);
+        return { DATABASE_URL: scratch.toString(), NATS_STREAM: stream, NATS_SUBJECT_PREFIX: stream.toLowerCase(), QR_TOKEN_TTL_SEC: '3600' };
+      },
+    });
+    report.loadAfter = os.loadavg();
+  } finally {
+    await admin_(`drop database if exists ${dbName} with (force)`);
+    if (process.env.NATS_URL) {
+      const { connect } = await import('@nats-io/transport-node');
+      const { jetstreamManager } = await import('@nats-io/jetstream');
+      const nc = await connect({ servers: process.env.NATS_URL });
+      const jsm = await jetstreamManager(nc);
+      for (const s of streams) await jsm.streams.delete(s).catch(() => false);
+      await nc.close();
+    }
+  }
+  const dir = path.join(root, 'bench', 'results');
+  await mkdir(dir, { recursive: true });
+  const name = `${String(report.date).slice(0, 10)}-servers-cpu${process.env.BENCH_SUFFIX ?? ''}`;
+  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
+  const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
+  const la = (x: unknown) => (x as number[]).map((v) => v.toFixed(1)).join(' / ');
+  const head =
+    `# Server CPU per request, production build ${String(report.date).slice(0, 10)} (servers)\n\n` +
+    `Machine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback; shared with other jobs (load average 1/5/15 min before ${la(report.load)}, after ${la(report.loadAfter)}). ` +
+    `\`node cli/dist/main.js start\` (after \`npm run build\`) on PostgreSQL/Redis/NATS, a fresh scratch database per round; each run ${seconds} s after a 2 s warm-up; CPU = user + system of the server process (all threads, /proc/<pid>/stat) over the run / requests completed. ` +
+    `A = ${process.env.BENCH_BASE_ROOT ? `\`${process.env.BENCH_BASE_ROOT}\` (main)` : '–'}, B = this checkout, rounds interleaved A B A B, medians. Rate limits: ${Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(', ')}. ` +
+    `\`BENCH_ONLY=cpu BENCH_BASE_ROOT=<built checkout of main> npm run bench\`.\n\n`;
+  await writeFile(path.join(dir, `${name}.md`), head + cpuMarkdown(report.cpu as CpuFigures));
+  console.log(`wrote bench/results/${name}.md`);
+}
