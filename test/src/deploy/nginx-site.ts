@@ -32,6 +32,8 @@ export interface SiteOptions {
    * reads what was in flight on a replica at the instant it was killed)
    */
   accessLog?: boolean;
+  /** the site's text instead of the shipped file's (a variant a benchmark compares with it) */
+  site?: string;
 }
 
 /** One line of the access log {@link SiteOptions.accessLog} writes. */
@@ -75,8 +77,10 @@ export interface RunningNginx {
   dir: string;
   /** the access log's path when {@link SiteOptions.accessLog} is set */
   accessLogPath?: string;
-  /** rewrites the upstream servers (e.g. marks one `down`) and reloads nginx gracefully */
-  reload(upstreams: Partial<Record<Upstream, Array<number | { port: number; down: true }>>>): Promise<void>;
+  /** rewrites the upstream servers (e.g. marks one `down`), or the whole site's text, and reloads nginx gracefully */
+  reload(upstreams: Partial<Record<Upstream, Array<number | { port: number; down: true }>>>, site?: string): Promise<void>;
+  /** the master process's id (its workers are its children) */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -106,10 +110,11 @@ export function renderSite(
   o: { http: number; https: number; internal: Record<'auth' | 'users' | 'audit', number>; cert: string; key: string; tls: boolean; upstreams: Partial<Record<Upstream, ServerSpec[]>> },
 ): string {
   let s = shipped;
-  for (const name of ['gateway', 'auth', 'users', 'audit'] as const) {
-    const block = new RegExp(`(upstream gatehouse_${name} \\{[^}]*?)((?:\\s*server [^;]+;)+)`);
+  // each service has two pools of the same servers: kept-alive and `_fresh` (see the site's "Upstream connections")
+  for (const [name, pool] of (['gateway', 'auth', 'users', 'audit'] as const).flatMap((n) => [[n, n], [n, `${n}_fresh`]] as const)) {
+    const block = new RegExp(`(upstream gatehouse_${pool} \\{[^}]*?)((?:\\s*server [^;]+;)+)`);
     const m = block.exec(s);
-    assert.ok(m, `upstream gatehouse_${name} with server lines in the shipped site`);
+    assert.ok(m, `upstream gatehouse_${pool} with server lines in the shipped site`);
     const params = /server \S+ ([^;]*);/.exec(m[2]!)?.[1] ?? '';
     const servers = o.upstreams[name]?.length ? o.upstreams[name]! : [1];
     const lines = servers.map((sp) => (typeof sp === 'number' ? `\n    server 127.0.0.1:${sp} ${params};` : `\n    server 127.0.0.1:${sp.port} ${params} down;`)).join('');
@@ -137,7 +142,7 @@ export async function startNginx(opts: SiteOptions): Promise<RunningNginx> {
   await chmod(key, 0o644);
   const ports = { http: await freePort(), https: await freePort(), internal: { auth: await freePort(), users: await freePort(), audit: await freePort() } };
   const tls = opts.tls ?? true;
-  const shipped = await readFile(SHIPPED_SITE, 'utf8');
+  let shipped = opts.site ?? (await readFile(SHIPPED_SITE, 'utf8'));
   const conf = path.join(dir, 'nginx.conf');
   const log = path.join(dir, 'error.log');
   const write = (upstreams: Partial<Record<Upstream, ServerSpec[]>>) =>
@@ -181,7 +186,9 @@ ${renderSite(shipped, { ...ports, cert, key, tls, upstreams })}
     ca: await readFile(cert, 'utf8'),
     dir,
     accessLogPath: opts.accessLog ? path.join(dir, 'access.log') : undefined,
-    async reload(upstreams) {
+    pid: proc.child.pid!,
+    async reload(upstreams, site) {
+      if (site !== undefined) shipped = site;
       await write({ ...opts.upstreams, ...upstreams });
       execFileSync(NGINX, ['-t', '-q', '-c', conf, '-p', dir, '-e', log], { stdio: 'pipe' });
       proc.child.kill('SIGHUP');
