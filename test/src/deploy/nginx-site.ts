@@ -44,6 +44,11 @@ export interface AccessLogEntry {
   /** the upstream servers tried, in order (`127.0.0.1:port`) and what each answered */
   upstreams: string[];
   upstreamStatuses: string[];
+  /**
+   * per server tried: whether a connection to it was made (or a kept-alive one reused), i.e.
+   * the request was sent to it; false when the connect failed (refused: nothing was sent)
+   */
+  upstreamConnected: boolean[];
   status: number;
   method: string;
   uri: string;
@@ -54,13 +59,15 @@ export function parseAccessLog(text: string): AccessLogEntry[] {
   const out: AccessLogEntry[] = [];
   for (const line of text.split('\n')) {
     const f = line.split('\t');
-    if (f.length !== 7) continue;
+    if (f.length !== 8) continue;
     const endMs = Math.round(Number(f[0]) * 1000);
     const tookMs = Math.round(Number(f[1]) * 1000);
     if (!Number.isFinite(endMs) || !Number.isFinite(tookMs)) continue;
     // nginx separates servers of one upstream group by ", " and groups (internal redirects) by " : "
     const list = (v: string) => (v === '-' || v === '' ? [] : v.split(/\s*,\s*|\s+:\s+/));
-    out.push({ startMs: endMs - tookMs, endMs, upstreams: list(f[2]!), upstreamStatuses: list(f[3]!), status: Number(f[4]), method: f[5]!, uri: f[6]! });
+    // $upstream_connect_time: "-" for a server no connection was made to
+    const connected = list(f[7]!).map((t) => t !== '-');
+    out.push({ startMs: endMs - tookMs, endMs, upstreams: list(f[2]!), upstreamStatuses: list(f[3]!), upstreamConnected: connected, status: Number(f[4]), method: f[5]!, uri: f[6]! });
   }
   return out;
 }
@@ -154,7 +161,7 @@ pid ${dir}/nginx.pid;
 error_log ${log} warn;
 events { worker_connections 1024; }
 http {
-${opts.accessLog ? `log_format faults '$msec\\t$request_time\\t$upstream_addr\\t$upstream_status\\t$status\\t$request_method\\t$uri';\n  access_log ${dir}/access.log faults;` : 'access_log off;'}
+${opts.accessLog ? `log_format faults '$msec\\t$request_time\\t$upstream_addr\\t$upstream_status\\t$status\\t$request_method\\t$uri\\t$upstream_connect_time';\n  access_log ${dir}/access.log faults;` : 'access_log off;'}
   client_body_temp_path ${dir}/client_body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;

@@ -176,11 +176,23 @@ describe('the access log the fault suite reads', { skip: nginxMissing }, () => {
         assert.equal(e.status, 200);
         assert.equal(e.method, 'GET');
         assert.equal(e.upstreams.length, e.upstreamStatuses.length);
+        assert.equal(e.upstreams.length, e.upstreamConnected.length);
       }
       const retried = entries.find((e) => e.upstreams.length === 2);
       assert.ok(retried, `one GET tried both replicas: ${JSON.stringify(entries)}`);
       assert.deepEqual(retried.upstreams, [`127.0.0.1:${down.port}`, `127.0.0.1:${up.port}`]);
       assert.deepEqual(retried.upstreamStatuses, ['502', '200']);
+      assert.deepEqual(retried.upstreamConnected, [true, true], 'the hanging replica had taken the request');
+      // a replica that is gone: the connect is refused, nothing was sent to it
+      await down.close();
+      for (let i = 0; i < 2; i++) {
+        const r = await request(`${nginx.siteUrl}/refused/${i}`, { headers: { host: 'acme.gatehouse.test' } });
+        assert.equal(r.statusCode, 200);
+        await r.body.dump();
+      }
+      const refused = parseAccessLog(await readFile(nginx.accessLogPath!, 'utf8')).find((e) => e.uri.startsWith('/refused/') && e.upstreams.length === 2);
+      assert.ok(refused, 'one GET tried the closed replica first');
+      assert.deepEqual(refused.upstreamConnected, [false, true]);
     } finally {
       await nginx.stop();
       await Promise.all([down.close(), up.close()]);
