@@ -56,6 +56,8 @@ interface Phase {
   victim?: string;
   /** when the killed process was gone (its exit seen here; its sockets close before that) */
   goneAt?: number;
+  /** when its replacement (same address) was ready */
+  backAt?: number;
   notes: string[];
 }
 
@@ -69,7 +71,7 @@ interface Phase {
  * so a request nginx sends then is sent (on a loaded machine for up to a few hundred ms).
  * Exact where the gauge is sampled: every request through nginx is in the log.
  */
-function inFlightFromLog(entries: AccessLogEntry[], victim: string, at: number, gone: number) {
+function inFlightFromLog(entries: AccessLogEntry[], victim: string, at: number, gone: number, back: number) {
   const sentTo = (e: AccessLogEntry) => e.upstreams.some((u, i) => u === victim && e.upstreamConnected[i]);
   const on = entries.filter((e) => sentTo(e) && e.startMs <= gone && e.endMs >= at);
   const fmtEntry = (e: AccessLogEntry) => `${e.method} ${e.uri} ${e.status} at +${e.startMs - at} ms`;
@@ -78,8 +80,8 @@ function inFlightFromLog(entries: AccessLogEntry[], victim: string, at: number, 
     failed: on.filter((e) => e.status >= 500).length,
     /** of those, begun after the kill signal: taken by the dying process */
     takenWhileDying: on.filter((e) => e.startMs > at).map(fmtEntry),
-    /** errors on it begun after its exit was seen: none can be sent to it then (the race issue 14 closed) */
-    afterGone: entries.filter((e) => e.upstreams.includes(victim) && e.startMs > gone && e.status >= 500).map(fmtEntry),
+    /** errors on it begun after its exit was seen, before its replacement was ready: none can be sent to it then (the race issue 14 closed) */
+    afterGone: entries.filter((e) => e.upstreams.includes(victim) && e.startMs > gone && e.startMs < back && e.status >= 500).map(fmtEntry),
   };
 }
 
@@ -101,6 +103,13 @@ function nginxErrors(text: string, victim: string, from: number, to: number): st
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].map(([k, n]) => `${n}× ${k}`);
+}
+
+/** The requests nginx answered with an error within [from, to]: method, path, status, each server tried and its answer. */
+function nginxAnswered(entries: AccessLogEntry[], from: number, to: number): string {
+  const errors = entries.filter((e) => e.startMs >= from && e.startMs <= to && e.status >= 500);
+  const tried = (e: AccessLogEntry) => e.upstreams.map((u, i) => `${u.split(':').pop()} ${e.upstreamStatuses[i] ?? '?'}${e.upstreamConnected[i] ? '' : ' refused'}`).join(' → ');
+  return errors.map((e) => `${e.method} ${e.uri.replace(/[0-9a-f-]{36}/g, ':id')} ${e.status} (${tried(e) || 'no upstream'})`).join(', ') || 'none';
 }
 
 async function main() {
@@ -211,6 +220,7 @@ async function runSuite(c: Cluster): Promise<number> {
       p.goneAt = Date.now();
       await c.startReplica(victim);
       await c.waitReady(victim);
+      p.backAt = Date.now();
     });
   }
   // The procedure without an orchestrator (deploy/nginx/gatehouse.conf): SIGTERM one replica
@@ -290,7 +300,7 @@ async function runSuite(c: Cluster): Promise<number> {
   const accessLog = c.nginx.accessLogPath ? parseAccessLog(readFileSync(c.nginx.accessLogPath, 'utf8')) : [];
   const errorLog = readFileSync(path.join(c.nginx.dir, 'error.log'), 'utf8');
   const rows = phases.map((p) => {
-    const logged = p.victim ? inFlightFromLog(accessLog, p.victim, p.faultAt, p.goneAt ?? p.faultAt) : undefined;
+    const logged = p.victim ? inFlightFromLog(accessLog, p.victim, p.faultAt, p.goneAt ?? p.faultAt, p.backAt ?? p.end) : undefined;
     const ss = load.samples.filter((s) => s.phase === p.name);
     const failed = ss.filter((s) => !s.ok);
     const byKind = new Map<string, number>();
@@ -323,10 +333,11 @@ async function runSuite(c: Cluster): Promise<number> {
           ? [
               `its exit seen +${(p.goneAt ?? p.faultAt) - p.faultAt} ms after the kill`,
               `nginx log: ${logged.inFlight} in flight on it, ${logged.failed} of them answered with an error; ${logged.takenWhileDying.length} of them taken while it was dying${logged.takenWhileDying.length ? ` (${logged.takenWhileDying.join(', ')})` : ''}`,
-              `errors on it begun after its exit: ${logged.afterGone.length ? logged.afterGone.join(', ') : 'none'}`,
+              `errors on it begun after its exit, before its replacement was ready: ${logged.afterGone.length ? logged.afterGone.join(', ') : 'none'}`,
             ]
           : []),
         ...(p.victim ? [`nginx errors on it: ${nginxErrors(errorLog, p.victim, p.faultAt, (p.goneAt ?? p.faultAt) + 2000).join(', ') || 'none'}`] : []),
+        ...(failed.length > 0 && failed.length <= 10 ? [`nginx answered with an error: ${nginxAnswered(accessLog, p.start, p.end)}`] : []),
         ...p.notes,
       ].join('; '),
     };
