@@ -32,6 +32,8 @@ export interface SiteOptions {
    * reads what was in flight on a replica at the instant it was killed)
    */
   accessLog?: boolean;
+  /** the site's text instead of the shipped file's (a variant a benchmark compares with it) */
+  site?: string;
 }
 
 /** One line of the access log {@link SiteOptions.accessLog} writes. */
@@ -42,6 +44,11 @@ export interface AccessLogEntry {
   /** the upstream servers tried, in order (`127.0.0.1:port`) and what each answered */
   upstreams: string[];
   upstreamStatuses: string[];
+  /**
+   * per server tried: whether a connection to it was made (or a kept-alive one reused), i.e.
+   * the request was sent to it; false when the connect failed (refused: nothing was sent)
+   */
+  upstreamConnected: boolean[];
   status: number;
   method: string;
   uri: string;
@@ -52,13 +59,15 @@ export function parseAccessLog(text: string): AccessLogEntry[] {
   const out: AccessLogEntry[] = [];
   for (const line of text.split('\n')) {
     const f = line.split('\t');
-    if (f.length !== 7) continue;
+    if (f.length !== 8) continue;
     const endMs = Math.round(Number(f[0]) * 1000);
     const tookMs = Math.round(Number(f[1]) * 1000);
     if (!Number.isFinite(endMs) || !Number.isFinite(tookMs)) continue;
     // nginx separates servers of one upstream group by ", " and groups (internal redirects) by " : "
     const list = (v: string) => (v === '-' || v === '' ? [] : v.split(/\s*,\s*|\s+:\s+/));
-    out.push({ startMs: endMs - tookMs, endMs, upstreams: list(f[2]!), upstreamStatuses: list(f[3]!), status: Number(f[4]), method: f[5]!, uri: f[6]! });
+    // $upstream_connect_time: "-" for a server no connection was made to
+    const connected = list(f[7]!).map((t) => t !== '-');
+    out.push({ startMs: endMs - tookMs, endMs, upstreams: list(f[2]!), upstreamStatuses: list(f[3]!), upstreamConnected: connected, status: Number(f[4]), method: f[5]!, uri: f[6]! });
   }
   return out;
 }
@@ -75,8 +84,10 @@ export interface RunningNginx {
   dir: string;
   /** the access log's path when {@link SiteOptions.accessLog} is set */
   accessLogPath?: string;
-  /** rewrites the upstream servers (e.g. marks one `down`) and reloads nginx gracefully */
-  reload(upstreams: Partial<Record<Upstream, Array<number | { port: number; down: true }>>>): Promise<void>;
+  /** rewrites the upstream servers (e.g. marks one `down`), or the whole site's text, and reloads nginx gracefully */
+  reload(upstreams: Partial<Record<Upstream, Array<number | { port: number; down: true }>>>, site?: string): Promise<void>;
+  /** the master process's id (its workers are its children) */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -106,10 +117,11 @@ export function renderSite(
   o: { http: number; https: number; internal: Record<'auth' | 'users' | 'audit', number>; cert: string; key: string; tls: boolean; upstreams: Partial<Record<Upstream, ServerSpec[]>> },
 ): string {
   let s = shipped;
-  for (const name of ['gateway', 'auth', 'users', 'audit'] as const) {
-    const block = new RegExp(`(upstream gatehouse_${name} \\{[^}]*?)((?:\\s*server [^;]+;)+)`);
+  // each service has two pools of the same servers: kept-alive and `_fresh` (see the site's "Upstream connections")
+  for (const [name, pool] of (['gateway', 'auth', 'users', 'audit'] as const).flatMap((n) => [[n, n], [n, `${n}_fresh`]] as const)) {
+    const block = new RegExp(`(upstream gatehouse_${pool} \\{[^}]*?)((?:\\s*server [^;]+;)+)`);
     const m = block.exec(s);
-    assert.ok(m, `upstream gatehouse_${name} with server lines in the shipped site`);
+    assert.ok(m, `upstream gatehouse_${pool} with server lines in the shipped site`);
     const params = /server \S+ ([^;]*);/.exec(m[2]!)?.[1] ?? '';
     const servers = o.upstreams[name]?.length ? o.upstreams[name]! : [1];
     const lines = servers.map((sp) => (typeof sp === 'number' ? `\n    server 127.0.0.1:${sp} ${params};` : `\n    server 127.0.0.1:${sp.port} ${params} down;`)).join('');
@@ -137,7 +149,7 @@ export async function startNginx(opts: SiteOptions): Promise<RunningNginx> {
   await chmod(key, 0o644);
   const ports = { http: await freePort(), https: await freePort(), internal: { auth: await freePort(), users: await freePort(), audit: await freePort() } };
   const tls = opts.tls ?? true;
-  const shipped = await readFile(SHIPPED_SITE, 'utf8');
+  let shipped = opts.site ?? (await readFile(SHIPPED_SITE, 'utf8'));
   const conf = path.join(dir, 'nginx.conf');
   const log = path.join(dir, 'error.log');
   const write = (upstreams: Partial<Record<Upstream, ServerSpec[]>>) =>
@@ -149,7 +161,7 @@ pid ${dir}/nginx.pid;
 error_log ${log} warn;
 events { worker_connections 1024; }
 http {
-${opts.accessLog ? `log_format faults '$msec\\t$request_time\\t$upstream_addr\\t$upstream_status\\t$status\\t$request_method\\t$uri';\n  access_log ${dir}/access.log faults;` : 'access_log off;'}
+${opts.accessLog ? `log_format faults '$msec\\t$request_time\\t$upstream_addr\\t$upstream_status\\t$status\\t$request_method\\t$uri\\t$upstream_connect_time';\n  access_log ${dir}/access.log faults;` : 'access_log off;'}
   client_body_temp_path ${dir}/client_body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
@@ -181,7 +193,9 @@ ${renderSite(shipped, { ...ports, cert, key, tls, upstreams })}
     ca: await readFile(cert, 'utf8'),
     dir,
     accessLogPath: opts.accessLog ? path.join(dir, 'access.log') : undefined,
-    async reload(upstreams) {
+    pid: proc.child.pid!,
+    async reload(upstreams, site) {
+      if (site !== undefined) shipped = site;
       await write({ ...opts.upstreams, ...upstreams });
       execFileSync(NGINX, ['-t', '-q', '-c', conf, '-p', dir, '-e', log], { stdio: 'pipe' });
       proc.child.kill('SIGHUP');

@@ -4,13 +4,13 @@
  * endpoints closed to the outside, and passive health over several replicas: idempotent
  * requests go to the next replica, POSTs are never sent twice. The replicas here are small
  * recording HTTP servers (what is tested is nginx's behaviour with this site); the fault suite
- * (bench/src/faults) runs the same site in front of the real services.
+ * (test/src/faults) runs the same site in front of the real services.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Agent, request } from 'undici';
 import { readFile } from 'node:fs/promises';
 import { nginxMissing, parseAccessLog, startNginx, type RunningNginx } from './nginx-site';
@@ -176,14 +176,111 @@ describe('the access log the fault suite reads', { skip: nginxMissing }, () => {
         assert.equal(e.status, 200);
         assert.equal(e.method, 'GET');
         assert.equal(e.upstreams.length, e.upstreamStatuses.length);
+        assert.equal(e.upstreams.length, e.upstreamConnected.length);
       }
       const retried = entries.find((e) => e.upstreams.length === 2);
       assert.ok(retried, `one GET tried both replicas: ${JSON.stringify(entries)}`);
       assert.deepEqual(retried.upstreams, [`127.0.0.1:${down.port}`, `127.0.0.1:${up.port}`]);
       assert.deepEqual(retried.upstreamStatuses, ['502', '200']);
+      assert.deepEqual(retried.upstreamConnected, [true, true], 'the hanging replica had taken the request');
+      // a replica that is gone: the connect is refused, nothing was sent to it
+      await down.close();
+      for (let i = 0; i < 2; i++) {
+        const r = await request(`${nginx.siteUrl}/refused/${i}`, { headers: { host: 'acme.gatehouse.test' } });
+        assert.equal(r.statusCode, 200);
+        await r.body.dump();
+      }
+      const refused = parseAccessLog(await readFile(nginx.accessLogPath!, 'utf8')).find((e) => e.uri.startsWith('/refused/') && e.upstreams.length === 2);
+      assert.ok(refused, 'one GET tried the closed replica first');
+      assert.deepEqual(refused.upstreamConnected, [false, true]);
     } finally {
       await nginx.stop();
       await Promise.all([down.close(), up.close()]);
+    }
+  });
+});
+
+/**
+ * The kill race (issue 14): after a `kill -9`, nginx can write a request on a pooled upstream
+ * connection before it has handled that connection's close, and it never resends a POST or
+ * PATCH once written. The site sends those methods on a new connection each (the `_fresh`
+ * pools, `Connection: close`), where a dead replica refuses the connect and nginx tries the
+ * next one; other methods keep the kept-alive pools (nginx resends them).
+ */
+describe('the shipped nginx site: writes never ride a kept-alive upstream connection', { skip: nginxMissing }, () => {
+  /**
+   * A replica that answers GETs on kept-alive connections but resets a connection when a POST
+   * or PATCH arrives on it after an earlier request: what nginx meets when it writes on a
+   * pooled connection to a replica that has just died.
+   */
+  async function deadPooledConnections() {
+    const requestsOn = new WeakMap<Socket, number>();
+    const sockets = new Map<Socket, number>();
+    const seen: Array<{ method: string; url: string; connection?: string; socket: number }> = [];
+    const server = http.createServer((req, res) => {
+      const n = (requestsOn.get(req.socket) ?? 0) + 1;
+      requestsOn.set(req.socket, n);
+      if (!sockets.has(req.socket)) sockets.set(req.socket, sockets.size);
+      seen.push({ method: req.method!, url: req.url!, connection: req.headers.connection, socket: sockets.get(req.socket)! });
+      if (n > 1 && (req.method === 'POST' || req.method === 'PATCH')) return req.socket.resetAndDestroy();
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'));
+    });
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (server.address() as AddressInfo).port,
+      seen,
+      close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    };
+  }
+
+  test('GETs reuse a pooled connection; each POST and PATCH goes on a new one with Connection: close and is answered', async () => {
+    const r = await deadPooledConnections();
+    const nginx = await startNginx({ upstreams: { gateway: [r.port], auth: [r.port] }, tls: false });
+    try {
+      const sites = [nginx.siteUrl, nginx.internal.auth]; // the public site and an internal listener
+      for (const base of sites) {
+        for (const method of ['GET', 'GET', 'POST', 'GET', 'PATCH', 'POST', 'GET']) {
+          const res = await request(`${base}/w/${method}`, { method: method as 'GET', headers: { host: 'acme.gatehouse.test' }, body: method === 'GET' ? undefined : '{}' });
+          await res.body.dump();
+          assert.equal(res.statusCode, 200, `${method} through ${base}`);
+        }
+      }
+      const gets = r.seen.filter((h) => h.method === 'GET');
+      const writes = r.seen.filter((h) => h.method !== 'GET');
+      assert.equal(writes.length, 6, 'each write reached the replica once');
+      for (const w of writes) {
+        assert.equal(w.connection, 'close', `${w.method} asks for the connection to be closed`);
+        assert.equal(r.seen.filter((h) => h.socket === w.socket).length, 1, `${w.method} had a connection of its own`);
+      }
+      assert.ok(gets.every((g) => g.connection === undefined), 'GETs keep their connection');
+      assert.ok(new Set(gets.map((g) => g.socket)).size < gets.length, `GETs reused pooled connections: ${JSON.stringify(gets)}`);
+    } finally {
+      await nginx.stop();
+      await r.close();
+    }
+  });
+
+  test('a replica that is down: POSTs and PATCHes go to the other one (the connect was refused, nothing was sent)', async () => {
+    const [dead, alive] = await Promise.all([replica('dead'), replica('alive')]);
+    const nginx = await startNginx({ upstreams: { gateway: [dead.port, alive.port] }, tls: false });
+    try {
+      // both replicas have answered (nginx holds pooled connections to each), then one dies
+      for (let i = 0; i < 4; i++) await (await request(`${nginx.siteUrl}/warm/${i}`, { headers: { host: 'acme.gatehouse.test' } })).body.dump();
+      assert.ok(dead.hits.length > 0 && alive.hits.length > 0);
+      await dead.close();
+      alive.hits.length = 0;
+      for (let i = 0; i < 6; i++) {
+        const method = i % 2 ? 'PATCH' : 'POST';
+        const res = await request(`${nginx.siteUrl}/write/${i}`, { method, headers: { host: 'acme.gatehouse.test' }, body: '{}' });
+        await res.body.dump();
+        assert.equal(res.statusCode, 200, `${method} ${i}`);
+      }
+      assert.deepEqual(alive.hits.map((h) => h.url), [0, 1, 2, 3, 4, 5].map((i) => `/write/${i}`));
+    } finally {
+      await nginx.stop();
+      await alive.close();
     }
   });
 });

@@ -54,17 +54,62 @@ interface Phase {
   inFlightAtFault?: number;
   /** the killed replica's address as nginx names it (`127.0.0.1:port`) */
   victim?: string;
+  /** when the killed process was gone (its exit seen here; its sockets close before that) */
+  goneAt?: number;
+  /** when its replacement (same address) was ready */
+  backAt?: number;
   notes: string[];
 }
 
 /**
- * From nginx's access log: the requests nginx had sent to `victim` that began before `at` and
- * ended after it (in flight on that replica at the kill), and how many of those nginx answered
- * with an error. Exact where the gauge is sampled: every request through nginx is in the log.
+ * From nginx's access log: the requests in flight on the killed replica `victim`, i.e. those
+ * nginx had sent to it (a connection to it was made or reused: a refused connect sent nothing
+ * and is resent elsewhere) that had not ended at the kill (`at`) and began before its exit was
+ * seen (`gone`). That counts the requests it was handling at the kill and those its dying
+ * process still took: after SIGKILL the kernel tears the process down (its memory first, its
+ * sockets last), and until its sockets close its listening socket still completes connections,
+ * so a request nginx sends then is sent (on a loaded machine for up to a few hundred ms).
+ * Exact where the gauge is sampled: every request through nginx is in the log.
  */
-function inFlightFromLog(entries: AccessLogEntry[], victim: string, at: number): { inFlight: number; failed: number } {
-  const on = entries.filter((e) => e.upstreams.includes(victim) && e.startMs <= at && e.endMs >= at);
-  return { inFlight: on.length, failed: on.filter((e) => e.status >= 500).length };
+function inFlightFromLog(entries: AccessLogEntry[], victim: string, at: number, gone: number, back: number) {
+  const sentTo = (e: AccessLogEntry) => e.upstreams.some((u, i) => u === victim && e.upstreamConnected[i]);
+  const on = entries.filter((e) => sentTo(e) && e.startMs <= gone && e.endMs >= at);
+  const fmtEntry = (e: AccessLogEntry) => `${e.method} ${e.uri} ${e.status} at +${e.startMs - at} ms`;
+  return {
+    inFlight: on.length,
+    failed: on.filter((e) => e.status >= 500).length,
+    /** of those, begun after the kill signal: taken by the dying process */
+    takenWhileDying: on.filter((e) => e.startMs > at).map(fmtEntry),
+    /** errors on it begun after its exit was seen, before its replacement was ready: none can be sent to it then (the race issue 14 closed) */
+    afterGone: entries.filter((e) => e.upstreams.includes(victim) && e.startMs > gone && e.startMs < back && e.status >= 500).map(fmtEntry),
+  };
+}
+
+/**
+ * nginx's error-log lines about `victim` within [from, to] (the log has whole seconds), counted
+ * by what failed and the request's method: `connect() failed (111: Connection refused)` is a
+ * request nothing was sent of (resent elsewhere, any method); a reset or premature close after
+ * a connection was made is one nginx had sent.
+ */
+function nginxErrors(text: string, victim: string, from: number, to: number): string[] {
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.includes(`upstream: "http://${victim}/`)) continue;
+    const at = new Date(line.slice(0, 19).replaceAll('/', '-').replace(' ', 'T')).getTime();
+    if (!(at >= Math.floor(from / 1000) * 1000 && at <= to)) continue;
+    const what = /\*\d+ (.*?)(?:, client:|$)/.exec(line)?.[1] ?? line;
+    const method = /request: "(\S+)/.exec(line)?.[1] ?? '?';
+    const key = `${what} (${method})`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${n}× ${k}`);
+}
+
+/** The requests nginx answered with an error within [from, to]: method, path, status, each server tried and its answer. */
+function nginxAnswered(entries: AccessLogEntry[], from: number, to: number): string {
+  const errors = entries.filter((e) => e.startMs >= from && e.startMs <= to && e.status >= 500);
+  const tried = (e: AccessLogEntry) => e.upstreams.map((u, i) => `${u.split(':').pop()} ${e.upstreamStatuses[i] ?? '?'}${e.upstreamConnected[i] ? '' : ' refused'}`).join(' → ');
+  return errors.map((e) => `${e.method} ${e.uri.replace(/[0-9a-f-]{36}/g, ':id')} ${e.status} (${tried(e) || 'no upstream'})`).join(', ') || 'none';
 }
 
 async function main() {
@@ -169,7 +214,13 @@ async function runSuite(c: Cluster): Promise<number> {
       p.notes.push(`in flight on it during the last second: ${readings.length} readings, last ${readings.at(-1) ?? '?'}, most ${p.inFlightAtFault ?? '?'}`);
       p.victim = `127.0.0.1:${victim.port}`;
       p.faultAt = Date.now();
-      await restart(victim, 'SIGKILL');
+      victim.stopping = true;
+      victim.proc.child.kill('SIGKILL');
+      await victim.proc.exited;
+      p.goneAt = Date.now();
+      await c.startReplica(victim);
+      await c.waitReady(victim);
+      p.backAt = Date.now();
     });
   }
   // The procedure without an orchestrator (deploy/nginx/gatehouse.conf): SIGTERM one replica
@@ -247,8 +298,9 @@ async function runSuite(c: Cluster): Promise<number> {
 
   // ---- report ---------------------------------------------------------------------------------
   const accessLog = c.nginx.accessLogPath ? parseAccessLog(readFileSync(c.nginx.accessLogPath, 'utf8')) : [];
+  const errorLog = readFileSync(path.join(c.nginx.dir, 'error.log'), 'utf8');
   const rows = phases.map((p) => {
-    const logged = p.victim ? inFlightFromLog(accessLog, p.victim, p.faultAt) : undefined;
+    const logged = p.victim ? inFlightFromLog(accessLog, p.victim, p.faultAt, p.goneAt ?? p.faultAt, p.backAt ?? p.end) : undefined;
     const ss = load.samples.filter((s) => s.phase === p.name);
     const failed = ss.filter((s) => !s.ok);
     const byKind = new Map<string, number>();
@@ -276,7 +328,18 @@ async function runSuite(c: Cluster): Promise<number> {
       recoverSec: Number((recoverMs / 1000).toFixed(1)),
       inFlightAtFault: logged?.inFlight,
       goalMet: logged ? failed.length <= logged.inFlight : undefined,
-      notes: [...(logged ? [`nginx log: ${logged.inFlight} in flight on it at the kill, ${logged.failed} of them answered with an error`] : []), ...p.notes].join('; '),
+      notes: [
+        ...(logged
+          ? [
+              `its exit seen +${(p.goneAt ?? p.faultAt) - p.faultAt} ms after the kill`,
+              `nginx log: ${logged.inFlight} in flight on it, ${logged.failed} of them answered with an error; ${logged.takenWhileDying.length} of them taken while it was dying${logged.takenWhileDying.length ? ` (${logged.takenWhileDying.join(', ')})` : ''}`,
+              `errors on it begun after its exit, before its replacement was ready: ${logged.afterGone.length ? logged.afterGone.join(', ') : 'none'}`,
+            ]
+          : []),
+        ...(p.victim ? [`nginx errors on it: ${nginxErrors(errorLog, p.victim, p.faultAt, (p.goneAt ?? p.faultAt) + 2000).join(', ') || 'none'}`] : []),
+        ...(failed.length > 0 && failed.length <= 10 ? [`nginx answered with an error: ${nginxAnswered(accessLog, p.start, p.end)}`] : []),
+        ...p.notes,
+      ].join('; '),
     };
   });
   const lostTotal = lostWrites.length;
@@ -294,10 +357,13 @@ async function runSuite(c: Cluster): Promise<number> {
     '"recover": from the fault to the end of the last failed request of the phase. Events are counted from every',
     "service's outbox (by creation time within the phase) and looked up in the audit trail (entries and dead letters)",
     'after the load stopped and the relays settled. Acknowledged writes are looked up in the databases.',
-    '"in flight on the killed replica": from nginx\'s access log, the requests nginx had sent to that replica that began',
-    'before the kill and ended after it (every request through nginx is logged; the replica\'s own',
-    'gatehouse_http_requests_in_flight gauge, sampled during the second before the kill, is in the notes).',
-    '"goal": failed <= in flight on the killed replica.',
+    '"in flight on the killed replica": from nginx\'s access log, the requests nginx had sent to that replica (a connection',
+    'to it made or reused; a refused connect sent nothing and is resent to the other replica) that had not ended at the',
+    'kill and began before its exit was seen: those it was handling at the kill and those its dying process still took',
+    '(after SIGKILL the kernel frees the memory first and closes the sockets last; until then its listening socket still',
+    'completes connections: "taken while it was dying" in the notes). Every request through nginx is logged; the',
+    'replica\'s own gatehouse_http_requests_in_flight gauge, sampled during the second before the kill, is in the notes.',
+    '"goal": failed <= in flight on the killed replica. "errors on it begun after its exit": none can be sent to it then.',
     '',
     '| phase | sent | failed | failures | acked writes | writes lost | events produced | events missing | recover (s) | in flight on the killed replica | goal | notes |',
     '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|',
