@@ -148,10 +148,15 @@ export async function seedBulk(client: pg.ClientBase, sizes: BulkSizes): Promise
   // attendance: events of 200 members each, spread over the tenants by their member count
   const rndE = prng(5);
   const events: Array<{ tenantId: string; id: string; startsAt: Date; members: string[] }> = [];
-  const totalUsers = [...byTenant.values()].reduce((s, ids) => s + ids.length, 0);
-  for (const [tenantId, ids] of byTenant) {
-    if (ids.length < 200) continue;
-    const n = Math.round((sizes.attendance * ids.length) / totalUsers / 200);
+  const eligible = [...byTenant.entries()].filter(([, ids]) => ids.length >= 200);
+  const eligibleUsers = eligible.reduce((s, [, ids]) => s + ids.length, 0);
+  // whole events per tenant, the fractions carried on so the total comes to sizes.attendance
+  let carried = 0;
+  let made = 0;
+  for (const [tenantId, ids] of eligible) {
+    carried += (sizes.attendance * ids.length) / eligibleUsers / 200;
+    const n = Math.round(carried) - made;
+    made += n;
     for (let i = 0; i < n; i++) {
       const from = Math.floor(rndE() * (ids.length - 200));
       events.push({ tenantId, id: randomUUID(), startsAt: new Date(now - Math.floor(rndE() * 2 * YEAR)), members: ids.slice(from, from + 200) });
