@@ -18,6 +18,9 @@ export function scaleMarkdown(r: ScaleReport): string {
     const seq = e.seqScans.map((s) => `${s.table} (${fmt(s.rows)} rows)`).join(', ');
     return `| ${e.name} | ${e.verdict === 'ok' ? 'ok' : `**${e.verdict}**`} | ${e.indexes.join(', ') || '–'} | ${seq || '–'} | ${before ? fmt(before.ms, 2) : '–'} | ${fmt(e.ms, 2)} | ${fmt(e.sharedHit)} / ${fmt(e.sharedRead)} |`;
   });
+  const missed = r.empty.figures.filter((e) => r.loaded.figures.find((x) => x.name === e.name)!.p99 / e.p99 > 2).map((e) => e.name);
+  const flagged = r.explain.loaded.filter((e) => e.verdict !== 'ok').map((e) => e.name);
+  const summary = `Summary: p99 loaded ≤ 2× empty for ${r.empty.figures.length - missed.length} of ${r.empty.figures.length} reads${missed.length ? ` (missed: ${missed.join(', ')})` : ''}; EXPLAIN on the loaded database: ${flagged.length ? `Seq Scan on a large table in ${flagged.join(', ')}` : 'no Seq Scan on a large table'}.`;
   const total = r.seeding.bulk.filter((t) => t.table !== 'vacuum analyze').reduce((s, t) => s + t.rows, 0);
   return [
     `# Cost as data grows ${r.date.slice(0, 10)} (servers, BENCH_SCALE=${r.scale})`,
@@ -26,6 +29,9 @@ export function scaleMarkdown(r: ScaleReport): string {
     '',
     `**Empty** is the migrated database holding only the probe set (the rows every read touches, identical in both runs): ${fmt(r.probe.users)} accounts and the admin in the default tenant, a ${fmt(r.probe.roster)}-member event with its attendance, a ${fmt(r.probe.bigChain)}-entry audit chain in the default tenant (so page 1,000 exists) and a ${fmt(r.probe.verifyChain)}-entry chain in the tenant \`scale-verify\` that /audit/verify re-computes, 100 tenants. **Loaded** is a copy of it (\`create database … template\`) with the bulk added: ${fmt(r.bulk.users)} users (60% in the default tenant, the rest over 99 tenants) with their profiles, ${fmt(r.bulk.sessions)} sessions with one refresh token each, ${fmt(r.bulk.audit)} audit entries (valid hash chains, half in the default tenant), ${fmt(r.bulk.attendance)} attendance records in 200-member events.`,
     '',
+    summary,
+    '',
+    ...(r.note ? [`Note: ${r.note}`, ''] : []),
     '## Latency, empty vs loaded (ms)',
     '',
     '| read | empty p50 | empty p99 | loaded p50 | loaded p99 | p99 loaded/empty | goal ≤ 2× | server CPU ms/req empty / loaded | failed |',

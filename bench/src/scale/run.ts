@@ -36,6 +36,8 @@ export interface ScaleReport {
   sizes: Array<{ table: string; rows: number; totalBytes: number; tableBytes: number; indexBytes: number }>;
   databaseBytes: number;
   settings: Record<string, string>;
+  /** a remark added after the run (printed under the summary) */
+  note?: string;
 }
 
 async function sizes(client: pg.Client) {
