@@ -23,6 +23,7 @@ import { measureOidc, oidcMarkdown, type OidcFigures } from './oidc';
 import { measurePeer, peerMarkdown, type PeerFigures } from './peer';
 import { measureRefresh, refreshMarkdown, type RefreshFigures } from './refresh';
 import { runCpuBench } from './cpu';
+import { runScale } from './scale/run';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const real = Boolean(process.env.DATABASE_URL || process.env.REDIS_URL || process.env.NATS_URL);
@@ -71,6 +72,16 @@ async function main() {
   };
   const base = `http://127.0.0.1:${port}`;
   const report: Record<string, unknown> = { date: new Date().toISOString(), mode, machine: machine(), seconds: SECONDS, settings: limits };
+  // --scale / BENCH_ONLY=scale: cost as data grows (issue 13 item 4), written to <day>-servers-scale.*
+  if (ONLY === '--scale' || process.env.BENCH_ONLY === 'scale') {
+    try {
+      await runScale(env, base, limits, (name) => (process.env.NATS_URL ? deleteStream(process.env.NATS_URL, name) : Promise.resolve()));
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+      if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
+    }
+    return;
+  }
   // BENCH_ONLY=tracing: only the cost of tracing (issue 15), written to <day>-<mode>-tracing.*
   if (process.env.BENCH_ONLY === 'tracing') {
     if (real) await resetDatabase(process.env.DATABASE_URL);

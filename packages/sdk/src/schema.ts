@@ -3837,6 +3837,8 @@ export interface operations {
                 /** @description nextCursor of the previous page */
                 cursor?: string;
                 limit?: number;
+                /** @description where `query` must occur: anywhere (contains, the default) or at the start of the email or username (prefix; served by an index however many users the tenant has) */
+                match?: "contains" | "prefix";
                 /** @description substring of the email or username, case-insensitive */
                 query?: string;
                 /** @description only users holding this role (built-in or custom) */

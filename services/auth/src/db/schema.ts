@@ -47,6 +47,10 @@ export interface UsersTable {
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
   last_login_at: Date | null;
+  /** lower(email) in the "C" collation, computed by the database (0010): lookups under RLS use its index */
+  email_key: ColumnType<string, never, never>;
+  /** lower(username) in the "C" collation, computed by the database (0010) */
+  username_key: ColumnType<string | null, never, never>;
 }
 
 export interface SessionsTable {
@@ -339,6 +343,8 @@ export const columns = {
     created_at: 'timestamptz default',
     updated_at: 'timestamptz default',
     last_login_at: 'timestamptz null',
+    email_key: 'text',
+    username_key: 'text null',
   },
   sessions: {
     id: 'uuid',

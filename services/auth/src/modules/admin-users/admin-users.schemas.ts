@@ -6,6 +6,11 @@ import { DisplayNameSchema, EmailSchema, UsernameSchema } from '../auth/auth.sch
 export const AdminUserListQuerySchema = Type.Object(
   {
     query: Type.Optional(Type.String({ maxLength: 254, description: 'substring of the email or username, case-insensitive' })),
+    match: Type.Optional(
+      Type.Union([Type.Literal('contains'), Type.Literal('prefix')], {
+        description: 'where `query` must occur: anywhere (contains, the default) or at the start of the email or username (prefix; served by an index however many users the tenant has)',
+      }),
+    ),
     role: Type.Optional(Type.String({ maxLength: 63, description: 'only users holding this role (built-in or custom)' })),
     status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')], { description: 'only enabled or only disabled users' })),
     verified: Type.Optional(Type.Boolean({ description: 'only users whose email is (true) or is not (false) verified' })),

@@ -116,12 +116,12 @@ export function createAdminUserService(deps: AdminUserServiceDeps) {
 
     async list(
       tenantId: string,
-      q: { query?: string; role?: string; status?: 'active' | 'disabled'; verified?: boolean; cursor?: string; limit?: number },
+      q: { query?: string; match?: 'contains' | 'prefix'; role?: string; status?: 'active' | 'disabled'; verified?: boolean; cursor?: string; limit?: number },
     ): Promise<{ items: User[]; nextCursor: string | null }> {
       const limit = q.limit ?? 50;
       const after = q.cursor ? readCursor(q.cursor) : undefined;
       const rows = await db.withTenant(tenantId, (trx) =>
-        searchUsers(trx, { query: q.query?.trim() || undefined, role: q.role, status: q.status, verified: q.verified, after, limit: limit + 1 }),
+        searchUsers(trx, { query: q.query?.trim() || undefined, match: q.match, role: q.role, status: q.status, verified: q.verified, after, limit: limit + 1 }),
       );
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];

@@ -10,20 +10,22 @@ export async function findUserById(trx: Tx, id: string): Promise<UserRow | undef
 }
 
 /**
- * Case-insensitive lookup by email (uses the unique index on lower(email)). Both sides go
- * through PostgreSQL's lower(), the function the unique index uses, so lookups and
- * uniqueness agree for every script (JavaScript's toLowerCase can differ from it).
+ * Case-insensitive lookup by email. Both sides are PostgreSQL's lower() (the stored `email_key`
+ * is lower(email), the expression of the unique index), so lookups and uniqueness agree for
+ * every script (JavaScript's toLowerCase can differ from it). The condition is on the column,
+ * not on lower(email): lower() is not leakproof, so under RLS only `email_key = …` can be an
+ * index condition (migration 0010).
  */
 export async function findUserByEmail(trx: Tx, email: string): Promise<UserRow | undefined> {
-  return trx.selectFrom('users').selectAll().where(sql`lower(email)`, '=', sql<string>`lower(${email})`).executeTakeFirst();
+  return trx.selectFrom('users').selectAll().where('email_key', '=', sql<string>`lower(${email}) collate "C"`).executeTakeFirst();
 }
 
-/** Case-insensitive lookup by username. */
+/** Case-insensitive lookup by username (`username_key`, as {@link findUserByEmail}). */
 export async function findUserByUsername(trx: Tx, username: string): Promise<UserRow | undefined> {
   return trx
     .selectFrom('users')
     .selectAll()
-    .where(sql`lower(username)`, '=', sql<string>`lower(${username})`)
+    .where('username_key', '=', sql<string>`lower(${username}) collate "C"`)
     .executeTakeFirst();
 }
 
