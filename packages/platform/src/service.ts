@@ -4,13 +4,12 @@
  * list, mailer, metrics registry), opening a service's database, resolving token-verification
  * keys, and the standalone runner behind every `main.ts`. `system.ts` runs several in one process.
  */
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type client from 'prom-client';
 import type { JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
-import { assertDataDirWritable } from './datadir';
+import { assertDataDirWritable, embeddedDatabaseDir } from './datadir';
 import { createDatabase, poolOptions, type Database } from './db';
 import type { PlatformTables } from './schema';
 import { createLogger } from './logger';
@@ -176,7 +175,8 @@ export async function assembleService<D extends { start(): Promise<void>; close(
 
 /**
  * Opens a service's database: `<SERVICE>_DATABASE_URL`, else `DATABASE_URL` (in the service's
- * schema), else PGlite under `<DATA_DIR>/<service>`. With `migrate` (the default), applies its
+ * schema), else the process's one PGlite under `<DATA_DIR>/pglite` (or, in a data directory of
+ * the earlier layout, the service's own `<DATA_DIR>/<service>`). With `migrate` (the default), applies its
  * pending migrations first, under the advisory lock, so replicas starting together take turns.
  */
 export async function openServiceDatabase<DB extends PlatformTables = PlatformTables>(
@@ -186,9 +186,16 @@ export async function openServiceDatabase<DB extends PlatformTables = PlatformTa
 ): Promise<{ db: Database<DB>; applied: string[] }> {
   if (!service.schema || service.name === 'gateway') throw new Error(`${service.name} has no database schema`);
   const url = config.serviceDatabaseUrls[service.name] ?? config.databaseUrl;
+  const embedded = url ? undefined : embeddedDatabaseDir(config.dataDir, service.name);
+  if (embedded?.legacy) {
+    opts.logger.warn(
+      { service: service.name, dir: embedded.dir },
+      'embedded database in the earlier layout (one PGlite per service): kept as it is; see docs/embedded.md to move it into the one shared database',
+    );
+  }
   const db = await createDatabase<DB>({
     url,
-    dataDir: url ? undefined : path.join(config.dataDir, service.name),
+    dataDir: embedded?.dir,
     schema: service.schema,
     logger: opts.logger,
     ...poolOptions(config),
