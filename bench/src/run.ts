@@ -21,6 +21,7 @@ import { measureTracingCost, tracingMarkdown } from './tracing';
 import { measureOidc, oidcMarkdown, type OidcFigures } from './oidc';
 import { measurePeer, peerMarkdown, type PeerFigures } from './peer';
 import { measureRefresh, refreshMarkdown, type RefreshFigures } from './refresh';
+import { benchEmbeddedOnly } from './embedded';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const real = Boolean(process.env.DATABASE_URL || process.env.REDIS_URL || process.env.NATS_URL);
@@ -69,6 +70,11 @@ async function main() {
   };
   const base = `http://127.0.0.1:${port}`;
   const report: Record<string, unknown> = { date: new Date().toISOString(), mode, machine: machine(), seconds: SECONDS, settings: limits };
+  // BENCH_ONLY=embedded: one PGlite vs one per service, before and after (issue 13), embedded.ts
+  if (process.env.BENCH_ONLY === 'embedded') {
+    await rm(dataDir, { recursive: true, force: true });
+    return benchEmbeddedOnly(report, SECONDS);
+  }
   // BENCH_ONLY=tracing: only the cost of tracing (issue 15), written to <day>-<mode>-tracing.*
   if (process.env.BENCH_ONLY === 'tracing') {
     if (real) await resetDatabase(process.env.DATABASE_URL);
