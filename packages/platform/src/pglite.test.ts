@@ -6,7 +6,9 @@
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +18,7 @@ import { embeddedDatabaseDir, EMBEDDED_DB_DIR } from './datadir';
 import { loadConfig } from './config';
 import { openServiceDatabase } from './service';
 import { testLogger } from './testing';
+import { DataDirInUseError, openPGlite } from './pglite';
 
 const T1 = '00000000-0000-4000-8000-0000000000a1';
 const T2 = '00000000-0000-4000-8000-0000000000a2';
@@ -160,5 +163,29 @@ describe('a data directory of the earlier layout (one PGlite per service)', asyn
       await auth.db.close();
       await users.db.close();
     }
+  });
+});
+
+describe('one process at a time on an embedded data directory', async () => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'gh-pglite-lock-'));
+  after(() => rm(dataDir, { recursive: true, force: true }));
+  const dir = path.join(dataDir, EMBEDDED_DB_DIR);
+
+  test('a directory another live process holds is refused with what to do; a dead holder is taken over', async () => {
+    // another running process holds it (our parent: alive, and not us)
+    await writeFile(`${dir}.lock`, String(process.ppid));
+    await assert.rejects(openPGlite(dir, testLogger), (err: Error) => err instanceof DataDirInUseError && err.message.includes(`in use by process ${process.ppid}`) && err.message.includes('DATABASE_URL'));
+    assert.equal(existsSync(dir), false, 'nothing was created in a directory someone else holds');
+    // the holder crashed: its pid no longer runs
+    const gone = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid;
+    await writeFile(`${dir}.lock`, String(gone));
+    const shared = await openPGlite(dir, testLogger);
+    try {
+      assert.equal(await readFile(`${dir}.lock`, 'utf8'), String(process.pid));
+      assert.ok(existsSync(path.join(dir, 'PG_VERSION')), 'a new directory gets a database');
+    } finally {
+      await shared.release();
+    }
+    assert.equal(existsSync(`${dir}.lock`), false, 'the last release gives the directory back');
   });
 });

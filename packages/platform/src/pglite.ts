@@ -16,7 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, readdir } from 'node:fs/promises';
+import { mkdir, open as openFile, readFile, rename, rm, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import {
@@ -92,13 +92,21 @@ export async function openPGlite(dataDir: string | undefined, logger: Logger): P
   if (!entry) {
     entry = (async () => {
       await closing.get(dir);
-      await initDataDir(dir, logger);
-      const lite = await startPGlite(dir);
+      await mkdir(path.dirname(dir), { recursive: true });
+      const unlock = await lockDataDir(dir);
+      let lite: PGlite;
+      try {
+        await initDataDir(dir, logger);
+        lite = await startPGlite(dir);
+      } catch (err) {
+        await unlock();
+        throw err;
+      }
       let refs = 0;
       const shared = createShared(lite, dir, logger, async () => {
         if (--refs > 0) return;
         open.delete(dir);
-        const done = lite.close();
+        const done = lite.close().finally(unlock);
         closing.set(dir, done.catch(() => {}));
         try {
           await done;
@@ -125,6 +133,46 @@ export async function openPGlite(dataDir: string | undefined, logger: Logger): P
  */
 const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
 
+/** An embedded data directory held by another live process. */
+export class DataDirInUseError extends Error {}
+
+/**
+ * Takes `<dir>.lock` for this process: a PGlite directory opened by two processes at once is
+ * corrupted, and since every service of a process shares one directory, two processes on one
+ * DATA_DIR (a second `gatehouse start`, services run alone, a CLI command during a start)
+ * would be exactly that. Held by a process that no longer runs (a crash): taken over. Resolves
+ * to the release. Hand-written: a pid file and `kill(pid, 0)` are a dozen lines.
+ */
+async function lockDataDir(dir: string): Promise<() => Promise<void>> {
+  const file = `${dir}.lock`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const h = await openFile(file, 'wx');
+      await h.writeFile(String(process.pid));
+      await h.close();
+      return () => unlink(file).catch(() => {});
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+      const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+      if (pid && pid !== process.pid && alive(pid)) {
+        throw new DataDirInUseError(
+          `the embedded database ${dir} is in use by process ${pid} (PGlite has one process at a time): stop it first, or use PostgreSQL (DATABASE_URL). If no such Gatehouse process runs, delete ${file}.`,
+        );
+      }
+      await unlink(file).catch(() => {});
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Creates a new data directory (PostgreSQL's initdb) in a short-lived child process, then
  * moves it into place. In this process initdb would run on the main thread, one core, while
@@ -136,7 +184,6 @@ const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB']
  */
 async function initDataDir(dir: string, logger: Logger): Promise<void> {
   if (existsSync(path.join(dir, 'PG_VERSION'))) return;
-  await mkdir(path.dirname(dir), { recursive: true });
   if (existsSync(dir) && (await readdir(dir)).length > 0) return; // not ours to replace: PGlite reports what it finds
   const tmp = `${dir}.init-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
