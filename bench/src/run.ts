@@ -24,6 +24,7 @@ import { measurePeer, peerMarkdown, type PeerFigures } from './peer';
 import { measureRefresh, refreshMarkdown, type RefreshFigures } from './refresh';
 import { runCpuBench } from './cpu';
 import { runScale } from './scale/run';
+import { benchEmbeddedOnly } from './embedded';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const real = Boolean(process.env.DATABASE_URL || process.env.REDIS_URL || process.env.NATS_URL);
@@ -81,6 +82,10 @@ async function main() {
       if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
     }
     return;
+  // BENCH_ONLY=embedded: one PGlite vs one per service, before and after (issue 13), embedded.ts
+  if (process.env.BENCH_ONLY === 'embedded') {
+    await rm(dataDir, { recursive: true, force: true });
+    return benchEmbeddedOnly(report, SECONDS);
   }
   // BENCH_ONLY=tracing: only the cost of tracing (issue 15), written to <day>-<mode>-tracing.*
   if (process.env.BENCH_ONLY === 'tracing') {

@@ -15,15 +15,12 @@ import {
   runUntilSignal,
   startInProcess,
   startProcessMetrics,
+  warmEmbeddedDatabase,
   type Config,
   type HttpApp,
   type InProcessSystem,
   type SharedDeps,
 } from '@gatehouse/platform';
-import { authService } from '@gatehouse/auth';
-import { usersService } from '@gatehouse/users';
-import { auditService } from '@gatehouse/audit';
-import { gatewayService } from '@gatehouse/gateway';
 import { shutdownTracing } from '@gatehouse/platform/tracing-sdk';
 
 const HELP = `Usage: gatehouse start [options]
@@ -92,20 +89,37 @@ export async function start(args: string[]): Promise<void> {
   const config = loadConfig(env);
   const logger = createLogger({ level: config.logLevel });
 
-  const shared = await createSharedDeps(config, logger);
+  // The embedded database starts while the services' code loads (both take seconds; the
+  // services are imported here, not at the top, for that overlap).
+  const warm = warmEmbeddedDatabase(config, ['auth', 'users', 'audit'], logger);
+  warm.catch(() => {}); // a failure surfaces again when the services open the database
+  const release = async () => (await warm.catch(() => undefined))?.();
+  let shared: SharedDeps;
   let system: InProcessSystem;
   try {
-    // auth first: the services behind it verify its tokens; add a new service to this list
-    system = await startInProcess({
-      config,
-      shared,
-      services: [authService, usersService, auditService],
-      gateway: gatewayService,
-      listen: { host: config.host, port: config.port },
-    });
-  } catch (err) {
-    await closeSharedDeps(shared);
-    throw err;
+    const [{ authService }, { usersService }, { auditService }, { gatewayService }] = await Promise.all([
+      import('@gatehouse/auth'),
+      import('@gatehouse/users'),
+      import('@gatehouse/audit'),
+      import('@gatehouse/gateway'),
+    ]);
+    shared = await createSharedDeps(config, logger);
+    try {
+      // auth first: the services behind it verify its tokens; add a new service to this list
+      system = await startInProcess({
+        config,
+        shared,
+        services: [authService, usersService, auditService],
+        gateway: gatewayService,
+        listen: { host: config.host, port: config.port },
+      });
+    } catch (err) {
+      await closeSharedDeps(shared);
+      throw err;
+    }
+  } finally {
+    // the services hold their own references now (or failed): the instance lives as long as they do
+    await release();
   }
   const gateway = system.gateway;
   const services = system.running().filter((s) => s.name !== 'gateway');

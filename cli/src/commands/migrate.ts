@@ -3,10 +3,10 @@
  * exits. Also home of what the operator commands share: the CLI's config and logger, opening
  * one service's database the way that service opens it, and printing a failure.
  */
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AppError } from '@gatehouse/platform/errors';
 import { loadConfig, type Config } from '@gatehouse/platform/config';
+import { embeddedDatabaseDir } from '@gatehouse/platform/datadir';
 import type { Database } from '@gatehouse/platform/db';
 import { createLogger, type Logger } from '@gatehouse/platform/logger';
 import { openServiceDatabase as openDatabase, type ServiceDefinition } from '@gatehouse/platform/service';
@@ -52,7 +52,10 @@ export async function openServiceDatabase(ctx: CliContext, service: ServiceName,
 /** Where a service's data is, for messages (never prints a password). */
 export function describeDatabase(config: Config, service: ServiceName): string {
   const url = config.serviceDatabaseUrls[service] ?? config.databaseUrl;
-  if (!url) return `PGlite ${path.join(config.dataDir, service)}`;
+  if (!url) {
+    const { dir, legacy } = embeddedDatabaseDir(config.dataDir, service);
+    return legacy ? `PGlite ${dir} (earlier layout: one PGlite per service)` : `PGlite ${dir} (schema ${service})`;
+  }
   const u = new URL(url);
   if (u.password) u.password = '***';
   return `PostgreSQL ${u.toString()} (schema ${service})`;

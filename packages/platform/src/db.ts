@@ -8,12 +8,12 @@
  * `ENABLE` + `FORCE ROW LEVEL SECURITY` and a policy on `tenant_id = app_tenant()`.
  * `admin` is the explicit cross-tenant path (migrations, outbox relay, superadmin work).
  */
-import { readdir, readFile, mkdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
-import { PGlite } from '@electric-sql/pglite';
-import { PGliteDialect } from 'kysely-pglite-dialect';
+import type { PGlite } from '@electric-sql/pglite';
+import { openPGlite, type SharedPGlite } from './pglite';
 import type { Logger } from 'pino';
 import type { PlatformTables } from './schema';
 import { createUnitOfWork, type CommitHooks, type Emit, type UnitOfWork } from './unit-of-work';
@@ -59,7 +59,10 @@ export interface Database<DB extends PlatformTables = PlatformTables> {
 export interface DatabaseOptions {
   /** PostgreSQL URL; unset: PGlite */
   url?: string;
-  /** PGlite data directory; unset with no url: in memory */
+  /**
+   * PGlite data directory; unset with no url: in memory. Every service of the process given
+   * the same directory shares one PGlite instance (one connection, taken in turns: see pglite.ts).
+   */
   dataDir?: string;
   schema: string;
   logger: Logger;
@@ -93,6 +96,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
   let kind: Database['kind'];
   let pool: pg.Pool | undefined;
   let lite: PGlite | undefined;
+  let shared: SharedPGlite | undefined;
   if (opts.url) {
     kind = 'postgres';
     pool = new pg.Pool({
@@ -119,15 +123,21 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), ...(log ? { log } : {}) });
   } else {
     kind = 'pglite';
-    if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
-    lite = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
-    await lite.waitReady;
-    await lite.exec(`create schema if not exists ${schema}; set search_path to ${schema}, public;`);
+    shared = await openPGlite(opts.dataDir, opts.logger);
+    lite = shared.lite;
+    try {
+      await shared.exclusive(schema, (l) => l.exec(`create schema if not exists ${schema}`));
+    } catch (err) {
+      await shared.release();
+      throw err;
+    }
+    // every unit of work of this handle holds the instance and runs with search_path = schema
     const log = querySpanLogger(opts.dataDir ? 'pglite' : 'pglite-memory');
-    admin = new Kysely<DB>({ dialect: new PGliteDialect(lite), ...(log ? { log } : {}) });
+    admin = new Kysely<DB>({ dialect: shared.dialect(schema), ...(log ? { log } : {}) });
   }
 
   let hooks: CommitHooks = {};
+  let closed = false;
 
   const unitOfWork = (trx: Tx<DB>) => createUnitOfWork(trx, { schema, hooks, logger: opts.logger });
 
@@ -201,21 +211,24 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
 
   async function migrate(dir: string): Promise<string[]> {
     const applied: string[] = [];
-    if (lite) {
-      // PGlite is one connection in this process: no lock needed, and multi-statement scripts
-      // must go through exec (the simple query protocol), which Kysely's driver does not use.
-      const db = lite;
-      for (const stmt of prelude) await db.exec(stmt);
-      const done = new Set((await db.query<{ name: string }>(`select name from ${schema}.schema_migrations`)).rows.map((r) => r.name));
-      for (const [name, text] of await pending(dir, done)) {
-        await db.transaction(async (tx) => {
-          await tx.exec(`set local search_path to ${schema}, public;\n${text}`);
-          await tx.query(`insert into ${schema}.schema_migrations (name) values ($1)`, [name]);
-        });
-        applied.push(name);
-        opts.logger.info({ schema, migration: name }, 'migration applied');
-      }
-      return applied;
+    if (shared) {
+      // PGlite is one connection in this process: holding it is the lock (other services of
+      // the process wait their turn), and multi-statement scripts must go through exec (the
+      // simple query protocol), which Kysely's driver does not use.
+      const files = await pending(dir, new Set());
+      return shared.exclusive(schema, async (db) => {
+        for (const stmt of prelude) await db.exec(stmt);
+        const done = new Set((await db.query<{ name: string }>(`select name from ${schema}.schema_migrations`)).rows.map((r) => r.name));
+        for (const [name, text] of files.filter(([n]) => !done.has(n))) {
+          await db.transaction(async (tx) => {
+            await tx.exec(`set local search_path to ${schema}, public;\n${text}`);
+            await tx.query(`insert into ${schema}.schema_migrations (name) values ($1)`, [name]);
+          });
+          applied.push(name);
+          opts.logger.info({ schema, migration: name }, 'migration applied');
+        }
+        return applied;
+      });
     }
     // A dedicated connection holds the advisory lock, so replicas starting together wait their turn.
     await admin.connection().execute(async (conn) => {
@@ -256,7 +269,10 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
       await sql`select 1`.execute(admin);
     },
     async close() {
+      if (closed) return;
+      closed = true;
       await admin.destroy();
+      await shared?.release();
     },
     poolStats() {
       if (!pool) return undefined;

@@ -4,14 +4,14 @@
  * list, mailer, metrics registry), opening a service's database, resolving token-verification
  * keys, and the standalone runner behind every `main.ts`. `system.ts` runs several in one process.
  */
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type client from 'prom-client';
 import type { JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
-import { assertDataDirWritable } from './datadir';
+import { assertDataDirWritable, embeddedDatabaseDir } from './datadir';
 import { createDatabase, poolOptions, type Database } from './db';
+import { openPGlite } from './pglite';
 import type { PlatformTables } from './schema';
 import { createLogger } from './logger';
 import { startDraining, type HttpApp } from './http';
@@ -176,7 +176,8 @@ export async function assembleService<D extends { start(): Promise<void>; close(
 
 /**
  * Opens a service's database: `<SERVICE>_DATABASE_URL`, else `DATABASE_URL` (in the service's
- * schema), else PGlite under `<DATA_DIR>/<service>`. With `migrate` (the default), applies its
+ * schema), else the process's one PGlite under `<DATA_DIR>/pglite` (or, in a data directory of
+ * the earlier layout, the service's own `<DATA_DIR>/<service>`). With `migrate` (the default), applies its
  * pending migrations first, under the advisory lock, so replicas starting together take turns.
  */
 export async function openServiceDatabase<DB extends PlatformTables = PlatformTables>(
@@ -186,9 +187,16 @@ export async function openServiceDatabase<DB extends PlatformTables = PlatformTa
 ): Promise<{ db: Database<DB>; applied: string[] }> {
   if (!service.schema || service.name === 'gateway') throw new Error(`${service.name} has no database schema`);
   const url = config.serviceDatabaseUrls[service.name] ?? config.databaseUrl;
+  const embedded = url ? undefined : embeddedDatabaseDir(config.dataDir, service.name);
+  if (embedded?.legacy) {
+    opts.logger.warn(
+      { service: service.name, dir: embedded.dir },
+      'embedded database in the earlier layout (one PGlite per service): kept as it is; see docs/embedded.md to move it into the one shared database',
+    );
+  }
   const db = await createDatabase<DB>({
     url,
-    dataDir: url ? undefined : path.join(config.dataDir, service.name),
+    dataDir: embedded?.dir,
     schema: service.schema,
     logger: opts.logger,
     ...poolOptions(config),
@@ -201,6 +209,27 @@ export async function openServiceDatabase<DB extends PlatformTables = PlatformTa
     await db.close().catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Starts the process's shared embedded database (the PGlite every service in `services`
+ * without a database URL will open) before the services are built, so its start-up (WASM
+ * compilation, on a new DATA_DIR initdb) overlaps loading the services' code. Resolves to a
+ * release for the reference it holds (give it back once the services have opened theirs);
+ * nothing to do (all on PostgreSQL, or only the earlier per-service layout): undefined.
+ */
+export async function warmEmbeddedDatabase(config: Config, services: DataServiceName[], logger: Logger): Promise<(() => Promise<void>) | undefined> {
+  const dirs = new Set(
+    services
+      .filter((name) => !(config.serviceDatabaseUrls[name] ?? config.databaseUrl))
+      .map((name) => embeddedDatabaseDir(config.dataDir, name))
+      .filter((d) => !d.legacy)
+      .map((d) => d.dir),
+  );
+  const [dir] = dirs;
+  if (!dir) return undefined;
+  const shared = await openPGlite(dir, logger);
+  return () => shared.release();
 }
 
 /**

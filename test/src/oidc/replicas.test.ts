@@ -17,9 +17,9 @@ import { browser, discover, fetchVia } from './fixtures';
 
 const CALLBACK = 'https://app.example.test/callback';
 
-// Two instances share one database only on PostgreSQL: an embedded PGlite belongs to the one
-// instance that opened it.
-describe('OpenID provider: two auth instances', { skip: !process.env.TEST_DATABASE_URL && 'needs PostgreSQL (TEST_DATABASE_URL): two instances cannot share an embedded PGlite' }, () => {
+// On PostgreSQL the two instances share the database; embedded, they share the process's one
+// PGlite instance (packages/platform/src/pglite.ts), as two services of one process do.
+describe('OpenID provider: two auth instances', () => {
   let s: TestSystem;
   let second: ServiceInstance<AuthDeps>;
   let secondUrl: string;

@@ -1,0 +1,329 @@
+/**
+ * The embedded database: one PGlite instance per data directory in the process, shared by
+ * every service, each service in its own schema (the same layout as one PostgreSQL database
+ * with `DATABASE_URL`).
+ *
+ * PGlite is one connection. Kysely's PGlite dialect (`kysely-pglite-dialect`) serialises the
+ * queries and transactions of ONE Kysely instance, but each service has its own, so two
+ * services on one instance would interleave their statements inside each other's transactions
+ * and run with each other's `search_path`. This module's dialect replaces it (hand-written
+ * because that package exports neither its driver nor its connection): every Kysely instance
+ * on an instance takes the instance's one lock for each unit of work (a transaction, a
+ * `connection()`, or a standalone query), and, holding it, sets `search_path` to its
+ * service's schema when the previous holder was another service. A holder that gives the
+ * lock back inside an open transaction (a bug) has it rolled back, so the next never runs in
+ * someone else's transaction.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, open as openFile, readFile, rename, rm, readdir, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import {
+  CompiledQuery,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type Kysely,
+  type QueryResult,
+  type TransactionSettings,
+} from 'kysely';
+import type { Logger } from 'pino';
+
+/** A PGlite instance and the lock its users take turns on. */
+export interface SharedPGlite {
+  readonly lite: PGlite;
+  /** the data directory (undefined: in memory) */
+  readonly dataDir?: string;
+  /**
+   * Runs `fn` holding the instance's lock with `search_path` set to `schema, public`:
+   * the way to use `lite` directly (multi-statement scripts through `exec`).
+   */
+  exclusive<T>(schema: string, fn: (lite: PGlite) => Promise<T>): Promise<T>;
+  /** A Kysely dialect whose every unit of work takes the lock and runs in `schema`. */
+  dialect(schema: string): Dialect;
+  /** Gives back one reference from {@link openPGlite}; the last one closes the instance. */
+  release(): Promise<void>;
+}
+
+/**
+ * A FIFO lock. Hand-written: a dozen lines, and PGlite's own `Mutex` is not part of its
+ * documented API.
+ */
+function createLock() {
+  let tail: Promise<void> = Promise.resolve();
+  return {
+    /** Resolves when the lock is held; call the returned function to release it. */
+    acquire(): Promise<() => void> {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const turn = tail.then(() => release);
+      tail = tail.then(() => held);
+      return turn;
+    },
+  };
+}
+
+interface Entry {
+  shared: SharedPGlite;
+  /** takes one more reference */
+  addRef(): void;
+}
+
+/** Open instances by absolute data directory; a directory is opened once per process. */
+const open = new Map<string, Promise<Entry>>();
+/** Instances being closed, so a reopen of the same directory waits for the close to finish. */
+const closing = new Map<string, Promise<void>>();
+
+/**
+ * The process's PGlite instance for `dataDir` (created on first use; undefined: a private
+ * in-memory instance). Each call takes a reference; give it back with `release()`.
+ */
+export async function openPGlite(dataDir: string | undefined, logger: Logger): Promise<SharedPGlite> {
+  if (!dataDir) {
+    const lite = await startPGlite(undefined);
+    return createShared(lite, undefined, logger, () => lite.close());
+  }
+  const dir = path.resolve(dataDir);
+  let entry = open.get(dir);
+  if (!entry) {
+    entry = (async () => {
+      await closing.get(dir);
+      await mkdir(path.dirname(dir), { recursive: true });
+      const unlock = await lockDataDir(dir);
+      let lite: PGlite;
+      try {
+        await initDataDir(dir, logger);
+        lite = await startPGlite(dir);
+      } catch (err) {
+        await unlock();
+        throw err;
+      }
+      let refs = 0;
+      const shared = createShared(lite, dir, logger, async () => {
+        if (--refs > 0) return;
+        open.delete(dir);
+        const done = lite.close().finally(unlock);
+        closing.set(dir, done.catch(() => {}));
+        try {
+          await done;
+        } finally {
+          closing.delete(dir);
+        }
+      });
+      return { shared, addRef: () => void refs++ };
+    })();
+    open.set(dir, entry);
+    entry.catch(() => open.delete(dir));
+  }
+  const e = await entry;
+  e.addRef();
+  return e.shared;
+}
+
+/**
+ * PGlite's start parameters with a smaller buffer cache. PostgreSQL touches all of
+ * shared_buffers when it starts, so PGlite's 128 MB default is 128 MB of resident memory
+ * before the first query; a small cache costs little here, because PGlite reads the data
+ * files through the host file system and the kernel's page cache (not counted in the
+ * process's RSS) keeps the rest. Measured in bench/results/*-embedded-pglite.md.
+ */
+const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
+
+/** An embedded data directory held by another live process. */
+export class DataDirInUseError extends Error {}
+
+/**
+ * Takes `<dir>.lock` for this process: a PGlite directory opened by two processes at once is
+ * corrupted, and since every service of a process shares one directory, two processes on one
+ * DATA_DIR (a second `gatehouse start`, services run alone, a CLI command during a start)
+ * would be exactly that. Held by a process that no longer runs (a crash): taken over. Resolves
+ * to the release. Hand-written: a pid file and `kill(pid, 0)` are a dozen lines.
+ */
+async function lockDataDir(dir: string): Promise<() => Promise<void>> {
+  const file = `${dir}.lock`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const h = await openFile(file, 'wx');
+      await h.writeFile(String(process.pid));
+      await h.close();
+      return () => unlink(file).catch(() => {});
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+      const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+      if (pid && pid !== process.pid && alive(pid)) {
+        throw new DataDirInUseError(
+          `the embedded database ${dir} is in use by process ${pid} (PGlite has one process at a time): stop it first, or use PostgreSQL (DATABASE_URL). If no such Gatehouse process runs, delete ${file}.`,
+        );
+      }
+      await unlink(file).catch(() => {});
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Creates a new data directory (PostgreSQL's initdb) in a short-lived child process, then
+ * moves it into place. In this process initdb would run on the main thread, one core, while
+ * the services' code loads, and leave a second PGlite and the initdb module behind (hundreds
+ * of MB of WebAssembly memory that is never given back); in a child it runs on the other core
+ * and its memory goes when it exits. Built in a sibling directory and renamed, so an
+ * interrupted first start never leaves a half-made database. Where no child can be run, PGlite
+ * makes the directory in this process as before.
+ */
+async function initDataDir(dir: string, logger: Logger): Promise<void> {
+  if (existsSync(path.join(dir, 'PG_VERSION'))) return;
+  if (existsSync(dir) && (await readdir(dir)).length > 0) return; // not ours to replace: PGlite reports what it finds
+  const tmp = `${dir}.init-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  let url: string;
+  try {
+    url = import.meta.resolve('@electric-sql/pglite');
+  } catch {
+    return;
+  }
+  const script = `const { PGlite } = await import(${JSON.stringify(url)});
+const pg = new PGlite({ dataDir: ${JSON.stringify(tmp)}, startParams: ${JSON.stringify(START_PARAMS)} });
+await pg.waitReady;
+await pg.close();
+process.exit(0);`;
+  const t0 = performance.now();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`initdb of ${dir} exited ${code}: ${stderr.slice(-500)}`))));
+    });
+    await rm(dir, { recursive: true, force: true }); // an empty directory, if any
+    await rename(tmp, dir);
+    logger.info({ dir, ms: Math.round(performance.now() - t0) }, 'embedded database created');
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    logger.warn({ err, dir }, 'embedded database could not be created in a child process; creating it in this one');
+  }
+}
+
+async function startPGlite(dir: string | undefined): Promise<PGlite> {
+  const lite = new PGlite({ ...(dir ? { dataDir: dir } : {}), startParams: START_PARAMS });
+  await lite.waitReady;
+  return lite;
+}
+
+function createShared(lite: PGlite, dataDir: string | undefined, logger: Logger, release: () => Promise<void>): SharedPGlite {
+  const lock = createLock();
+  /** the session's search_path as last set here; '' until first set */
+  let searchPath = '';
+
+  async function hold(schema: string): Promise<() => Promise<void>> {
+    const unlock = await lock.acquire();
+    try {
+      const wanted = `${schema}, public`;
+      if (searchPath !== wanted) {
+        // a session-level SET, outside any transaction, so no rollback undoes it
+        await lite.exec(`set search_path to ${wanted}`);
+        searchPath = wanted;
+      }
+    } catch (err) {
+      unlock();
+      throw err;
+    }
+    return async () => {
+      try {
+        if (lite.isInTransaction()) {
+          logger.error({ schema }, 'embedded database: a unit of work ended inside an open transaction; rolled back');
+          await lite.exec('rollback').catch(() => {});
+        }
+      } finally {
+        unlock();
+      }
+    };
+  }
+
+  return {
+    lite,
+    dataDir,
+    async exclusive(schema, fn) {
+      const free = await hold(checkSchema(schema));
+      try {
+        return await fn(lite);
+      } finally {
+        await free();
+      }
+    },
+    dialect(schema) {
+      checkSchema(schema);
+      return {
+        createAdapter: () => new PostgresAdapter(),
+        createQueryCompiler: () => new PostgresQueryCompiler(),
+        createIntrospector: (db: Kysely<unknown>) => new PostgresIntrospector(db),
+        createDriver: () => createDriver(lite, () => hold(schema)),
+      };
+    },
+    release,
+  };
+}
+
+function checkSchema(schema: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+  return schema;
+}
+
+/** One Kysely instance's driver: each connection is the shared instance, held under its lock. */
+function createDriver(lite: PGlite, hold: () => Promise<() => Promise<void>>): Driver {
+  const held = new Map<DatabaseConnection, () => Promise<void>>();
+  let destroyed = false;
+  return {
+    async init() {},
+    async acquireConnection() {
+      if (destroyed) throw new Error('the embedded database handle is closed');
+      const free = await hold();
+      const conn = createConnection(lite);
+      held.set(conn, free);
+      return conn;
+    },
+    async releaseConnection(conn) {
+      const free = held.get(conn);
+      held.delete(conn);
+      await free?.();
+    },
+    async beginTransaction(conn: DatabaseConnection, settings: TransactionSettings) {
+      await conn.executeQuery(CompiledQuery.raw(settings.isolationLevel ? `start transaction isolation level ${settings.isolationLevel}` : 'begin'));
+    },
+    async commitTransaction(conn) {
+      await conn.executeQuery(CompiledQuery.raw('commit'));
+    },
+    async rollbackTransaction(conn) {
+      await conn.executeQuery(CompiledQuery.raw('rollback'));
+    },
+    // the instance is shared: closing one service's handle gives back its reference (SharedPGlite.release)
+    async destroy() {
+      destroyed = true;
+    },
+  };
+}
+
+function createConnection(lite: PGlite): DatabaseConnection {
+  return {
+    async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
+      const result = await lite.query<R>(q.sql, [...q.parameters]);
+      return result.affectedRows ? { rows: result.rows, numAffectedRows: BigInt(result.affectedRows) } : { rows: result.rows };
+    },
+    async *streamQuery<R>(q: CompiledQuery, chunkSize = 100): AsyncIterableIterator<QueryResult<R>> {
+      const result = await lite.query<R>(q.sql, [...q.parameters]);
+      for (let i = 0; i < result.rows.length; i += chunkSize) yield { rows: result.rows.slice(i, i + chunkSize) };
+    },
+  };
+}
