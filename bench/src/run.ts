@@ -82,6 +82,7 @@ async function main() {
       if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
     }
     return;
+  }
   // BENCH_ONLY=embedded: one PGlite vs one per service, before and after (issue 13), embedded.ts
   if (process.env.BENCH_ONLY === 'embedded') {
     await rm(dataDir, { recursive: true, force: true });
