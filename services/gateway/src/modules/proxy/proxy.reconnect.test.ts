@@ -2,9 +2,11 @@
  * Kept-alive upstream connections closed under a request (issue 14, rolling restart): an
  * upstream that resets every connection when a second request arrives on it, as a server
  * closing its idle connections (or nginx reloading) does to a client that reuses one at that
- * moment. The gateway sends an idempotent request again on a new connection, so the client
- * is answered; a POST is never sent twice (it may have been read) and is answered 502.
- * A refused connection (a replica that stopped listening) is retried for every method.
+ * moment, or a replica killed with `kill -9`. The gateway sends an idempotent request again on
+ * a new connection, so the client is answered. Writes (POST, PATCH) never meet the race: each
+ * goes on a new connection (proxy.dispatcher.ts), and one reset anyway is never sent twice
+ * (it may have been read): 502. A refused connection (a replica that stopped listening) is
+ * retried for every method.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,8 +15,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import { startStack, type Stack } from '../../testing/fixtures';
 import { retryOnFreshConnection } from './proxy.service';
 
-/** An upstream that answers the first request of each connection and resets the connection on the next one. */
-async function startResettingUpstream() {
+/**
+ * An upstream that answers the first request of each connection and resets the connection
+ * when `resetOn(method)` holds for a later one (default: every method); a request with
+ * `reset=1` in its query is reset even as the first.
+ */
+async function startResettingUpstream(resetOn: (method: string) => boolean = () => true) {
   const seen = new WeakMap<Socket, number>();
   const received: string[] = [];
   let connections = 0;
@@ -22,7 +28,7 @@ async function startResettingUpstream() {
     const n = (seen.get(req.socket) ?? 0) + 1;
     seen.set(req.socket, n);
     received.push(`${req.method} ${req.url}`);
-    if (n > 1) {
+    if ((n > 1 && resetOn(req.method ?? '')) || req.url?.includes('reset=1')) {
       req.socket.resetAndDestroy(); // RST, no byte of an answer
       return;
     }
@@ -71,13 +77,57 @@ describe('proxy: kept-alive upstream connections reset under a request', () => {
     assert.equal(upstream.connections(), 6);
   });
 
-  test('a POST on a reset connection is not sent twice: 502 upstream_unavailable', async () => {
-    // the pool's connection has answered one request (the last GET's), so this POST reuses it
+  test('a POST goes on a new connection of its own: answered, sent once', async () => {
+    // the pool's connection has answered one request (the last GET's); the POST does not reuse it
     const before = upstream.received.length;
+    const connections = upstream.connections();
     const res = await fetch(`${s.url}/api/v1/social-logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"x.y"}' });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.deepEqual(upstream.received.slice(before), ['POST /api/v1/social-logs']);
+    assert.equal(upstream.connections(), connections + 1);
+  });
+
+  test('a POST reset anyway is not sent twice: 502 upstream_unavailable', async () => {
+    const before = upstream.received.length;
+    const res = await fetch(`${s.url}/api/v1/social-logs?reset=1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"x.y"}' });
     assert.equal(res.status, 502);
     assert.equal(((await res.json()) as { code: string }).code, 'upstream_unavailable');
-    assert.deepEqual(upstream.received.slice(before), ['POST /api/v1/social-logs']);
+    assert.deepEqual(upstream.received.slice(before), ['POST /api/v1/social-logs?reset=1']);
+  });
+});
+
+describe('proxy: writes on a new connection each, reads on the kept-alive pool', () => {
+  // resets a POST or PATCH written on a reused connection, as a replica killed an instant
+  // before does (the write has left the gateway, so it cannot be sent again)
+  let s: Stack;
+  let upstream: Awaited<ReturnType<typeof startResettingUpstream>>;
+  before(async () => {
+    upstream = await startResettingUpstream((m) => m === 'POST' || m === 'PATCH');
+    s = await startStack({ env: { AUDIT_URL: upstream.url, USERS_URL: upstream.url }, options: { upstreamConnections: 1 }, listen: true });
+  });
+  after(async () => {
+    await s.close();
+    await upstream.stop();
+  });
+
+  test('every POST and PATCH is answered and sent once; the GETs between them share one connection', async () => {
+    const json = { 'content-type': 'application/json' };
+    const sent: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      for (const [method, path, body] of [
+        ['GET', `/api/v1/audit/me?i=${i}`, undefined],
+        ['POST', `/api/v1/social-logs?i=${i}`, '{"type":"x.y"}'],
+        ['GET', `/api/v1/users/me?i=${i}`, undefined],
+        ['PATCH', `/api/v1/users/me?i=${i}`, '{"displayName":"x"}'],
+      ] as const) {
+        const res = await fetch(`${s.url}${path}`, { method, headers: body ? json : {}, body });
+        assert.equal(res.status, 200, `${method} ${path}: ${await res.clone().text()}`);
+        sent.push(`${method} ${path}`);
+      }
+    }
+    assert.deepEqual(upstream.received, sent);
+    // 8 GETs on the pool's one kept-alive connection, 8 writes on 8 connections of their own
+    assert.equal(upstream.connections(), 1 + 8);
   });
 });
 

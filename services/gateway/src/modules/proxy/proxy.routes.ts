@@ -1,16 +1,17 @@
 /**
  * The forwarded routes: for each entry of PROXY_ROUTES, path check → credential limit →
  * tenant → token → per-user limit → body read whole → @fastify/reply-from to the owning
- * service (undici, one keep-alive pool per service, bounded timeouts so a stuck service
- * answers 504, never a hang).
+ * service (undici: a keep-alive pool per service for reads, a new connection per write, see
+ * proxy.dispatcher.ts; bounded timeouts so a stuck service answers 504, never a hang).
  */
-import replyFrom from '@fastify/reply-from';
+import replyFrom, { type FastifyReplyFromOptions } from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sendProblem, type HttpApp } from '@gatehouse/platform';
 import type { Limits } from '../limits/limits.hooks';
 import type { TenantResolver } from '../tenancy/tenancy.hooks';
 import type { TokenGuard } from '../tokens/tokens.service';
 import { OVERSIZED, readWholeBody } from './proxy.body';
+import { createUpstreamDispatcher } from './proxy.dispatcher';
 import { proxyErrors } from './proxy.errors';
 import type { UpstreamLoad } from './proxy.load';
 import {
@@ -37,6 +38,9 @@ export interface ProxyRoutesOptions {
   load: UpstreamLoad;
 }
 
+/** An undici dispatcher as reply-from's types describe it. */
+type ReplyFromUndici = Extract<NonNullable<FastifyReplyFromOptions['undici']>, { request: unknown }>;
+
 const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT'] as const;
 
 /** How long an idle upstream connection is kept (see the pool options below). */
@@ -45,19 +49,19 @@ export const UPSTREAM_KEEPALIVE_MS = 4000;
 /** Registers the proxy routes in their own scope (bodies are read whole, then forwarded unparsed). */
 export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
   const timeouts = { connectMs: 5000, headersMs: 30_000, bodyMs: 60_000, ...opts.timeouts };
+  // Writes on a new connection each, the rest on kept-alive pools (proxy.dispatcher.ts).
+  const upstream = createUpstreamDispatcher({
+    connections: opts.load.connections,
+    keepAliveMs: UPSTREAM_KEEPALIVE_MS,
+    headersTimeoutMs: timeouts.headersMs,
+    bodyTimeoutMs: timeouts.bodyMs,
+    connectTimeoutMs: timeouts.connectMs,
+  });
   await app.register(replyFrom, {
-    undici: {
-      connections: opts.load.connections,
-      pipelining: 1,
-      // An idle upstream connection is given up after 4 s whatever the server's Keep-Alive hint
-      // says: shorter than a draining replica's SHUTDOWN_DRAIN_SEC (5 s), so the gateway holds no
-      // idle connection to a replica that is about to close its idle ones (see runUntilSignal).
-      keepAliveTimeout: UPSTREAM_KEEPALIVE_MS,
-      keepAliveMaxTimeout: UPSTREAM_KEEPALIVE_MS,
-      headersTimeout: timeouts.headersMs,
-      bodyTimeout: timeouts.bodyMs,
-      connect: { timeout: timeouts.connectMs },
-    },
+    // reply-from's types are those of its own undici (7), the dispatcher is the project's undici
+    // (8); reply-from only calls `request(options, callback)`, the same API in both, and
+    // `destroy()` on close. TypeScript sees two copies of the Dispatcher types, hence the cast.
+    undici: upstream as unknown as ReplyFromUndici,
     disableRequestLogging: true,
   });
 
