@@ -22,6 +22,7 @@ import {
   type SharedDeps,
 } from '@gatehouse/platform';
 import { shutdownTracing } from '@gatehouse/platform/tracing-sdk';
+import type { GatewayOptions } from '@gatehouse/gateway';
 
 const HELP = `Usage: gatehouse start [options]
 
@@ -111,6 +112,10 @@ export async function start(args: string[]): Promise<void> {
         shared,
         services: [authService, usersService, auditService],
         gateway: gatewayService,
+        // The services run in this process and cannot die without the gateway, so the race a
+        // new connection per write closes (proxy.dispatcher.ts) does not exist here: writes keep
+        // the kept-alive pool and skip a handshake each.
+        options: { gateway: { writesOnNewConnection: false } satisfies GatewayOptions },
         listen: { host: config.host, port: config.port },
       });
     } catch (err) {

@@ -104,6 +104,7 @@ export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
     tenantFor,
     tokens: deps.tokens,
     timeouts: deps.options.upstreamTimeouts,
+    writesOnNewConnection: deps.options.writesOnNewConnection,
     bodyLimit: config.bodyLimitBytes,
     load: upstreamLoad,
   });

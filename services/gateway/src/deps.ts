@@ -14,6 +14,12 @@ import type { ProxyRoutesOptions } from './modules/proxy/proxy.routes';
 export interface GatewayOptions {
   tenantCache?: Pick<TenancyServiceOptions, 'ttlMs' | 'negativeTtlMs' | 'staleMs' | 'timeoutMs'>;
   upstreamTimeouts?: ProxyRoutesOptions['timeouts'];
+  /**
+   * false: POST/PATCH/LOCK go to the services on the kept-alive pool instead of a new
+   * connection each (proxy.dispatcher.ts). Only for the all-in-one process, whose services
+   * cannot die without the gateway. Default true.
+   */
+  writesOnNewConnection?: boolean;
   /** upstream connections per service (default 128) */
   upstreamConnections?: number;
   /** Redis key namespace of the rate-limit counters (default `gatehouse:rl:`) */

@@ -15,10 +15,12 @@
  * stays up) it also keeps a write off an idle connection that an nginx reload is closing.
  *
  * Cost: one TCP handshake on the internal network per write, and a TIME_WAIT socket per write
- * (see docs/operations.md about port ranges). Not configurable: the alternative is a lost
- * write per sudden death, reads keep the pools, and the cost falls on writes, which do
- * database work worth far more than a handshake. The all-in-one process forwards over
- * loopback too and pays the same, smaller, cost (its services cannot die alone).
+ * (see docs/operations.md about port ranges); measured on loopback (bench/results/
+ * 2026-12-07-gateway-fresh-writes.md, a busy machine) about 0.23 ms more CPU per write on the
+ * gateway's side and 0.08 ms on the service's, against ~2 ms of a real profile update. Not a
+ * setting: the alternative is a lost write per sudden death, and reads keep the pools. The one
+ * exception is the all-in-one process (`gatehouse start`): its services run in the gateway's
+ * own process and cannot die alone, so it turns this off (GatewayOptions.writesOnNewConnection).
  *
  * TLS: undici's defaults (certificates verified), where reply-from's own Agent did not verify
  * upstream certificates; the shipped deployments use plain HTTP inside.
@@ -74,6 +76,8 @@ export interface UpstreamDispatcherOptions {
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
   connectTimeoutMs: number;
+  /** false: writes use the pool too (the all-in-one process; default true) */
+  writesOnNewConnection?: boolean;
 }
 
 /** The dispatcher for @fastify/reply-from's `undici` option (reply-from destroys it on close). */
@@ -93,6 +97,7 @@ export function createUpstreamDispatcher(o: UpstreamDispatcherOptions): Dispatch
     keepAliveTimeout: o.keepAliveMs,
     keepAliveMaxTimeout: o.keepAliveMs,
   });
+  if (o.writesOnNewConnection === false) return pooled;
   // pipelining 0: no keep-alive; undici sends `Connection: close` and closes after the answer.
   const fresh = new Agent({ ...common, pipelining: 0 });
   return new ByMethodDispatcher(pooled, fresh);

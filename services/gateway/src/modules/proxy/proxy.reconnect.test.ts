@@ -131,6 +131,27 @@ describe('proxy: writes on a new connection each, reads on the kept-alive pool',
   });
 });
 
+describe('proxy: writesOnNewConnection false (the all-in-one process) keeps writes on the pool', () => {
+  let s: Stack;
+  let upstream: Awaited<ReturnType<typeof startResettingUpstream>>;
+  before(async () => {
+    upstream = await startResettingUpstream((m) => m === 'POST');
+    s = await startStack({ env: { AUDIT_URL: upstream.url }, options: { upstreamConnections: 1, writesOnNewConnection: false }, listen: true });
+  });
+  after(async () => {
+    await s.close();
+    await upstream.stop();
+  });
+
+  test('a POST after a GET reuses its connection: reset there, it is not sent again (502)', async () => {
+    assert.equal((await fetch(`${s.url}/api/v1/audit/me`)).status, 200);
+    const res = await fetch(`${s.url}/api/v1/social-logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"x.y"}' });
+    assert.equal(res.status, 502);
+    assert.deepEqual(upstream.received, ['GET /api/v1/audit/me', 'POST /api/v1/social-logs']);
+    assert.equal(upstream.connections(), 1);
+  });
+});
+
 describe('proxy: which failures are sent again', () => {
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
   const reset = Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });

@@ -34,6 +34,8 @@ export interface ProxyRoutesOptions {
   timeouts?: { connectMs?: number; headersMs?: number; bodyMs?: number };
   /** body limit in bytes of routes without their own (BODY_LIMIT_BYTES) */
   bodyLimit: number;
+  /** false: POST/PATCH/LOCK use the kept-alive pool too (proxy.dispatcher.ts; default true) */
+  writesOnNewConnection?: boolean;
   /** counts forwarded requests per service; its `connections` is the pool size per service */
   load: UpstreamLoad;
 }
@@ -56,6 +58,7 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
     headersTimeoutMs: timeouts.headersMs,
     bodyTimeoutMs: timeouts.bodyMs,
     connectTimeoutMs: timeouts.connectMs,
+    writesOnNewConnection: opts.writesOnNewConnection,
   });
   await app.register(replyFrom, {
     // reply-from's types are those of its own undici (7), the dispatcher is the project's undici
