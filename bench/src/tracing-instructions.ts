@@ -103,19 +103,23 @@ async function measure(variant: string, receiverUrl: string): Promise<{ perReque
     await gets(url, headers, N, dispatcher);
     await sleep(6000); // and what the counted requests queued is exported inside the count
     control(proc.pid!, '--instr=off');
-    control(proc.pid!, '--dump');
-    await sleep(1000);
-    const files = readdirSync(dataDir).filter((f) => f.startsWith('callgrind.out'));
+    // callgrind writes its count when the process exits (graceful stop on SIGTERM)
+    await dispatcher.close();
+    proc.kill('SIGTERM');
+    await Promise.race([new Promise((r) => proc.once('exit', r)), sleep(180_000).then(() => proc.kill('SIGKILL'))]);
     let total = 0;
-    for (const f of files) {
+    for (const f of readdirSync(dataDir).filter((name) => name.startsWith('callgrind.out'))) {
       const m = /^totals:\s+(\d+)/m.exec(await readFile(path.join(dataDir, f), 'utf8'));
       if (m) total += Number(m[1]);
     }
+    if (!total) throw new Error(`${variant}: no count from callgrind\n${stderr}`);
     return { total, perRequest: total / N };
   } finally {
-    await dispatcher.close();
-    proc.kill('SIGTERM');
-    await Promise.race([new Promise((r) => proc.once('exit', r)), sleep(30_000).then(() => proc.kill('SIGKILL'))]);
+    if (!dispatcher.closed) await dispatcher.close();
+    if (proc.exitCode === null) {
+      proc.kill('SIGTERM');
+      await Promise.race([new Promise((r) => proc.once('exit', r)), sleep(30_000).then(() => proc.kill('SIGKILL'))]);
+    }
     await rm(dataDir, { recursive: true, force: true });
   }
 }
