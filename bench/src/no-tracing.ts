@@ -30,3 +30,9 @@ export function tracedRequestListener<H>(handler: H): H {
 export function querySpanLogger(_namespace: string): undefined {
   return undefined;
 }
+export function httpClientSpan(_method: string, _url: string): undefined {
+  return undefined;
+}
+export function carriesTraceparent(_request: unknown): boolean {
+  return false;
+}

@@ -24,7 +24,7 @@
  * The production bundles keep the start-first order by code splitting (scripts/build.mjs).
  */
 import { register } from 'node:module';
-import { enableServerSpans } from './tracing';
+import { carriesTraceparent, enableServerSpans } from './tracing';
 
 type Env = Record<string, string | undefined>;
 let sdk: { shutdown(): Promise<void> } | undefined;
@@ -65,8 +65,9 @@ export async function startTracing(env: Env, serviceName: string): Promise<boole
       // outgoing node:http calls (the S3 client) only inside a trace; incoming requests get
       // their server span from the HTTP apps themselves (tracing.ts, tracedRequestListener)
       new HttpInstrumentation({ disableIncomingRequestInstrumentation: true, requireParentforOutgoingSpans: true }),
-      // fetch and @fastify/reply-from; only inside a trace (readiness polls, JWKS refreshes make none)
-      new UndiciInstrumentation({ requireParentforSpans: true }),
+      // fetch and undici; only inside a trace (readiness polls, JWKS refreshes make none); not
+      // the gateway's forwarding, which makes its own lean span (tracing.ts, httpClientSpan)
+      new UndiciInstrumentation({ requireParentforSpans: true, ignoreRequestHook: carriesTraceparent }),
       // the command name only: arguments (keys, values, rate-limit scripts) stay out of traces
       new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }),
     ],
