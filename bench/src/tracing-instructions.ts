@@ -14,6 +14,10 @@
  *
  *   npx tsx bench/src/tracing-instructions.ts        # TRACE_N=1000 TRACE_WARMUP=600
  *
+ * Status (2026-12-07): not yet working on the project's machine: the server reported 0 counted
+ * instructions (callgrind_control's --instr=on did not reach it, though it does a small node
+ * process), so no result has been written; see docs/operations.md.
+ *
  * Writes bench/results/<day>-tracing-instructions.md. Needs valgrind (callgrind_control); `perf
  * stat -e instructions` would be faster but the machine's virtual CPU has no such counter.
  */
