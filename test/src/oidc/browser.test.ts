@@ -260,7 +260,17 @@ describe('OpenID provider: hosted login in headless Chromium', { skip: chromiumM
         }).href,
       );
       await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
-      await page.waitForURL(`${appUrl}/pk?**`);
+      // Either the application gets the code, or the console shows why not (a CI run once
+      // timed out here with nothing to tell which): the alert's text fails the test at once.
+      const alert = page.getByRole('alert').first();
+      const outcome = await Promise.race([
+        page.waitForURL(`${appUrl}/pk?**`, { timeout: 60_000 }).then(() => 'at the application'),
+        alert.waitFor({ state: 'visible', timeout: 60_000 }).then(
+          async () => `the console showed: ${await alert.textContent()}`,
+          () => 'no alert',
+        ),
+      ]);
+      assert.equal(outcome, 'at the application');
       const tokens = await client.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: 'pk' });
       assert.deepEqual(tokens.claims()!.amr, ['hwk', 'user']);
       assert.equal(tokens.claims()!.acr, 'urn:gatehouse:loa:2');
