@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hash, verify, type Options } from '@node-rs/argon2';
-import { fmt, http, load, loop, root, spawnNode, type LoadResult } from './lib';
+import { fmt, http, load, loop, registerMembersWithQr, root, spawnNode, type LoadResult } from './lib';
 
 const PASSWORD = 'bench password that is long enough';
 const ALL = ['login', 'refresh', 'me', 'register', 'checkIn'] as const;
@@ -183,20 +183,7 @@ async function checkIns(api: ReturnType<typeof http>, pid: number, seconds: numb
   const orgTokens = await api.json('POST', '/api/v1/auth/refresh', { refreshToken: org.body.refreshToken });
   const orgAuth = { authorization: `Bearer ${orgTokens.body.accessToken}` };
   const members = 120;
-  const access: string[] = [];
-  for (let i = 0; i < members; i += 8) {
-    const batch = await Promise.all(Array.from({ length: 8 }, (_, k) => api.json('POST', '/api/v1/auth/register', { email: `cpu-m-${i + k}-${stamp}@example.com`, password: PASSWORD })));
-    for (const b of batch) access.push(b.body.accessToken);
-  }
-  const qr: string[] = [];
-  for (const a of access) {
-    for (let tries = 0; ; tries++) {
-      const t = await api.json('GET', '/api/v1/users/me/qr/token', undefined, { authorization: `Bearer ${a}` });
-      if (t.status === 200) { qr.push(t.body.token); break; }
-      if (tries > 500) throw new Error(`no QR token: ${t.status} ${JSON.stringify(t.body)}`);
-      await sleep(10);
-    }
-  }
+  const { qr } = await registerMembersWithQr(api, members, `cpu-m-${stamp}`, PASSWORD);
   const now = Date.now();
   const events: string[] = [];
   const newEvent = async () => {

@@ -107,6 +107,31 @@ export function http(base: string): Http {
   };
 }
 
+/**
+ * Registers `n` members (8 at a time; e-mail `<prefix>-<i>@example.com`) and returns each one's
+ * access token and attendance QR token. The users service learns of a member through events, so
+ * each QR token is asked for until the profile exists.
+ */
+export async function registerMembersWithQr(api: Http, n: number, prefix: string, password: string): Promise<{ access: string[]; qr: string[] }> {
+  const access: string[] = [];
+  for (let i = 0; i < n; i += 8) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(8, n - i) }, (_, k) => api.json('POST', '/api/v1/auth/register', { email: `${prefix}-${i + k}@example.com`, password })),
+    );
+    for (const b of batch) access.push(b.body.accessToken);
+  }
+  const qr: string[] = [];
+  for (const a of access) {
+    for (let tries = 0; ; tries++) {
+      const t = await api.json('GET', '/api/v1/users/me/qr/token', undefined, { authorization: `Bearer ${a}` });
+      if (t.status === 200) { qr.push(t.body.token); break; }
+      if (tries > 500) throw new Error(`no QR token: ${t.status} ${JSON.stringify(t.body)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  return { access, qr };
+}
+
 export interface LoadResult { rps: number; p50: number; p99: number; requests: number; non2xx: number; errors: number; connections: number; seconds: number }
 
 /** A fixed request repeated by autocannon. */

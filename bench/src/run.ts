@@ -15,7 +15,7 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hash, verify, type Options } from '@node-rs/argon2';
-import { fmt, freePort, http, load, loop, machine, percentile, root, rssMiB, spawnNode, withPeakRss, type LoadResult } from './lib';
+import { fmt, freePort, http, load, loop, machine, percentile, registerMembersWithQr, root, rssMiB, spawnNode, withPeakRss, type LoadResult } from './lib';
 import { measureRls, measureIngestion } from './inprocess';
 import { benchLoginTiming, timingMarkdown } from './enumeration';
 import { measureTracingCost, tracingMarkdown } from './tracing';
@@ -361,24 +361,8 @@ async function benchCheckIns(api: ReturnType<typeof http>, password: string) {
   const now = Date.now();
   const ev = await api.json('POST', '/api/v1/events', { title: 'Bench meeting', startsAt: new Date(now - 60_000).toISOString(), endsAt: new Date(now + 3600_000).toISOString(), lateAfterMinutes: 10 }, orgAuth);
   if (ev.status !== 201) throw new Error(`event create failed: ${ev.status} ${JSON.stringify(ev.body)}`);
-  const members: string[] = [];
   const n = 240;
-  for (let i = 0; i < n; i += 8) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(8, n - i) }, (_, k) => api.json('POST', '/api/v1/auth/register', { email: `bench-m-${i + k}-${now}@example.com`, password })),
-    );
-    for (const b of batch) members.push(b.body.accessToken);
-  }
-  // the users service learns of members through events: wait for every profile, then take QR tokens
-  const qr: string[] = [];
-  for (const access of members) {
-    for (let tries = 0; ; tries++) {
-      const t = await api.json('GET', '/api/v1/users/me/qr/token', undefined, { authorization: `Bearer ${access}` });
-      if (t.status === 200) { qr.push(t.body.token); break; }
-      if (tries > 500) throw new Error(`no QR token: ${t.status} ${JSON.stringify(t.body)}`);
-      await sleep(10);
-    }
-  }
+  const { qr } = await registerMembersWithQr(api, n, `bench-m-${now}`, password);
   // 16 scanners drain the queue of members; the rate is unique check-ins over the time taken
   let next = 0;
   let failed = 0;
