@@ -144,16 +144,14 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
   async function withTenant<T>(tenantId: string, fn: Work<DB, T>): Promise<T> {
     if (!UUID.test(tenantId)) throw new Error('withTenant needs a tenant uuid');
     // BEGIN and the two SET LOCALs travel as one simple-protocol message: one round trip
-    // instead of two, which is most of what RLS would otherwise cost a short request.
+    // instead of two. Utility statements rather than a SELECT of set_config: no plan, no row
+    // to send and parse (RowDescription, DataRow), which was most of what RLS cost a short read.
     // The tenant id is inlined only after the UUID check above.
-    const open = `begin; select set_config('role', '${APP_ROLE}', true), set_config('app.tenant_id', '${tenantId.toLowerCase()}', true)`;
-    // On PostgreSQL the same as three utility statements: no plan, no row to send and parse
-    // (a SELECT's RowDescription and DataRow), which was most of what RLS cost a short read.
-    const openPg = `begin; set local role ${APP_ROLE}; set local app.tenant_id = '${tenantId.toLowerCase()}'`;
+    const open = `begin; set local role ${APP_ROLE}; set local app.tenant_id = '${tenantId.toLowerCase()}'`;
     let uow: UnitOfWork | undefined;
     const result = await admin.connection().execute(async (conn) => {
       if (lite) await lite.exec(open);
-      else await sql.raw(openPg).execute(conn);
+      else await sql.raw(open).execute(conn);
       // the connection is inside the transaction opened above; callers must not nest transactions
       const trx = conn as unknown as Tx<DB>;
       uow = unitOfWork(trx);
