@@ -8,6 +8,11 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { Database as PlatformDatabase, Db as PlatformDb, Tx as PlatformTx } from '@gatehouse/platform/db';
 import { platformColumns, type Default, type Int8, type Json, type PlatformTables, type SchemaSpec } from '@gatehouse/platform/schema';
+import type { WebhookAttemptsTable, WebhookDeliveriesTable, WebhookEndpointsTable, WebhookQueueTable } from './schema.webhooks';
+import type { OidcApplicationsTable, OidcConsentsTable, OidcPayloadsTable, OidcResourcesTable } from './schema.oidc';
+
+export type * from './schema.webhooks';
+export type * from './schema.oidc';
 
 /** The PostgreSQL schema the service's tables live in. */
 export const AUTH_SCHEMA = 'auth';
@@ -166,123 +171,6 @@ export interface OauthIdentitiesTable {
   user_id: string;
   email: string | null;
   created_at: Generated<Date>;
-}
-
-/** A tenant's webhook endpoint; the signing secret sealed with the master secret. */
-export interface WebhookEndpointsTable {
-  id: string;
-  tenant_id: string;
-  url: string;
-  description: string | null;
-  events: string[];
-  secret_sealed: string;
-  disabled_at: Date | null;
-  disabled_reason: string | null;
-  consecutive_failures: Generated<number>;
-  failing_since: Date | null;
-  created_at: Generated<Date>;
-  updated_at: Generated<Date>;
-}
-
-export type WebhookDeliveryStatus = 'pending' | 'succeeded' | 'failed';
-
-/** One event for one endpoint: its payload as signed and sent, and where it stands. */
-export interface WebhookDeliveriesTable {
-  id: string;
-  tenant_id: string;
-  endpoint_id: string;
-  event_id: string;
-  event_type: string;
-  payload: string;
-  status: ColumnType<WebhookDeliveryStatus, WebhookDeliveryStatus | undefined, WebhookDeliveryStatus>;
-  attempt: Generated<number>;
-  next_attempt_at: Date | null;
-  response_status: number | null;
-  response_excerpt: string | null;
-  last_error: string | null;
-  created_at: Generated<Date>;
-  updated_at: Generated<Date>;
-}
-
-/** Every attempt of a delivery. */
-export interface WebhookAttemptsTable {
-  id: string;
-  tenant_id: string;
-  delivery_id: string;
-  attempt: number;
-  started_at: Date;
-  duration_ms: number;
-  outcome: 'succeeded' | 'failed';
-  response_status: number | null;
-  response_excerpt: string | null;
-  error: string | null;
-}
-
-/** The delivery worker's schedule: deliveries with an attempt still to make. */
-export interface WebhookQueueTable {
-  delivery_id: string;
-  tenant_id: string;
-  due_at: Date;
-}
-
-/** OAuth clients of the tenant's OpenID provider (issue 11); the secret only as its sha256. */
-export interface OidcApplicationsTable {
-  id: string;
-  tenant_id: string;
-  client_id: string;
-  name: string;
-  type: 'web' | 'spa' | 'native' | 'm2m';
-  secret_hash: string | null;
-  token_endpoint_auth_method: Generated<'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'>;
-  redirect_uris: Generated<string[]>;
-  post_logout_redirect_uris: Generated<string[]>;
-  scopes: Generated<string[]>;
-  resources: Generated<string[]>;
-  jwks: Json<{ keys: Record<string, unknown>[] }> | null;
-  first_party: Generated<boolean>;
-  disabled: Generated<boolean>;
-  created_at: Generated<Date>;
-  updated_at: Generated<Date>;
-}
-
-/** One scope an API resource offers. */
-export interface ResourceScope {
-  name: string;
-  description?: string;
-}
-
-/** API resources (RFC 8707): the `aud` of the access tokens requested for them. */
-export interface OidcResourcesTable {
-  id: string;
-  tenant_id: string;
-  name: string;
-  audience: string;
-  scopes: Default<Json<ResourceScope[]>>;
-  created_at: Generated<Date>;
-  updated_at: Generated<Date>;
-}
-
-/** Consents a user gave an application (remembered, so the consent screen is shown once). */
-export interface OidcConsentsTable {
-  tenant_id: string;
-  user_id: string;
-  application_id: string;
-  scopes: Generated<string[]>;
-  granted_at: Generated<Date>;
-}
-
-/** oidc-provider's stored artifacts (its adapter); lookup columns copied out of the payload. */
-export interface OidcPayloadsTable {
-  tenant_id: string;
-  model: string;
-  id: string;
-  payload: Json<Record<string, unknown>>;
-  grant_id: string | null;
-  account_id: string | null;
-  user_code: string | null;
-  uid: string | null;
-  expires_at: Date | null;
-  consumed_at: Date | null;
 }
 
 /** Every table of the auth schema, the platform's included. */
