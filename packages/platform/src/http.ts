@@ -8,7 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault, type FastifyReply } from 'fastify';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { Server as NetServer, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import client from 'prom-client';
 import type { Logger } from 'pino';
@@ -102,8 +103,11 @@ const fastifyCodes: Record<string, [number, string, string]> = {
   FST_ERR_ASYNC_CONSTRAINT: [400, 'bad_request', 'The request is not valid.'],
 };
 
-/** Apps that are draining (see {@link startDraining}). */
-const drainingApps = new WeakSet<object>();
+/**
+ * Apps that are draining (see {@link startDraining}), each with the connections accepted since
+ * the drain began that have not yet carried a request (see {@link stopAccepting}).
+ */
+const drainingApps = new WeakMap<object, { fresh: Set<Socket> }>();
 
 /**
  * First step of a graceful stop, before the app is closed: /readyz answers 503 `draining`
@@ -112,20 +116,51 @@ const drainingApps = new WeakSet<object>();
  * (nginx, the gateway) uses during the drain delay is closed by the server in an orderly way,
  * after a complete answer, instead of being cut when the server closes idle connections — the
  * race in which a client writes a request on a kept-alive socket just as the server destroys
- * it, which the client cannot safely resend when it is a POST. The listener is added only
+ * it, which the client cannot safely resend when it is a POST. The listeners are added only
  * here, so a server that is not draining pays nothing per request.
  */
 export function startDraining(app: HttpApp): void {
   if (drainingApps.has(app)) return;
-  drainingApps.add(app);
-  app.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+  const fresh = new Set<Socket>();
+  drainingApps.set(app, { fresh });
+  app.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    fresh.delete(req.socket);
     res.setHeader('connection', 'close');
+  });
+  app.server.on('connection', (socket: Socket) => {
+    fresh.add(socket);
+    socket.once('close', () => fresh.delete(socket));
   });
 }
 
 /** True once {@link startDraining} ran for this app. */
 export function isDraining(app: HttpApp): boolean {
   return drainingApps.has(app);
+}
+
+/**
+ * Second step of a graceful stop, after the drain delay and before `app.close()`: closes the
+ * listening socket (new connections are refused, which nginx and the gateway retry elsewhere
+ * for every method: nothing was sent), then waits, at most `graceMs`, until every connection
+ * accepted during the drain has begun its request (that request is then served, with
+ * `Connection: close`, and `app.close()` waits for it).
+ *
+ * Why not `app.close()` at once: Node's `http.Server#close()` first destroys every connection
+ * it sees as idle, and a connection accepted an instant earlier whose request bytes are still
+ * in the kernel's buffer is idle to it. A proxy that opened that connection has already
+ * written its request, so it sees a reset after sending, and it cannot resend a POST (nginx
+ * answers 502): the fault suite's rolling restart lost one login or refresh in some runs this
+ * way. So the listener is closed here with `net.Server#close` (which only stops accepting), and
+ * `http.Server#close()` comes after the fresh connections became active.
+ */
+export async function stopAccepting(app: HttpApp, graceMs = 1000): Promise<void> {
+  startDraining(app);
+  const { fresh } = drainingApps.get(app)!;
+  if (app.server.listening) NetServer.prototype.close.call(app.server);
+  const until = Date.now() + graceMs;
+  // bytesRead > 0: the request has begun, so Node counts the connection as active, not idle
+  const unread = () => [...fresh].some((socket) => socket.bytesRead === 0);
+  while (unread() && Date.now() < until) await sleep(5);
 }
 
 /** Creates a Fastify app with the platform's conventions. */
@@ -143,7 +178,11 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     // request logging is ours (onResponse below), at debug level
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: 200 },
-    return503OnClosing: true,
+    // A request that reaches the router after app.close() began (on a connection accepted before
+    // the listener closed, see stopAccepting) is served, with `Connection: close`, not answered
+    // Fastify's bare 503: its dependencies close only after app.close() has waited for it, and
+    // a proxy cannot resend a refused POST (the fault suite's rolling restart lost a refresh so).
+    return503OnClosing: false,
     // Node's own deadlines: without them (Fastify's default requestTimeout is 0) a body sent a
     // byte at a time holds its connection, and whatever it is forwarded to, forever.
     requestTimeout: limits.requestTimeoutMs,

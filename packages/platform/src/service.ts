@@ -14,7 +14,7 @@ import { createDatabase, poolOptions, type Database } from './db';
 import { openPGlite } from './pglite';
 import type { PlatformTables } from './schema';
 import { createLogger } from './logger';
-import { startDraining, type HttpApp } from './http';
+import { startDraining, stopAccepting, type HttpApp } from './http';
 import { createKvStore, type KvStore } from './kv';
 import { createMemoryTransport, createNatsTransport, type EventTransport } from './events';
 import { createRevocationList, type RevocationList } from './revocation';
@@ -280,7 +280,9 @@ export async function startProcessGrpc(
  * for `drainDelayMs` (SHUTDOWN_DRAIN_SEC) while still serving: readiness answers 503 and every
  * answer carries `Connection: close` ({@link startDraining}), so load balancers stop choosing
  * this replica and clients give up their kept-alive connections one complete answer at a time.
- * Only then does `onClose` stop accepting connections and close the idle ones; a client whose
+ * Only then does it stop accepting connections ({@link stopAccepting}: the listener closes, and the
+ * connections accepted during the drain carry their requests before anything is closed), and
+ * `onClose` closes the idle ones and waits for the requests in progress; a client whose
  * own keep-alive timeout is shorter than the delay (nginx's upstream `keepalive_timeout`, the
  * gateway's pool) holds no idle connection by then, so none is cut under a request. SIGINT
  * (Ctrl-C at a terminal) skips the delay.
@@ -307,6 +309,7 @@ export async function runUntilSignal(opts: {
     try {
       for (const app of opts.drain?.apps ?? []) startDraining(app);
       if (delayMs > 0) await sleep(delayMs);
+      await Promise.all((opts.drain?.apps ?? []).map((app) => stopAccepting(app)));
       await opts.onClose();
       process.exit(0);
     } catch (err) {
