@@ -83,6 +83,14 @@ export interface Config {
    * gateway's pool 4 s) and than the orchestrator's endpoint removal.
    */
   shutdownDrainMs: number;
+  /**
+   * LISTEN_REUSE_PORT: the public HTTP port is opened with SO_REUSEPORT, so a new process can
+   * listen on the same address before the old one stops (a rolling restart without an
+   * orchestrator; docs/operations.md). With the host's `net.ipv4.tcp_migrate_req=1`, the
+   * connections waiting in the old listener's accept queue when it closes go to the new one
+   * instead of being reset.
+   */
+  listenReusePort: boolean;
   /** the gateway's protections against slow and greedy clients (issue 9) */
   edge: {
     /** a whole request (headers and body) must arrive within this, else 408 `request_timeout` */
@@ -295,6 +303,7 @@ export function loadConfig(env: Env): Config {
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024),
     edge: edgeLimits(env),
     shutdownDrainMs: int(env, 'SHUTDOWN_DRAIN_SEC', 5, 0) * 1000,
+    listenReusePort: bool(env, 'LISTEN_REUSE_PORT', false),
     metrics: { host: str(env, 'METRICS_HOST') ?? str(env, 'HOST') ?? '0.0.0.0', port: int(env, 'METRICS_PORT', 9464, 0) },
     grpc: { host: str(env, 'GRPC_HOST') ?? str(env, 'HOST') ?? '0.0.0.0', port: str(env, 'GRPC_PORT') === 'off' ? null : int(env, 'GRPC_PORT', 50051, 0) },
     qr: {

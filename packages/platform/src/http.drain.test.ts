@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createHttpApp, isDraining, startDraining, stopAccepting } from './http';
+import { createHttpApp, isDraining, listenOptions, startDraining, stopAccepting } from './http';
 import { createLogger } from './logger';
 import { createMetricsRegistry, metricValue } from './metrics';
 import { eventually } from './testing';
@@ -134,4 +134,18 @@ test('stopping with no connection open returns at once and the app still closes'
   assert.ok(Date.now() - started < 500);
   await app.close();
   await assert.rejects(request(`${url}/readyz`, { dispatcher: new Agent() }), (err: { code?: string }) => err.code === 'ECONNREFUSED');
+});
+
+test('LISTEN_REUSE_PORT: a second app listens on the port of a running one (the new process of a rolling restart beside the old)', async () => {
+  const make = () => createHttpApp({ name: 'reuse', logger: createLogger({ level: 'silent', name: 'reuse' }), registry: createMetricsRegistry() });
+  const [a, b, c] = [await make(), await make(), await make()];
+  try {
+    await a.listen(listenOptions('127.0.0.1', 0, true));
+    const port = (a.server.address() as { port: number }).port;
+    await b.listen(listenOptions('127.0.0.1', port, true));
+    assert.equal((b.server.address() as { port: number }).port, port);
+    await assert.rejects(c.listen(listenOptions('127.0.0.1', port)), (err: { code?: string }) => err.code === 'EADDRINUSE', 'without it the port is taken');
+  } finally {
+    await Promise.all([a.close(), b.close(), c.close()]);
+  }
 });

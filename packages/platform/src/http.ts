@@ -6,9 +6,9 @@
  * {@link createHttpApp}; `main.ts` files call `listen` on the result.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyListenOptions, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault, type FastifyReply } from 'fastify';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Server as NetServer, type Socket } from 'node:net';
+import { Server as NetServer, type ListenOptions, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import client from 'prom-client';
@@ -161,6 +161,16 @@ export async function stopAccepting(app: HttpApp, graceMs = 1000): Promise<void>
   // bytesRead > 0: the request has begun, so Node counts the connection as active, not idle
   const unread = () => [...fresh].some((socket) => socket.bytesRead === 0);
   while (unread() && Date.now() < until) await sleep(5);
+}
+
+/**
+ * Options for `app.listen`. Fastify hands them to Node's `server.listen`, which knows
+ * `reusePort` (SO_REUSEPORT, Node 22.12+; LISTEN_REUSE_PORT), but its own type does not list it.
+ */
+export function listenOptions(host: string, port: number, reusePort = false): FastifyListenOptions {
+  const options: FastifyListenOptions & Pick<ListenOptions, 'reusePort'> = { host, port };
+  if (reusePort) options.reusePort = true;
+  return options;
 }
 
 /** Creates a Fastify app with the platform's conventions. */

@@ -14,7 +14,7 @@ import { createDatabase, poolOptions, type Database } from './db';
 import { openPGlite } from './pglite';
 import type { PlatformTables } from './schema';
 import { createLogger } from './logger';
-import { startDraining, stopAccepting, type HttpApp } from './http';
+import { listenOptions, startDraining, stopAccepting, type HttpApp } from './http';
 import { createKvStore, type KvStore } from './kv';
 import { createMemoryTransport, createNatsTransport, type EventTransport } from './events';
 import { createRevocationList, type RevocationList } from './revocation';
@@ -344,7 +344,7 @@ export async function runStandalone<D, O>(env: Record<string, string | undefined
     // config.port falls back to the gateway's 3000; alone, each service has its own default
     const port = env.PORT ? config.port : service.defaultPort;
     const address = await runUntilSignal({
-      listen: () => instance.app.listen({ host: config.host, port }),
+      listen: () => instance.app.listen(listenOptions(config.host, port, config.listenReusePort)),
       logger,
       drain: { apps: [instance.app], delayMs: config.shutdownDrainMs },
       onClose: async () => {

@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config';
-import type { HttpApp } from './http';
+import { listenOptions, type HttpApp } from './http';
 import { delegatingRegistration, type GrpcServer } from './grpc';
 import { startProcessGrpc, startService, type ServiceDefinition, type ServiceInstance, type ServiceName, type SharedDeps } from './service';
 
@@ -47,8 +47,8 @@ export interface InProcessSystem {
 }
 
 /** Listens on `host:port` (port 0: the OS picks) and returns the base URL. */
-export async function listenOn(app: HttpApp, host = '127.0.0.1', port = 0): Promise<string> {
-  await app.listen({ host, port });
+export async function listenOn(app: HttpApp, host = '127.0.0.1', port = 0, reusePort = false): Promise<string> {
+  await app.listen(listenOptions(host, port, reusePort));
   const address = app.server.address();
   if (!address || typeof address === 'string') throw new Error('the app did not get a TCP address');
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -94,7 +94,7 @@ export async function startInProcess(o: InProcessOptions): Promise<InProcessSyst
       if (s.verificationKeys) shared.verificationKeys = s.verificationKeys;
     }
     gateway = await create(o.gateway, { ...config, serviceUrls: { ...urls } as Config['serviceUrls'] });
-    const url = await listenOn(gateway.app, o.listen.host, o.listen.port);
+    const url = await listenOn(gateway.app, o.listen.host, o.listen.port, config.listenReusePort);
     // every service's gRPC API on one GRPC_PORT, each call handled by the service's running
     // instance (stop/restart replace it; stopped: UNAVAILABLE)
     const registrations = [...running.values()].flatMap((s) => (s.grpc ? [delegatingRegistration(s.grpc, () => running.get(s.name)?.grpc, s.name)] : []));

@@ -204,7 +204,8 @@ ${renderSite(shipped, { ...ports, cert, key, tls, upstreams })}
     },
     async stop() {
       await proc.stop(5000);
-      await rm(dir, { recursive: true, force: true });
+      // the fault suite's FAULTS_KEEP_DIR=1 keeps the logs for a failure's diagnosis
+      if (process.env.FAULTS_KEEP_DIR !== '1') await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -43,6 +43,14 @@ export interface Cluster {
   env: Record<string, string>;
   startReplica(r: Replica): Promise<void>;
   waitReady(r: Replica, timeoutMs?: number): Promise<void>;
+  /**
+   * Replaces a running replica without a moment of refused connections: a new process listens
+   * on the same port beside it (LISTEN_REUSE_PORT, SO_REUSEPORT; its own metrics and gRPC
+   * ports), then the old one gets SIGTERM and drains. Where net.ipv4.tcp_migrate_req is 1
+   * (the suite's own network namespace, see run.ts), the connections in the old listener's
+   * accept queue when it closes move to the new one instead of being reset.
+   */
+  replaceReplica(r: Replica): Promise<void>;
   pg: { stop(): Promise<void>; start(): Promise<void> };
   redis: { stop(): Promise<void>; start(): Promise<void> };
   nats: { stop(): Promise<void>; start(): Promise<void> };
@@ -132,6 +140,8 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
     RATE_LIMIT_USER_MAX: '0',
     RATE_LIMIT_CREDENTIALS_MAX: '0',
     LOG_LEVEL: 'warn',
+    // a rolling restart starts the new process on the same port before it stops the old one
+    LISTEN_REUSE_PORT: 'true',
   };
   const metricsPorts: Record<ServiceName, number[]> = { auth: [], users: [], audit: [], gateway: [] };
   for (const s of SERVICES) metricsPorts[s] = [await freePort(), await freePort()];
@@ -150,10 +160,32 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
     r.stopping = false;
     const proc = r.proc;
     void proc.exited.then(({ code, signal }) => {
-      if (r.stopping) return;
+      // stopped on purpose, or an old process a new one replaced
+      if (r.stopping || r.proc !== proc) return;
       const lastLines = proc.output().trim().split('\n').slice(-3).join(' | ').slice(0, 600);
       died.push(`${r.service}#${r.index} exited (${code ?? signal}): ${lastLines}`);
     });
+  };
+  /** until the process `pid` has a listening socket on `port` (`ss`, from iproute2) */
+  const waitListening = (r: Replica, pid: number, timeoutMs = 120_000) =>
+    waitUntil(
+      `${r.service}#${r.index} (pid ${pid}) listening on ${r.port}`,
+      async () => {
+        if (r.proc.child.exitCode !== null || r.proc.child.signalCode !== null) throw new Error(`it exited: ${r.proc.output().slice(-1000)}`);
+        return execFileSync('ss', ['-Htlnp', `sport = :${r.port}`]).toString().includes(`pid=${pid},`);
+      },
+      timeoutMs,
+      () => r.proc.output().slice(-2000),
+    );
+  const replaceReplica = async (r: Replica) => {
+    const old = r.proc;
+    r.metricsPort = await freePort();
+    r.grpcPort = await freePort();
+    await startReplica(r);
+    // it listens only once it is ready (the service is built and started before listen)
+    await waitListening(r, r.proc.child.pid!);
+    old.child.kill('SIGTERM');
+    await old.exited;
   };
   const waitReady = (r: Replica, timeoutMs = 120_000) =>
     waitUntil(`${r.service}#${r.index} ready`, async () => (await fetch(`http://127.0.0.1:${r.port}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200, timeoutMs, () => r.proc.output().slice(-2000));
@@ -180,6 +212,7 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
     env,
     startReplica,
     waitReady,
+    replaceReplica,
     pg: {
       // pg_ctl, as an operator stops it (runuser does not pass signals on to postgres); up to
       // 180 s: on a loaded machine the shutdown checkpoint outlasted pg_ctl's default 60 s once
@@ -214,7 +247,13 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
       await stopProc(redisProc, 'SIGTERM');
       if (pgProc && pgProc.child.exitCode === null) execFileSync(...asPostgres(`${PG_BIN}/pg_ctl`, ['stop', '-D', pgData, '-m', 'immediate']), { stdio: 'pipe' });
       await pgProc?.exited;
-      rmSync(dir, { recursive: true, force: true });
+      // FAULTS_KEEP_DIR=1 keeps the cluster's files (nginx's access and error logs, the
+      // replicas' output) for a failure's diagnosis
+      if (process.env.FAULTS_KEEP_DIR === '1') {
+        for (const r of replicas) writeFileSync(path.join(dir, `${r.service}-${r.index}.log`), r.proc.output());
+        log(`kept ${dir} (the replicas' last output) and ${nginx.dir} (nginx's logs)`);
+      }
+      else rmSync(dir, { recursive: true, force: true });
     },
   };
 }
