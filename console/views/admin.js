@@ -1,5 +1,7 @@
 /**
- * Users of the tenant (role admin): search with filters (role, status, verified), create a user
+ * Users of the tenant (role admin): search by the start of the email or username (the API's
+ * indexed `match=prefix`), or anywhere in them on request (`match=contains`, which reads every
+ * user of the tenant), with filters (role, status, verified), create a user
  * with a password or invite one by email, and per user: roles (built-in and the tenant's
  * custom ones), active sessions with revoke per session, sign out everywhere, reset two-step verification, mark the email verified,
  * send a password reset, disable or enable, delete (confirmed), and the user's audit trail.
@@ -28,32 +30,50 @@ export async function adminUsersView(ctx) {
   let filter = {};
 
   const load = async (cursor) => {
+    const { query, match, ...others } = filter;
     const q = new URLSearchParams({ limit: String(PAGE) });
-    for (const [k, v] of Object.entries(filter)) if (v) q.set(k, v);
+    if (query) {
+      q.set('query', query);
+      q.set('match', match);
+    }
+    for (const [k, v] of Object.entries(others)) if (v) q.set(k, v);
     if (cursor) q.set('cursor', cursor);
     const page = await api('GET', `${ADMIN}?${q}`);
     if (!ctx.current) return;
     if (!cursor) list.replaceChildren();
     for (const u of page.items) list.append(userRow(ctx, u, roles, () => load()));
     const n = list.children.length;
-    const { query, ...others } = filter;
     const narrowed = Object.values(others).some(Boolean);
-    const matching = query ? ` matching “${query}”${narrowed ? ' and the filters' : ''}` : narrowed ? ' matching the filters' : '';
-    summary.textContent = n === 0 ? (query || narrowed ? `No user matches${matching.replace(/^ matching/, '')}.` : 'No users yet.') : `${n}${page.nextCursor ? '+' : ''} user${n === 1 ? '' : 's'}${matching}.`;
+    const how = match === 'contains' ? 'containing' : 'starting with';
+    const matching = query ? ` ${how} “${query}”${narrowed ? ' and matching the filters' : ''}` : narrowed ? ' matching the filters' : '';
+    summary.textContent = n === 0 ? (query || narrowed ? `No user${matching}.` : 'No users yet.') : `${n}${page.nextCursor ? '+' : ''} user${n === 1 ? '' : 's'}${matching}.`;
     replace(more, page.nextCursor ? actionButton('Show more', () => load(page.nextCursor), { onError: (err) => ctx.notify(err.detail ?? err.message, 'error') }) : null);
   };
 
+  // By default the search is by the start of the email or username, which an index serves
+  // however many users the tenant has; "anywhere" reads every user of the tenant (slow with many).
+  const queryField = field({ label: 'Email or username starts with', name: 'query', type: 'search', maxlength: '254', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false' });
+  const anywhere = checkbox({
+    label: 'Anywhere in the email or username (slower with many users)',
+    name: 'anywhere',
+    on: {
+      change: (event) => {
+        queryField.querySelector('label').textContent = event.target.checked ? 'Email or username contains' : 'Email or username starts with';
+      },
+    },
+  });
   const search = form({
     label: 'Search users',
     submit: 'Search',
     children: [
-      field({ label: 'Email or username contains', name: 'query', type: 'search', maxlength: '254', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false' }),
+      queryField,
+      anywhere,
       field({ label: 'Role', name: 'role', type: 'select', options: [['', 'Any role'], ...['user', ...roles].map((r) => [r, r])] }),
       field({ label: 'Status', name: 'status', type: 'select', options: [['', 'Any status'], ['active', 'Active'], ['disabled', 'Disabled']] }),
       field({ label: 'Email status', name: 'verified', type: 'select', options: [['', 'Verified or not'], ['true', 'Verified'], ['false', 'Not verified']] }),
     ],
     onSubmit: async (values) => {
-      filter = { query: values.query.trim(), role: values.role, status: values.status, verified: values.verified };
+      filter = { query: values.query.trim(), match: values.anywhere ? 'contains' : 'prefix', role: values.role, status: values.status, verified: values.verified };
       await load();
     },
   });

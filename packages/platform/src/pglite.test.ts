@@ -19,6 +19,7 @@ import { loadConfig } from './config';
 import { openServiceDatabase } from './service';
 import { testLogger } from './testing';
 import { DataDirInUseError, openPGlite } from './pglite';
+import { currentHolder } from './datadir-lock';
 
 const T1 = '00000000-0000-4000-8000-0000000000a1';
 const T2 = '00000000-0000-4000-8000-0000000000a2';
@@ -172,16 +173,17 @@ describe('one process at a time on an embedded data directory', async () => {
   const dir = path.join(dataDir, EMBEDDED_DB_DIR);
 
   test('a directory another live process holds is refused with what to do; a dead holder is taken over', async () => {
-    // another running process holds it (our parent: alive, and not us)
-    await writeFile(`${dir}.lock`, String(process.ppid));
-    await assert.rejects(openPGlite(dir, testLogger), (err: Error) => err instanceof DataDirInUseError && err.message.includes(`in use by process ${process.ppid}`) && err.message.includes('DATABASE_URL'));
+    // another running process of this host and pid namespace holds it (our parent: alive, and not us)
+    const lockOf = (pid: number) => JSON.stringify({ ...currentHolder(), pid, pidStart: undefined, instance: `holder-${pid}` });
+    await writeFile(`${dir}.lock`, lockOf(process.ppid));
+    await assert.rejects(openPGlite(dir, testLogger), (err: Error) => err instanceof DataDirInUseError && err.message.includes(`in use by process ${process.ppid} on `) && err.message.includes('DATABASE_URL'));
     assert.equal(existsSync(dir), false, 'nothing was created in a directory someone else holds');
-    // the holder crashed: its pid no longer runs
-    const gone = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid;
-    await writeFile(`${dir}.lock`, String(gone));
+    // the holder crashed: its pid no longer runs (datadir-lock.test.ts: the other cases)
+    const gone = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+    await writeFile(`${dir}.lock`, lockOf(gone));
     const shared = await openPGlite(dir, testLogger);
     try {
-      assert.equal(await readFile(`${dir}.lock`, 'utf8'), String(process.pid));
+      assert.equal(JSON.parse(await readFile(`${dir}.lock`, 'utf8')).pid, process.pid);
       assert.ok(existsSync(path.join(dir, 'PG_VERSION')), 'a new directory gets a database');
     } finally {
       await shared.release();

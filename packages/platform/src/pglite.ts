@@ -16,7 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open as openFile, readFile, rename, rm, readdir, unlink } from 'node:fs/promises';
+import { mkdir, rename, rm, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import {
@@ -32,6 +32,9 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import type { Logger } from 'pino';
+import { lockDataDir } from './datadir-lock';
+
+export { DataDirInUseError } from './datadir-lock';
 
 /** A PGlite instance and the lock its users take turns on. */
 export interface SharedPGlite {
@@ -93,7 +96,7 @@ export async function openPGlite(dataDir: string | undefined, logger: Logger): P
     entry = (async () => {
       await closing.get(dir);
       await mkdir(path.dirname(dir), { recursive: true });
-      const unlock = await lockDataDir(dir);
+      const unlock = await lockDataDir(dir, { logger });
       let lite: PGlite;
       try {
         await initDataDir(dir, logger);
@@ -132,46 +135,6 @@ export async function openPGlite(dataDir: string | undefined, logger: Logger): P
  * process's RSS) keeps the rest. Measured in bench/results/*-embedded-pglite.md.
  */
 const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
-
-/** An embedded data directory held by another live process. */
-export class DataDirInUseError extends Error {}
-
-/**
- * Takes `<dir>.lock` for this process: a PGlite directory opened by two processes at once is
- * corrupted, and since every service of a process shares one directory, two processes on one
- * DATA_DIR (a second `gatehouse start`, services run alone, a CLI command during a start)
- * would be exactly that. Held by a process that no longer runs (a crash): taken over. Resolves
- * to the release. Hand-written: a pid file and `kill(pid, 0)` are a dozen lines.
- */
-async function lockDataDir(dir: string): Promise<() => Promise<void>> {
-  const file = `${dir}.lock`;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const h = await openFile(file, 'wx');
-      await h.writeFile(String(process.pid));
-      await h.close();
-      return () => unlink(file).catch(() => {});
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
-      const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-      if (pid && pid !== process.pid && alive(pid)) {
-        throw new DataDirInUseError(
-          `the embedded database ${dir} is in use by process ${pid} (PGlite has one process at a time): stop it first, or use PostgreSQL (DATABASE_URL). If no such Gatehouse process runs, delete ${file}.`,
-        );
-      }
-      await unlink(file).catch(() => {});
-    }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Creates a new data directory (PostgreSQL's initdb) in a short-lived child process, then

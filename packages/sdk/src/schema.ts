@@ -270,7 +270,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Search the tenant's users */
+        /**
+         * Search the tenant's users
+         * @description Users in the order they were created, a page at a time (`nextCursor`; the cursor is a range of the (tenant, created_at, id) index). What an index serves: `match=prefix` (the lowercased email and username). What none serves: `match=contains`, the default, and the `role`, `status` and `verified` filters, which are tested on each user read: a search or filter that few users match can read the whole tenant (docs/api.md, "Searching users").
+         */
         get: operations["getAdminUsers"];
         put?: never;
         /**
@@ -3837,15 +3840,15 @@ export interface operations {
                 /** @description nextCursor of the previous page */
                 cursor?: string;
                 limit?: number;
-                /** @description where `query` must occur: anywhere (contains, the default) or at the start of the email or username (prefix; served by an index however many users the tenant has) */
+                /** @description where `query` must occur. `prefix`: at the start of the email or username, served by the indexes on the lowercased email and username, so its cost follows the number of users whose email or username starts with `query`, not the size of the tenant (use it for search-as-you-type and large tenants). `contains` (the default, kept for compatibility): anywhere in them; no index can serve it, so it reads the tenant's users until a page is full, all of them when few match (seconds at hundreds of thousands of users). */
                 match?: "contains" | "prefix";
-                /** @description substring of the email or username, case-insensitive */
+                /** @description text to find in the email or username (not the display name), case-insensitive, trimmed; where it must occur: `match` */
                 query?: string;
-                /** @description only users holding this role (built-in or custom) */
+                /** @description only users holding this role (built-in or custom); a filter on the users read, not indexed */
                 role?: string;
-                /** @description only enabled or only disabled users */
+                /** @description only enabled or only disabled users; a filter on the users read, not indexed */
                 status?: "active" | "disabled";
-                /** @description only users whose email is (true) or is not (false) verified */
+                /** @description only users whose email is (true) or is not (false) verified; a filter on the users read, not indexed */
                 verified?: boolean;
             };
             header?: never;

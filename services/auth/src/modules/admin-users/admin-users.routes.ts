@@ -21,7 +21,15 @@ export function registerAdminUserRoutes(app: HttpApp, { admin, mfa, verifier }: 
     P,
     {
       preHandler: requireAdmin,
-      schema: { tags, summary: 'Search the tenant\'s users', security: bearerSecurity, querystring: AdminUserListQuerySchema, response: { 200: AdminUserListSchema, ...errorsOf } },
+      schema: {
+        tags,
+        summary: 'Search the tenant\'s users',
+        description:
+          'Users in the order they were created, a page at a time (`nextCursor`; the cursor is a range of the (tenant, created_at, id) index). What an index serves: `match=prefix` (the lowercased email and username). What none serves: `match=contains`, the default, and the `role`, `status` and `verified` filters, which are tested on each user read: a search or filter that few users match can read the whole tenant (docs/api.md, "Searching users").',
+        security: bearerSecurity,
+        querystring: AdminUserListQuerySchema,
+        response: { 200: AdminUserListSchema, ...errorsOf },
+      },
     },
     async (req) => admin.list(req.auth!.tid, req.query),
   );

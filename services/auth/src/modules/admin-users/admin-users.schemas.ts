@@ -5,15 +5,22 @@ import { DisplayNameSchema, EmailSchema, UsernameSchema } from '../auth/auth.sch
 
 export const AdminUserListQuerySchema = Type.Object(
   {
-    query: Type.Optional(Type.String({ maxLength: 254, description: 'substring of the email or username, case-insensitive' })),
-    match: Type.Optional(
-      Type.Union([Type.Literal('contains'), Type.Literal('prefix')], {
-        description: 'where `query` must occur: anywhere (contains, the default) or at the start of the email or username (prefix; served by an index however many users the tenant has)',
+    query: Type.Optional(
+      Type.String({
+        maxLength: 254,
+        description: 'text to find in the email or username (not the display name), case-insensitive, trimmed; where it must occur: `match`',
       }),
     ),
-    role: Type.Optional(Type.String({ maxLength: 63, description: 'only users holding this role (built-in or custom)' })),
-    status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')], { description: 'only enabled or only disabled users' })),
-    verified: Type.Optional(Type.Boolean({ description: 'only users whose email is (true) or is not (false) verified' })),
+    match: Type.Optional(
+      Type.Union([Type.Literal('contains'), Type.Literal('prefix')], {
+        default: 'contains',
+        description:
+          'where `query` must occur. `prefix`: at the start of the email or username, served by the indexes on the lowercased email and username, so its cost follows the number of users whose email or username starts with `query`, not the size of the tenant (use it for search-as-you-type and large tenants). `contains` (the default, kept for compatibility): anywhere in them; no index can serve it, so it reads the tenant\'s users until a page is full, all of them when few match (seconds at hundreds of thousands of users).',
+      }),
+    ),
+    role: Type.Optional(Type.String({ maxLength: 63, description: 'only users holding this role (built-in or custom); a filter on the users read, not indexed' })),
+    status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')], { description: 'only enabled or only disabled users; a filter on the users read, not indexed' })),
+    verified: Type.Optional(Type.Boolean({ description: 'only users whose email is (true) or is not (false) verified; a filter on the users read, not indexed' })),
     cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
   },

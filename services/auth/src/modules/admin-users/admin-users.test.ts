@@ -83,6 +83,34 @@ describe('admin users: read', () => {
     assert.equal((await h.request('GET', U, { token: admin.accessToken, query: { limit: '0' } })).statusCode, 400);
   });
 
+  test('match: prefix at the start of the email or username only, contains (the default) anywhere; the OpenAPI document says so', async () => {
+    const tag = `mtch${Date.now()}`;
+    const u = await h.register({ email: `${tag}-a@example.test`, username: `${tag}_user` });
+    const ids = async (query: Record<string, string>) => {
+      const res = await h.request('GET', U, { token: admin.accessToken, query });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.json().items.map((x: { id: string }) => x.id);
+    };
+    const middle = tag.slice(2);
+    assert.deepEqual(await ids({ query: tag.toUpperCase(), match: 'prefix' }), [u.userId], 'the start of the email and username');
+    assert.deepEqual(await ids({ query: `${tag}_U`, match: 'prefix' }), [u.userId], 'the start of the username');
+    assert.deepEqual(await ids({ query: middle, match: 'prefix' }), [], 'not the middle');
+    assert.deepEqual(await ids({ query: middle, match: 'contains' }), [u.userId]);
+    assert.deepEqual(await ids({ query: middle }), [u.userId], 'contains when match is absent');
+    const bad = await h.request('GET', U, { token: admin.accessToken, query: { query: tag, match: 'suffix' } });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json().code, 'validation_failed');
+
+    const doc = (await h.request('GET', '/openapi.json', { tenant: null })).json();
+    const params = doc.paths['/api/v1/admin/users'].get.parameters as Array<{ name: string; in: string; schema: { enum?: string[]; anyOf?: Array<{ const?: string; enum?: string[] }>; default?: string }; description?: string }>;
+    const match = params.find((p) => p.name === 'match' && p.in === 'query')!;
+    const values = match.schema.enum ?? match.schema.anyOf!.flatMap((s) => s.enum ?? [s.const]);
+    assert.deepEqual([...values].sort(), ['contains', 'prefix']);
+    assert.equal(match.schema.default, 'contains');
+    assert.match(match.description!, /`prefix`.*index/);
+    assert.match(match.description!, /`contains`.*no index/);
+  });
+
   test('GET one: 200, 404 not_found, 400 for a malformed id', async () => {
     const u = await h.register();
     const res = await h.request('GET', `${U}/${u.userId}`, { token: admin.accessToken });

@@ -132,9 +132,9 @@ describe('console administration screens in headless Chromium (360 px)', { skip:
     // ---- the admin finds the user (filters) and assigns the role ----
     await boss.page.getByLabel('Role').selectOption('user');
     await boss.page.getByLabel('Email status').selectOption('true');
-    await boss.page.getByLabel('Email or username contains').fill(invitee.email);
+    await boss.page.getByLabel('Email or username starts with').fill(invitee.email);
     await boss.page.getByRole('button', { name: 'Search' }).click();
-    await boss.page.getByText(`1 user matching “${invitee.email}” and the filters.`).waitFor();
+    await boss.page.getByText(`1 user starting with “${invitee.email}” and matching the filters.`).waitFor();
     const user = boss.page.locator('li.user').filter({ hasText: invitee.email });
     await user.getByText('Manage').click();
     await user.getByLabel('reporter').check();

@@ -220,9 +220,9 @@ describe('web console in headless Chromium', { skip: chromiumMissing }, () => {
 
       await page.getByRole('link', { name: 'Users' }).click();
       await heading(page, 'Users');
-      await page.getByLabel('Email or username contains').fill(cy.username);
+      await page.getByLabel('Email or username starts with').fill(cy.username);
       await page.getByRole('button', { name: 'Search' }).click();
-      await page.getByText(`1 user matching “${cy.username}”.`).waitFor();
+      await page.getByText(`1 user starting with “${cy.username}”.`).waitFor();
       assert.equal(await page.locator('li.user').count(), 1, 'the search found exactly the member');
       const row = page.locator(`li[data-user="${member.user.id}"]`);
       await row.getByText('Manage').click();

@@ -1,9 +1,11 @@
 /**
- * The Users screen's user detail in headless Chromium at 360 px (issue 12): the admin lists a
- * user's sessions and revokes one, resets the user's two-step verification, marks the email
- * verified and deletes the user (confirmed); each effect is checked through the API. And the
- * console keeps working after its access token expired while the admin was on a screen (the
- * system runs with 30-second access tokens; the SDK refreshes single-flight before the next call).
+ * The Users screen in headless Chromium at 360 px: the search by the start of the email or
+ * username (the API's indexed match=prefix) and anywhere on request (match=contains); the user
+ * detail (issue 12): the admin lists a user's sessions and revokes one, resets the user's
+ * two-step verification, marks the email verified and deletes the user (confirmed); each effect
+ * is checked through the API. And the console keeps working after its access token expired
+ * while the admin was on a screen (the system runs with 30-second access tokens; the SDK
+ * refreshes single-flight before the next call).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +19,7 @@ const PHONE = { width: 360, height: 740 };
 /** the shortest access-token lifetime the config allows, so the token expires during the test */
 const ACCESS_TTL_SEC = 30;
 
-describe('console: Users screen user detail and token refresh in headless Chromium (360 px)', { skip: chromiumMissing }, () => {
+describe('console: Users screen search, user detail and token refresh in headless Chromium (360 px)', { skip: chromiumMissing }, () => {
   let system: TestSystem;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
@@ -63,9 +65,9 @@ describe('console: Users screen user detail and token refresh in headless Chromi
     await heading(page, 'My account');
     await page.locator('#nav').getByRole('link', { name: 'Users', exact: true }).click();
     await heading(page, 'Users');
-    await page.getByLabel('Email or username contains').fill(u.email);
+    await page.getByLabel('Email or username starts with').fill(u.email);
     await page.getByRole('button', { name: 'Search' }).click();
-    await page.getByText(`1 user matching “${u.email}”.`).waitFor();
+    await page.getByText(`1 user starting with “${u.email}”.`).waitFor();
     const row = page.locator(`li[data-user="${first.id}"]`);
     await row.getByText('Manage').click();
 
@@ -117,6 +119,54 @@ describe('console: Users screen user detail and token refresh in headless Chromi
     assertClean(problems);
   });
 
+  test('search: by the start of the email or username by default (match=prefix), anywhere on request (match=contains)', async () => {
+    const u = makeUser('quill');
+    const registered = await system.register({ email: u.email, password: u.password, username: u.username });
+    // the middle of the address: no email or username starts with it, only this user's contains it
+    const middle = u.email.slice(u.email.indexOf('-') + 1);
+    const { page, problems } = await openPage(await context());
+    const searches: URLSearchParams[] = [];
+    page.on('request', (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === '/api/v1/admin/users' && url.searchParams.has('query')) searches.push(url.searchParams);
+    });
+    await page.goto('/');
+    await signInUi(page, system.admin.email, system.admin.password);
+    await heading(page, 'My account');
+    await page.locator('#nav').getByRole('link', { name: 'Users', exact: true }).click();
+    await heading(page, 'Users');
+    const anywhere = page.getByLabel('Anywhere in the email or username');
+    assert.equal(await anywhere.isChecked(), false, 'prefix search is the default');
+
+    // by default, the start: the beginning of the address (in capitals) finds the user, its middle does not
+    const start = u.email.slice(0, u.email.indexOf('@')).toUpperCase();
+    await page.getByLabel('Email or username starts with').fill(start);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByText(`1 user starting with “${start}”.`).waitFor();
+    await page.locator(`li[data-user="${registered.id}"]`).waitFor();
+    await page.getByLabel('Email or username starts with').fill(middle);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByText(`No user starting with “${middle}”.`).waitFor();
+    assert.equal(await page.locator('li.user').count(), 0);
+
+    // anywhere: the label says so, and the middle of the address finds the user
+    await anywhere.check();
+    await page.getByLabel('Email or username contains').fill(middle);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByText(`1 user containing “${middle}”.`).waitFor();
+    await page.locator(`li[data-user="${registered.id}"]`).waitFor();
+    await anywhere.uncheck();
+    await page.getByLabel('Email or username starts with').waitFor();
+
+    assert.deepEqual(
+      searches.map((q) => [q.get('query'), q.get('match')]),
+      [[start, 'prefix'], [middle, 'prefix'], [middle, 'contains']],
+      'the console asks the API for match=prefix unless "anywhere" is ticked',
+    );
+    await page.screenshot({ path: '/tmp/gatehouse-console-user-search.png' });
+    assertClean(problems);
+  });
+
   test('the access token expires while the admin is on a screen; the next action still works (refreshed first)', async () => {
     const { page, problems } = await openPage(await context());
     // every access token the page receives (sign-in and refreshes), and every answer from the API
@@ -147,9 +197,9 @@ describe('console: Users screen user detail and token refresh in headless Chromi
     const before = answers.length;
 
     // the next actions on the screen: a search, then another screen
-    await page.getByLabel('Email or username contains').fill(system.admin.email);
+    await page.getByLabel('Email or username starts with').fill(system.admin.email);
     await page.getByRole('button', { name: 'Search' }).click();
-    await page.getByText(`1 user matching “${system.admin.email}”.`).waitFor();
+    await page.getByText(`1 user starting with “${system.admin.email}”.`).waitFor();
     await page.locator('#nav').getByRole('link', { name: 'Roles', exact: true }).click();
     await heading(page, 'Roles');
     await page.locator('li[data-role="admin"]').waitFor();
