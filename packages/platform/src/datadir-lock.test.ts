@@ -117,10 +117,17 @@ describe('embedded data directory lock: hand-made lock files', async () => {
     await release();
   });
 
-  test('a lock of an earlier Gatehouse (a bare pid, no host) is refused with the override', async () => {
+  test('a lock of an earlier Gatehouse (a bare pid, no host): refused while that pid runs here, taken over when it does not', async () => {
     const dir = fresh();
     await writeFile(`${dir}.lock`, '1');
     await assert.rejects(lockDataDir(dir), (err: Error) => err instanceof DataDirInUseError && /locked by process 1 of an earlier Gatehouse/.test(err.message) && err.message.includes(`delete ${dir}.lock`));
+    // a pid that ran and is gone: a child that has exited
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const crashed = fresh();
+    await writeFile(`${crashed}.lock`, String(gone));
+    const release = await lockDataDir(crashed);
+    assert.equal((await readHolder(`${crashed}.lock`)).pid, process.pid, 'the lock is ours now');
+    await release();
   });
 });
 

@@ -18,8 +18,8 @@
  * - its holder ran elsewhere (another container or host) and the lock was not refreshed for
  *   `staleMs`: watched until then, a live holder shows itself by its next refresh.
  * Otherwise it is refused in one line naming the holder and how to override (delete the file).
- * A lock of an earlier Gatehouse (a bare pid, no host) is refused the same way: it cannot say
- * where its process ran.
+ * A lock of an earlier Gatehouse (a bare pid, no host) is judged as that version did: stale when
+ * that pid does not run here (or is ours), else refused.
  *
  * Hand-written: proper-lockfile has the refresh and the staleness by modification time, but it
  * records no holder (the refusal could not name one) and has no same-namespace pid check, so a
@@ -157,11 +157,12 @@ export async function lockDataDir(dir: string, opts: DataDirLockOptions = {}): P
     const text = await readFile(file, 'utf8').catch(() => '');
     const found = parseHolder(text);
     if (found && 'legacyPid' in found) {
-      throw new DataDirInUseError(
-        `the embedded database ${dir} is locked by process ${found.legacyPid} of an earlier Gatehouse, which did not record its host or container. ${advice}`,
-      );
-    }
-    if (found && samePidNamespace(found, me)) {
+      // an earlier Gatehouse's lock (before an upgrade): judged as that version did, by its pid
+      // here, so a crash before the upgrade does not leave a lock to delete by hand
+      if (found.legacyPid !== me.pid && running(found.legacyPid)) {
+        throw new DataDirInUseError(`the embedded database ${dir} is locked by process ${found.legacyPid} of an earlier Gatehouse, which did not record its host or container. ${advice}`);
+      }
+    } else if (found && samePidNamespace(found, me)) {
       if (holderRuns(found, me)) throw new DataDirInUseError(`the embedded database ${dir} is in use by ${describe(found)}. ${advice}`);
     } else {
       // another container or host (or a lock never written): alive while it is refreshed
