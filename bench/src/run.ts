@@ -23,6 +23,7 @@ import { measureOidc, oidcMarkdown, type OidcFigures } from './oidc';
 import { measurePeer, peerMarkdown, type PeerFigures } from './peer';
 import { measureRefresh, refreshMarkdown, type RefreshFigures } from './refresh';
 import { runCpuBench } from './cpu';
+import { heapMarkdown, measureHeap } from './heap';
 import { runScale } from './scale/run';
 import { benchEmbeddedOnly } from './embedded';
 
@@ -87,6 +88,24 @@ async function main() {
   if (process.env.BENCH_ONLY === 'embedded') {
     await rm(dataDir, { recursive: true, force: true });
     return benchEmbeddedOnly(report, SECONDS);
+  }
+  // BENCH_ONLY=heap: the young generation's size vs RSS and CPU (issue 13), heap.ts
+  if (process.env.BENCH_ONLY === 'heap') {
+    if (real) await resetDatabase(process.env.DATABASE_URL);
+    try {
+      report.load = os.loadavg();
+      const heap = await measureHeap(env, SECONDS);
+      report.heap = heap;
+      report.loadAfter = os.loadavg();
+      const m = report.machine as ReturnType<typeof machine>;
+      const la = (x: number[]) => x.map((v) => v.toFixed(1)).join(' / ');
+      const head = `# Young generation size vs memory and CPU ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback (load average 1/5/15 min before ${la(report.load as number[])}, after ${la(report.loadAfter as number[])}). The bundled \`node cli/dist/main.js start\` per variant, rounds interleaved, medians; each run ${SECONDS} s. Rate limits: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(', ')}. \`npm run build && BENCH_ONLY=heap npm run bench\`.\n\n`;
+      await writeDated(report, 'heap', head + heapMarkdown(heap));
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+      if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
+    }
+    return;
   }
   // BENCH_ONLY=tracing: only the cost of tracing (issue 15), written to <day>-<mode>-tracing.*
   if (process.env.BENCH_ONLY === 'tracing') {
@@ -422,6 +441,17 @@ async function resetDatabase(url: string | undefined) {
   await c.connect();
   await c.query('drop schema if exists auth cascade; drop schema if exists users cascade; drop schema if exists audit cascade;');
   await c.end();
+}
+
+/** Writes `<day>-<mode>-<kind>.{json,md}` (a second run of the day as -run2, -run3..., never over the first). */
+async function writeDated(r: Record<string, unknown>, kind: string, md: string) {
+  const dir = path.join(root, 'bench', 'results');
+  await mkdir(dir, { recursive: true });
+  const day = `${String(r.date).slice(0, 10)}-${String(r.mode)}-${kind}`;
+  let name = day;
+  for (let n = 2; existsSync(path.join(dir, `${name}.md`)); n++) name = `${day}-run${n}`;
+  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(r, null, 2) + '\n');
+  await writeFile(path.join(dir, `${name}.md`), md);
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the report is free-form JSON
