@@ -100,11 +100,7 @@ async function oneRound(
   const api = http(base);
   try {
     await child.waitFor('gatehouse ready');
-    for (;;) {
-      const r = await fetch(`${base}/readyz`).catch(() => undefined);
-      if (r?.ok) break;
-      await sleep(20);
-    }
+    await child.ready(base);
     const pid = child.proc.pid!;
     const stamp = `${side}${round}-${Date.now().toString(36)}`;
     const users: Array<{ email: string; access: string; refresh: string }> = [];

@@ -60,12 +60,7 @@ export async function measureHeap(env: Record<string, string | undefined>, secon
       const child = spawnNode('cli/dist/main.js', ['start'], { ...env, PORT: String(port), METRICS_PORT: '0', LOG_LEVEL: 'warn' }, flags);
       const api = http(base);
       try {
-        for (;;) {
-          const r = await fetch(`${base}/readyz`).catch(() => undefined);
-          if (r?.ok) break;
-          if (child.proc.exitCode !== null) throw new Error(`gatehouse start exited:\n${child.lines.slice(-20).join('\n')}`);
-          await sleep(50);
-        }
+        await child.ready(base);
         const pid = child.proc.pid!;
         await sleep(5000);
         const idleRssMiB = rssMiB(pid);

@@ -23,6 +23,8 @@ export interface Child {
   lines: string[];
   /** resolves with the first JSON log line whose msg matches */
   waitFor(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** until `<base>/readyz` answers 200; throws with its last lines if the process exits first */
+  ready(base: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -59,6 +61,14 @@ export function spawnNode(script: string, args: string[], env: Record<string, st
         waiters.push({ msg, resolve: done });
         proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`process exited (${code}) before "${msg}"\n${lines.slice(-30).join('\n')}`)); });
       });
+    },
+    async ready(base) {
+      for (;;) {
+        const r = await fetch(`${base}/readyz`).catch(() => undefined);
+        if (r?.ok) return;
+        if (proc.exitCode !== null) throw new Error(`${script} exited (${proc.exitCode}):\n${lines.slice(-20).join('\n')}`);
+        await sleep(20);
+      }
     },
     async stop() {
       if (proc.exitCode !== null) return;

@@ -7,7 +7,6 @@
  * `BENCH_ONLY=oidc npm run bench` runs only this (`results/<date>-<mode>-oidc.*`).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { fmt, freePort, http, load, loop, spawnNode, type LoadResult } from './lib';
 
@@ -27,12 +26,7 @@ export async function measureOidc(env: Record<string, string | undefined>, secon
   const child = spawnNode('cli/src/main.ts', ['start'], { ...env, PORT: String(port), PUBLIC_URL: base, METRICS_PORT: '0', LOG_LEVEL: 'warn' });
   const api = http(base);
   try {
-    for (;;) {
-      const r = await fetch(`${base}/readyz`).catch(() => undefined);
-      if (r?.ok) break;
-      if (child.proc.exitCode !== null) throw new Error(`gatehouse start exited:\n${child.lines.slice(-20).join('\n')}`);
-      await sleep(50);
-    }
+    await child.ready(base);
     const root = await api.json('POST', '/api/v1/auth/login', admin);
     const bearer = { authorization: `Bearer ${root.body.accessToken}` };
     const res = await api.json('POST', '/api/v1/admin/resources', { name: 'Orders', audience: AUD, scopes: [{ name: 'orders:read' }] }, bearer);

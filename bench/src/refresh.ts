@@ -6,7 +6,6 @@
  * the ratio is measured under the same machine load; the figures are the per-round values and
  * their medians.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fmt, http, load, loop, root, spawnNode, type LoadResult } from './lib';
 
 export interface RefreshRound { side: 'A' | 'B'; root: string; result: LoadResult; me: LoadResult }
@@ -34,11 +33,7 @@ export async function measureRefresh(
     await opts.reset();
     const child = spawnNode('cli/src/main.ts', ['start'], env, [], s.root);
     await child.waitFor('gatehouse ready');
-    for (;;) {
-      const r = await fetch(`${base}/readyz`).catch(() => undefined);
-      if (r?.ok) break;
-      await sleep(20);
-    }
+    await child.ready(base);
     const api = http(base);
     try {
       const chains: string[] = [];

@@ -176,11 +176,7 @@ async function main() {
     const child = spawnNode('cli/src/main.ts', ['start'], env);
     try {
       await child.waitFor('gatehouse ready');
-      for (;;) {
-        const r = await fetch(`${base}/readyz`).catch(() => undefined);
-        if (r?.ok) break;
-        await sleep(20);
-      }
+      await child.ready(base);
       report.load = os.loadavg();
       report.peer = await measurePeer(base, process.env.DATABASE_URL, SECONDS, Number(process.env.BENCH_ROUNDS ?? 2), env);
       report.loadAfter = os.loadavg();
@@ -205,11 +201,7 @@ async function main() {
     const t0 = performance.now();
     const child = spawnNode('cli/src/main.ts', ['start'], env);
     const ready = await child.waitFor('gatehouse ready');
-    for (;;) {
-      const r = await fetch(`${base}/readyz`).catch(() => undefined);
-      if (r?.ok) break;
-      await sleep(20);
-    }
+    await child.ready(base);
     return { child, ms: performance.now() - t0, services: ready.services as Record<string, { port: number }> };
   }
   if (real) await resetDatabase(process.env.DATABASE_URL);

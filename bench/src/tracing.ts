@@ -11,7 +11,6 @@
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
 import { fmt, freePort, http, load, spawnNode, type LoadResult } from './lib';
 
@@ -82,12 +81,7 @@ export async function measureTracingCost(env: Record<string, string | undefined>
         const child = spawnNode('cli/src/main.ts', ['start'], { ...env, PORT: String(port), METRICS_PORT: '0', LOG_LEVEL: 'warn', ...tracing }, nodeArgs);
         const api = http(base);
         try {
-          for (;;) {
-            const r = await fetch(`${base}/readyz`).catch(() => undefined);
-            if (r?.ok) break;
-            if (child.proc.exitCode !== null) throw new Error(`gatehouse start exited:\n${child.lines.slice(-20).join('\n')}`);
-            await sleep(50);
-          }
+          await child.ready(base);
           const email = `bench-trace-${mode}-${round}-${Date.now()}@example.com`;
           const reg = await api.json('POST', '/api/v1/auth/register', { email, password });
           if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
