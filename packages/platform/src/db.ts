@@ -5,7 +5,7 @@
  * {@link Database.withTenant} opens a transaction, switches to the unprivileged application
  * role (`SET LOCAL ROLE`, which is neither table owner nor BYPASSRLS) and sets
  * `app.tenant_id` for that transaction only. Every tenant-owned table has
- * `ENABLE` + `FORCE ROW LEVEL SECURITY` and a policy on `tenant_id = app_tenant()`.
+ * `ENABLE` + `FORCE ROW LEVEL SECURITY` and a policy on `tenant_id =` {@link TENANT_EXPR}.
  * `admin` is the explicit cross-tenant path (migrations, outbox relay, superadmin work).
  */
 import { readdir, readFile } from 'node:fs/promises';
@@ -25,6 +25,14 @@ import { querySpanLogger } from './tracing';
 
 /** The unprivileged role every tenant-scoped transaction runs as. */
 export const APP_ROLE = 'gatehouse_app';
+
+/**
+ * The current tenant in a policy: `app.tenant_id` as a uuid, NULL (no row matches) when unset
+ * or empty. The body of `app_tenant()`, written out: a SQL function in a policy is inlined, so
+ * its body is fetched, parsed and analysed again every time a statement is planned, which cost
+ * more than the rest of the policy (services' migrations 0011/0003, docs/database.md).
+ */
+export const TENANT_EXPR = `nullif(current_setting('app.tenant_id', true), '')::uuid`;
 
 /** A service's database: its declared tables (`services/<svc>/src/db/schema.ts`), the platform's included. */
 export type Db<DB extends PlatformTables = PlatformTables> = Kysely<DB>;
@@ -351,5 +359,5 @@ function platformSql(schema: string): string {
 export function rlsSql(table: string): string {
   return `alter table ${table} enable row level security;
 alter table ${table} force row level security;
-create policy tenant_isolation on ${table} using (tenant_id = app_tenant()) with check (tenant_id = app_tenant());`;
+create policy tenant_isolation on ${table} using (tenant_id = ${TENANT_EXPR}) with check (tenant_id = ${TENANT_EXPR});`;
 }
