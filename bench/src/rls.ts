@@ -198,7 +198,7 @@ export async function measureRlsAB(url: string | undefined, opts: { baseRoot?: s
         `${opts.txPerPhase} primary-key reads per phase, each in its own transaction, on ${kind}; 10 tenants × 1,000 rows; per round the phases ` +
         `${order.map(([s, k]) => `${s}-${k}`).join(', ')} (reversed every other round), ${opts.rounds} rounds. tenant = withTenant (role switch + app.tenant_id + policy), ` +
         `owner = the owner connection with an explicit tenant_id filter. Cost = tenant / owner − 1 within a round, median over rounds; CPU = this process ` +
-        `(process.cpuUsage) + the side's PostgreSQL backends (/proc/<pid>/schedstat).`,
+        `(process.cpuUsage)${kind === 'postgres' ? " + the side's PostgreSQL backends (/proc/<pid>/schedstat)" : ', PGlite included (it runs in this process)'}.`,
     };
   } finally {
     for (const h of handles.values()) {
@@ -237,7 +237,7 @@ export function rlsMarkdown(r: RlsFigures): string {
     if (!s) continue;
     const c = s.cpuUsPerTx;
     lines.push(
-      `| ${side} | ${s.commit ?? s.root} | \`${s.policy.replace(/^create policy tenant_isolation on items /, '').replace(/ with check .*$/, '')}\` | ${fmt(s.tenantPerSec)} | ${fmt(s.ownerPerSec)} | ${fmt(s.wallCostPct, 1)}% | ${fmt(c.tenant)} (${fmt(c.tenantClient)} + ${fmt(c.tenantServer)}) | ${fmt(c.owner)} (${fmt(c.ownerClient)} + ${fmt(c.ownerServer)}) | ${fmt(s.cpuCostPct, 1)}% | ${fmt(s.clientCostPct, 1)}% | ${fmt(s.serverCostPct, 1)}% |`,
+      `| ${side} | ${s.commit ?? s.root} | \`${s.policy.replace(/^create policy tenant_isolation on items /, '').replace(/ with check .*$/, '')}\` | ${fmt(s.tenantPerSec)} | ${fmt(s.ownerPerSec)} | ${fmt(s.wallCostPct, 1)}% | ${fmt(c.tenant)} (${fmt(c.tenantClient)} + ${fmt(c.tenantServer)}) | ${fmt(c.owner)} (${fmt(c.ownerClient)} + ${fmt(c.ownerServer)}) | ${fmt(s.cpuCostPct, 1)}% | ${fmt(s.clientCostPct, 1)}% | ${Number.isFinite(s.serverCostPct) ? `${fmt(s.serverCostPct, 1)}%` : '– (in process)'} |`,
     );
   }
   lines.push('', 'Per round (CPU µs/tx, tenant / owner, cost):', '');
