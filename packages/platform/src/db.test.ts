@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { createDatabase, rlsSql } from './db';
+import { APP_ROLE, createDatabase, rlsSql, type Tx } from './db';
 import { makeEvent } from './events/envelope';
 import type { RevocationList } from './revocation';
 import { createTestDatabase, testLogger } from './testing';
@@ -76,6 +76,34 @@ describe('database', async () => {
       return sql`select * from notes`.execute(trx);
     });
     assert.equal(rows.rows.length, 0);
+    await db.close();
+  });
+
+  test("withTenant's sessions start as the application role: RESET ROLE never reaches the owner, and neither a role change nor a tenant outlives its transaction", { skip: !testDb.url && "PGlite has one connection, the owner's" }, async () => {
+    // one connection per pool: every withTenant below runs on the same session
+    const db = await createDatabase({ url: testDb.url, schema: 'rls4', logger: testLogger, poolSize: 1 });
+    await db.migrate(dir);
+    const who = (trx: Tx) => sql<{ u: string; t: string; pid: number }>`select current_user as u, current_setting('app.tenant_id', true) as t, pg_backend_pid() as pid`.execute(trx).then((r) => r.rows[0]!);
+    const owner = (await sql<{ u: string }>`select current_user as u`.execute(db.admin)).rows[0]!.u;
+    assert.notEqual(owner, APP_ROLE);
+    const first = await db.withTenant(A, (trx) => who(trx));
+    assert.deepEqual([first.u, first.t], [APP_ROLE, A]);
+    // RESET ROLE returns to the session's own role, the application role, not the owner
+    const reset = await db.withTenant(A, async (trx) => {
+      await sql`reset role`.execute(trx);
+      return who(trx);
+    });
+    assert.deepEqual([reset.u, reset.t, reset.pid], [APP_ROLE, A, first.pid]);
+    // a session-level SET ROLE to the owner (what injected SQL could do) ends with its transaction for tenant work
+    await db.withTenant(A, (trx) => sql`set role ${sql.id(owner)}`.execute(trx));
+    const next = await db.withTenant(B, (trx) => who(trx));
+    assert.deepEqual([next.u, next.t, next.pid], [APP_ROLE, B, first.pid]);
+    // a rolled-back transaction leaves no tenant behind either
+    await assert.rejects(db.withTenant(A, () => Promise.reject(new Error('boom'))), /boom/);
+    const after = await db.withTenant(B, (trx) => who(trx));
+    assert.deepEqual([after.u, after.t, after.pid], [APP_ROLE, B, first.pid]);
+    // owner work runs on the owner's own connections, as the owner
+    assert.equal((await sql<{ u: string }>`select current_user as u`.execute(db.admin)).rows[0]!.u, owner);
     await db.close();
   });
 

@@ -3,9 +3,10 @@
  *
  * Tenant isolation is enforced by PostgreSQL row-level security, not by WHERE clauses:
  * {@link Database.withTenant} opens a transaction, switches to the unprivileged application
- * role (`SET LOCAL ROLE`, which is neither table owner nor BYPASSRLS) and sets
- * `app.tenant_id` for that transaction only. Every tenant-owned table has
- * `ENABLE` + `FORCE ROW LEVEL SECURITY` and a policy on `tenant_id = app_tenant()`.
+ * role (`SET LOCAL ROLE`, which is neither table owner nor BYPASSRLS; on PostgreSQL on a pool
+ * of its own whose sessions start as that role) and sets `app.tenant_id` for that transaction
+ * only. Every tenant-owned table has
+ * `ENABLE` + `FORCE ROW LEVEL SECURITY` and a policy on `tenant_id =` {@link TENANT_EXPR}.
  * `admin` is the explicit cross-tenant path (migrations, outbox relay, superadmin work).
  */
 import { readdir, readFile } from 'node:fs/promises';
@@ -25,6 +26,14 @@ import { querySpanLogger } from './tracing';
 
 /** The unprivileged role every tenant-scoped transaction runs as. */
 export const APP_ROLE = 'gatehouse_app';
+
+/**
+ * The current tenant in a policy: `app.tenant_id` as a uuid, NULL (no row matches) when unset
+ * or empty. The body of `app_tenant()`, written out: a SQL function in a policy is inlined, so
+ * its body is fetched, parsed and analysed again every time a statement is planned, which cost
+ * more than the rest of the policy (services' migrations 0011/0003, docs/database.md).
+ */
+export const TENANT_EXPR = `nullif(current_setting('app.tenant_id', true), '')::uuid`;
 
 /** A service's database: its declared tables (`services/<svc>/src/db/schema.ts`), the platform's included. */
 export type Db<DB extends PlatformTables = PlatformTables> = Kysely<DB>;
@@ -52,7 +61,7 @@ export interface Database<DB extends PlatformTables = PlatformTables> {
   migrate(dir: string): Promise<string[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
-  /** PostgreSQL pool figures for metrics; undefined for PGlite (one in-process connection) */
+  /** PostgreSQL pool figures for metrics (the owner's and withTenant's pools summed); undefined for PGlite (one in-process connection) */
   poolStats(): { total: number; idle: number; waiting: number; max: number } | undefined;
 }
 
@@ -94,33 +103,49 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
   const schema = opts.schema;
   let admin: Db<DB>;
   let kind: Database['kind'];
-  let pool: pg.Pool | undefined;
+  const pools: pg.Pool[] = [];
+  /** PostgreSQL: withTenant's own pool, whose sessions start as the application role (see below) */
+  let tenantDb: Db<DB> | undefined;
   let lite: PGlite | undefined;
   let shared: SharedPGlite | undefined;
   if (opts.url) {
     kind = 'postgres';
-    pool = new pg.Pool({
-      connectionString: opts.url,
-      max: opts.poolSize ?? 10,
-      // search_path per connection so unqualified names resolve to the service's schema
-      options: `-c search_path=${schema},public`,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
-      idleTimeoutMillis: 30000,
-    });
-    pool.on('error', (err) => opts.logger.warn({ err }, 'idle database connection failed'));
-    // pg-pool listens for errors only on idle clients. A client that is checked out but not
-    // running a query (a transaction waiting on something else) would emit an unhandled
-    // 'error' when the server ends it (restart, failover) and crash the process; with this
-    // listener the error is logged, the work on that client fails, and the pool drops it.
-    pool.on('connect', (client) => {
-      client.on('error', (err) => opts.logger.warn({ err }, 'database connection ended while in use'));
-    });
+    const url = opts.url;
+    const newPool = (options: string) => {
+      const pool = new pg.Pool({
+        connectionString: url,
+        max: opts.poolSize ?? 10,
+        options,
+        connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+        idleTimeoutMillis: 30000,
+      });
+      pool.on('error', (err) => opts.logger.warn({ err }, 'idle database connection failed'));
+      // pg-pool listens for errors only on idle clients. A client that is checked out but not
+      // running a query (a transaction waiting on something else) would emit an unhandled
+      // 'error' when the server ends it (restart, failover) and crash the process; with this
+      // listener the error is logged, the work on that client fails, and the pool drops it.
+      pool.on('connect', (client) => {
+        client.on('error', (err) => opts.logger.warn({ err }, 'database connection ended while in use'));
+      });
+      pools.push(pool);
+      return pool;
+    };
     // Not getting a connection (pool exhausted past the timeout, server refusing) surfaces as
     // pg's own error, which the HTTP error handler answers 503 `service_unavailable` with
     // Retry-After (`isDependencyDown` in errors.ts), in every service, never a 500.
     // tracing on: a span per query made inside a trace (tracing.ts); off: no logging at all
-    const log = querySpanLogger(databaseName(opts.url));
-    admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), ...(log ? { log } : {}) });
+    const log = querySpanLogger(databaseName(url));
+    // search_path per connection so unqualified names resolve to the service's schema
+    const searchPath = `-c search_path=${schema},public`;
+    admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool: newPool(searchPath) }), ...(log ? { log } : {}) });
+    // withTenant's own pool. Its sessions start as the application role (startup option
+    // `role`, also what RESET ROLE returns to), and each transaction still sets the role
+    // locally as before: the role no longer flips owner -> application role -> owner at every
+    // transaction, which cost about as much as the policy itself (issue 13,
+    // bench/results/2026-12-07-servers-rls.md). Owner work never runs on this pool, tenant
+    // work never on the owner's. Connects lazily (after migrate() made the role); a session
+    // that may not take the role fails to connect: closed, never the owner.
+    tenantDb = new Kysely<DB>({ dialect: new PostgresDialect({ pool: newPool(`${searchPath} -c role=${APP_ROLE}`) }), ...(log ? { log } : {}) });
   } else {
     kind = 'pglite';
     shared = await openPGlite(opts.dataDir, opts.logger);
@@ -149,7 +174,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     // The tenant id is inlined only after the UUID check above.
     const open = `begin; set local role ${APP_ROLE}; set local app.tenant_id = '${tenantId.toLowerCase()}'`;
     let uow: UnitOfWork | undefined;
-    const result = await admin.connection().execute(async (conn) => {
+    const result = await (tenantDb ?? admin).connection().execute(async (conn) => {
       if (lite) await lite.exec(open);
       else await sql.raw(open).execute(conn);
       // the connection is inside the transaction opened above; callers must not nest transactions
@@ -270,11 +295,14 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
       if (closed) return;
       closed = true;
       await admin.destroy();
+      await tenantDb?.destroy();
       await shared?.release();
     },
     poolStats() {
-      if (!pool) return undefined;
-      return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 };
+      if (!pools.length) return undefined;
+      // the owner's and withTenant's pools together
+      const sum = (f: (p: pg.Pool) => number) => pools.reduce((n, p) => n + f(p), 0);
+      return { total: sum((p) => p.totalCount), idle: sum((p) => p.idleCount), waiting: sum((p) => p.waitingCount), max: sum((p) => p.options.max ?? 10) };
     },
   };
 }
@@ -351,5 +379,5 @@ function platformSql(schema: string): string {
 export function rlsSql(table: string): string {
   return `alter table ${table} enable row level security;
 alter table ${table} force row level security;
-create policy tenant_isolation on ${table} using (tenant_id = app_tenant()) with check (tenant_id = app_tenant());`;
+create policy tenant_isolation on ${table} using (tenant_id = ${TENANT_EXPR}) with check (tenant_id = ${TENANT_EXPR});`;
 }

@@ -5,7 +5,7 @@
  * - the catalogue, read from the database itself (pg_catalog), not from a list kept here:
  *   every table of every schema (system schemas aside) with a `tenant_id` column has ENABLE
  *   and FORCE ROW LEVEL SECURITY and the `tenant_isolation` policy on
- *   `tenant_id = app_tenant()` (USING and WITH CHECK, all commands) and no other permissive
+ *   `tenant_id = TENANT_EXPR` (USING and WITH CHECK, all commands) and no other permissive
  *   policy that could widen it; the application role is no superuser, has no BYPASSRLS,
  *   owns no table, and can read no table without RLS except the listed global ones. A table
  *   added without RLS, in any schema, fails here; there is no list of exceptions.
@@ -18,7 +18,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
-import { APP_ROLE, type Database } from '@gatehouse/platform/db';
+import { APP_ROLE, TENANT_EXPR, type Database } from '@gatehouse/platform/db';
 import { BASE_DOMAIN, startTestSystem, type TestSystem } from '../system';
 import { buildSide, type Side } from './fixtures';
 
@@ -103,11 +103,11 @@ function rlsProblems(t: TableInfo): string[] {
     problems.push(`${key}: no tenant_isolation policy`);
     return problems;
   }
-  // deparsed with the schema when it is not on the reading connection's search_path: the
-  // table's own schema's app_tenant() is the one every migration uses
-  const normal = (e: string | null) => (e ?? '').replace(/[\s()]/g, '').replace(`=${t.schema}.app_tenant`, '=app_tenant');
-  if (normal(t.using) !== 'tenant_id=app_tenant') problems.push(`${key}: USING is ${t.using}, not tenant_id = app_tenant()`);
-  if (normal(t.check) !== 'tenant_id=app_tenant') problems.push(`${key}: WITH CHECK is ${t.check}, not tenant_id = app_tenant()`);
+  // as pg_policies deparses `tenant_id = ${TENANT_EXPR}` (rlsSql), whitespace and parentheses aside
+  const normal = (e: string | null) => (e ?? '').replace(/[\s()]/g, '');
+  const expected = `tenant_id=NULLIFcurrent_setting'app.tenant_id'::text,true,''::text::uuid`;
+  if (normal(t.using) !== expected) problems.push(`${key}: USING is ${t.using}, not tenant_id = ${TENANT_EXPR}`);
+  if (normal(t.check) !== expected) problems.push(`${key}: WITH CHECK is ${t.check}, not tenant_id = ${TENANT_EXPR}`);
   if (t.cmd !== 'ALL') problems.push(`${key}: the policy covers ${t.cmd} only`);
   if (t.permissive !== 'PERMISSIVE') problems.push(`${key}: tenant_isolation is ${t.permissive}, so alone it lets nothing through`);
   return problems;
@@ -167,7 +167,12 @@ describe('RLS catalogue, read from every database and schema', () => {
         await sql`create table planted_elsewhere.things (id uuid primary key, tenant_id uuid not null)`.execute(trx);
         await sql`create table audit.planted_half (id uuid primary key, tenant_id uuid not null)`.execute(trx);
         await sql`alter table audit.planted_half enable row level security`.execute(trx);
-        await sql`create policy tenant_isolation on audit.planted_half using (tenant_id = app_tenant()) with check (tenant_id = app_tenant())`.execute(trx);
+        await sql.raw(`create policy tenant_isolation on audit.planted_half using (tenant_id = ${TENANT_EXPR}) with check (tenant_id = ${TENANT_EXPR})`).execute(trx);
+        // the older form (app_tenant(), before the migrations 0011/0003) is no longer the pattern
+        await sql`create table audit.planted_old (id uuid primary key, tenant_id uuid not null)`.execute(trx);
+        await sql`alter table audit.planted_old enable row level security`.execute(trx);
+        await sql`alter table audit.planted_old force row level security`.execute(trx);
+        await sql`create policy tenant_isolation on audit.planted_old using (tenant_id = app_tenant()) with check (tenant_id = app_tenant())`.execute(trx);
         await sql`create policy everyone on audit.planted_half using (true)`.execute(trx);
         const rows = await sql<TableInfo>`
           select n.nspname as schema, c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as force,
@@ -176,12 +181,14 @@ describe('RLS catalogue, read from every database and schema', () => {
                        where pp.schemaname = n.nspname and pp.tablename = c.relname order by pp.policyname) as policies
           from pg_class c join pg_namespace n on n.oid = c.relnamespace
           left join pg_policies p on p.schemaname = n.nspname and p.tablename = c.relname and p.policyname = 'tenant_isolation'
-          where (n.nspname, c.relname) in (('planted_elsewhere', 'things'), ('audit', 'planted_half'))
-          order by 1`.execute(trx);
+          where (n.nspname, c.relname) in (('planted_elsewhere', 'things'), ('audit', 'planted_half'), ('audit', 'planted_old'))
+          order by 1, 2`.execute(trx);
         const problems = rows.rows.flatMap(rlsProblems);
         assert.deepEqual(problems, [
           'audit.planted_half: ROW LEVEL SECURITY is not forced (the owner would bypass it)',
           'audit.planted_half: permissive policy everyone:PERMISSIVE besides tenant_isolation could widen it',
+          'audit.planted_old: USING is (tenant_id = app_tenant()), not tenant_id = ' + TENANT_EXPR,
+          'audit.planted_old: WITH CHECK is (tenant_id = app_tenant()), not tenant_id = ' + TENANT_EXPR,
           'planted_elsewhere.things: ROW LEVEL SECURITY is not enabled',
           'planted_elsewhere.things: ROW LEVEL SECURITY is not forced (the owner would bypass it)',
           'planted_elsewhere.things: no tenant_isolation policy',

@@ -1,0 +1,154 @@
+/**
+ * `BENCH_ONLY=rls BENCH_RLS_VARIANTS=1` (PostgreSQL only): where the cost of RLS per transaction
+ * lies, on plain node-postgres clients (no Kysely), one connection per variant, the same
+ * primary-key read each time. The variants isolate what withTenant could do differently: the
+ * policy's form (a SQL function, the expression written out, a subselect), a session that
+ * starts as the application role (with the role still set per transaction, as withTenant
+ * does, or only the tenant), and the open written
+ * together with the first statement (node-postgres' pipeline mode). Rounds of `block`
+ * transactions per variant, the order reversed every other block; server CPU from
+ * /proc/<pid>/schedstat of each connection's backend, client CPU of this process.
+ */
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import pg from 'pg';
+
+interface Variant {
+  name: string;
+  what: string;
+  /** startup options beyond the search_path */
+  options?: string;
+  pipeline?: boolean;
+  run(c: pg.Client, r: { id: string; tenant: string }): Promise<unknown>;
+}
+
+const policy = {
+  fn: 'tenant_id = app_tenant()',
+  inline: `tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid`,
+  sub: 'tenant_id = (select app_tenant())',
+};
+
+const open = (t: string) => `begin; set local role gatehouse_app; set local app.tenant_id = '${t}'`;
+const read = (table: string) => (c: pg.Client, r: { id: string }) => c.query(`select * from ${table} where id = $1`, [r.id]);
+const ownerRead = (c: pg.Client, r: { id: string; tenant: string }) => c.query('select * from items_plain where id = $1 and tenant_id = $2', [r.id, r.tenant]);
+
+const VARIANTS: Variant[] = [
+  { name: 'owner', what: 'owner, begin / read with tenant_id filter / commit (no RLS)', run: async (c, r) => { await c.query('begin'); await ownerRead(c, r); await c.query('commit'); } },
+  { name: 'role+fn', what: `withTenant's open, policy \`${policy.fn}\``, run: async (c, r) => { await c.query(open(r.tenant)); await read('items_fn')(c, r); await c.query('commit'); } },
+  { name: 'role+inline', what: `withTenant's open, policy \`${policy.inline}\``, run: async (c, r) => { await c.query(open(r.tenant)); await read('items_inline')(c, r); await c.query('commit'); } },
+  { name: 'role+sub', what: `withTenant's open, policy \`${policy.sub}\` (InitPlan)`, run: async (c, r) => { await c.query(open(r.tenant)); await read('items_sub')(c, r); await c.query('commit'); } },
+  {
+    name: 'app session+role+inline',
+    what: "session started as gatehouse_app (`-c role=`), withTenant's open (role set locally too), inline policy: withTenant now",
+    options: ' -c role=gatehouse_app',
+    run: async (c, r) => { await c.query(open(r.tenant)); await read('items_inline')(c, r); await c.query('commit'); },
+  },
+  {
+    name: 'app session+inline',
+    what: 'session started as gatehouse_app, open `begin; set local app.tenant_id` only, inline policy',
+    options: ' -c role=gatehouse_app',
+    run: async (c, r) => { await c.query(`begin; set local app.tenant_id = '${r.tenant}'`); await read('items_inline')(c, r); await c.query('commit'); },
+  },
+  {
+    name: 'pipelined+inline',
+    what: 'as the previous, the open and the read written back to back (pipeline mode)',
+    options: ' -c role=gatehouse_app',
+    pipeline: true,
+    run: async (c, r) => {
+      const opened = c.query(`begin; set local app.tenant_id = '${r.tenant}'`);
+      const row = read('items_inline')(c, r);
+      await opened;
+      await row;
+      await c.query('commit');
+    },
+  },
+  { name: 'role, no RLS', what: "withTenant's open, then the owner's read of a table without RLS (the open's own cost)", run: async (c, r) => { await c.query(open(r.tenant)); await ownerRead(c, r); await c.query('commit'); } },
+];
+
+export interface RlsVariantFigures {
+  rows: Array<{ name: string; what: string; serverUs: number; clientUs: number; wallUs: number }>;
+  rounds: number;
+  block: number;
+  load: number[];
+  loadAfter: number[];
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const runNs = (pid: number) => Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+
+export async function measureRlsVariants(url: string, opts: { rounds: number; block: number }): Promise<RlsVariantFigures> {
+  const schema = `bench_rlsv_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  const tenants = Array.from({ length: 10 }, () => randomUUID());
+  const rows = tenants.flatMap((tenant) => Array.from({ length: 1000 }, () => ({ id: randomUUID(), tenant })));
+  const clients: pg.Client[] = [];
+  const load = os.loadavg();
+  try {
+    // the role exists: the A/B run before this migrated with the platform prelude
+    await admin.query(`create schema ${schema}; grant usage on schema ${schema} to gatehouse_app; set search_path = ${schema};
+      create function app_tenant() returns uuid language sql stable as $$ select nullif(current_setting('app.tenant_id', true), '')::uuid $$;
+      grant execute on function app_tenant() to gatehouse_app`);
+    for (const [table, using] of [['items_plain', undefined], ['items_fn', policy.fn], ['items_inline', policy.inline], ['items_sub', policy.sub]] as const) {
+      await admin.query(`create table ${table} (id uuid primary key, tenant_id uuid not null, body text not null); create index on ${table} (tenant_id)`);
+      await admin.query(`insert into ${table} select (r->>'id')::uuid, (r->>'tenant')::uuid, repeat('x', 64) from jsonb_array_elements($1::jsonb) r`, [JSON.stringify(rows)]);
+      if (using) await admin.query(`alter table ${table} enable row level security; alter table ${table} force row level security; create policy tenant_isolation on ${table} using (${using})`);
+      await admin.query(`grant select on ${table} to gatehouse_app; analyze ${table}`);
+    }
+    const conns: Array<{ v: Variant; c: pg.Client; pid: number; server: number[]; client: number[]; wall: number[] }> = [];
+    for (const v of VARIANTS) {
+      const c = new pg.Client({ connectionString: url, options: `-c search_path=${schema},public${v.options ?? ''}`, ...(v.pipeline ? { pipeline: true } : {}) });
+      await c.connect();
+      clients.push(c);
+      const pid = (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+      conns.push({ v, c, pid, server: [], client: [], wall: [] });
+    }
+    let k = 0;
+    const pick = () => rows[(k++ * 7919) % rows.length]!;
+    for (const x of conns) for (let i = 0; i < 300; i++) await x.v.run(x.c, pick());
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const x of round % 2 ? [...conns].reverse() : conns) {
+        const s0 = runNs(x.pid);
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        for (let i = 0; i < opts.block; i++) await x.v.run(x.c, pick());
+        const wall = performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        x.wall.push((1000 * wall) / opts.block);
+        x.server.push((runNs(x.pid) - s0) / 1000 / opts.block);
+        x.client.push((c.user + c.system) / opts.block);
+      }
+    }
+    return {
+      rows: conns.map((x) => ({ name: x.v.name, what: x.v.what, serverUs: median(x.server), clientUs: median(x.client), wallUs: median(x.wall) })),
+      rounds: opts.rounds,
+      block: opts.block,
+      load,
+      loadAfter: os.loadavg(),
+    };
+  } finally {
+    for (const c of clients) await c.end().catch(() => {});
+    await admin.query(`drop schema if exists ${schema} cascade`).catch(() => {});
+    await admin.end();
+  }
+}
+
+export function rlsVariantsMarkdown(r: RlsVariantFigures): string {
+  const la = (x: number[]) => x.map((v) => v.toFixed(1)).join(' / ');
+  const base = r.rows[0]!;
+  const lines = [
+    `Plain node-postgres, one connection per variant, ${r.rounds} rounds of ${r.block} transactions each (order reversed every other round), medians; load average before ${la(r.load)}, after ${la(r.loadAfter)}. Cost against \`${base.name}\` (server + client CPU).`,
+    '',
+    '| variant | what | server µs/tx | client µs/tx | CPU cost | wall µs/tx |',
+    '|---|---|---:|---:|---:|---:|',
+  ];
+  for (const x of r.rows) {
+    const cost = (100 * (x.serverUs + x.clientUs)) / (base.serverUs + base.clientUs) - 100;
+    lines.push(`| ${x.name} | ${x.what} | ${x.serverUs.toFixed(1)} | ${x.clientUs.toFixed(1)} | ${x === base ? '–' : `${cost.toFixed(1)}%`} | ${x.wallUs.toFixed(0)} |`);
+  }
+  return lines.join('\n') + '\n';
+}
