@@ -127,6 +127,25 @@ export function staleReason(target) {
 }
 
 /**
+ * Puts the directory `made` in place of `outdir`: the old one moves aside in one rename, the new
+ * one takes its place in another. Two builds at once (`npm start` while `npm run build` runs)
+ * can each find the place taken between the two; the later one then tries again.
+ */
+function swapIn(made, outdir, aside) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if (fs.existsSync(outdir)) fs.renameSync(outdir, aside);
+      fs.renameSync(made, outdir);
+      break;
+    } catch (err) {
+      if (attempt >= 5 || !['ENOTEMPTY', 'EEXIST', 'ENOENT'].includes(err.code)) throw err;
+    } finally {
+      fs.rmSync(aside, { recursive: true, force: true });
+    }
+  }
+}
+
+/**
  * Bundles one target into `<dir>/dist`. Built in a sibling directory and swapped in, so a
  * process running the previous bundle (or starting from it) never sees a half-written one.
  * Resolves to whether it succeeded; prints one line (or esbuild's errors).
@@ -171,11 +190,7 @@ export async function bundleTarget(target, log = console.log) {
     }
     const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.includes('node_modules/'));
     fs.writeFileSync(path.join(tmp, INPUTS_FILE), `${JSON.stringify(inputs, null, 1)}\n`);
-    // swap: the old directory moves aside in one rename, the new one takes its place in another
-    const old = path.join(target.dir, `dist.old-${process.pid}`);
-    if (fs.existsSync(outdir)) fs.renameSync(outdir, old);
-    fs.renameSync(tmp, outdir);
-    fs.rmSync(old, { recursive: true, force: true });
+    swapIn(tmp, outdir, path.join(target.dir, `dist.old-${process.pid}`));
     const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
     const bytes = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
     log(`build: ${target.label}/dist/main.js  ${(bytes / 1024).toFixed(0)} KiB from ${Object.keys(result.metafile.inputs).length} source files  (${Date.now() - t0} ms)`);
