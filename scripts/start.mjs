@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `npm start`: `gatehouse start` from the production bundle (cli/dist/main.js), not through
-// tsx. Loading the TypeScript sources through tsx took seconds and ~300 MB of RSS more than the
-// bundle (bench/results/2026-12-06-embedded-pglite.md); the bundle is built here, the CLI alone
-// (~0.5 s, esbuild; no type-check), when it is missing or older than any of its sources, so
-// `npm ci && npm start` and editing a source then `npm start` both just work.
+// tsx. Loading the TypeScript sources through tsx took ~40% of a restart and ~40-60 MiB of RSS
+// more than the bundle (bench/results/2026-12-07-embedded-pglite.md); the bundle is built here,
+// the CLI alone (~0.5 s; esbuild, which every install has, since tsx, a dependency, depends on
+// it; no type-check), when it is missing or older than any of its sources, so `npm ci && npm
+// start` and editing a source then `npm start` both just work.
 //
 // The bundle runs in this process (no second Node). Node's compile cache is on for it
 // (NODE_COMPILE_CACHE, else a directory in the OS temp dir): later starts skip compiling the
