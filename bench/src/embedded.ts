@@ -1,6 +1,7 @@
 /**
- * `BENCH_ONLY=embedded npm run bench`: the embedded mode (`gatehouse start`, no servers) before
- * and after one shared PGlite (issue 13 item 3), in one run, rounds interleaved.
+ * `BENCH_ONLY=embedded npm run bench`: the embedded mode (`npm start`, no servers) of another
+ * checkout and of this one (issue 13 item 3: one shared PGlite, then a lean start), in one
+ * run, rounds interleaved. Each variant runs what its own package.json "start" says.
  *
  * "Before" is another checkout of the code (BENCH_EMBEDDED_BASE: a git ref, default the
  * merge base with main), unpacked with `git archive` into a temporary directory whose
@@ -13,6 +14,7 @@
  * the earlier layout (one PGlite per service) as well as the new one.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
@@ -58,6 +60,8 @@ export interface EmbeddedFigures {
   entries: number;
   seconds: number;
   baseRef?: string;
+  /** per variant: the command `npm start` runs (package.json "start") */
+  commands?: Record<string, string>;
   rounds: EmbeddedRound[];
 }
 
@@ -101,12 +105,35 @@ function env(dataDir: string, port: number): Record<string, string | undefined> 
   };
 }
 
-/** Starts `gatehouse start` from `cwd`; resolves when /readyz answers 200, with the wall time since spawn. */
+/**
+ * What `npm start` runs in the checkout at `cwd`: its package.json "start" script, which must be
+ * `node [node options] <script> [args]`, split into those parts (spawnNode adds `--import tsx`
+ * for a .ts script itself). Run directly rather than through npm, so the RSS read from the
+ * child's pid is the server's own.
+ */
+export function npmStartCommand(cwd: string): { nodeArgs: string[]; script: string; args: string[] } {
+  const manifest = JSON.parse(readFileSync(path.join(cwd, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const words = manifest.scripts.start?.trim().split(/\s+/) ?? [];
+  if (words.shift() !== 'node') throw new Error(`${cwd}/package.json: "start" is not "node …": ${manifest.scripts.start}`);
+  const nodeArgs: string[] = [];
+  while (words[0]?.startsWith('-')) {
+    const flag = words.shift()!;
+    const value = flag === '--import' || flag === '--require' ? words.shift() : undefined;
+    if (value === 'tsx') continue;
+    nodeArgs.push(flag, ...(value !== undefined ? [value] : []));
+  }
+  const script = words.shift();
+  if (!script) throw new Error(`${cwd}/package.json: "start" names no script`);
+  return { nodeArgs, script, args: words };
+}
+
+/** Starts `npm start`'s command from `cwd`; resolves when /readyz answers 200, with the wall time since spawn. */
 async function startAt(cwd: string, dataDir: string): Promise<{ child: Child; ms: number; base: string }> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
+  const cmd = npmStartCommand(cwd);
   const t0 = performance.now();
-  const child = spawnNode('cli/src/main.ts', ['start'], env(dataDir, port), [], cwd);
+  const child = spawnNode(cmd.script, cmd.args, env(dataDir, port), cmd.nodeArgs, cwd);
   const exited = new Promise<never>((_, reject) => child.proc.once('exit', (code) => reject(new Error(`start exited (${code})\n${child.lines.slice(-20).join('\n')}`))));
   exited.catch(() => {});
   for (;;) {
@@ -225,8 +252,19 @@ export async function measureEmbedded(seconds: number): Promise<EmbeddedFigures>
   const ref = process.env.BENCH_EMBEDDED_BASE ?? execFileSync('git', ['-C', root, 'merge-base', 'HEAD', 'main']).toString().trim();
   const variants: Array<{ name: string; cwd: string }> = [];
   const baseDir = ref === 'none' ? undefined : await baselineCheckout(ref);
-  if (baseDir) variants.push({ name: `before (${ref.slice(0, 10)}, one PGlite per service)`, cwd: baseDir });
-  variants.push({ name: 'after (one PGlite)', cwd: root });
+  if (baseDir) variants.push({ name: `before (${ref.slice(0, 10)})`, cwd: baseDir });
+  variants.push({ name: 'after (this checkout)', cwd: root });
+  const commands: Record<string, string> = {};
+  for (const v of variants) {
+    const c = npmStartCommand(v.cwd);
+    commands[v.name] = ['node', ...c.nodeArgs, ...(/\.m?js$/.test(c.script) ? [] : ['--import', 'tsx']), c.script, ...c.args].join(' ');
+  }
+  // a checkout whose `npm start` builds a bundle when it is stale (scripts/start.mjs) builds it
+  // now, so the first start below measures a start, not the one-time build
+  for (const v of variants) {
+    const cmd = npmStartCommand(v.cwd);
+    if (cmd.script.endsWith('.mjs')) execFileSync(process.execPath, [...cmd.nodeArgs, cmd.script, '--help'], { cwd: v.cwd, stdio: 'ignore' });
+  }
   const templates = new Map<string, string>();
   const rounds: EmbeddedRound[] = [];
   const work = await mkdtemp(path.join(tmpdir(), 'gh-bench-embedded-'));
@@ -284,7 +322,7 @@ export async function measureEmbedded(seconds: number): Promise<EmbeddedFigures>
     await rm(work, { recursive: true, force: true });
     if (baseDir) await rm(baseDir, { recursive: true, force: true });
   }
-  return { users: USERS, entries: ENTRIES, seconds, ...(baseDir ? { baseRef: ref } : {}), rounds };
+  return { users: USERS, entries: ENTRIES, seconds, ...(baseDir ? { baseRef: ref } : {}), commands, rounds };
 }
 
 const median = (xs: number[]) => {
@@ -304,9 +342,9 @@ export function embeddedMarkdown(f: EmbeddedFigures): string {
     (r) =>
       `| ${r.round} | ${r.variant} | ${fmt(r.firstStartMs)} ms | ${fmt(r.restartMs)} ms | ${fmt(r.idleRssFreshMiB)} | ${fmt(r.idleRssLoadedMiB)} | ${fmt(r.peakRssUnderLoadMiB)} | ${r.seedMs !== undefined ? `${fmt(r.seedMs / 1000, 1)} s` : 'copy'} | ${r.dataDirLayout.join(', ')} |`,
   );
-  return `## Embedded mode: one PGlite vs one per service (issue 13 item 3)
+  return `## Embedded mode, before and after (issue 13 item 3)
 
-Medians of ${Math.max(...names.map((n) => f.rounds.filter((r) => r.variant === n).length))} interleaved rounds. Data loaded before the restart: ${f.users.toLocaleString('en-US')} users (auth + users replica), ${f.entries.toLocaleString('en-US')} audit entries in one hash chain. Ready = \`/readyz\` answers 200, wall time from spawning \`node --import tsx cli/src/main.ts start\` (includes Node start and TypeScript loading). Idle RSS ${IDLE_SETTLE_MS / 1000} s after ready; under load: peak RSS sampled every 250 ms during ${f.seconds} s of 4 login + 8 \`/auth/me\` + 4 \`/audit/events\` loops. Goals: idle ≤ 250 MB, under load ≤ 400 MB, first start ≤ 3 s, restart ≤ 1.5 s.
+Medians of ${Math.max(...names.map((n) => f.rounds.filter((r) => r.variant === n).length))} interleaved rounds. Data loaded before the restart: ${f.users.toLocaleString('en-US')} users (auth + users replica), ${f.entries.toLocaleString('en-US')} audit entries in one hash chain. Ready = \`/readyz\` answers 200, wall time from spawning what \`npm start\` runs in that checkout (its package.json "start", without npm: ${Object.entries(f.commands ?? {}).map(([v, c]) => `${v}: \`${c}\``).join('; ')}; a bundle the command builds when stale was built before; a new DATA_DIR is copied from the initdb template when the variant has one). Idle RSS ${IDLE_SETTLE_MS / 1000} s after ready; under load: peak RSS sampled every 250 ms during ${f.seconds} s of 4 login + 8 \`/auth/me\` + 4 \`/audit/events\` loops. Goals: idle ≤ 250 MB, under load ≤ 400 MB, first start ≤ 3 s, restart ≤ 1.5 s.
 
 | variant | first start | restart (data loaded) | idle RSS, empty | idle RSS, data loaded | RSS under load | login / me / audit per s |
 |---|---|---|---|---|---|---|
@@ -326,7 +364,10 @@ export async function benchEmbeddedOnly(report: Record<string, unknown>, seconds
   const out = { ...report, mode: 'embedded', load: loadBefore, loadAfter, embedded: figures };
   const dir = path.join(root, 'bench', 'results');
   await mkdir(dir, { recursive: true });
-  const name = `${String(report.date).slice(0, 10)}-embedded-pglite`;
+  // a second run of the same day is written beside the first (-run2, -run3...), never over it
+  const day = `${String(report.date).slice(0, 10)}-embedded-pglite`;
+  let name = day;
+  for (let n = 2; existsSync(path.join(dir, `${name}.md`)); n++) name = `${day}-run${n}`;
   await writeFile(path.join(dir, `${name}.json`), JSON.stringify(out, null, 2) + '\n');
   const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
   const la = (x: number[]) => x.map((v) => v.toFixed(1)).join(' / ');

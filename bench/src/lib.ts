@@ -30,7 +30,7 @@ export interface Child {
 
 /** Spawns `node [nodeArgs] --import tsx <script>` (a `.js` script, e.g. a dist bundle: without tsx) from the repo root (or `cwd`, another checkout) and collects its JSON log lines. */
 export function spawnNode(script: string, args: string[], env: Record<string, string | undefined>, nodeArgs: string[] = [], cwd = root): Child {
-  const proc = spawn(process.execPath, [...nodeArgs, ...(script.endsWith('.js') ? [] : ['--import', 'tsx']), script, ...args], { cwd, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...nodeArgs, ...(/\.m?js$/.test(script) ? [] : ['--import', 'tsx']), script, ...args], { cwd, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters: Array<{ msg: string; resolve: (v: Record<string, unknown>) => void }> = [];
   let buf = '';

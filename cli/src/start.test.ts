@@ -1,11 +1,14 @@
 /**
- * `gatehouse start` as a user runs it: a child process, every service behind the gateway,
- * the banner, a real request through the gateway, then SIGTERM and a clean exit.
+ * `gatehouse start` as a user runs it (`npm start`: package.json's "start" command, which runs
+ * the production bundle, building it first when it is stale): a child process, every service
+ * behind the gateway, the banner, a real request through the gateway, then SIGTERM and a
+ * clean exit.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,12 +33,15 @@ async function deleteStream(stream: string): Promise<void> {
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** `npm start`'s command line after `node` (run without npm, so SIGTERM reaches the server itself). */
+const npmStart = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.trim().split(/\s+/);
 
 test('npm start: ready banner, a working gateway, graceful exit on SIGTERM', { timeout: 240_000 }, async () => {
   const db = await createTestDatabase();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gh-start-'));
   const prefix = `ghstart${randomBytes(4).toString('hex')}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/src/main.ts', 'start', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
+  assert.equal(npmStart[0], 'node', 'package.json "start" runs node');
+  const child = spawn(process.execPath, [...npmStart.slice(1), '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
     cwd: root,
     env: {
       PATH: process.env.PATH,

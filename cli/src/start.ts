@@ -7,20 +7,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import {
-  closeSharedDeps,
-  createLogger,
-  createSharedDeps,
-  loadConfig,
-  runUntilSignal,
-  startInProcess,
-  startProcessMetrics,
-  warmEmbeddedDatabase,
-  type Config,
-  type HttpApp,
-  type InProcessSystem,
-  type SharedDeps,
-} from '@gatehouse/platform';
+// Only what starts the embedded database is imported before it starts (config, logger, the
+// PGlite module); the rest of the platform loads while it starts, with the services.
+import { loadConfig, type Config } from '@gatehouse/platform/config';
+import { createLogger } from '@gatehouse/platform/logger';
+import { warmEmbeddedDatabase } from '@gatehouse/platform/warm';
+import type { HttpApp, InProcessSystem, SharedDeps } from '@gatehouse/platform';
 import { shutdownTracing } from '@gatehouse/platform/tracing-sdk';
 import type { GatewayOptions } from '@gatehouse/gateway';
 
@@ -97,17 +89,20 @@ export async function start(args: string[]): Promise<void> {
   const release = async () => (await warm.catch(() => undefined))?.();
   let shared: SharedDeps;
   let system: InProcessSystem;
+  let platform: typeof import('@gatehouse/platform');
   try {
-    const [{ authService }, { usersService }, { auditService }, { gatewayService }] = await Promise.all([
+    let authService, usersService, auditService, gatewayService;
+    [platform, { authService }, { usersService }, { auditService }, { gatewayService }] = await Promise.all([
+      import('@gatehouse/platform'),
       import('@gatehouse/auth'),
       import('@gatehouse/users'),
       import('@gatehouse/audit'),
       import('@gatehouse/gateway'),
     ]);
-    shared = await createSharedDeps(config, logger);
+    shared = await platform.createSharedDeps(config, logger);
     try {
       // auth first: the services behind it verify its tokens; add a new service to this list
-      system = await startInProcess({
+      system = await platform.startInProcess({
         config,
         shared,
         services: [authService, usersService, auditService],
@@ -119,7 +114,7 @@ export async function start(args: string[]): Promise<void> {
         listen: { host: config.host, port: config.port },
       });
     } catch (err) {
-      await closeSharedDeps(shared);
+      await platform.closeSharedDeps(shared);
       throw err;
     }
   } finally {
@@ -129,6 +124,7 @@ export async function start(args: string[]): Promise<void> {
   const gateway = system.gateway;
   const services = system.running().filter((s) => s.name !== 'gateway');
   // every service's metrics on one METRICS_PORT (they share one registry in this process)
+  const { closeSharedDeps, runUntilSignal, startProcessMetrics } = platform;
   const metrics = await startProcessMetrics(config, shared.registry, logger);
   const closeAll = async () => {
     await metrics?.close();

@@ -14,6 +14,13 @@
  */
 export { EVENT_SUBJECTS, isCloudEvent, makeEvent, subjectMatches, type CloudEvent } from './events/envelope';
 export type { EventTransport, InvalidMessage } from './events/transport';
-export { createNatsTransport, type NatsTransportOptions } from './events/nats';
+export type { NatsTransportOptions } from './events/nats';
+import type { EventTransport } from './events/transport';
+import type { NatsTransportOptions } from './events/nats';
+
+/** The NATS JetStream transport (events/nats.ts), whose client is loaded only when NATS_URL is set. */
+export async function createNatsTransport(opts: NatsTransportOptions): Promise<EventTransport> {
+  return (await import('./events/nats')).createNatsTransport(opts);
+}
 export { createMemoryTransport } from './events/memory';
 export { consumeOnce, createOutboxRelay, enqueueEvents, type OutboxRelayOptions } from './events/outbox';

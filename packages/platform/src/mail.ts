@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createTransport } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { Logger } from 'pino';
 
@@ -61,27 +61,33 @@ function checkMessage(m: MailMessage): void {
 
 function createSmtpMailer(smtpUrl: string, opts: MailerOptions): Mailer {
   const { logger } = opts;
-  const transport = createTransport(
-    {
-      pool: true,
-      url: smtpUrl,
-      maxConnections: 5,
-      // Bounded waits: a mail server that hangs must not hold a request forever.
-      connectionTimeout: 10_000,
-      greetingTimeout: 10_000,
-      socketTimeout: 30_000,
-      // nodemailer's own logging would include envelopes; failures are logged below instead.
-      logger: false,
-    },
-    { from: opts.from },
-  );
+  // nodemailer (~29 MB of RSS loaded) is imported on the first message or readiness check, not
+  // at start; the embedded mode's dev mailbox never loads it (addressparser is a file of its own)
+  let made: Promise<Transporter> | undefined;
+  const transport = () =>
+    (made ??= import('nodemailer').then(({ createTransport }) =>
+      createTransport(
+        {
+          pool: true,
+          url: smtpUrl,
+          maxConnections: 5,
+          // Bounded waits: a mail server that hangs must not hold a request forever.
+          connectionTimeout: 10_000,
+          greetingTimeout: 10_000,
+          socketTimeout: 30_000,
+          // nodemailer's own logging would include envelopes; failures are logged below instead.
+          logger: false,
+        },
+        { from: opts.from },
+      ),
+    ));
 
   return {
     kind: 'smtp',
     async send(m) {
       checkMessage(m);
       try {
-        const info = await transport.sendMail({ to: m.to, subject: m.subject, text: m.text, html: m.html });
+        const info = await (await transport()).sendMail({ to: m.to, subject: m.subject, text: m.text, html: m.html });
         logger.debug({ messageId: info.messageId }, 'mail sent');
       } catch (err) {
         // Never the body: it holds single-use tokens.
@@ -91,10 +97,10 @@ function createSmtpMailer(smtpUrl: string, opts: MailerOptions): Mailer {
     },
     messages: () => [],
     async ping() {
-      await transport.verify();
+      await (await transport()).verify();
     },
     async close() {
-      transport.close();
+      if (made) (await made).close();
     },
   };
 }

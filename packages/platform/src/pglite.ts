@@ -14,11 +14,10 @@
  * lock back inside an open transaction (a bug) has it rolled back, so the next never runs in
  * someone else's transaction.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, readdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { initDataDir } from './pglite.init';
 import {
   CompiledQuery,
   PostgresAdapter,
@@ -99,7 +98,7 @@ export async function openPGlite(dataDir: string | undefined, logger: Logger): P
       const unlock = await lockDataDir(dir, { logger });
       let lite: PGlite;
       try {
-        await initDataDir(dir, logger);
+        await initDataDir(dir, START_PARAMS, logger);
         lite = await startPGlite(dir);
       } catch (err) {
         await unlock();
@@ -135,49 +134,6 @@ export async function openPGlite(dataDir: string | undefined, logger: Logger): P
  * process's RSS) keeps the rest. Measured in bench/results/*-embedded-pglite.md.
  */
 const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
-
-/**
- * Creates a new data directory (PostgreSQL's initdb) in a short-lived child process, then
- * moves it into place. In this process initdb would run on the main thread, one core, while
- * the services' code loads, and leave a second PGlite and the initdb module behind (hundreds
- * of MB of WebAssembly memory that is never given back); in a child it runs on the other core
- * and its memory goes when it exits. Built in a sibling directory and renamed, so an
- * interrupted first start never leaves a half-made database. Where no child can be run, PGlite
- * makes the directory in this process as before.
- */
-async function initDataDir(dir: string, logger: Logger): Promise<void> {
-  if (existsSync(path.join(dir, 'PG_VERSION'))) return;
-  if (existsSync(dir) && (await readdir(dir)).length > 0) return; // not ours to replace: PGlite reports what it finds
-  const tmp = `${dir}.init-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  let url: string;
-  try {
-    url = import.meta.resolve('@electric-sql/pglite');
-  } catch {
-    return;
-  }
-  const script = `const { PGlite } = await import(${JSON.stringify(url)});
-const pg = new PGlite({ dataDir: ${JSON.stringify(tmp)}, startParams: ${JSON.stringify(START_PARAMS)} });
-await pg.waitReady;
-await pg.close();
-process.exit(0);`;
-  const t0 = performance.now();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`initdb of ${dir} exited ${code}: ${stderr.slice(-500)}`))));
-    });
-    await rm(dir, { recursive: true, force: true }); // an empty directory, if any
-    await rename(tmp, dir);
-    logger.info({ dir, ms: Math.round(performance.now() - t0) }, 'embedded database created');
-  } catch (err) {
-    await rm(tmp, { recursive: true, force: true }).catch(() => {});
-    logger.warn({ err, dir }, 'embedded database could not be created in a child process; creating it in this one');
-  }
-}
 
 async function startPGlite(dir: string | undefined): Promise<PGlite> {
   const lite = new PGlite({ ...(dir ? { dataDir: dir } : {}), startParams: START_PARAMS });

@@ -11,7 +11,6 @@ import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
 import { assertDataDirWritable, embeddedDatabaseDir } from './datadir';
 import { createDatabase, poolOptions, type Database } from './db';
-import { openPGlite } from './pglite';
 import type { PlatformTables } from './schema';
 import { createLogger } from './logger';
 import { listenOptions, startDraining, stopAccepting, type HttpApp } from './http';
@@ -211,26 +210,7 @@ export async function openServiceDatabase<DB extends PlatformTables = PlatformTa
   }
 }
 
-/**
- * Starts the process's shared embedded database (the PGlite every service in `services`
- * without a database URL will open) before the services are built, so its start-up (WASM
- * compilation, on a new DATA_DIR initdb) overlaps loading the services' code. Resolves to a
- * release for the reference it holds (give it back once the services have opened theirs);
- * nothing to do (all on PostgreSQL, or only the earlier per-service layout): undefined.
- */
-export async function warmEmbeddedDatabase(config: Config, services: DataServiceName[], logger: Logger): Promise<(() => Promise<void>) | undefined> {
-  const dirs = new Set(
-    services
-      .filter((name) => !(config.serviceDatabaseUrls[name] ?? config.databaseUrl))
-      .map((name) => embeddedDatabaseDir(config.dataDir, name))
-      .filter((d) => !d.legacy)
-      .map((d) => d.dir),
-  );
-  const [dir] = dirs;
-  if (!dir) return undefined;
-  const shared = await openPGlite(dir, logger);
-  return () => shared.release();
-}
+export { warmEmbeddedDatabase } from './warm';
 
 /**
  * How a service gets the keys that verify access tokens: the auth service's own lookup when it

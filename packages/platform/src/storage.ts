@@ -12,15 +12,6 @@ import { mkdir, readFile, rename, rm, stat, unlink, writeFile, access } from 'no
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  NoSuchKey,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
 import type { Config } from './config';
 
 /** An object read back from storage. */
@@ -58,7 +49,26 @@ export function assertObjectKey(key: string): void {
 
 /** Creates the storage adapter: S3 when `s3` is given, files under `dataDir` otherwise. */
 export function createStorage(opts: StorageOptions): Storage {
-  return 's3' in opts ? createS3Storage(opts.s3) : createFileStorage(opts.dataDir);
+  return 's3' in opts ? createLazyS3Storage(opts.s3) : createFileStorage(opts.dataDir);
+}
+
+/**
+ * The S3 adapter (storage.s3.ts), loaded on first use: @aws-sdk/client-s3 is ~15 MB of RSS and
+ * part of the start-up, and the embedded mode (files under DATA_DIR) never needs it.
+ */
+function createLazyS3Storage(cfg: NonNullable<Config['s3']>): Storage {
+  let made: Promise<Storage> | undefined;
+  const s3 = () => (made ??= import('./storage.s3').then((m) => m.createS3Storage(cfg)));
+  return {
+    kind: 's3',
+    put: async (key, bytes, contentType) => (await s3()).put(key, bytes, contentType),
+    get: async (key) => (await s3()).get(key),
+    delete: async (key) => (await s3()).delete(key),
+    ping: async () => (await s3()).ping(),
+    async close() {
+      if (made) await (await made).close();
+    },
+  };
 }
 
 /**
@@ -126,58 +136,5 @@ function createFileStorage(root: string): Storage {
       await access(base);
     },
     async close() {},
-  };
-}
-
-function createS3Storage(cfg: NonNullable<Config['s3']>): Storage {
-  const client = new S3Client({
-    region: cfg.region,
-    endpoint: cfg.endpoint,
-    forcePathStyle: cfg.forcePathStyle,
-    credentials: cfg.accessKeyId && cfg.secretAccessKey ? { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey } : undefined,
-    // The SDK's default since 2025 adds CRC32 trailers (aws-chunked bodies) that many
-    // S3-compatible stores do not understand; checksums only where the API requires them.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 3,
-  });
-  const Bucket = cfg.bucket;
-
-  return {
-    kind: 's3',
-    async put(key, bytes, contentType) {
-      assertObjectKey(key);
-      await client.send(new PutObjectCommand({ Bucket, Key: key, Body: bytes, ContentType: contentType, ContentLength: bytes.length }));
-    },
-    async get(key) {
-      assertObjectKey(key);
-      try {
-        const res = await client.send(new GetObjectCommand({ Bucket, Key: key }));
-        if (!res.Body) return null;
-        return {
-          body: res.Body as Readable,
-          contentType: res.ContentType ?? 'application/octet-stream',
-          size: res.ContentLength ?? 0,
-        };
-      } catch (err) {
-        if (err instanceof NoSuchKey || (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404)) return null;
-        throw err;
-      }
-    },
-    async delete(key) {
-      assertObjectKey(key);
-      try {
-        await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
-      } catch (err) {
-        if (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404) return;
-        throw err;
-      }
-    },
-    async ping() {
-      await client.send(new HeadBucketCommand({ Bucket }));
-    },
-    async close() {
-      client.destroy();
-    },
   };
 }

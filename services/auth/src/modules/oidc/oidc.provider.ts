@@ -7,7 +7,7 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import Provider, { errors as oidcErrors, type Adapter, type AdapterPayload, type Grant, type KoaContextWithOIDC } from 'oidc-provider';
+import type { default as Provider, Adapter, AdapterPayload, Grant, KoaContextWithOIDC } from 'oidc-provider';
 import { jwtVerify } from 'jose';
 import type { Logger } from 'pino';
 import { DEFAULT_TENANT_ID } from '@gatehouse/contracts';
@@ -147,8 +147,16 @@ const OIDC_CSP =
   "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; " +
   "form-action 'self' https: http://localhost:* http://127.0.0.1:* http://[::1]:*; frame-ancestors 'none'; base-uri 'none'";
 
+/**
+ * oidc-provider, imported when the first tenant's provider is built rather than when the auth
+ * service loads: it is a whole Koa application (~26 MB of RSS and part of the start-up, see
+ * bench/results/*-embedded-pglite.md), and a deployment that never serves /oidc never needs it.
+ */
+let oidcLibrary: Promise<typeof import('oidc-provider')> | undefined;
+const loadOidcProvider = () => (oidcLibrary ??= import('oidc-provider'));
+
 /** Reads a form body of at most 64 KiB (introspection and revocation requests are tiny). */
-async function readSmallBody(req: IncomingMessage): Promise<string> {
+async function readSmallBody(req: IncomingMessage, oidcErrors: (typeof import('oidc-provider'))['errors']): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -177,6 +185,7 @@ export function createOidcProviders(deps: OidcProviderDeps) {
   }
 
   async function build(tenant: Tenant): Promise<Provider> {
+    const { default: Provider, errors: oidcErrors } = await loadOidcProvider();
     const tenantId = tenant.id;
     const issuer = issuerFor(tenant);
     const jwks = { keys: await keys.signingJwks() };
@@ -349,7 +358,7 @@ export function createOidcProviders(deps: OidcProviderDeps) {
       // oidc-provider adds the hashes of its pages' inline scripts (auto-submitting forms) to this
       ctx.set('content-security-policy', OIDC_CSP);
       if (ctx.method === 'POST' && (ctx.path === '/token/introspection' || ctx.path === '/token/revocation') && ctx.is('application/x-www-form-urlencoded')) {
-        const params = new URLSearchParams(await readSmallBody(ctx.req));
+        const params = new URLSearchParams(await readSmallBody(ctx.req, oidcErrors));
         const token = params.get('token');
         if (token && token.split('.').length === 3) {
           // another issuer's JWT (another tenant's, or forged) is simply unknown: active false

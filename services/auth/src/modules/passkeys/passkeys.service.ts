@@ -12,14 +12,7 @@
  *   through the same second-factor gate as a password.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { Logger } from 'pino';
 import type { KvStore } from '@gatehouse/platform/kv';
 import type { Database } from '../../db/schema';
@@ -34,6 +27,13 @@ import { findUserById } from '../users/users.queries';
 import { authErrors } from '../auth/auth.errors';
 import { passkeyErrors } from './passkeys.errors';
 import { deletePasskey, findByCredentialId, insertPasskey, listPasskeys, touchPasskey, type PasskeyRow } from './passkeys.queries';
+
+/**
+ * @simplewebauthn/server (with its ASN.1 and X.509 packages, ~24 MB of RSS) is imported on the
+ * first passkey ceremony, not when the auth service loads (bench/results/*-embedded-pglite.md).
+ */
+let webauthnLibrary: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const webauthn = () => (webauthnLibrary ??= import('@simplewebauthn/server'));
 
 /** How long a challenge may be answered. */
 export const CHALLENGE_TTL_SEC = 300;
@@ -128,6 +128,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
       const { user, existing } = await db.withTenant(tenant.id, async (trx) => ({ user: await findUserById(trx, userId), existing: await listPasskeys(trx, userId) }));
       if (!user) throw passkeyErrors.notFound();
       const rp = relyingParty(tenant, origin);
+      const { generateRegistrationOptions } = await webauthn();
       const options = await generateRegistrationOptions({
         rpName: tenant.name || 'Gatehouse',
         rpID: rp.rpID,
@@ -151,6 +152,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
       const challenge = await takeChallenge(response.response?.clientDataJSON, { kind: 'register', tenantId: tenant.id, userId });
       if (!challenge) throw passkeyErrors.invalidRegistration('The challenge is unknown, expired or used; start again.');
       const rp = relyingParty(tenant, origin);
+      const { verifyRegistrationResponse } = await webauthn();
       let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
       try {
         verified = await verifyRegistrationResponse({ response, expectedChallenge: challenge, expectedOrigin: rp.origins, expectedRPID: rp.rpIDs, requireUserVerification: false });
@@ -186,6 +188,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
     async loginOptions(tenantId: string, origin: string | undefined) {
       const tenant = await tenants.requireActive(tenantId);
       const rp = relyingParty(tenant, origin);
+      const { generateAuthenticationOptions } = await webauthn();
       const options = await generateAuthenticationOptions({ rpID: rp.rpID, userVerification: 'preferred', timeout: CHALLENGE_TTL_SEC * 1000 });
       await storeChallenge(options.challenge, { kind: 'login', tenantId: tenant.id });
       return options as unknown as Record<string, unknown>;
@@ -205,6 +208,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
       const passkey = await db.withTenant(tenant.id, (trx) => findByCredentialId(trx, response.id));
       if (!passkey) return fail();
       const rp = relyingParty(tenant, origin);
+      const { verifyAuthenticationResponse } = await webauthn();
       let result: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
       try {
         result = await verifyAuthenticationResponse({

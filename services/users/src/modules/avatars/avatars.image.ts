@@ -15,8 +15,6 @@
  * camera serial, thumbnails), XMP, IPTC, comments and anything hidden in them are gone.
  */
 import { crc32 } from 'node:zlib';
-import { fileTypeFromBuffer } from 'file-type';
-import sharp from 'sharp';
 import { avatarErrors } from './avatars.errors';
 
 /** The image kinds accepted as avatars. */
@@ -152,6 +150,9 @@ function webpSize(b: Buffer): { width: number; height: number } {
  * `image_dimensions_too_large`.
  */
 export async function inspectImage(bytes: Buffer): Promise<ImageInfo> {
+  // loaded on the first upload, not at start: sharp maps libvips (~20 MB of RSS) and most
+  // processes never see an avatar (bench/results/*-embedded-pglite.md)
+  const { fileTypeFromBuffer } = await import('file-type');
   const detected = await fileTypeFromBuffer(bytes);
   const ext = detected?.ext;
   if (ext !== 'png' && ext !== 'jpg' && ext !== 'webp') throw avatarErrors.unsupportedType(detected?.mime);
@@ -176,6 +177,7 @@ export async function inspectImage(bytes: Buffer): Promise<ImageInfo> {
  * frame only. Throws `invalid_image` when the pixels cannot be decoded.
  */
 export async function reencodeImage(bytes: Buffer, info: ImageInfo): Promise<{ bytes: Buffer; width: number; height: number }> {
+  const { default: sharp } = await import('sharp');
   try {
     const pipeline = sharp(bytes, { limitInputPixels: MAX_DIMENSION * MAX_DIMENSION, failOn: 'error', animated: false }).autoOrient();
     const encoded =
