@@ -5,8 +5,9 @@
 //
 // A statement is put in a bucket by its text (outbox, inbox, audit chain, webhooks, else
 // `request`); a transaction's BEGIN (withTenant's `begin; set local …` included) counts in the
-// bucket of the statement after it on the same client, COMMIT/ROLLBACK in the bucket of the
-// one before it.
+// bucket of the statement after it on the same client (or of the lead it carries), and its
+// COMMIT or ROLLBACK in the same bucket: a transaction counts where its first statement does
+// (the request's own transaction, which also inserts into the outbox, under `request`).
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -36,15 +37,26 @@ pg.Client.prototype.query = function (config, ...rest) {
     const k = text.replace(/\s+/g, ' ').slice(0, 100);
     bySql[k] = (bySql[k] ?? 0) + 1;
   }
-  const s = state.get(this) ?? { openPending: false, last: 'request' };
+  const s = state.get(this) ?? { openPending: false, tx: 'request' };
   state.set(this, s);
-  if (head.startsWith('begin')) s.openPending = true;
-  else if (head.startsWith('commit') || head.startsWith('rollback')) add(s.last);
+  if (head.startsWith('begin')) {
+    // an open that carries a lead (withTenantLed: the audit chain's lock and head, the webhook
+    // endpoints) is put in the lead's bucket; a plain open waits for the statement after it
+    const lead = bucketOf(text);
+    s.openPending = lead === 'request';
+    if (!s.openPending) {
+      s.tx = lead;
+      add(lead);
+    }
+  } else if (head.startsWith('commit') || head.startsWith('rollback')) add(s.tx);
   else {
-    s.last = bucketOf(text);
-    if (s.openPending) add(s.last);
+    const b = bucketOf(text);
+    if (s.openPending) {
+      s.tx = b;
+      add(b);
+    }
     s.openPending = false;
-    add(s.last);
+    add(b);
   }
   return query.call(this, config, ...rest);
 };
