@@ -212,6 +212,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
         if (lead !== undefined) {
           try {
             const results = await lite.exec(lead);
+            // typed by the lead's RawBuilder<R>, as Kysely types the rows of any sql<R> (PGlite's exec has no type parameter)
             rows = (results[results.length - 1]?.rows ?? []) as R[];
           } catch (err) {
             await lite.exec('rollback').catch(() => {});
