@@ -105,17 +105,23 @@ export function createOutboxRelay<DB>(opts: OutboxRelayOptions<DB>): {
    */
   async function pass(): Promise<{ selected: number; published: number; failed: boolean }> {
     const result = await db.transaction().execute(async (trx) => {
-      const claimed = await trx
+      // ordered in SQL: created_at has microseconds (enqueueEvents spaces one transaction's
+      // rows a microsecond apart), a JS Date only milliseconds, and RETURNING has no order
+      const rows = await trx
         .withSchema(schema)
-        .updateTable('outbox')
-        .set({ published_at: sql`now()` })
-        .where('id', 'in', (eb) =>
-          eb.selectFrom('outbox').select('id').where('published_at', 'is', null).orderBy('created_at').limit(batchSize).forUpdate().skipLocked(),
+        .with('claimed', (qb) =>
+          qb
+            .updateTable('outbox')
+            .set({ published_at: sql`now()` })
+            .where('id', 'in', (eb) =>
+              eb.selectFrom('outbox').select('id').where('published_at', 'is', null).orderBy('created_at').limit(batchSize).forUpdate().skipLocked(),
+            )
+            .returning(['id', 'payload', 'created_at']),
         )
-        .returning(['id', 'payload', 'created_at'])
+        .selectFrom('claimed')
+        .select(['id', 'payload'])
+        .orderBy('created_at')
         .execute();
-      // UPDATE … RETURNING gives no order: publish oldest first, as they were enqueued
-      const rows = claimed.sort((a, b) => new Date(a.created_at).getTime() - new Date(b.created_at).getTime());
       let published = 0;
       let failed = false;
       for (const row of rows) {
