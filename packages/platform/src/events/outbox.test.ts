@@ -154,7 +154,8 @@ describe('outbox, relay and inbox', () => {
         assert.equal((await row(sent[4]!.id)).last_error, null);
         await eventually(() => assert.equal(got.length, 6), 8000);
         assert.deepEqual(got, sent.map((e) => e.id));
-        assert.equal(await relay.pending(), 0);
+        // the memory transport delivers before the relay's pass commits its marks
+        await eventually(async () => assert.equal(await relay.pending(), 0));
         await relay.stop();
         await sub.stop();
         await inner.close();
