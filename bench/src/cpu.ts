@@ -10,7 +10,7 @@
  * Beside login/s: the argon2id verify ceiling at the auth service's parameters, measured by the
  * bench process in the same round (8 concurrent verifies, as `npm run bench` does).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,8 +24,27 @@ type Endpoint = (typeof ALL)[number];
 /** BENCH_CPU_ONLY=login,me: a subset (e.g. to profile one endpoint alone) */
 const ENDPOINTS = ALL.filter((e) => !process.env.BENCH_CPU_ONLY || process.env.BENCH_CPU_ONLY.split(',').includes(e));
 
-export interface CpuRun extends LoadResult { cpuMsPerReq: number; cpuCores: number; threadsMsPerReq: { main: number; pool: number; other: number } }
-export interface CpuRound { side: 'A' | 'B'; root: string; ceiling: number; argon2CpuMs: number; idleCpuMsPerSec: number; runs: Record<Endpoint, CpuRun> }
+/** PostgreSQL statements by bucket (bench/src/pg-count-hook.mjs): outbox, inbox, audit, webhooks, request. */
+export type PgCounts = Record<string, number>;
+export interface CpuRun extends LoadResult {
+  cpuMsPerReq: number;
+  cpuCores: number;
+  threadsMsPerReq: { main: number; pool: number; other: number };
+  /** PostgreSQL statements per request over the run (fan-out and pollers of the same seconds included), by bucket */
+  pgPerReq?: PgCounts;
+}
+export interface CpuRound {
+  side: 'A' | 'B';
+  root: string;
+  ceiling: number;
+  argon2CpuMs: number;
+  idleCpuMsPerSec: number;
+  /** statements per second with no requests (pollers), by bucket */
+  idlePgPerSec?: PgCounts;
+  /** logins one at a time, each followed by 300 ms for its fan-out: statements per login, by bucket (idle pollers not subtracted) */
+  sequentialLoginPg?: PgCounts;
+  runs: Record<Endpoint, CpuRun>;
+}
 export interface CpuFigures {
   rounds: CpuRound[];
   median: Record<'A' | 'B', Partial<Record<Endpoint, { rps: number; cpuMsPerReq: number }>> & { ceiling?: number; loginRatio?: number; argon2CpuMs?: number }>;
@@ -33,6 +52,48 @@ export interface CpuFigures {
 }
 
 const TICK_MS = 1000 / 100; // USER_HZ is 100 on Linux
+
+/** Where the server's statement tally goes on SIGUSR2 (bench/src/pg-count-hook.mjs). */
+const PG_COUNT_FILE = path.join(os.tmpdir(), `gh-bench-pg-count-${process.pid}.json`);
+const PG_HOOK = path.join(path.dirname(new URL(import.meta.url).pathname), 'pg-count-hook.mjs');
+
+/** The server's statement tally so far (asks for it with SIGUSR2, waits for the file). */
+export async function pgCounts(pid: number): Promise<PgCounts> {
+  rmSync(PG_COUNT_FILE, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 200 && !existsSync(PG_COUNT_FILE); i++) await sleep(10);
+  // written with one writeFileSync: wait a moment in case the file is still being written
+  await sleep(20);
+  const { sql: bySql, ...counts } = JSON.parse(readFileSync(PG_COUNT_FILE, 'utf8')) as PgCounts & { sql?: PgCounts };
+  if (bySql) lastSql.set(pid, bySql);
+  return counts;
+}
+
+/** BENCH_PG_COUNT_SQL=1: the server also tallies by statement text; the last tally read, per server. */
+const lastSql = new Map<number, PgCounts>();
+
+/** BENCH_PG_COUNT_SQL=1: prints the statements per request by text between two tallies. */
+function printSqlDelta(label: string, before: PgCounts | undefined, after: PgCounts | undefined, n: number): void {
+  if (!before || !after) return;
+  const rows = Object.entries(after)
+    .map(([k, v]) => [k, (v - (before[k] ?? 0)) / n] as const)
+    .filter(([, v]) => v > 0.05)
+    .sort((a, b) => b[1] - a[1]);
+  console.log(`statements per request by text, ${label}:\n` + rows.map(([k, v]) => `  ${fmt(v, 2)}  ${k}`).join('\n'));
+}
+
+/** (after − before) / n per bucket, plus `total`. */
+function pgDelta(after: PgCounts, before: PgCounts, n: number): PgCounts {
+  const out: PgCounts = {};
+  let total = 0;
+  for (const k of Object.keys(after)) {
+    const d = (after[k] ?? 0) - (before[k] ?? 0);
+    out[k] = d / n;
+    total += d;
+  }
+  out.total = total / n;
+  return out;
+}
 
 /** user + system CPU of a process, every thread, in ms (Linux /proc/<pid>/stat fields 14, 15). */
 export function cpuMs(pid: number): number {
@@ -61,6 +122,8 @@ export function threadCpuMs(pid: number): { main: number; pool: number; other: n
 }
 
 async function measured(pid: number, run: () => Promise<LoadResult>): Promise<CpuRun> {
+  const pg0 = await pgCounts(pid);
+  const sql0 = lastSql.get(pid);
   const c0 = cpuMs(pid);
   const th0 = threadCpuMs(pid);
   const t0 = performance.now();
@@ -68,8 +131,11 @@ async function measured(pid: number, run: () => Promise<LoadResult>): Promise<Cp
   const cpu = cpuMs(pid) - c0;
   const th1 = threadCpuMs(pid);
   const wall = performance.now() - t0;
+  const pg1 = await pgCounts(pid);
+  printSqlDelta('under load', sql0, lastSql.get(pid), r.requests);
   const per = (x: number) => (r.requests ? x / r.requests : NaN);
   return {
+    pgPerReq: pgDelta(pg1, pg0, r.requests),
     ...r,
     cpuMsPerReq: per(cpu),
     cpuCores: cpu / wall,
@@ -94,9 +160,9 @@ async function oneRound(
   admin: { email: string; password: string },
 ): Promise<CpuRound> {
   const prof = process.env.BENCH_CPU_PROF;
-  const nodeArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${path.join(prof, `${side}${round}`)}`] : [];
+  const nodeArgs = ['--import', PG_HOOK, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${path.join(prof, `${side}${round}`)}`] : [])];
   if (prof) await mkdir(path.join(prof, `${side}${round}`), { recursive: true });
-  const child = spawnNode('cli/dist/main.js', ['start'], env, nodeArgs, checkout);
+  const child = spawnNode('cli/dist/main.js', ['start'], { ...env, BENCH_PG_COUNT_FILE: PG_COUNT_FILE, BENCH_PG_COUNT_SQL: process.env.BENCH_PG_COUNT_SQL }, nodeArgs, checkout);
   const api = http(base);
   try {
     await child.waitFor('gatehouse ready');
@@ -116,10 +182,13 @@ async function oneRound(
     const runs = {} as Record<Endpoint, CpuRun>;
     // the process' own background work (pollers, timers) with no requests: CPU ms per second
     await sleep(1000);
+    const ipg0 = await pgCounts(pid);
     const i0 = cpuMs(pid);
     const it = performance.now();
     await sleep(4000);
-    const idleCpuMsPerSec = ((cpuMs(pid) - i0) * 1000) / (performance.now() - it);
+    const idleSec = (performance.now() - it) / 1000;
+    const idleCpuMsPerSec = (cpuMs(pid) - i0) / idleSec;
+    const idlePgPerSec = pgDelta(await pgCounts(pid), ipg0, idleSec);
 
     // login: autocannon, 8 connections, one account; beside it the argon2id ceiling
     const params = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 } as unknown as Options;
@@ -133,6 +202,22 @@ async function oneRound(
     const loginReq = { url: `${base}/api/v1/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: users[0]!.email, password: PASSWORD }) };
     if (ENDPOINTS.includes('login')) await load({ ...loginReq, connections: 8, seconds: 2 });
     if (ENDPOINTS.includes('login')) runs.login = await measured(pid, () => load({ ...loginReq, connections: 8, seconds }));
+    // statements per login without concurrency (nothing to batch with): one at a time, each
+    // followed by 300 ms for its fan-out (outbox relay, audit, webhooks consumers)
+    let sequentialLoginPg: PgCounts | undefined;
+    if (ENDPOINTS.includes('login')) {
+      await sleep(1000);
+      const s0 = await pgCounts(pid);
+      const sql0 = lastSql.get(pid);
+      const n = 20;
+      for (let i = 0; i < n; i++) {
+        const r = await api.json('POST', '/api/v1/auth/login', { email: users[0]!.email, password: PASSWORD });
+        if (r.status !== 200) throw new Error(`login failed: ${r.status}`);
+        await sleep(300);
+      }
+      sequentialLoginPg = pgDelta(await pgCounts(pid), s0, n);
+      printSqlDelta('logins one at a time', sql0, lastSql.get(pid), n);
+    }
 
     // refresh: 32 workers, each following its own chain
     const chains = users.slice(1, 33).map((u) => u.refresh);
@@ -157,16 +242,24 @@ async function oneRound(
     if (ENDPOINTS.includes('register')) runs.register = await measured(pid, () => loop(8, seconds, register));
 
     if (ENDPOINTS.includes('checkIn')) runs.checkIn = await checkIns(api, pid, seconds, stamp, admin);
-    const round_: CpuRound = { side, root: checkout, ceiling, argon2CpuMs, idleCpuMsPerSec, runs };
+    const round_: CpuRound = { side, root: checkout, ceiling, argon2CpuMs, idleCpuMsPerSec, idlePgPerSec, sequentialLoginPg, runs };
     console.log(
       `cpu ${side}${round} (${checkout}): idle ${fmt(idleCpuMsPerSec, 1)} ms CPU/s; ceiling ${fmt(ceiling)}/s, ${fmt(argon2CpuMs, 2)} ms CPU per verify; ` +
-        ENDPOINTS.map((e) => `${e} ${fmt(runs[e].rps)}/s ${fmt(runs[e].cpuMsPerReq, 2)} ms [JS ${fmt(runs[e].threadsMsPerReq.main, 2)}, pool ${fmt(runs[e].threadsMsPerReq.pool, 2)}, other ${fmt(runs[e].threadsMsPerReq.other, 2)}] (failed ${runs[e].non2xx})`).join('; '),
+        ENDPOINTS.map((e) => `${e} ${fmt(runs[e].rps)}/s ${fmt(runs[e].cpuMsPerReq, 2)} ms [JS ${fmt(runs[e].threadsMsPerReq.main, 2)}, pool ${fmt(runs[e].threadsMsPerReq.pool, 2)}, other ${fmt(runs[e].threadsMsPerReq.other, 2)}] (failed ${runs[e].non2xx}) pg/req ${pgText(runs[e].pgPerReq)}`).join('; ') +
+        `; idle pg/s ${pgText(idlePgPerSec)}` + (sequentialLoginPg ? `; one login at a time pg/login ${pgText(sequentialLoginPg)}` : ''),
     );
     return round_;
   } finally {
     await api.close();
     await child.stop();
   }
+}
+
+/** `total 29.0 (request 8.0, audit 7.0, …)`, one decimal. */
+export function pgText(c: PgCounts | undefined): string {
+  if (!c) return '–';
+  const parts = Object.entries(c).filter(([k]) => k !== 'total').sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${fmt(v, 1)}`);
+  return `${fmt(c.total ?? NaN, 1)} (${parts.join(', ')})`;
 }
 
 /** Unique check-ins through the gateway: 16 scanners over (event, member) pairs. */
@@ -265,6 +358,14 @@ export function cpuMarkdown(f: CpuFigures): string {
     '|---|---|---:|---:|---:|' + ENDPOINTS.map(() => '---:').join('|') + '|',
     ...f.rounds.map((r, i) => `| ${i + 1} | ${r.side} | ${fmt(r.idleCpuMsPerSec, 1)} | ${fmt(r.ceiling)} | ${fmt(r.argon2CpuMs, 2)} | ` + ENDPOINTS.map((e) => `${fmt(r.runs[e].cpuMsPerReq, 2)} / ${fmt(r.runs[e].rps)} / ${r.runs[e].non2xx}<br>${r.runs[e].threadsMsPerReq ? `${fmt(r.runs[e].threadsMsPerReq.main, 2)} / ${fmt(r.runs[e].threadsMsPerReq.pool, 2)} / ${fmt(r.runs[e].threadsMsPerReq.other, 2)}` : ''}`).join(' | ') + ' |'),
     '',
+    'PostgreSQL statements (every round trip of the server process, counted by bench/src/pg-count-hook.mjs and bucketed by what they touch; ' +
+      'a transaction\'s BEGIN and COMMIT count with its statements): per request over each run (the fan-out and pollers of those seconds included), ' +
+      'per login with logins one at a time (each followed by 300 ms for its fan-out; pollers not subtracted), and per second idle:',
+    '',
+    '| round | side | ' + ENDPOINTS.map((e) => `${e} /req`).join(' | ') + ' | login one at a time | idle /s |',
+    '|---|---|' + ENDPOINTS.map(() => '---|').join('') + '---|---|',
+    ...f.rounds.map((r, i) => `| ${i + 1} | ${r.side} | ` + ENDPOINTS.map((e) => pgText(r.runs[e].pgPerReq)).join(' | ') + ` | ${pgText(r.sequentialLoginPg)} | ${pgText(r.idlePgPerSec)} |`),
+    '',
   ];
   return lines.join('\n');
 }
@@ -282,7 +383,8 @@ export async function runCpuBench(
   if (!url) throw new Error('BENCH_ONLY=cpu needs DATABASE_URL (the server build on PostgreSQL)');
   const pg = (await import('pg')).default;
   const scratch = new URL(url);
-  const dbName = 'gh_perf_bench';
+  const dbName = process.env.BENCH_CPU_DB ?? 'gh_perf_bench';
+  if (!/^[a-z_][a-z0-9_]*$/.test(dbName)) throw new Error('BENCH_CPU_DB must be a plain lower-case identifier');
   scratch.pathname = `/${dbName}`;
   const admin_ = async (q: string) => {
     const c = new pg.Client({ connectionString: url });

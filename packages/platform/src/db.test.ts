@@ -113,6 +113,38 @@ describe('database', async () => {
     await db.close();
   });
 
+  test('withTenantLed: the lead rides the open, fn gets its last statement\'s rows under RLS; a failing lead rolls back; parameters are refused', async () => {
+    const db = await createDatabase({ url: testDb.url, schema: 'led', logger: testLogger });
+    await db.migrate(dir);
+    await db.withTenant(A, (trx) => sql`insert into notes (tenant_id, body) values (${A}, 'a1'), (${A}, 'a2')`.execute(trx));
+    await db.withTenant(B, (trx) => sql`insert into notes (tenant_id, body) values (${B}, 'b1')`.execute(trx));
+    const lead = sql.raw<{ body: string; who: string }>(`select pg_advisory_xact_lock(42);\nselect body, current_user as who from notes order by body`);
+    const seen = await db.withTenantLed(A, lead, async (trx, _emit, rows) => {
+      // still inside the transaction the lead ran in: the lock is held, the tenant set
+      const held = await sql<{ n: number }>`select count(*)::int as n from pg_locks where locktype = 'advisory' and objid = 42 and pid = pg_backend_pid()`.execute(trx);
+      if (db.kind === 'postgres') assert.equal(held.rows[0]?.n, 1);
+      await sql`insert into notes (tenant_id, body) values (${A}, 'a3')`.execute(trx);
+      return rows;
+    });
+    assert.deepEqual(seen.map((r) => r.body), ['a1', 'a2']);
+    assert.ok(seen.every((r) => r.who === 'gatehouse_app'));
+    assert.equal((await db.withTenant(A, (trx) => sql`select body from notes`.execute(trx))).rows.length, 3);
+
+    // a lead that fails rolls the transaction back, fn never runs, and the connection is usable
+    let ran = false;
+    await assert.rejects(
+      db.withTenantLed(A, sql.raw(`select 1/0`), async () => {
+        ran = true;
+      }),
+      /division by zero/,
+    );
+    assert.equal(ran, false);
+    await assert.rejects(db.withTenantLed(A, sql`select ${1}`, async () => 1), /no parameters/);
+    const after = await Promise.all(Array.from({ length: 12 }, () => db.withTenant(B, (trx) => sql<{ body: string }>`select body from notes`.execute(trx))));
+    assert.ok(after.every((r) => r.rows.length === 1));
+    await db.close();
+  });
+
   test('a unit of work: emitted events commit with it, then the relay is nudged and revocations published; a rollback does neither', async () => {
     const db = await createDatabase({ url: testDb.url, schema: 'uow', logger: testLogger });
     await db.migrate(dir);

@@ -11,7 +11,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient, type RawBuilder, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { openPGlite, type SharedPGlite } from './pglite';
@@ -53,6 +53,15 @@ export interface Database<DB extends PlatformTables = PlatformTables> {
    * Events passed to `emit` commit with it; the relay nudge and revocations follow the commit.
    */
   withTenant<T>(tenantId: string, fn: Work<DB, T>): Promise<T>;
+  /**
+   * {@link withTenant} whose opening message also carries `lead`, and `fn` gets the rows of its
+   * last statement: one round trip for BEGIN, the tenant settings and, say, a lock and the read
+   * that must follow it. `lead` goes by the simple query protocol, so it takes no parameters:
+   * build it with `sql.raw` and inline only values checked first (a UUID, a known identifier).
+   * Each statement of the message takes its own snapshot, so a read after a lock sees what
+   * committed before the lock was granted.
+   */
+  withTenantLed<R, T>(tenantId: string, lead: RawBuilder<R>, fn: (trx: Tx<DB>, emit: Emit, rows: R[]) => Promise<T>): Promise<T>;
   /** The same unit of work on the owner connection (RLS does not apply): cross-tenant changes. */
   transaction<T>(fn: Work<DB, T>): Promise<T>;
   /** Sets what follows each commit (the service's relay and revocation list); wired once in deps.ts. */
@@ -93,6 +102,42 @@ function databaseName(url: string): string {
   } catch {
     return 'postgres';
   }
+}
+
+/**
+ * The pool as Kysely's driver sees it, with one difference: for a message of several
+ * statements (simple query protocol: withTenant's open, see {@link Database.withTenantLed})
+ * node-postgres returns an array of results, of which Kysely would read no rows; this hands it
+ * the last one, the statement the caller asked for. Single statements are untouched.
+ */
+function lastResultPool(pool: pg.Pool): PostgresPool {
+  // one wrapper per pooled client, so Kysely keeps one connection object per client as before
+  const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  const wrap = (client: pg.PoolClient): PostgresPoolClient => {
+    const query = async (text: string, params: ReadonlyArray<unknown>) => {
+      const result: pg.QueryResult | pg.QueryResult[] = await client.query(text, params as unknown[]);
+      return Array.isArray(result) ? result[result.length - 1]! : result;
+    };
+    return {
+      // Kysely's cursor overload (streaming) is not used: the dialect is given no `cursor`
+      query: query as PostgresPoolClient['query'],
+      release: (destroy?: boolean) => client.release(destroy),
+      // read by Kysely for query cancellation (pg's undocumented member, as Kysely notes)
+      get processID() {
+        return (client as unknown as { processID?: number }).processID;
+      },
+    };
+  };
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let w = wrapped.get(client);
+      if (!w) wrapped.set(client, (w = wrap(client)));
+      return w;
+    },
+    end: () => pool.end(),
+    options: pool.options,
+  };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -137,7 +182,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     const log = querySpanLogger(databaseName(url));
     // search_path per connection so unqualified names resolve to the service's schema
     const searchPath = `-c search_path=${schema},public`;
-    admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool: newPool(searchPath) }), ...(log ? { log } : {}) });
+    admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool: lastResultPool(newPool(searchPath)) }), ...(log ? { log } : {}) });
     // withTenant's own pool. Its sessions start as the application role (startup option
     // `role`, also what RESET ROLE returns to), and each transaction still sets the role
     // locally as before: the role no longer flips owner -> application role -> owner at every
@@ -145,7 +190,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     // bench/results/2026-12-07-servers-rls.md). Owner work never runs on this pool, tenant
     // work never on the owner's. Connects lazily (after migrate() made the role); a session
     // that may not take the role fails to connect: closed, never the owner.
-    tenantDb = new Kysely<DB>({ dialect: new PostgresDialect({ pool: newPool(`${searchPath} -c role=${APP_ROLE}`) }), ...(log ? { log } : {}) });
+    tenantDb = new Kysely<DB>({ dialect: new PostgresDialect({ pool: lastResultPool(newPool(`${searchPath} -c role=${APP_ROLE}`)) }), ...(log ? { log } : {}) });
   } else {
     kind = 'pglite';
     shared = await openPGlite(opts.dataDir, opts.logger);
@@ -167,6 +212,16 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
   const unitOfWork = (trx: Tx<DB>) => createUnitOfWork(trx, { schema, hooks, logger: opts.logger });
 
   async function withTenant<T>(tenantId: string, fn: Work<DB, T>): Promise<T> {
+    return tenantWork(tenantId, undefined, (trx, emit) => fn(trx, emit));
+  }
+
+  async function withTenantLed<R, T>(tenantId: string, lead: RawBuilder<R>, fn: (trx: Tx<DB>, emit: Emit, rows: R[]) => Promise<T>): Promise<T> {
+    const compiled = lead.compile(admin);
+    if (compiled.parameters.length > 0) throw new Error('withTenantLed: the lead takes no parameters (it rides the simple query protocol)');
+    return tenantWork(tenantId, compiled.sql, fn);
+  }
+
+  async function tenantWork<R, T>(tenantId: string, lead: string | undefined, fn: (trx: Tx<DB>, emit: Emit, rows: R[]) => Promise<T>): Promise<T> {
     if (!UUID.test(tenantId)) throw new Error('withTenant needs a tenant uuid');
     // BEGIN and the two SET LOCALs travel as one simple-protocol message: one round trip
     // instead of two. Utility statements rather than a SELECT of set_config: no plan, no row
@@ -175,14 +230,37 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     const open = `begin; set local role ${APP_ROLE}; set local app.tenant_id = '${tenantId.toLowerCase()}'`;
     let uow: UnitOfWork | undefined;
     const result = await (tenantDb ?? admin).connection().execute(async (conn) => {
-      if (lite) await lite.exec(open);
-      else await sql.raw(open).execute(conn);
+      let rows: R[] = [];
+      if (lite) {
+        await lite.exec(open);
+        // in process a second call costs next to nothing; exec, as the lead may be several statements
+        if (lead !== undefined) {
+          try {
+            const results = await lite.exec(lead);
+            // typed by the lead's RawBuilder<R>, as Kysely types the rows of any sql<R> (PGlite's exec has no type parameter)
+            rows = (results[results.length - 1]?.rows ?? []) as R[];
+          } catch (err) {
+            await lite.exec('rollback').catch(() => {});
+            throw err;
+          }
+        }
+      } else if (lead === undefined) await sql.raw(open).execute(conn);
+      else {
+        try {
+          // the rows of the message's last statement (see lastResultPool)
+          rows = (await sql.raw<R>(`${open};\n${lead}`).execute(conn)).rows;
+        } catch (err) {
+          // an error inside the message leaves the transaction open and aborted
+          await sql.raw('rollback').execute(conn).catch(() => {});
+          throw err;
+        }
+      }
       // the connection is inside the transaction opened above; callers must not nest transactions
       const trx = conn as unknown as Tx<DB>;
       uow = unitOfWork(trx);
       let value: T;
       try {
-        value = await fn(trx, uow.emit);
+        value = await fn(trx, uow.emit, rows);
       } catch (err) {
         uow.rolledBack();
         if (lite) await lite.exec('rollback').catch(() => {});
@@ -283,6 +361,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     schema,
     admin,
     withTenant,
+    withTenantLed,
     transaction,
     onCommit(h) {
       hooks = h;

@@ -123,6 +123,44 @@ describe('outbox, relay and inbox', () => {
         await t.close();
       });
 
+      test('a publish failing mid-batch: the rows before it stay published, it and the rest stay pending, then all arrive once, in order', async () => {
+        const schema = await d.schema();
+        const inner = createMemoryTransport({ logger });
+        const got: string[] = [];
+        const sub = await inner.subscribe({ durable: 'c', subjects: ['>'], handler: async (e) => void got.push(e.id) });
+        const sent = Array.from({ length: 6 }, (_, i) => ev('user.events.updated', i));
+        await d.db.transaction().execute((trx) => enqueueEvents(trx, schema, sent));
+        let failOn: string | undefined = sent[3]!.id;
+        const t: EventTransport = {
+          ...inner,
+          kind: inner.kind,
+          async publish(e) {
+            if (e.id === failOn) {
+              failOn = undefined;
+              throw new Error('broken once (test)');
+            }
+            await inner.publish(e);
+          },
+        };
+        const relay = createOutboxRelay({ db: d.db, schema, transport: t, logger, pollMs: 60_000 });
+        relay.start();
+        await eventually(() => assert.equal(failOn, undefined));
+        const row = (id: string) => d.db.withSchema(schema).selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+        // after the failed pass has committed: 0-2 published, 3 failed once, 4-5 untouched
+        await eventually(async () => assert.equal((await row(sent[3]!.id)).attempts, 1));
+        const failed = await row(sent[3]!.id);
+        assert.equal(failed.last_error, 'broken once (test)');
+        assert.equal((await row(sent[4]!.id)).attempts, 0);
+        assert.equal((await row(sent[4]!.id)).last_error, null);
+        await eventually(() => assert.equal(got.length, 6), 8000);
+        assert.deepEqual(got, sent.map((e) => e.id));
+        // the memory transport delivers before the relay's pass commits its marks
+        await eventually(async () => assert.equal(await relay.pending(), 0));
+        await relay.stop();
+        await sub.stop();
+        await inner.close();
+      });
+
       test('stop() publishes everything still pending', async () => {
         const schema = await d.schema();
         const t = createMemoryTransport({ logger });

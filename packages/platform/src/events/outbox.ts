@@ -64,9 +64,9 @@ export interface OutboxRelayOptions<DB = unknown> {
 }
 
 /**
- * Publish committed outbox rows. Each pass locks a batch of pending rows with
+ * Publish committed outbox rows. Each pass claims a batch of pending rows with
  * `FOR UPDATE SKIP LOCKED` (so replicas share the work without publishing a row twice at
- * once), publishes them in order and marks them published in the same transaction. On a
+ * once), marks them published and publishes them in order in the same transaction. On a
  * failure the row records the attempt and error and the relay backs off (doubling, up to
  * 5 s); nothing is dropped. A row published but not marked (crash before commit) is published
  * again and deduplicated by Nats-Msg-Id and by the consumers' inbox.
@@ -95,51 +95,66 @@ export function createOutboxRelay<DB>(opts: OutboxRelayOptions<DB>): {
 
   const backoff = (n: number) => Math.min(5000, 100 * 2 ** Math.min(n, 10));
 
-  /** One transaction: publish up to batchSize pending rows. */
+  /**
+   * One transaction, three round trips whatever the batch: BEGIN; one UPDATE that claims up to
+   * batchSize pending rows (`FOR UPDATE SKIP LOCKED`, oldest first) and marks them published,
+   * returning them; then, after publishing them in order, COMMIT. Marked before they are
+   * published is safe: nothing is visible before the commit, and a crash rolls the marks back.
+   * On a failure the rows from the failed one on are unmarked again (the failed one records
+   * the attempt and error) before the commit.
+   */
   async function pass(): Promise<{ selected: number; published: number; failed: boolean }> {
     const result = await db.transaction().execute(async (trx) => {
+      // ordered in SQL: created_at has microseconds (enqueueEvents spaces one transaction's
+      // rows a microsecond apart), a JS Date only milliseconds, and RETURNING has no order
       const rows = await trx
         .withSchema(schema)
-        .selectFrom('outbox')
+        .with('claimed', (qb) =>
+          qb
+            .updateTable('outbox')
+            .set({ published_at: sql`now()` })
+            .where('id', 'in', (eb) =>
+              eb.selectFrom('outbox').select('id').where('published_at', 'is', null).orderBy('created_at').limit(batchSize).forUpdate().skipLocked(),
+            )
+            .returning(['id', 'payload', 'created_at']),
+        )
+        .selectFrom('claimed')
         .select(['id', 'payload'])
-        .where('published_at', 'is', null)
         .orderBy('created_at')
-        .limit(batchSize)
-        .forUpdate()
-        .skipLocked()
         .execute();
-      const done: string[] = [];
+      let published = 0;
       let failed = false;
       for (const row of rows) {
         try {
           const event: unknown = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
           if (!isCloudEvent(event)) throw new Error('outbox payload is not a CloudEvent');
           await transport.publish(event);
-          done.push(row.id as string);
+          published += 1;
         } catch (err) {
           failed = true;
           metrics?.failures.inc({ service: schema });
           const message = err instanceof Error ? err.message : String(err);
+          // this row and the ones after it stay pending; this one records the attempt
           await trx
             .withSchema(schema)
             .updateTable('outbox')
-            .set({ attempts: sql`attempts + 1`, last_error: message.slice(0, 1000) })
-            .where('id', '=', row.id)
+            .set({
+              published_at: null,
+              attempts: sql`attempts + case when id = ${row.id} then 1 else 0 end`,
+              last_error: sql`case when id = ${row.id} then ${message.slice(0, 1000)} else last_error end`,
+            })
+            .where(
+              'id',
+              'in',
+              rows.slice(published).map((r) => r.id),
+            )
             .execute();
           logger.warn({ err, id: row.id }, 'outbox publish failed; will retry');
           // Stop here: keeps events in order and does not hammer a transport that is down.
           break;
         }
       }
-      if (done.length > 0) {
-        await trx
-          .withSchema(schema)
-          .updateTable('outbox')
-          .set({ published_at: sql`now()` })
-          .where('id', 'in', done)
-          .execute();
-      }
-      return { selected: rows.length, published: done.length, failed };
+      return { selected: rows.length, published, failed };
     });
     if (result.published > 0) {
       metrics?.published.inc({ service: schema }, result.published);

@@ -1,5 +1,6 @@
 /** SQL of the chain: the per-tenant append lock, the chain head, inserts and ordered scans. */
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
+import { isUuid } from '@gatehouse/platform/formats';
 import type { Db, EntryRow, NewEntryRow, Tx } from '../../db/schema';
 import type { AuditEntry } from './chain.schemas';
 
@@ -54,7 +55,7 @@ function toRow(e: NewEntry): NewEntryRow {
  * appends can never read the same head and fork the chain. Other tenants are not blocked.
  */
 export async function lockTenantChain(trx: Tx, tenantId: string): Promise<void> {
-  await sql`select pg_advisory_xact_lock(hashtext(${`audit:${tenantId}`}))`.execute(trx);
+  await sql`select pg_advisory_xact_lock(hashtext(${lockKey(tenantId)}))`.execute(trx);
 }
 
 /** The last entry's seq and hash, or undefined for an empty chain. */
@@ -67,6 +68,36 @@ export async function chainHead(trx: Tx, tenantId: string): Promise<{ seq: numbe
     .limit(1)
     .executeTakeFirst();
   return row ? { seq: Number(row.seq), hash: row.hash } : undefined;
+}
+
+/** The per-tenant append lock's key: one text for {@link lockTenantChain} and {@link lockAndReadHead}. */
+const lockKey = (tenantId: string) => `audit:${tenantId}`;
+
+/**
+ * {@link lockTenantChain} then {@link chainHead}, as one message riding the transaction's open
+ * (`db.withTenantLed`): two statements, so the head is read with a snapshot taken after the lock
+ * was granted, as when they are sent one by one. Inlined, not bound: the lead goes by the
+ * simple query protocol, and the tenant id is a checked UUID (hex digits and dashes).
+ */
+export function lockAndReadHead(tenantId: string): RawBuilder<{ seq: string | number; hash: string }> {
+  if (!isUuid(tenantId)) throw new Error('the audit chain needs a tenant uuid');
+  return sql.raw(
+    `select pg_advisory_xact_lock(hashtext('${lockKey(tenantId)}'));\n` +
+      `select seq, hash from entries where tenant_id = '${tenantId}' order by seq desc limit 1`,
+  );
+}
+
+/**
+ * Inserts linked entries in one statement; returns the rows inserted. An entry whose event id
+ * is already in the log (a redelivery) is skipped, so fewer rows come back than were given.
+ */
+export async function insertEntries(trx: Tx, entries: NewEntry[]): Promise<EntryRow[]> {
+  return trx
+    .insertInto('entries')
+    .values(entries.map(toRow))
+    .onConflict((oc) => oc.column('event_id').doNothing())
+    .returningAll()
+    .execute();
 }
 
 /** Inserts an entry; undefined when an entry for the same event id exists (a redelivery). */

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Emit } from '@gatehouse/platform/db';
 import type { Database, Tx } from '../../db/schema';
 import { GENESIS_HASH, entryHash, type HashedFields } from './chain.hash';
-import { chainHead, chainPage, insertEntry, lockTenantChain, toEntry } from './chain.queries';
+import { chainHead, chainPage, insertEntries, insertEntry, lockAndReadHead, lockTenantChain, toEntry, type NewEntry } from './chain.queries';
 import type { AuditEntry } from './chain.schemas';
 
 /** What an entry records, already sanitised (see chain.sanitize.ts); the chain adds its place (seq, tenant). */
@@ -43,38 +43,72 @@ export function createChainService(deps: { db: Database }) {
   // waiting on the same lock) and share one commit.
   const queues = new Map<string, Pending[]>();
 
-  /** Appends `input` after the head `head` (already locked) and returns the new head. */
-  async function link(trx: Tx, tenantId: string, head: { seq: number; hash: string } | undefined, input: AppendInput) {
+  /** The entry that links `input` after `head` (seq, prevHash and hash). */
+  function nextEntry(tenantId: string, head: { seq: number; hash: string } | undefined, input: AppendInput): NewEntry {
     const seq = (head?.seq ?? 0) + 1;
     const prevHash = head?.hash ?? GENESIS_HASH;
     // Millisecond ISO form: what timestamptz gives back, so the hash re-computes exactly.
     const occurredAt = new Date(input.occurredAt.getTime()).toISOString();
     const fields: HashedFields = { ...input, seq, tenantId, occurredAt };
-    const row = await insertEntry(trx, { ...fields, id: randomUUID(), prevHash, hash: entryHash(prevHash, fields) });
-    return row ? toEntry(row) : undefined;
+    return { ...fields, id: randomUUID(), prevHash, hash: entryHash(prevHash, fields) };
   }
 
-  /** Appends `items` in order inside one tenant transaction; null for each duplicate. */
-  async function appendBatch(trx: Tx, emit: Emit, tenantId: string, items: Array<Pick<Pending, 'input' | 'after'>>): Promise<Array<AuditEntry | null>> {
+  /** Appends `items` in order inside the caller's tenant transaction, one statement each; null for each duplicate. */
+  async function appendInOpenTx(trx: Tx, emit: Emit, tenantId: string, items: Array<Pick<Pending, 'input' | 'after'>>): Promise<Array<AuditEntry | null>> {
     await lockTenantChain(trx, tenantId);
     let head = await chainHead(trx, tenantId);
     const out: Array<AuditEntry | null> = [];
     for (const item of items) {
-      const entry = await link(trx, tenantId, head, item.input);
+      const row = await insertEntry(trx, nextEntry(tenantId, head, item.input));
+      const entry = row ? toEntry(row) : null;
       if (entry) {
         if (item.after) await item.after(trx, emit, entry);
         head = { seq: entry.seq, hash: entry.hash };
       }
-      out.push(entry ?? null);
+      out.push(entry);
     }
     return out;
+  }
+
+  /**
+   * Appends `items` in order in a tenant transaction of their own, in three round trips
+   * whatever their number: the append lock and the head read ride the transaction's open
+   * (`withTenantLed`), every entry goes in one multi-row INSERT, then the commit. The links
+   * are computed ahead, so an item whose event id is already in the log (a redelivery) would
+   * leave a gap: in a batch of several that fails the batch (rolled back, nothing written) and
+   * drain() appends each item on its own, where a duplicate is simply skipped.
+   */
+  async function appendBatch(tenantId: string, items: Array<Pick<Pending, 'input' | 'after'>>): Promise<Array<AuditEntry | null>> {
+    return db.withTenantLed(tenantId, lockAndReadHead(tenantId), async (trx, emit, rows) => {
+      const top = rows[0];
+      let head = top ? { seq: Number(top.seq), hash: top.hash } : undefined;
+      const entries = items.map((item) => {
+        const e = nextEntry(tenantId, head, item.input);
+        head = { seq: e.seq, hash: e.hash };
+        return e;
+      });
+      const inserted = new Map((await insertEntries(trx, entries)).map((r) => [r.event_id, toEntry(r)]));
+      if (inserted.size < entries.length) {
+        if (entries.length === 1) return [null];
+        throw new Error('an event of the batch is already in the log: appending one by one');
+      }
+      const out: AuditEntry[] = [];
+      for (const [i, e] of entries.entries()) {
+        const entry = inserted.get(e.eventId);
+        if (!entry) throw new Error(`entry for event ${e.eventId} missing from the insert's rows`);
+        const after = items[i]!.after;
+        if (after) await after(trx, emit, entry);
+        out.push(entry);
+      }
+      return out;
+    });
   }
 
   async function drain(tenantId: string, queue: Pending[]): Promise<void> {
     while (queue.length > 0) {
       const batch = queue.splice(0, MAX_BATCH);
       try {
-        const results = await db.withTenant(tenantId, (trx, emit) => appendBatch(trx, emit, tenantId, batch));
+        const results = await appendBatch(tenantId, batch);
         batch.forEach((p, i) => p.resolve(results[i] ?? null));
       } catch (err) {
         if (batch.length === 1) {
@@ -84,7 +118,7 @@ export function createChainService(deps: { db: Database }) {
         // One bad item must not fail the others: retry each in its own transaction.
         for (const p of batch) {
           try {
-            const [entry] = await db.withTenant(tenantId, (trx, emit) => appendBatch(trx, emit, tenantId, [p]));
+            const [entry] = await appendBatch(tenantId, [p]);
             p.resolve(entry ?? null);
           } catch (e) {
             p.reject(e);
@@ -102,7 +136,7 @@ export function createChainService(deps: { db: Database }) {
      * the event id is already in the log.
      */
     async appendInTx(trx: Tx, emit: Emit, tenantId: string, input: AppendInput): Promise<AuditEntry | undefined> {
-      const [entry] = await appendBatch(trx, emit, tenantId, [{ input }]);
+      const [entry] = await appendInOpenTx(trx, emit, tenantId, [{ input }]);
       return entry ?? undefined;
     },
 

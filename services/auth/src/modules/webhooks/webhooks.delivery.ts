@@ -30,7 +30,7 @@ import { retryDelayMs } from './webhooks.schedule';
 import { createTargetAgent, refusalAtSend, TargetRefusedError } from './webhooks.target';
 import { displayUrl, WEBHOOK_SECRET_PURPOSE } from './webhooks.service';
 import {
-  activeEndpoints,
+  activeEndpointsLead,
   adminEmails,
   claimDue,
   deliveryForSend,
@@ -135,8 +135,8 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
     const tenantId = event.tenantid.toLowerCase();
     const payload = JSON.stringify(event);
     const at = new Date(event.time).getTime();
-    const created = await db.withTenant(tenantId, async (trx) => {
-      const endpoints = (await activeEndpoints(trx)).filter(
+    const created = await db.withTenantLed(tenantId, activeEndpointsLead(), async (trx, _emit, active) => {
+      const endpoints = active.filter(
         (e) => e.events.some((p) => subjectMatches(p, event.type)) && !(at < new Date(e.created_at).getTime() - CREATED_SKEW_MS),
       );
       return insertDeliveries(

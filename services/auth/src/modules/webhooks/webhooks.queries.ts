@@ -2,7 +2,7 @@
  * Webhook SQL. All but `claimDue` run inside `withTenant` (RLS keeps them to one tenant);
  * `claimDue` is the delivery worker's cross-tenant look at the schedule (owner connection).
  */
-import { sql, type Insertable, type Updateable } from 'kysely';
+import { sql, type Insertable, type RawBuilder, type Updateable } from 'kysely';
 import { ago } from '@gatehouse/platform/purge';
 import type { Db, Tx, WebhookAttemptsTable, WebhookDeliveriesTable, WebhookDeliveryRow, WebhookEndpointRow, WebhookEndpointsTable } from '../../db/schema';
 
@@ -29,9 +29,13 @@ export async function findEndpoint(trx: Tx, id: string): Promise<WebhookEndpoint
   return trx.selectFrom('webhook_endpoints').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** Endpoints that take deliveries (not disabled). */
-export async function activeEndpoints(trx: Tx): Promise<Array<Pick<WebhookEndpointRow, 'id' | 'events' | 'created_at'>>> {
-  return trx.selectFrom('webhook_endpoints').select(['id', 'events', 'created_at']).where('disabled_at', 'is', null).execute();
+/**
+ * Endpoints that take deliveries (not disabled) of the tenant, as the lead of a tenant transaction (`db.withTenantLed`): it
+ * rides the transaction's open, one round trip fewer per routed event. No parameters (RLS
+ * picks the tenant's rows).
+ */
+export function activeEndpointsLead(): RawBuilder<Pick<WebhookEndpointRow, 'id' | 'events' | 'created_at'>> {
+  return sql.raw('select id, events, created_at from webhook_endpoints where disabled_at is null');
 }
 
 export async function updateEndpoint(trx: Tx, id: string, set: Updateable<WebhookEndpointsTable>): Promise<WebhookEndpointRow | undefined> {
