@@ -190,19 +190,42 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
   const waitReady = (r: Replica, timeoutMs = 120_000) =>
     waitUntil(`${r.service}#${r.index} ready`, async () => (await fetch(`http://127.0.0.1:${r.port}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200, timeoutMs, () => r.proc.output().slice(-2000));
 
-  // auth first (migrations, keys, the superadmin), then the rest
-  for (const group of [['auth'], ['users', 'audit'], ['gateway']]) {
-    const rs = replicas.filter((r) => group.includes(r.service));
-    for (const r of rs) await startReplica(r);
-    await Promise.all(rs.map((r) => waitReady(r)));
-    log(`cluster: ${group.join(', ')} ready`);
-  }
-
   const stopProc = async (p: Proc | undefined, signal: NodeJS.Signals) => {
     if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
     p.child.kill(signal);
     await p.exited;
   };
+  /** Stops everything the suite started (also when starting the replicas failed: no orphans). */
+  const closeAll = async () => {
+    for (const r of replicas) r.stopping = true;
+    await Promise.all(replicas.map((r) => r.proc?.stop(5000)));
+    await nginx.stop();
+    await stopProc(natsProc, 'SIGTERM');
+    await stopProc(redisProc, 'SIGTERM');
+    if (pgProc && pgProc.child.exitCode === null) execFileSync(...asPostgres(`${PG_BIN}/pg_ctl`, ['stop', '-D', pgData, '-m', 'immediate']), { stdio: 'pipe' });
+    await pgProc?.exited;
+    // FAULTS_KEEP_DIR=1 keeps the cluster's files (nginx's access and error logs, the
+    // replicas' output) for a failure's diagnosis
+    if (process.env.FAULTS_KEEP_DIR === '1') {
+      for (const r of replicas) writeFileSync(path.join(dir, `${r.service}-${r.index}.log`), r.proc?.output() ?? '');
+      log(`kept ${dir} (the replicas' last output) and ${nginx.dir} (nginx's logs)`);
+    }
+    else rmSync(dir, { recursive: true, force: true });
+  };
+
+  // auth first (migrations, keys, the superadmin), then the rest
+  try {
+    for (const group of [['auth'], ['users', 'audit'], ['gateway']]) {
+      const rs = replicas.filter((r) => group.includes(r.service));
+      for (const r of rs) await startReplica(r);
+      await Promise.all(rs.map((r) => waitReady(r)));
+      log(`cluster: ${group.join(', ')} ready`);
+    }
+  } catch (err) {
+    await closeAll().catch(() => {});
+    throw err;
+  }
+
   return {
     dir,
     pgUrl,
@@ -239,21 +262,6 @@ export async function startCluster(log: (line: string) => void): Promise<Cluster
         await c.end();
       }
     },
-    async close() {
-      for (const r of replicas) r.stopping = true;
-      await Promise.all(replicas.map((r) => r.proc?.stop(5000)));
-      await nginx.stop();
-      await stopProc(natsProc, 'SIGTERM');
-      await stopProc(redisProc, 'SIGTERM');
-      if (pgProc && pgProc.child.exitCode === null) execFileSync(...asPostgres(`${PG_BIN}/pg_ctl`, ['stop', '-D', pgData, '-m', 'immediate']), { stdio: 'pipe' });
-      await pgProc?.exited;
-      // FAULTS_KEEP_DIR=1 keeps the cluster's files (nginx's access and error logs, the
-      // replicas' output) for a failure's diagnosis
-      if (process.env.FAULTS_KEEP_DIR === '1') {
-        for (const r of replicas) writeFileSync(path.join(dir, `${r.service}-${r.index}.log`), r.proc.output());
-        log(`kept ${dir} (the replicas' last output) and ${nginx.dir} (nginx's logs)`);
-      }
-      else rmSync(dir, { recursive: true, force: true });
-    },
+    close: closeAll,
   };
 }
