@@ -198,3 +198,22 @@ export function machine() {
 }
 
 export const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : 'n/a');
+
+/** Deletes a JetStream stream a bench run made (its own, so no run inherits another's consumers). */
+export async function deleteStream(url: string, stream: string) {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: url });
+  await (await jetstreamManager(nc)).streams.delete(stream).catch(() => false);
+  await nc.close();
+}
+
+/** Drops the services' schemas of a scratch database (`DATABASE_URL` of a bench), so a run starts empty. */
+export async function resetDatabase(url: string | undefined) {
+  if (!url) return;
+  const pg = (await import('pg')).default;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query('drop schema if exists auth cascade; drop schema if exists users cascade; drop schema if exists audit cascade;');
+  await c.end();
+}

@@ -9,22 +9,22 @@
  * BENCH_SECONDS (default 10) sets each load run's length. `npm run bench -- enumeration` runs
  * only the login-timing comparison (enumeration.ts) and writes `<date>-<mode>-enumeration.*`.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hash, verify, type Options } from '@node-rs/argon2';
-import { fmt, freePort, http, load, loop, machine, percentile, registerMembersWithQr, root, rssMiB, spawnNode, withPeakRss, type LoadResult } from './lib';
+import { fmt, freePort, http, load, loop, machine, percentile, registerMembersWithQr, root, rssMiB, spawnNode, withPeakRss, deleteStream, resetDatabase } from './lib';
 import { measureIngestion } from './inprocess';
 import { measureRls, measureRlsAB, rlsMarkdown } from './rls';
 import { measureRlsVariants, rlsVariantsMarkdown } from './rls-variants';
 import { benchLoginTiming, timingMarkdown } from './enumeration';
-import { measureTracingCost, tracingMarkdown } from './tracing';
+import { measureTracingCost } from './tracing';
 import { measureOidc, oidcMarkdown, type OidcFigures } from './oidc';
 import { measurePeer, peerMarkdown, type PeerFigures } from './peer';
 import { measureRefresh, refreshMarkdown, type RefreshFigures } from './refresh';
 import { runCpuBench } from './cpu';
+import { writeDated, writeResults, writeTracingResults } from './results';
 import { heapMarkdown, measureHeap } from './heap';
 import { runScale } from './scale/run';
 import { benchEmbeddedOnly } from './embedded';
@@ -132,13 +132,9 @@ async function main() {
       await rm(dataDir, { recursive: true, force: true });
       if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
     }
-    const dir = path.join(root, 'bench', 'results');
-    await mkdir(dir, { recursive: true });
-    const name = `${String(report.date).slice(0, 10)}-${mode}-oidc`;
-    await writeFile(path.join(dir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
     const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
     const head = `# OpenID provider ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback. Each run ${SECONDS} s. \`BENCH_ONLY=oidc npm run bench\`.\n\n`;
-    await writeFile(path.join(dir, `${name}.md`), head + oidcMarkdown(report.oidc as OidcFigures));
+    await writeDated(report, 'oidc', head + oidcMarkdown(report.oidc as OidcFigures));
     return;
   }
   // BENCH_ONLY=refresh: refresh rotations/s, A/B against BENCH_BASE_ROOT when set (issue 13)
@@ -159,14 +155,10 @@ async function main() {
       await rm(dataDir, { recursive: true, force: true });
       if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
     }
-    const dir = path.join(root, 'bench', 'results');
-    await mkdir(dir, { recursive: true });
-    const name = `${String(report.date).slice(0, 10)}-${mode}-refresh`;
-    await writeFile(path.join(dir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
     const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
     const la = (x: unknown) => (x as number[]).map((v) => v.toFixed(1)).join(' / ');
     const head = `# Refresh rotations ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback; shared with other jobs (load average 1/5/15 min before ${la(report.load)}, after ${la(report.loadAfter)}). Each run ${SECONDS} s after a 2 s warm-up. Rate limits: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(', ')}. \`BENCH_ONLY=refresh BENCH_BASE_ROOT=<checkout of the base> npm run bench\`.\n\n`;
-    await writeFile(path.join(dir, `${name}.md`), head + refreshMarkdown(report.refreshAB as RefreshFigures));
+    await writeDated(report, 'refresh', head + refreshMarkdown(report.refreshAB as RefreshFigures));
     return;
   }
   // BENCH_ONLY=rls: the cost of RLS per transaction, A/B against BENCH_BASE_ROOT when set (issue 13), rls.ts
@@ -212,13 +204,10 @@ async function main() {
       await rm(dataDir, { recursive: true, force: true });
       if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
     }
-    const dir = path.join(root, 'bench', 'results');
-    const name = `${String(report.date).slice(0, 10)}-${mode}-peer`;
-    await writeFile(path.join(dir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
     const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
     const la = (x: unknown) => (x as number[]).map((v) => v.toFixed(1)).join(' / ');
     const head = `# Gatehouse and a peer (Better Auth) ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback; shared with other jobs (load average 1/5/15 min before ${la(report.load)}, after ${la(report.loadAfter)}). Each run ${SECONDS} s. Gatehouse rate limits: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(', ')}; Better Auth rateLimit.enabled=false. \`BENCH_ONLY=peer npm run bench\`.\n\n`;
-    await writeFile(path.join(dir, `${name}.md`), head + peerMarkdown(report.peer as PeerFigures));
+    await writeDated(report, 'peer', head + peerMarkdown(report.peer as PeerFigures));
     return;
   }
   console.log(`bench: ${mode} mode, ${SECONDS} s per run, data in ${dataDir}`);
@@ -443,99 +432,6 @@ async function benchAuditLatency(api: ReturnType<typeof http>, password: string)
   const res = { samples: n, p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples[samples.length - 1] };
   console.log(`audit event-to-visible: p50 ${fmt(res.p50, 1)} ms, p99 ${fmt(res.p99, 1)} ms over ${n}`);
   return res;
-}
-
-async function deleteStream(url: string, stream: string) {
-  const { connect } = await import('@nats-io/transport-node');
-  const { jetstreamManager } = await import('@nats-io/jetstream');
-  const nc = await connect({ servers: url });
-  await (await jetstreamManager(nc)).streams.delete(stream).catch(() => false);
-  await nc.close();
-}
-
-async function resetDatabase(url: string | undefined) {
-  if (!url) return;
-  const pg = (await import('pg')).default;
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  await c.query('drop schema if exists auth cascade; drop schema if exists users cascade; drop schema if exists audit cascade;');
-  await c.end();
-}
-
-/** Writes `<day>-<mode>-<kind>.{json,md}` (a second run of the day as -run2, -run3..., never over the first). */
-async function writeDated(r: Record<string, unknown>, kind: string, md: string) {
-  const dir = path.join(root, 'bench', 'results');
-  await mkdir(dir, { recursive: true });
-  const day = `${String(r.date).slice(0, 10)}-${String(r.mode)}-${kind}`;
-  let name = day;
-  for (let n = 2; existsSync(path.join(dir, `${name}.md`)); n++) name = `${day}-run${n}`;
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(r, null, 2) + '\n');
-  await writeFile(path.join(dir, `${name}.md`), md);
-}
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the report is free-form JSON
-async function writeTracingResults(r: Record<string, any>) {
-  const dir = path.join(root, 'bench', 'results');
-  await mkdir(dir, { recursive: true });
-  // a second run of the same day is written beside the first (-run2, -run3...), never over it
-  const day = `${String(r.date).slice(0, 10)}-${r.mode}-tracing`;
-  let name = day;
-  for (let n = 2; existsSync(path.join(dir, `${name}.md`)); n++) name = `${day}-run${n}`;
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(r, null, 2) + '\n');
-  const m = r.machine;
-  const la = (x: number[]) => x.map((v) => v.toFixed(1)).join(' / ');
-  const head = `# Tracing cost ${String(r.date).slice(0, 10)} (${r.mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback; shared with other jobs (load average 1/5/15 min before ${la(r.load)}, after ${la(r.loadAfter)}). Each run ${r.seconds} s. \`BENCH_ONLY=tracing npm run bench\`.\n\n`;
-  await writeFile(path.join(dir, `${name}.md`), head + tracingMarkdown(r.tracing));
-}
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the report is free-form JSON
-async function writeResults(r: Record<string, any>) {
-  const dir = path.join(root, 'bench', 'results');
-  await mkdir(dir, { recursive: true });
-  const day = String(r.date).slice(0, 10);
-  const name = `${day}-${r.mode}`;
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(r, null, 2) + '\n');
-  const m = r.machine;
-  const row = (label: string, x: LoadResult) => `| ${label} | ${fmt(x.rps)} | ${fmt(x.p50, 1)} | ${fmt(x.p99, 1)} | ${x.non2xx} |`;
-  const pct = (x: number) => `${fmt(100 * x)}%`;
-  const md = `# Benchmark ${day} (${r.mode})
-
-Machine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}. Load generator (autocannon / undici)
-runs on the same 2 cores as the system under test, over loopback. Each run ${r.seconds} s.
-Backends: ${r.mode === 'servers' ? 'PostgreSQL, Redis, NATS JetStream (local servers)' : 'embedded (PGlite, memory, in-process events)'}.
-Rate-limit settings: ${Object.entries(r.settings).map(([k, v]) => `${k}=${v}`).join(', ')} (gateway limits off; credential throttling raised).
-
-| run | req/s | p50 ms | p99 ms | non-2xx |
-|---|---|---|---|---|
-${row('POST /auth/login (8 connections)', r.login)}
-${row('GET /auth/me through the gateway (32 conns)', r.authMe.gateway)}
-${row('GET /auth/me through a bare proxy (32 conns)', r.authMe.bareProxy)}
-${row('GET /users/me through the gateway', r.usersMe.gateway)}
-${row('GET /users/me through a bare proxy', r.usersMe.bareProxy)}
-${row('POST /auth/refresh rotations (32 chains)', r.refresh)}
-
-| goal | measured | met |
-|---|---|---|
-| login/s ≥ 90% of the argon2id ceiling (m=19456, t=2, p=1) | ${fmt(r.login.rps)}/s of ${fmt(r.login.argon2CeilingPerSec)}/s = ${pct(r.login.ratio)} | ${r.login.ratio >= 0.9 ? 'yes' : 'no'} |
-| auth/me via gateway ≥ 70% of bare proxy | ${pct(r.authMe.ratio)} | ${r.authMe.ratio >= 0.7 ? 'yes' : 'no'} |
-| users/me via gateway ≥ 70% of bare proxy | ${pct(r.usersMe.ratio)} | ${r.usersMe.ratio >= 0.7 ? 'yes' : 'no'} |
-| refresh rotations ≥ 2,000/s | ${fmt(r.refresh.rps)}/s | ${r.refresh.rps >= 2000 ? 'yes' : 'no'} |
-| audit event-to-visible p99 ≤ 50 ms (${r.auditLatency.samples} registrations) | p50 ${fmt(r.auditLatency.p50, 1)} ms, p99 ${fmt(r.auditLatency.p99, 1)} ms | ${r.auditLatency.p99 <= 50 ? 'yes' : 'no'} |
-| RLS cost < 5% (issue 13) | wall ${fmt(r.rls.overheadPct, 1)}% (${fmt(r.rls.withRlsPerSec)}/s with vs ${fmt(r.rls.withoutRlsPerSec)}/s without), CPU ${fmt(r.rls.cpuOverheadPct, 1)}% | ${r.rls.overheadPct < 5 && r.rls.cpuOverheadPct < 5 ? 'yes' : 'no'} |
-
-Login timing, unknown account vs wrong password (interleaved; goal: ratio of medians within 0.8–1.25):
-
-${timingMarkdown(r.loginTiming)}
-
-- Start-up to ready (\`npm start\`, \`/readyz\` 200): cold ${fmt(r.startup.coldMs)} ms (empty data), warm ${fmt(r.startup.warmMs)} ms.
-- RSS of the all-in-one process: idle ${fmt(r.rss.idleMiB, 1)} MiB, peak under load ${fmt(r.rss.peakUnderLoadMiB, 1)} MiB.
-- Check-ins: ${fmt(r.checkIns.perSec)}/s — ${r.checkIns.recorded} of ${r.checkIns.members} members checked in (unique records) in ${fmt(r.checkIns.elapsedSec, 2)} s; ${r.checkIns.note}.
-- Audit ingestion (in-process consumer, ${r.ingestion.events} events for one tenant): ${fmt(r.ingestion.perSec)} events/s.
-- RLS method: ${r.rls.method}
-`;
-  await writeFile(path.join(dir, `${name}.md`), r.tracing ? `${md}\n${tracingMarkdown(r.tracing)}` : md);
-  console.log(`\nwrote bench/results/${name}.md and .json\n`);
-  console.log(md);
 }
 
 main().then(
