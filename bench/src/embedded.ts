@@ -14,9 +14,9 @@
  * the earlier layout (one PGlite per service) as well as the new one.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readlink, rm, symlink } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,6 +32,7 @@ import type { DB as UsersDB } from '../../services/users/src/db/schema';
 import type { DB as AuditDB } from '../../services/audit/src/db/schema';
 import { entryHash, GENESIS_HASH } from '../../services/audit/src/modules/chain/chain.hash';
 import { fmt, freePort, http, loop, root, rssMiB, spawnNode, withPeakRss, type Child, type LoadResult } from './lib';
+import { writeDated } from './results';
 
 const USERS = Number(process.env.BENCH_EMBEDDED_USERS ?? 10_000);
 const ENTRIES = Number(process.env.BENCH_EMBEDDED_ENTRIES ?? 100_000);
@@ -362,15 +363,9 @@ export async function benchEmbeddedOnly(report: Record<string, unknown>, seconds
   const figures = await measureEmbedded(seconds);
   const loadAfter = os.loadavg();
   const out = { ...report, mode: 'embedded', load: loadBefore, loadAfter, embedded: figures };
-  const dir = path.join(root, 'bench', 'results');
-  await mkdir(dir, { recursive: true });
-  // a second run of the same day is written beside the first (-run2, -run3...), never over it
-  const day = `${String(report.date).slice(0, 10)}-embedded-pglite`;
-  let name = day;
-  for (let n = 2; existsSync(path.join(dir, `${name}.md`)); n++) name = `${day}-run${n}`;
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(out, null, 2) + '\n');
   const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
   const la = (x: number[]) => x.map((v) => v.toFixed(1)).join(' / ');
   const head = `# Embedded mode ${String(report.date).slice(0, 10)}\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback; shared with other jobs (load average 1/5/15 min before ${la(loadBefore)}, after ${la(loadAfter)}). Rate limits off (RATE_LIMIT_*_MAX=0, MAX_IN_FLIGHT_PER_IP=0). \`BENCH_ONLY=embedded npm run bench\`.\n\n`;
-  await writeFile(path.join(dir, `${name}.md`), head + embeddedMarkdown(figures));
+  // <day>-embedded-pglite, a second run of the day -runN
+  await writeDated(out, 'pglite', head + embeddedMarkdown(figures));
 }
