@@ -13,7 +13,7 @@
  * public API, so the modules' shared internals stay internal.
  */
 export { EVENT_SUBJECTS, isCloudEvent, makeEvent, subjectMatches, type CloudEvent } from './events/envelope';
-export type { EventTransport, InvalidMessage } from './events/transport';
+export type { EventTransport, InvalidMessage, Subscription } from './events/transport';
 export type { NatsTransportOptions } from './events/nats';
 import type { EventTransport } from './events/transport';
 import type { NatsTransportOptions } from './events/nats';

@@ -92,8 +92,14 @@ export function createAuditDeps({ config, shared, db, keys, options: opts = {} }
       transport: () => shared.transport.ping(),
       consumer: async () => {
         consumer.check();
+        // Behind means events wait for the consumer while the ones it ingests are old. The age
+        // of the last ingested event alone is not that: after a crash, events the dead process
+        // left in its outbox (or held unacknowledged) arrive late and old, and once they are
+        // in, nothing waits; readiness failed then for the idle minute of currentLagSec.
         const lag = metrics.currentLagSec();
-        if (lag > maxReadyLagSec) throw new Error(`consumer is ${Math.round(lag)} s behind`);
+        if (lag <= maxReadyLagSec) return;
+        const waiting = await consumer.pending();
+        if (waiting > 0) throw new Error(`consumer is ${Math.round(lag)} s behind, ${waiting} events waiting`);
       },
     } as Record<string, () => Promise<unknown>>,
     registry: shared.registry,

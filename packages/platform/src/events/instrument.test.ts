@@ -18,7 +18,7 @@ function handTransport() {
     },
     async subscribe(opts) {
       subs.push(opts);
-      return { stop: async () => {} };
+      return { stop: async () => {}, pending: async () => 0 };
     },
     ping: async () => {},
     close: async () => {},

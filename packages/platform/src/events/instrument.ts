@@ -73,6 +73,7 @@ export function instrumentTransport(transport: EventTransport, registry: client.
         },
       });
       return {
+        pending: () => sub.pending(),
         async stop() {
           removeLag();
           await sub.stop();

@@ -75,6 +75,23 @@ describe('memory transport', () => {
     await t.close();
   });
 
+  test('pending() counts the matching events not yet delivered to the durable', async () => {
+    const t = createMemoryTransport({ logger });
+    const got: number[] = [];
+    const handler = async (e: CloudEvent) => void got.push((e.data as { n: number }).n);
+    let sub = await t.subscribe({ durable: 'p', subjects: ['user.events.>'], handler });
+    assert.equal(await sub.pending(), 0);
+    await sub.stop();
+    for (const n of [1, 2, 3]) await t.publish(ev('user.events.updated', n));
+    await t.publish(ev('auth.events.logout', 4)); // not the durable's
+    assert.equal(await sub.pending(), 3);
+    sub = await t.subscribe({ durable: 'p', subjects: ['user.events.>'], handler });
+    await eventually(() => assert.deepEqual(got, [1, 2, 3]));
+    assert.equal(await sub.pending(), 0);
+    await sub.stop();
+    await t.close();
+  });
+
   test('a new durable catches up, a restarted one resumes, and a repeated id is delivered once', async () => {
     const t = createMemoryTransport({ logger });
     const early = ev('user.events.created', 1);

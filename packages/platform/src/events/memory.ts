@@ -131,6 +131,13 @@ export function createMemoryTransport(opts: {
       }
       setImmediate(() => void pump(state));
       return {
+        async pending() {
+          let n = 0;
+          for (let seq = Math.max(state.next, firstSeq); seq < firstSeq + log.length; seq++) {
+            if (state.patterns.some((p) => subjectMatches(p, log[seq - firstSeq]!.type))) n += 1;
+          }
+          return n;
+        },
         async stop() {
           if (state.handler !== handler) return;
           state.handler = undefined;

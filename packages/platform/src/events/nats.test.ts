@@ -137,6 +137,24 @@ describe('NATS JetStream transport', { skip: !NATS_URL && 'no NATS in this run (
     await sub.stop();
   });
 
+  test('pending() counts the events not yet delivered to the durable: 0 once it caught up', async () => {
+    const durable = `pending-${run}`;
+    const got: number[] = [];
+    const handler = async (x: CloudEvent) => void got.push((x.data as { n: number }).n);
+    let sub = await t.subscribe({ durable, subjects: ['profile.events.>'], handler });
+    // a new durable gets what the stream retains (earlier tests' events) first
+    await eventually(async () => assert.equal(await sub.pending(), 0));
+    await sub.stop();
+    const before = got.length;
+    for (const n of [101, 102, 103]) await t.publish(ev('profile.events.updated', n));
+    // a stopped subscription still answers for its durable (what waits for the next subscriber)
+    assert.equal(await sub.pending(), 3);
+    sub = await t.subscribe({ durable, subjects: ['profile.events.>'], handler });
+    await eventually(() => assert.deepEqual(got.slice(before), [101, 102, 103]));
+    assert.equal(await sub.pending(), 0);
+    await sub.stop();
+  });
+
   test('a durable with several subjects receives only those', async () => {
     await t.publish(ev('social.events.like', 1));
     await t.publish(ev('tenant.events.created', 2));

@@ -15,7 +15,7 @@ import {
 import { compare, connect, headers, nanos, parseSemVer } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { EVENT_SUBJECTS, isCloudEvent, subjectMatches } from './envelope';
-import { DURABLE_RE, redeliveryDelay, type EventTransport } from './transport';
+import { DURABLE_RE, redeliveryDelay, type EventTransport, type Subscription } from './transport';
 
 /** Options for {@link createNatsTransport}. */
 export interface NatsTransportOptions {
@@ -59,7 +59,7 @@ export async function createNatsTransport(opts: NatsTransportOptions): Promise<E
   const jsm = await jetstreamManager(nc);
   const js = jsm.jetstream();
   let connected = true;
-  const subs = new Set<{ stop(): Promise<void> }>();
+  const subs = new Set<Subscription>();
   // Publishes awaiting their ack. A disconnect fails them at once instead of after the
   // 5 s ack timeout, so the relay releases its row locks and backs off. If the buffered
   // message still reaches the stream after the reconnect, the retry is deduplicated by id.
@@ -264,6 +264,9 @@ export async function createNatsTransport(opts: NatsTransportOptions): Promise<E
       })();
 
       const sub = {
+        async pending() {
+          return (await jsm.consumers.info(stream, durable)).num_pending;
+        },
         async stop() {
           if (stopped) return;
           stopped = true;

@@ -10,6 +10,18 @@ export interface InvalidMessage {
   reason: string;
 }
 
+/** A durable subscription, as {@link EventTransport.subscribe} returns it. */
+export interface Subscription {
+  /** Stops receiving; a handler that is running finishes first. */
+  stop(): Promise<void>;
+  /**
+   * How many events wait for the durable and were not delivered yet (JetStream's `num_pending`):
+   * 0 when it is caught up. Events delivered and not yet acknowledged (being handled, or held
+   * by a crashed replica until the ack wait ends) are not counted.
+   */
+  pending(): Promise<number>;
+}
+
 /** Where events go: NATS JetStream in production, in process in the embedded mode. */
 export interface EventTransport {
   readonly kind: 'nats' | 'memory';
@@ -45,7 +57,7 @@ export interface EventTransport {
      * by commit and records each event's own time).
      */
     concurrency?: number;
-  }): Promise<{ stop(): Promise<void> }>;
+  }): Promise<Subscription>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -4,7 +4,7 @@
  * handler's commit), the in-process transport when embedded.
  */
 import type { Logger } from 'pino';
-import { EVENT_SUBJECTS, type EventTransport } from '@gatehouse/platform/events';
+import { EVENT_SUBJECTS, type EventTransport, type Subscription } from '@gatehouse/platform/events';
 import type { IngestService } from './ingest.service';
 
 /** Durable consumer name shared by every audit replica. */
@@ -17,7 +17,7 @@ export const AUDIT_SUBJECTS = [...EVENT_SUBJECTS];
 export function createIngestConsumer(deps: { transport: EventTransport; ingest: IngestService; logger: Logger; retryMs?: number }) {
   const { transport, ingest, logger } = deps;
   const retryMs = deps.retryMs ?? 2000;
-  let sub: { stop(): Promise<void> } | undefined;
+  let sub: Subscription | undefined;
   let stopped = false;
   let starting: Promise<void> | undefined;
   let lastError: string | undefined;
@@ -70,6 +70,11 @@ export function createIngestConsumer(deps: { transport: EventTransport; ingest: 
     /** Throws unless the subscription is active (readiness). */
     check(): void {
       if (!sub) throw new Error(lastError ? `consumer not subscribed: ${lastError}` : 'consumer not subscribed');
+    },
+    /** Events of the stream not yet delivered to the consumer (0: caught up); throws unless subscribed. */
+    async pending(): Promise<number> {
+      if (!sub) throw new Error('consumer not subscribed');
+      return sub.pending();
     },
     async stop(): Promise<void> {
       stopped = true;
