@@ -21,8 +21,13 @@ export interface Config {
   /** PostgreSQL URL shared by all services (each keeps its own schema); unset: PGlite */
   databaseUrl?: string;
   serviceDatabaseUrls: { auth?: string; users?: string; audit?: string };
-  /** PostgreSQL connections per service (pool size) and how long a request waits for one before a 503 */
-  database: { poolSize: number; connectTimeoutMs: number };
+  /**
+   * PostgreSQL connections per service (pool size), how long a request waits for one before a
+   * 503, and the session limits each connection asks for (0 turns one off): a transaction left
+   * idle longer than `idleInTransactionTimeoutSec` is ended by the server, and the server probes
+   * an idle connection after `tcpKeepaliveSec`, so a dead host's sessions (and their locks) go.
+   */
+  database: { poolSize: number; connectTimeoutMs: number; idleInTransactionTimeoutSec: number; tcpKeepaliveSec: number };
   redisUrl?: string;
   natsUrl?: string;
   /** JetStream stream name (default GATEHOUSE) and a subject prefix, so deployments can share one NATS */
@@ -247,6 +252,8 @@ export function loadConfig(env: Env): Config {
     database: {
       poolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1),
       connectTimeoutMs: int(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 1),
+      idleInTransactionTimeoutSec: int(env, 'DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_SEC', 60, 0),
+      tcpKeepaliveSec: int(env, 'DATABASE_TCP_KEEPALIVE_SEC', 60, 0),
     },
     redisUrl: url(env, 'REDIS_URL'),
     natsUrl: str(env, 'NATS_URL'),

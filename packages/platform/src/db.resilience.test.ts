@@ -43,4 +43,36 @@ describe('database connections ended by the server', async () => {
       await db.close();
     }
   });
+
+  test('every session asks for the idle-transaction limit and keepalives; a transaction left idle past it is ended, and the pool recovers', { skip: !testDb.url && 'needs PostgreSQL (TEST_DATABASE_URL)' }, async () => {
+    const db = await createDatabase({ url: testDb.url, schema: 'resilience', logger: testLogger, idleInTransactionTimeoutSec: 1, tcpKeepaliveSec: 45 });
+    try {
+      const { rows } = await sql<{ idle: string; keepalive: string }>`select current_setting('idle_in_transaction_session_timeout') as idle, current_setting('tcp_keepalives_idle') as keepalive`.execute(db.admin);
+      assert.deepEqual(rows[0], { idle: '1s', keepalive: '45' });
+      const ended = await db.admin
+        .transaction()
+        .execute(async (trx) => {
+          await sql`select 1`.execute(trx);
+          await sleep(2500); // a client stuck inside its transaction
+          await sql`select 1`.execute(trx);
+          return false;
+        })
+        .catch(() => true);
+      assert.equal(ended, true, 'the server ended the idle transaction: the work fails');
+      const after2 = await sql<{ one: number }>`select 1 as one`.execute(db.admin);
+      assert.equal(after2.rows[0]!.one, 1);
+    } finally {
+      await db.close();
+    }
+  });
+
+  test('0 turns the limits off', { skip: !testDb.url && 'needs PostgreSQL (TEST_DATABASE_URL)' }, async () => {
+    const db = await createDatabase({ url: testDb.url, schema: 'resilience', logger: testLogger, idleInTransactionTimeoutSec: 0, tcpKeepaliveSec: 0 });
+    try {
+      const { rows } = await sql<{ idle: string }>`select current_setting('idle_in_transaction_session_timeout') as idle`.execute(db.admin);
+      assert.equal(rows[0]!.idle, '0');
+    } finally {
+      await db.close();
+    }
+  });
 });

@@ -18,6 +18,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import { openPGlite, type SharedPGlite } from './pglite';
 import type { Logger } from 'pino';
 import type { PlatformTables } from './schema';
+import type { Config } from './config';
 import { createUnitOfWork, type CommitHooks, type Emit, type UnitOfWork } from './unit-of-work';
 
 export type { PlatformTables } from './schema';
@@ -89,11 +90,38 @@ export interface DatabaseOptions {
   poolSize?: number;
   /** how long a query waits for a pooled connection before failing with 503 (default 5000) */
   connectTimeoutMs?: number;
+  /** PostgreSQL ends a session whose transaction stays idle this long (default 60; 0: never) */
+  idleInTransactionTimeoutSec?: number;
+  /** TCP keepalive of each connection, both ends: first probe after this idle time (default 60; 0: the OS default) */
+  tcpKeepaliveSec?: number;
+}
+
+/**
+ * Startup options every PostgreSQL session of the pools asks for. A process that dies leaves
+ * nothing (the kernel closes its sockets); a host that dies, or a partition, leaves its
+ * sessions, open transactions and locks (an audit chain's append lock, a claimed outbox batch)
+ * on the server until TCP notices, more than two hours with Linux defaults. The server's
+ * keepalive (tcp_keepalives_*, settable per session) notices in ~2 minutes at the default, and
+ * idle_in_transaction_session_timeout ends a transaction a stuck client holds open; the
+ * client's pool then drops the ended connection and the work on it fails with a 503. Nothing
+ * in Gatehouse keeps a transaction idle for long: its units of work run their statements back
+ * to back.
+ */
+export function sessionOptions(o: Pick<DatabaseOptions, 'idleInTransactionTimeoutSec' | 'tcpKeepaliveSec'>): string {
+  const idle = o.idleInTransactionTimeoutSec ?? 60;
+  const keepalive = o.tcpKeepaliveSec ?? 60;
+  const opts: string[] = [];
+  if (idle > 0) opts.push(`-c idle_in_transaction_session_timeout=${idle * 1000}`);
+  if (keepalive > 0) opts.push(`-c tcp_keepalives_idle=${keepalive}`, '-c tcp_keepalives_interval=10', '-c tcp_keepalives_count=6');
+  return opts.join(' ');
 }
 
 /** The pool settings of a service's database from the configuration. */
-export function poolOptions(config: { database: { poolSize: number; connectTimeoutMs: number } }): Pick<DatabaseOptions, 'poolSize' | 'connectTimeoutMs'> {
-  return { poolSize: config.database.poolSize, connectTimeoutMs: config.database.connectTimeoutMs };
+export function poolOptions(
+  config: Pick<Config, 'database'>,
+): Pick<DatabaseOptions, 'poolSize' | 'connectTimeoutMs' | 'idleInTransactionTimeoutSec' | 'tcpKeepaliveSec'> {
+  const d = config.database;
+  return { poolSize: d.poolSize, connectTimeoutMs: d.connectTimeoutMs, idleInTransactionTimeoutSec: d.idleInTransactionTimeoutSec, tcpKeepaliveSec: d.tcpKeepaliveSec };
 }
 
 /** The database a PostgreSQL URL names (db.namespace of query spans). */
@@ -121,13 +149,17 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
   if (opts.url) {
     kind = 'postgres';
     const url = opts.url;
+    const session = sessionOptions(opts);
+    const keepaliveSec = opts.tcpKeepaliveSec ?? 60;
     const newPool = (options: string) => {
       const pool = new pg.Pool({
         connectionString: url,
         max: opts.poolSize ?? 10,
-        options,
+        options: session ? `${options} ${session}` : options,
         connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
         idleTimeoutMillis: 30000,
+        // the client's side of the keepalive: a server host that vanished fails the connection
+        ...(keepaliveSec > 0 ? { keepAlive: true, keepAliveInitialDelayMillis: keepaliveSec * 1000 } : {}),
       });
       pool.on('error', (err) => opts.logger.warn({ err }, 'idle database connection failed'));
       // pg-pool listens for errors only on idle clients. A client that is checked out but not
