@@ -43,11 +43,13 @@ export interface CpuRound {
   idlePgPerSec?: PgCounts;
   /** logins one at a time, each followed by 300 ms for its fan-out: statements per login, by bucket (idle pollers not subtracted) */
   sequentialLoginPg?: PgCounts;
+  /** the same logins: CPU ms per login by thread, the idle CPU of those seconds subtracted (no queueing behind other logins) */
+  sequentialLoginCpu?: { main: number; pool: number; other: number };
   runs: Record<Endpoint, CpuRun>;
 }
 export interface CpuFigures {
   rounds: CpuRound[];
-  median: Record<'A' | 'B', Partial<Record<Endpoint, { rps: number; cpuMsPerReq: number }>> & { ceiling?: number; loginRatio?: number; argon2CpuMs?: number }>;
+  median: Record<'A' | 'B', Partial<Record<Endpoint, { rps: number; cpuMsPerReq: number; jsMsPerReq?: number }>> & { ceiling?: number; loginRatio?: number; argon2CpuMs?: number }>;
   seconds: number;
 }
 
@@ -184,10 +186,13 @@ async function oneRound(
     await sleep(1000);
     const ipg0 = await pgCounts(pid);
     const i0 = cpuMs(pid);
+    const ith0 = threadCpuMs(pid);
     const it = performance.now();
     await sleep(4000);
     const idleSec = (performance.now() - it) / 1000;
     const idleCpuMsPerSec = (cpuMs(pid) - i0) / idleSec;
+    const ith1 = threadCpuMs(pid);
+    const idleThreads = { main: (ith1.main - ith0.main) / idleSec, pool: (ith1.pool - ith0.pool) / idleSec, other: (ith1.other - ith0.other) / idleSec };
     const idlePgPerSec = pgDelta(await pgCounts(pid), ipg0, idleSec);
 
     // login: autocannon, 8 connections, one account; beside it the argon2id ceiling
@@ -205,16 +210,23 @@ async function oneRound(
     // statements per login without concurrency (nothing to batch with): one at a time, each
     // followed by 300 ms for its fan-out (outbox relay, audit, webhooks consumers)
     let sequentialLoginPg: PgCounts | undefined;
+    let sequentialLoginCpu: CpuRound['sequentialLoginCpu'];
     if (ENDPOINTS.includes('login')) {
       await sleep(1000);
       const s0 = await pgCounts(pid);
       const sql0 = lastSql.get(pid);
       const n = 20;
+      const th0 = threadCpuMs(pid);
+      const t0 = performance.now();
       for (let i = 0; i < n; i++) {
         const r = await api.json('POST', '/api/v1/auth/login', { email: users[0]!.email, password: PASSWORD });
         if (r.status !== 200) throw new Error(`login failed: ${r.status}`);
         await sleep(300);
       }
+      const th1 = threadCpuMs(pid);
+      const sec = (performance.now() - t0) / 1000;
+      const per = (k: 'main' | 'pool' | 'other') => (th1[k] - th0[k] - idleThreads[k] * sec) / n;
+      sequentialLoginCpu = { main: per('main'), pool: per('pool'), other: per('other') };
       sequentialLoginPg = pgDelta(await pgCounts(pid), s0, n);
       printSqlDelta('logins one at a time', sql0, lastSql.get(pid), n);
     }
@@ -242,11 +254,12 @@ async function oneRound(
     if (ENDPOINTS.includes('register')) runs.register = await measured(pid, () => loop(8, seconds, register));
 
     if (ENDPOINTS.includes('checkIn')) runs.checkIn = await checkIns(api, pid, seconds, stamp, admin);
-    const round_: CpuRound = { side, root: checkout, ceiling, argon2CpuMs, idleCpuMsPerSec, idlePgPerSec, sequentialLoginPg, runs };
+    const round_: CpuRound = { side, root: checkout, ceiling, argon2CpuMs, idleCpuMsPerSec, idlePgPerSec, sequentialLoginPg, sequentialLoginCpu, runs };
     console.log(
       `cpu ${side}${round} (${checkout}): idle ${fmt(idleCpuMsPerSec, 1)} ms CPU/s; ceiling ${fmt(ceiling)}/s, ${fmt(argon2CpuMs, 2)} ms CPU per verify; ` +
         ENDPOINTS.map((e) => `${e} ${fmt(runs[e].rps)}/s ${fmt(runs[e].cpuMsPerReq, 2)} ms [JS ${fmt(runs[e].threadsMsPerReq.main, 2)}, pool ${fmt(runs[e].threadsMsPerReq.pool, 2)}, other ${fmt(runs[e].threadsMsPerReq.other, 2)}] (failed ${runs[e].non2xx}) pg/req ${pgText(runs[e].pgPerReq)}`).join('; ') +
-        `; idle pg/s ${pgText(idlePgPerSec)}` + (sequentialLoginPg ? `; one login at a time pg/login ${pgText(sequentialLoginPg)}` : ''),
+        `; idle pg/s ${pgText(idlePgPerSec)}` + (sequentialLoginPg ? `; one login at a time pg/login ${pgText(sequentialLoginPg)}` : '') +
+        (sequentialLoginCpu ? `; one login at a time CPU ms/login [JS ${fmt(sequentialLoginCpu.main, 2)}, pool ${fmt(sequentialLoginCpu.pool, 2)}, other ${fmt(sequentialLoginCpu.other, 2)}]` : ''),
     );
     return round_;
   } finally {
@@ -315,7 +328,7 @@ export async function measureCpu(
   for (const side of ['A', 'B'] as const) {
     const mine = rounds.filter((r) => r.side === side);
     if (!mine.length) continue;
-    for (const e of ENDPOINTS) median_[side][e] = { rps: median(mine.map((r) => r.runs[e].rps)), cpuMsPerReq: median(mine.map((r) => r.runs[e].cpuMsPerReq)) };
+    for (const e of ENDPOINTS) median_[side][e] = { rps: median(mine.map((r) => r.runs[e].rps)), cpuMsPerReq: median(mine.map((r) => r.runs[e].cpuMsPerReq)), jsMsPerReq: median(mine.map((r) => r.runs[e].threadsMsPerReq.main)) };
     median_[side].ceiling = median(mine.map((r) => r.ceiling));
     median_[side].argon2CpuMs = median(mine.map((r) => r.argon2CpuMs));
     if (ENDPOINTS.includes('login')) median_[side].loginRatio = median(mine.map((r) => r.runs.login.rps / r.ceiling));
@@ -337,12 +350,12 @@ export function cpuMarkdown(f: CpuFigures): string {
   const b = f.median.B;
   const pct = (x: number, y: number) => `${x < y ? '−' : '+'}${fmt((100 * Math.abs(x - y)) / y)}%`;
   const lines = [
-    '| endpoint | ' + (hasA ? 'A CPU ms/req | B CPU ms/req | CPU B vs A | A req/s | B req/s |' : 'CPU ms/req | req/s |'),
-    hasA ? '|---|---:|---:|---:|---:|---:|' : '|---|---:|---:|',
+    '| endpoint | ' + (hasA ? 'A CPU ms/req | B CPU ms/req | CPU B vs A | A JS thread ms/req | B JS thread ms/req | JS B vs A | A req/s | B req/s |' : 'CPU ms/req | JS thread ms/req | req/s |'),
+    hasA ? '|---|---:|---:|---:|---:|---:|---:|---:|---:|' : '|---|---:|---:|---:|',
     ...ENDPOINTS.map((e) =>
       hasA
-        ? `| ${LABEL[e]} | ${fmt(a[e]!.cpuMsPerReq, 2)} | ${fmt(b[e]!.cpuMsPerReq, 2)} | ${pct(b[e]!.cpuMsPerReq, a[e]!.cpuMsPerReq)} | ${fmt(a[e]!.rps)} | ${fmt(b[e]!.rps)} |`
-        : `| ${LABEL[e]} | ${fmt(b[e]!.cpuMsPerReq, 2)} | ${fmt(b[e]!.rps)} |`,
+        ? `| ${LABEL[e]} | ${fmt(a[e]!.cpuMsPerReq, 2)} | ${fmt(b[e]!.cpuMsPerReq, 2)} | ${pct(b[e]!.cpuMsPerReq, a[e]!.cpuMsPerReq)} | ${fmt(a[e]!.jsMsPerReq ?? NaN, 2)} | ${fmt(b[e]!.jsMsPerReq ?? NaN, 2)} | ${pct(b[e]!.jsMsPerReq ?? NaN, a[e]!.jsMsPerReq ?? NaN)} | ${fmt(a[e]!.rps)} | ${fmt(b[e]!.rps)} |`
+        : `| ${LABEL[e]} | ${fmt(b[e]!.cpuMsPerReq, 2)} | ${fmt(b[e]!.jsMsPerReq ?? NaN, 2)} | ${fmt(b[e]!.rps)} |`,
     ),
     '',
     !ENDPOINTS.includes('login') ? '' : `Login vs the argon2id verify ceiling (m=19456, t=2, p=1, 8 concurrent verifies in the bench process, same round): ` +
@@ -358,6 +371,17 @@ export function cpuMarkdown(f: CpuFigures): string {
     '|---|---|---:|---:|---:|' + ENDPOINTS.map(() => '---:').join('|') + '|',
     ...f.rounds.map((r, i) => `| ${i + 1} | ${r.side} | ${fmt(r.idleCpuMsPerSec, 1)} | ${fmt(r.ceiling)} | ${fmt(r.argon2CpuMs, 2)} | ` + ENDPOINTS.map((e) => `${fmt(r.runs[e].cpuMsPerReq, 2)} / ${fmt(r.runs[e].rps)} / ${r.runs[e].non2xx}<br>${r.runs[e].threadsMsPerReq ? `${fmt(r.runs[e].threadsMsPerReq.main, 2)} / ${fmt(r.runs[e].threadsMsPerReq.pool, 2)} / ${fmt(r.runs[e].threadsMsPerReq.other, 2)}` : ''}`).join(' | ') + ' |'),
     '',
+    ...(f.rounds.some((r) => r.sequentialLoginCpu)
+      ? [
+          'Logins one at a time (20, each followed by 300 ms for its fan-out; no queueing behind other logins): CPU ms per login by thread, the idle CPU of those seconds subtracted (JS thread / pools / other), and JS + other (all but argon2 and signing, which run on the pools):',
+          '',
+          '| round | side | JS / pools / other | JS + other |',
+          '|---|---|---|---:|',
+          ...f.rounds.map((r, i) => (r.sequentialLoginCpu ? `| ${i + 1} | ${r.side} | ${fmt(r.sequentialLoginCpu.main, 2)} / ${fmt(r.sequentialLoginCpu.pool, 2)} / ${fmt(r.sequentialLoginCpu.other, 2)} | ${fmt(r.sequentialLoginCpu.main + r.sequentialLoginCpu.other, 2)} |` : `| ${i + 1} | ${r.side} | – | – |`)),
+          ...(['A', 'B'] as const).filter((sd) => f.rounds.some((r) => r.side === sd && r.sequentialLoginCpu)).map((sd) => `\nMedian ${sd}: JS ${fmt(median(f.rounds.filter((r) => r.side === sd && r.sequentialLoginCpu).map((r) => r.sequentialLoginCpu!.main)), 2)} ms, JS + other ${fmt(median(f.rounds.filter((r) => r.side === sd && r.sequentialLoginCpu).map((r) => r.sequentialLoginCpu!.main + r.sequentialLoginCpu!.other)), 2)} ms per login.`),
+          '',
+        ]
+      : []),
     'PostgreSQL statements (every round trip of the server process, counted by bench/src/pg-count-hook.mjs and bucketed by what they touch; ' +
       'a transaction\'s BEGIN and COMMIT count with its statements): per request over each run (the fan-out and pollers of those seconds included), ' +
       'per login with logins one at a time (each followed by 300 ms for its fan-out; pollers not subtracted), and per second idle:',

@@ -8,6 +8,7 @@ import { counter, observedGauge } from '../metrics';
 import { SUBJECT_RE, isCloudEvent, type CloudEvent } from './envelope';
 import type { EventTransport } from './transport';
 import { isUuid } from '../formats';
+import { preparedQuery } from '../prepared';
 
 // Well under NATS' default 1 MiB max_payload, so an oversized event fails at enqueue time
 // (inside the caller's transaction) instead of blocking the relay.
@@ -27,23 +28,47 @@ const tables = <DB>(db: Kysely<DB> | Transaction<DB>) => db as unknown as Kysely
  */
 export async function enqueueEvents<DB>(db: Kysely<DB> | Transaction<DB>, schema: string, events: CloudEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const rows = events.map((event, i) => {
+  const rows = events.map((event) => {
     if (!isCloudEvent(event)) throw new Error('not a valid CloudEvent');
     if (!isUuid(event.id)) throw new Error(`event id must be a UUID: ${event.id}`);
     if (!SUBJECT_RE.test(event.type)) throw new Error(`event type is not a NATS subject: ${event.type}`);
     const payload = JSON.stringify(event);
     if (Buffer.byteLength(payload) > MAX_EVENT_BYTES) throw new Error(`event ${event.type} is too large`);
-    return {
-      id: event.id,
-      subject: event.type,
-      payload,
-      // All rows of one transaction share now(); a microsecond apart keeps their order in
-      // the relay, which publishes by created_at.
-      created_at: sql<Date>`now() + ${i}::int * interval '1 microsecond'`,
-    };
+    return { id: event.id, subject: event.type, payload };
   });
-  await tables(db).withSchema(schema).insertInto('outbox').values(rows).execute();
+  await enqueueQuery(schema, rows.length).run(tables(db), Object.fromEntries(rows.flatMap((r, i) => [[`id${i}`, r.id], [`subject${i}`, r.subject], [`payload${i}`, r.payload]])));
 }
+
+/**
+ * The outbox INSERT of `n` rows into `schema`, compiled once per schema and row count
+ * (prepared.ts): a transaction emits one or two events, and this ran at every one of them.
+ */
+function enqueueQuery(schema: string, n: number) {
+  const key = `${schema}/${n}`;
+  let q = enqueueQueries.get(key);
+  if (!q) {
+    q = preparedQuery((k: Kysely<PlatformTables>, p: Record<string, string>) =>
+      k
+        .withSchema(schema)
+        .insertInto('outbox')
+        .values(
+          Array.from({ length: n }, (_, i) => ({
+            id: p[`id${i}`]!,
+            subject: p[`subject${i}`]!,
+            payload: p[`payload${i}`]!,
+            // All rows of one transaction share now(); a microsecond apart keeps their order in
+            // the relay, which publishes by created_at.
+            created_at: sql<Date>`now() + ${i}::int * interval '1 microsecond'`,
+          })),
+        ),
+    );
+    // a few schemas, and row counts of a handful: bounded in practice; a burst of many events
+    // in one transaction is rare, so larger counts are not kept
+    if (n <= 16) enqueueQueries.set(key, q);
+  }
+  return q;
+}
+const enqueueQueries = new Map<string, ReturnType<typeof preparedQuery<PlatformTables, Record<string, string>, unknown>>>();
 
 /** Options for {@link createOutboxRelay}. */
 export interface OutboxRelayOptions<DB = unknown> {
@@ -96,6 +121,31 @@ export function createOutboxRelay<DB>(opts: OutboxRelayOptions<DB>): {
   const backoff = (n: number) => Math.min(5000, 100 * 2 ** Math.min(n, 10));
 
   /**
+   * The claim: one UPDATE that claims up to batchSize pending rows (`FOR UPDATE SKIP LOCKED`,
+   * oldest first) and marks them published, returning them ordered in SQL (created_at has
+   * microseconds, enqueueEvents spaces one transaction's rows a microsecond apart, a JS Date
+   * only milliseconds, and RETURNING has no order). The same statement at every pass (the
+   * relay runs after every commit that emits and polls every second): compiled once
+   * (prepared.ts).
+   */
+  const claimQuery = preparedQuery((k: Kysely<PlatformTables>) =>
+    k
+      .withSchema(schema)
+      .with('claimed', (qb) =>
+        qb
+          .updateTable('outbox')
+          .set({ published_at: sql`now()` })
+          .where('id', 'in', (eb) =>
+            eb.selectFrom('outbox').select('id').where('published_at', 'is', null).orderBy('created_at').limit(batchSize).forUpdate().skipLocked(),
+          )
+          .returning(['id', 'payload', 'created_at']),
+      )
+      .selectFrom('claimed')
+      .select(['id', 'payload'])
+      .orderBy('created_at'),
+  );
+
+  /**
    * One transaction, three round trips whatever the batch: BEGIN; one UPDATE that claims up to
    * batchSize pending rows (`FOR UPDATE SKIP LOCKED`, oldest first) and marks them published,
    * returning them; then, after publishing them in order, COMMIT. Marked before they are
@@ -107,21 +157,7 @@ export function createOutboxRelay<DB>(opts: OutboxRelayOptions<DB>): {
     const result = await db.transaction().execute(async (trx) => {
       // ordered in SQL: created_at has microseconds (enqueueEvents spaces one transaction's
       // rows a microsecond apart), a JS Date only milliseconds, and RETURNING has no order
-      const rows = await trx
-        .withSchema(schema)
-        .with('claimed', (qb) =>
-          qb
-            .updateTable('outbox')
-            .set({ published_at: sql`now()` })
-            .where('id', 'in', (eb) =>
-              eb.selectFrom('outbox').select('id').where('published_at', 'is', null).orderBy('created_at').limit(batchSize).forUpdate().skipLocked(),
-            )
-            .returning(['id', 'payload', 'created_at']),
-        )
-        .selectFrom('claimed')
-        .select(['id', 'payload'])
-        .orderBy('created_at')
-        .execute();
+      const rows = await claimQuery.run(trx, {});
       let published = 0;
       let failed = false;
       for (const row of rows) {

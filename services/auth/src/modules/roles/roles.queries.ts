@@ -1,6 +1,7 @@
 /** Custom roles of a tenant (inside `withTenant`: RLS scopes every query to it). */
 import { sql } from 'kysely';
-import type { RoleRow, Tx } from '../../db/schema';
+import { preparedQuery } from '@gatehouse/platform/prepared';
+import type { Db, RoleRow, Tx } from '../../db/schema';
 
 export type { RoleRow } from '../../db/schema';
 
@@ -68,13 +69,17 @@ export async function existingRoleNames(trx: Tx, names: readonly string[]): Prom
  * token issuer reads them afresh for every access token, see sessions.service).
  */
 export async function rolesAndPermissions(trx: Tx, userId: string): Promise<{ roles: string[]; permissions: string[] } | undefined> {
-  const row = await trx
+  const [row] = await rolesQuery.run(trx, { userId });
+  return row ? { roles: row.roles, permissions: row.permissions } : undefined;
+}
+
+// read at every login and token response: compiled once (platform/prepared.ts)
+const rolesQuery = preparedQuery((db: Db, p: { userId: string }) =>
+  db
     .selectFrom('users as u')
     .select([
       'u.roles',
       sql<string[]>`coalesce((select array_agg(distinct p order by p) from roles r, unnest(r.permissions) p where r.name = any(u.roles)), '{}')`.as('permissions'),
     ])
-    .where('u.id', '=', userId)
-    .executeTakeFirst();
-  return row ? { roles: row.roles, permissions: row.permissions } : undefined;
-}
+    .where('u.id', '=', p.userId),
+);

@@ -5,14 +5,18 @@
  * read its own tenant's settings ({@link findTenantSettings}).
  */
 import { sql } from 'kysely';
+import { preparedQuery } from '@gatehouse/platform/prepared';
 import type { Db, TenantRow, Tx } from '../../db/schema';
 
 export type { TenantRow } from '../../db/schema';
 
 /** The tenant with this id, any status. */
 export async function findTenantById(db: Db, id: string): Promise<TenantRow | undefined> {
-  return db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+  return (await byIdQuery.run(db, { id }))[0];
 }
+
+// read at every login (tenants.requireActive): compiled once (platform/prepared.ts)
+const byIdQuery = preparedQuery((db: Db, p: { id: string }) => db.selectFrom('tenants').selectAll().where('id', '=', p.id));
 
 /** The tenant with this slug, any status. */
 export async function findTenantBySlug(db: Db, slug: string): Promise<TenantRow | undefined> {

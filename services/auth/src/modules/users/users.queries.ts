@@ -1,6 +1,7 @@
 /** User rows. Every function takes the executor of a `withTenant` transaction: RLS scopes it. */
 import { sql } from 'kysely';
-import type { NewUser, Tx, UserRow, UserUpdate } from '../../db/schema';
+import { preparedQuery } from '@gatehouse/platform/prepared';
+import type { Db, NewUser, Tx, UserRow, UserUpdate } from '../../db/schema';
 
 export type { UserRow } from '../../db/schema';
 
@@ -17,16 +18,20 @@ export async function findUserById(trx: Tx, id: string): Promise<UserRow | undef
  * index condition (migration 0010).
  */
 export async function findUserByEmail(trx: Tx, email: string): Promise<UserRow | undefined> {
-  return trx.selectFrom('users').selectAll().where('email_key', '=', sql<string>`lower(${email}) collate "C"`).executeTakeFirst();
+  return (await byEmailQuery.run(trx, { email }))[0];
 }
+
+// the login's lookups, compiled once (platform/prepared.ts)
+const byEmailQuery = preparedQuery((db: Db, p: { email: string }) =>
+  db.selectFrom('users').selectAll().where('email_key', '=', sql<string>`lower(${p.email}) collate "C"`),
+);
+const byUsernameQuery = preparedQuery((db: Db, p: { username: string }) =>
+  db.selectFrom('users').selectAll().where('username_key', '=', sql<string>`lower(${p.username}) collate "C"`),
+);
 
 /** Case-insensitive lookup by username (`username_key`, as {@link findUserByEmail}). */
 export async function findUserByUsername(trx: Tx, username: string): Promise<UserRow | undefined> {
-  return trx
-    .selectFrom('users')
-    .selectAll()
-    .where('username_key', '=', sql<string>`lower(${username}) collate "C"`)
-    .executeTakeFirst();
+  return (await byUsernameQuery.run(trx, { username }))[0];
 }
 
 /** Inserts a user; a duplicate email or username raises a unique violation (23505). */
@@ -45,6 +50,15 @@ export async function updateUser(trx: Tx, id: string, set: UserUpdate): Promise<
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirst();
+}
+
+const lastLoginQuery = preparedQuery((db: Db, p: { id: string; at: Date }) =>
+  db.updateTable('users').set({ last_login_at: p.at, updated_at: sql<Date>`now()` }).where('id', '=', p.id).returningAll(),
+);
+
+/** Records a sign-in (`last_login_at`): {@link updateUser} for the login path, compiled once. */
+export async function setLastLogin(trx: Tx, id: string, at: Date): Promise<UserRow | undefined> {
+  return (await lastLoginQuery.run(trx, { id, at }))[0];
 }
 
 /** Deletes a user (sessions and tokens go with it by cascade); true when a row went. */

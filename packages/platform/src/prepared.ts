@@ -1,0 +1,107 @@
+/**
+ * Queries built and compiled by Kysely once, then executed with new values (issue 13: CPU per
+ * request). Kysely builds an operation tree, runs it through its parser and compiles it to SQL
+ * at every call; for the hot statements of login and refresh that was a large part of the
+ * event loop's work (a CPU profile of refresh: 12% of the JS thread in building and compiling
+ * its one CTE statement). The statement's text does not depend on the values, only its
+ * parameters do, so it is compiled once here and each call only swaps the parameters.
+ *
+ * How: the builder is called once with a stand-in object per value (`p.name`); Kysely puts
+ * each stand-in, as any value, into the compiled query's parameter list. A call then maps that
+ * list to the values given. The builder is still Kysely's typed builder (the same code as
+ * before, values read from `p`), on a Kysely instance of its own that compiles for PostgreSQL
+ * and never connects (Kysely's "splitting build and execute" pattern); PGlite's dialect uses
+ * the same compiler. Hand-written because Kysely has no placeholder API and no maintained
+ * package adds one for Kysely 0.29.
+ *
+ * Limits, checked when compiling: a value must go into the query as a parameter (used where
+ * Kysely would inline or transform it, it is not found in the parameter list: error), and its
+ * shape must not depend on the value (no `in` lists of varying length, no JS arithmetic on
+ * `p`'s members: do that before the call). `undefined` is refused at the call (Kysely would
+ * have left the column out, a different statement).
+ */
+import {
+  DummyDriver,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type Compilable,
+  type CompiledQuery,
+  type QueryResult,
+} from 'kysely';
+
+/** The stand-in of one value while the query is compiled. */
+class Slot {
+  constructor(readonly key: string) {}
+}
+
+/** A compiled query and how to fill its parameters: a value's key, or a constant of the query. */
+interface Plan<R> {
+  compiled: CompiledQuery<R>;
+  fill: Array<{ key: string } | { constant: unknown }>;
+}
+
+/** Something that executes a compiled query: a Kysely instance or transaction of any schema. */
+export interface QueryRunner {
+  executeQuery<R>(query: CompiledQuery<R>): Promise<QueryResult<R>>;
+}
+
+/**
+ * A query compiled once: `run(db, values)` executes it with `values` on `db` (a transaction
+ * or the pool) and returns the rows. `build` receives a Kysely instance of the schema's type
+ * (compiles only) and the stand-ins of the values.
+ */
+export function preparedQuery<DB, P extends Record<string, unknown>, R>(build: (db: Kysely<DB>, p: P) => Compilable<R>) {
+  let plan: Plan<R> | undefined;
+
+  function compile(): Plan<R> {
+    const cold = new Kysely<DB>({
+      dialect: {
+        createAdapter: () => new PostgresAdapter(),
+        createDriver: () => new DummyDriver(),
+        createIntrospector: (db) => new PostgresIntrospector(db),
+        createQueryCompiler: () => new PostgresQueryCompiler(),
+      },
+    });
+    const used = new Set<string>();
+    // the stand-ins: any member read of `p` gives the Slot of that key (a typed view of a
+    // Proxy; its members are only ever handed to Kysely as values)
+    const stand = new Proxy(
+      {},
+      {
+        get: (_t, key) => {
+          if (typeof key !== 'string') return undefined;
+          used.add(key);
+          return new Slot(key);
+        },
+      },
+    ) as P;
+    const compiled = build(cold, stand).compile();
+    const fill = compiled.parameters.map((v) => (v instanceof Slot ? { key: v.key } : { constant: v }));
+    for (const key of used) {
+      if (!fill.some((f) => 'key' in f && f.key === key)) throw new Error(`preparedQuery: value ${key} is not a parameter of the compiled query`);
+    }
+    return { compiled, fill };
+  }
+
+  return {
+    /** Executes the query with `values`; its rows. */
+    async run(db: QueryRunner, values: P): Promise<R[]> {
+      plan ??= compile();
+      const parameters = plan.fill.map((f) => {
+        if (!('key' in f)) return f.constant;
+        const v = values[f.key];
+        if (v === undefined) throw new Error(`preparedQuery: no value for ${f.key}`);
+        return v;
+      });
+      const result = await db.executeQuery<R>({ ...plan.compiled, parameters });
+      return result.rows;
+    },
+    /** The SQL text (tests, docs). */
+    sql(): string {
+      plan ??= compile();
+      return plan.compiled.sql;
+    },
+  };
+}
