@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
-import { fmt, freePort, http, load, root, spawnNode } from './lib';
+import { deleteStream, fmt, freePort, http, load, root, spawnNode } from './lib';
 
 const cpuMs = (pid: number): number => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -98,4 +98,5 @@ try {
 } finally {
   for (const s of servers) await s.stop();
   await receiver.close();
+  if (process.env.NATS_URL) for (let i = 0; i < servers.length; i++) await deleteStream(process.env.NATS_URL, `BENCHAB_${runId}_${i}`);
 }
