@@ -30,8 +30,14 @@ export function tracedRequestListener<H>(handler: H): H {
 export function querySpanLogger(_namespace: string): undefined {
   return undefined;
 }
-export function httpClientSpan(_method: string, _url: string): undefined {
+export function emitInRequestContext(_emitter: object, emit: () => boolean): boolean {
+  return emit();
+}
+export function forwardingHeaders(): undefined {
   return undefined;
+}
+export function withoutSpans<T>(fn: () => T): T {
+  return fn();
 }
 export function carriesTraceparent(_request: unknown): boolean {
   return false;

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyListenOptions, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault, type FastifyReply } from 'fastify';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server as NetServer, type ListenOptions, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -16,7 +16,8 @@ import type { Logger } from 'pino';
 import { AppError, isDependencyDown, problem, statusTitle, type FieldError } from './errors';
 import { createMetricsRegistry, histogram, observedGauge } from './metrics';
 import { GATEHOUSE_VERSION } from './version';
-import { nameServerSpan, serverSpansEnabled, tracedRequestListener } from './tracing';
+import { nameServerSpan, serverSpansEnabled } from './tracing';
+import { createTracedServer } from './traced-server';
 import swagger from '@fastify/swagger';
 import { unsafeCoercedInput, unsafeRequestInput } from './input';
 
@@ -214,18 +215,11 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     },
     ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     // Tracing on: the same server Fastify would make (lib/server.js), its request listener
-    // wrapped to open a SERVER span per request (tracing.ts says why not instrumentation-http).
-    // Tracing off: Fastify's own server, untouched.
+    // wrapped to open a SERVER span per request (traced-server.ts; tracing.ts says why not
+    // instrumentation-http). Tracing off: Fastify's own server, untouched.
     ...(serverSpansEnabled()
       ? {
-          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void, o: { http?: object; keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number }) => {
-            const server = createServer(o.http ?? {}, tracedRequestListener(handler));
-            if (o.keepAliveTimeout !== undefined) server.keepAliveTimeout = o.keepAliveTimeout;
-            if (o.requestTimeout !== undefined) server.requestTimeout = o.requestTimeout;
-            server.setTimeout(o.connectionTimeout ?? 0);
-            if (o.maxRequestsPerSocket) server.maxRequestsPerSocket = o.maxRequestsPerSocket;
-            return server;
-          },
+          serverFactory: createTracedServer,
         }
       : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();

@@ -11,16 +11,21 @@
  * METRICS_PORT and logs on stdout.
  *
  * Instrumented: HTTP in (each HTTP app's own SERVER span, `tracedRequestListener`, named after
- * the Fastify route by `nameServerSpan`) and out (node:http, fetch and @fastify/reply-from via
- * undici), database queries (Kysely's log hook, `querySpanLogger`, pg and PGlite alike), Redis
- * commands, and event publish/consume (`./tracing`, carried in each CloudEvent's traceparent).
+ * the Fastify route by `nameServerSpan`) and out (node:http, fetch via undici; the gateway's
+ * forwarding sends its SERVER span's traceparent and makes no span of its own,
+ * `forwardingHeaders`), database queries (Kysely's log hook, `querySpanLogger`, pg and PGlite
+ * alike), Redis commands (not the gateway's rate-limit counters, `withoutSpans`), and event
+ * publish/consume (`./tracing`, carried in each CloudEvent's traceparent).
  * Database and Redis calls are traced only inside a trace (a request, a consumed event): the
  * outbox relay's idle polling must not make a root trace a second.
  *
  * Kept cheap (the goal: within 10% of tracing off, bench/src/tracing.ts): the server and query
- * spans are Gatehouse's own (lean, no pool checkout or BEGIN/COMMIT spans; a simple
- * authenticated GET makes 4), Redis spans name the command only, outgoing HTTP only inside a
- * trace, probes untraced.
+ * spans are Gatehouse's own (lean, no pool checkout or BEGIN/COMMIT spans), a proxied request
+ * has no forwarding span, and a traced request's events re-enter its context through the
+ * server's own request and response classes (traced-server.ts), not `context.bind` on its
+ * emitters; an authenticated GET makes 3 spans (gateway SERVER, auth SERVER, one query),
+ * where it made 4 (6 with the rate limits on) until 2026-12-07. Redis spans name the command
+ * only, outgoing HTTP only inside a trace, probes untraced.
  * The production bundles keep the start-first order by code splitting (scripts/build.mjs).
  */
 import { register } from 'node:module';
@@ -66,7 +71,8 @@ export async function startTracing(env: Env, serviceName: string): Promise<boole
       // their server span from the HTTP apps themselves (tracing.ts, tracedRequestListener)
       new HttpInstrumentation({ disableIncomingRequestInstrumentation: true, requireParentforOutgoingSpans: true }),
       // fetch and undici; only inside a trace (readiness polls, JWKS refreshes make none); not
-      // the gateway's forwarding, which makes its own lean span (tracing.ts, httpClientSpan)
+      // the gateway's forwarding, which carries the gateway's SERVER span as its traceparent and
+      // needs no span between it and the service's (tracing.ts, forwardingHeaders)
       new UndiciInstrumentation({ requireParentforSpans: true, ignoreRequestHook: carriesTraceparent }),
       // the command name only: arguments (keys, values, rate-limit scripts) stay out of traces
       new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }),

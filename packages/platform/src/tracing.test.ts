@@ -7,13 +7,17 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PassThrough } from 'node:stream';
 import { sql } from 'kysely';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
-import { SpanKind } from '@opentelemetry/api';
+import { SpanKind, trace } from '@opentelemetry/api';
 import { createHttpApp, type HttpApp } from './http';
 import { createDatabase, type Database } from './db';
-import { enableServerSpans, withSpan } from './tracing';
+import { enableServerSpans, traceFields, withSpan, withoutSpans } from './tracing';
 import { eventually, testLogger } from './testing';
 
 const exporter = new InMemorySpanExporter();
@@ -21,6 +25,8 @@ const sdk = new NodeSDK({ serviceName: 'tracing-test', spanProcessors: [new Simp
 let db: Database;
 let app: HttpApp;
 let url: string;
+const finishedIn: string[] = [];
+const unfed: PassThrough[] = [];
 
 before(async () => {
   sdk.start();
@@ -31,6 +37,28 @@ before(async () => {
     const { id } = req.params as { id: string };
     const rows = await db.transaction(async (trx) => (await sql<{ id: string }>`select ${id}::text as id`.execute(trx)).rows);
     return { id: rows[0]?.id };
+  });
+  // a body Fastify reads from the request's events, and a hook run from the response's
+  // 'finish': both must run in the request's trace (traced-server.ts)
+  app.post('/things', async (req) => {
+    const { id } = req.body as { id: string };
+    const rows = (await sql<{ id: string }>`select ${id}::text as id`.execute(db.admin)).rows;
+    return { id: rows[0]?.id, untraced: withoutSpans(() => trace.getActiveSpan() === undefined) };
+  });
+  // a response written from outside the request's context (a stream fed by a timer started
+  // here, as the gateway's answer is fed by the upstream connection): its 'finish', which runs
+  // Fastify's onResponse hooks, still comes in the request's span
+  const feeding = setInterval(() => {
+    for (const stream of unfed.splice(0)) stream.end('streamed');
+  }, 20);
+  feeding.unref();
+  app.get('/streamed', async (_req, reply) => {
+    const stream = new PassThrough();
+    unfed.push(stream);
+    return reply.type('text/plain').send(stream);
+  });
+  app.addHook('onResponse', async (req) => {
+    finishedIn.push(`${req.method} ${traceFields().span_id}`);
   });
   url = await app.listen({ host: '127.0.0.1', port: 0 });
 });
@@ -105,4 +133,43 @@ test('a failing query inside a span is an error span under it', async () => {
   assert.ok(work && q, spans.map((s) => s.name).join(', '));
   assert.equal(parentId(q), spanId(work));
   assert.equal(q.status.code, 2, 'SpanStatusCode.ERROR');
+});
+
+test("a request's body events and its response's end run in its span, wherever they come from; withoutSpans leaves it", async () => {
+  exporter.reset();
+  finishedIn.length = 0;
+  // the body a moment after the headers, so that Node emits it from the socket's read, outside
+  // the request listener (a body in the headers' packet is read within it)
+  const body = JSON.stringify({ id: 'posted' });
+  const { port } = new URL(url);
+  const socket = connect(Number(port), '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(`POST /things HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+  await sleep(100);
+  socket.end(body);
+  let answer = '';
+  for await (const chunk of socket) answer += String(chunk);
+  assert.match(answer, /^HTTP\/1\.1 200 /);
+  assert.deepEqual(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)), { id: 'posted', untraced: true });
+  const server = await eventually(() => {
+    const s = exporter.getFinishedSpans().find((x) => x.kind === SpanKind.SERVER);
+    assert.ok(s, 'a server span');
+    return s;
+  });
+  assert.equal(server.name, 'POST /things');
+  const q = exporter.getFinishedSpans().find((s) => s.name === 'pg.query:SELECT');
+  assert.ok(q, 'the query after the body was read has a span');
+  assert.equal(parentId(q), spanId(server));
+  assert.ok(finishedIn.includes(`POST ${spanId(server)}`), `the onResponse hook ran in the server span: ${finishedIn.join(', ')}`);
+
+  exporter.reset();
+  finishedIn.length = 0;
+  const streamed = await fetch(`${url}/streamed`);
+  assert.equal(await streamed.text(), 'streamed');
+  const get = await eventually(() => {
+    const x = exporter.getFinishedSpans().find((y) => y.kind === SpanKind.SERVER);
+    assert.ok(x, 'a server span');
+    return x;
+  });
+  assert.deepEqual(finishedIn, [`GET ${spanId(get)}`], 'the onResponse hook of a response fed from elsewhere ran in its span');
 });

@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LogEvent } from 'kysely';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 
 const tracer = trace.getTracer('gatehouse');
 
@@ -114,15 +114,35 @@ const UNTRACED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** Where {@link tracedRequestListener} leaves a request's context on its request and response objects. */
+const REQUEST_CONTEXT = Symbol('gatehouse.traceContext');
+type Tagged = { [REQUEST_CONTEXT]?: Context };
+
+/**
+ * Runs `emit` (an emitter's own `emit` of one event) in the trace context of the request the
+ * emitter belongs to, if it is traced: the `emit` override of the HTTP server's request and
+ * response classes (traced-server.ts). Fastify resumes a request from events (the body's
+ * `end`, the response's `finish`) that Node emits from the socket's context, not the
+ * request's; re-entering the context once per event is what keeps its hooks and handlers
+ * (and their log lines' trace ids) in the request's trace. It replaces `context.bind` on the
+ * two emitters, which patched eight methods of each per request and wrapped every listener
+ * added in a bound function (with `Object.defineProperty`): the costliest piece of tracing
+ * in a CPU profile of a proxied GET (bench/results/2026-12-07-servers-tracing-run2.md).
+ */
+export function emitInRequestContext(emitter: object, emit: () => boolean): boolean {
+  const ctx = (emitter as Tagged)[REQUEST_CONTEXT];
+  return ctx === undefined ? emit() : context.with(ctx, emit);
+}
+
 /**
  * `handler` (a Fastify app's request listener) run in a SERVER span per request, continuing
  * the request's `traceparent`. Hand-written instead of @opentelemetry/instrumentation-http's
  * incoming side, the largest single instrumentation in a CPU profile of a proxied GET with
  * tracing on (it gathers a dozen attributes per request and patches every server's `emit`):
  * this span carries the stable-convention attributes a trace view needs (method, path, scheme,
- * route through {@link nameServerSpan}, status) and nothing else. The request and response
- * emitters are bound to the span's context so that Fastify, which resumes a request from their
- * events (the body's `end`, the response's `finish`), runs every hook and handler inside it.
+ * route through {@link nameServerSpan}, status) and nothing else. The span's context is left
+ * on the request and response objects, whose events re-enter it ({@link emitInRequestContext}:
+ * the server must be made with traced-server.ts's classes).
  */
 export function tracedRequestListener(handler: RequestListener): RequestListener {
   return (req, res) => {
@@ -139,52 +159,46 @@ export function tracedRequestListener(handler: RequestListener): RequestListener
       if (res.statusCode >= 500 || !res.writableFinished) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
     });
-    context.bind(ctx, req);
-    context.bind(ctx, res);
+    (req as Tagged)[REQUEST_CONTEXT] = ctx;
+    (res as Tagged)[REQUEST_CONTEXT] = ctx;
     context.with(ctx, handler, undefined, req, res);
   };
 }
 
-/** A CLIENT span of an outgoing HTTP request: its context's headers to send, and its end. */
-export interface HttpClientSpan {
-  /** `traceparent` (and `tracestate`) naming this span, for the outgoing request's headers */
-  headers: Record<string, string>;
-  /** ends the span with the response's status (none: the request failed) */
-  end(status?: number): void;
+/**
+ * The headers that carry the active span's context (`traceparent`, and `tracestate` if any)
+ * to a service the gateway forwards a request to, or undefined outside a recorded trace. The
+ * gateway's forwarding makes no CLIENT span of its own: the gateway's only work on a forwarded
+ * request is the forwarding, so its SERVER span already spans it (from the client's request to
+ * the service's answer) and the service's SERVER span is its direct child; a CLIENT span in
+ * between told nothing the two do not (its start, its end and its status are theirs), and it
+ * was a quarter of the spans of an authenticated GET. The request carries a `traceparent`,
+ * which tells the undici instrumentation to leave it alone ({@link carriesTraceparent}).
+ */
+export function forwardingHeaders(): Record<string, string> | undefined {
+  const active = context.active();
+  if (!trace.getSpan(active)?.isRecording()) return undefined;
+  const headers: Record<string, string> = {};
+  propagation.inject(active, headers);
+  return headers;
 }
 
 /**
- * A CLIENT span for the gateway's forwarding of a request to a service, or undefined outside a
- * trace. Hand-written for the same reason as {@link tracedRequestListener}: in a CPU profile of
- * a proxied GET, @opentelemetry/instrumentation-undici's span was among what tracing still cost
- * (it parses the URL and the headers of every request into a dozen attributes); this one sets
- * two. Its saving is not measured yet (docs/operations.md). The request carries
- * this span's `traceparent`, which also tells the undici instrumentation to leave it alone
- * ({@link carriesTraceparent}); other outgoing calls are still traced by it.
+ * Runs `fn` outside the active span (same context otherwise): Redis commands and queries it
+ * makes get no span of their own, their instrumentation needing a parent. For work done on
+ * every request whose span would say nothing a trace needs: the gateway's rate-limit counters
+ * (an EVALSHA per limit per request, two on an authenticated GET; a refusal shows as the 429
+ * of the request's own span).
  */
-export function httpClientSpan(method: string, url: string): HttpClientSpan | undefined {
+export function withoutSpans<T>(fn: () => T): T {
   const active = context.active();
-  if (!trace.getSpan(active)?.isRecording()) return undefined;
-  const span = tracer.startSpan(method, { kind: SpanKind.CLIENT, attributes: { 'http.request.method': method, 'url.full': url } }, active);
-  const headers: Record<string, string> = {};
-  propagation.inject(trace.setSpan(active, span), headers);
-  let ended = false; // reply-from can report a bad status as an error and still answer
-  return {
-    headers,
-    end(status) {
-      if (ended) return;
-      ended = true;
-      if (status === undefined || status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-      if (status !== undefined) span.setAttribute('http.response.status_code', status);
-      span.end();
-    },
-  };
+  return trace.getSpan(active) ? context.with(trace.deleteSpan(active), fn) : fn();
 }
 
 /**
  * For @opentelemetry/instrumentation-undici's `ignoreRequestHook`: an undici request (its
  * `headers` a flat name/value array or a raw header block) that already carries a
- * `traceparent` was traced by its caller ({@link httpClientSpan}) and needs no second span.
+ * `traceparent` is part of a trace its caller made (the gateway's forwarding, {@link forwardingHeaders}) and needs no span.
  */
 export function carriesTraceparent(request: { headers?: unknown }): boolean {
   const h = request.headers;

@@ -7,7 +7,7 @@
 import replyFrom, { type FastifyReplyFromOptions } from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sendProblem, type HttpApp } from '@gatehouse/platform';
-import { httpClientSpan } from '@gatehouse/platform/tracing';
+import { forwardingHeaders } from '@gatehouse/platform/tracing';
 import type { Limits } from '../limits/limits.hooks';
 import type { TenantResolver } from '../tenancy/tenancy.hooks';
 import type { TokenGuard } from '../tokens/tokens.service';
@@ -111,18 +111,17 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
         // the bytes as received (reply-from would JSON-encode a Buffer body of a JSON request)
         const body = Buffer.isBuffer(req.body) ? { body: req.body, contentType: req.headers['content-type'] ?? 'application/octet-stream' } : {};
         const target = `${base}${path}`;
-        // traced: the forwarding's own CLIENT span (until the service's response headers), whose
-        // traceparent goes to the service; not traced: undefined, nothing added
-        const span = httpClientSpan(req.method, target);
+        // traced: the gateway's SERVER span goes to the service as its parent (no CLIENT span of
+        // the forwarding: tracing.ts, forwardingHeaders); not traced: undefined, nothing added
+        const trace = forwardingHeaders();
         return reply.from(target, {
           ...body,
           rewriteRequestHeaders: (r, headers) => {
             const out = upstreamRequestHeaders(r as FastifyRequest, headers);
-            return (span ? Object.assign(out, span.headers) : out) as typeof headers;
+            return (trace ? Object.assign(out, trace) : out) as typeof headers;
           },
           rewriteHeaders: (headers) => clientResponseHeaders(headers, { keepCsp: route.gatewayToken === false }) as typeof headers,
           onResponse: (_r, rep, res) => {
-            span?.end(res.statusCode);
             void rep.send(res.stream);
           },
           // One immediate retry, on a new connection, only when the request cannot have been
@@ -130,7 +129,6 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
           retriesCount: 1,
           retryDelay: ({ err, res, attempt }) => (!res && attempt === 0 && retryOnFreshConnection(req.method, err) ? 1 : null),
           onError: (rep, { error }) => {
-            span?.end();
             const status = upstreamFailureStatus(error);
             req.log.warn({ err: error, area: route.area, status }, 'upstream request failed');
             const e = proxyErrors.upstreamUnavailable(route.area, status);

@@ -1,0 +1,102 @@
+/**
+ * Tracing's CPU per authenticated GET, before and after a change, under the same conditions:
+ * the bundled system (`cli/dist/main.js start`, after `npm run build` in both checkouts) of
+ * this checkout and of BENCH_BASE_ROOT, each with tracing off and on (exporting to a receiver
+ * that only counts), all four up at once, driven in turn in short slices (3 s, 32 connections),
+ * many rounds, the order reversed every other round; the medians of the server's CPU ms per
+ * request. Finer-grained than the tracing bench's 10 s runs one process after another, so
+ * load from other jobs falls on every variant alike. Not part of `npm run bench`:
+ *
+ *   BENCH_BASE_ROOT=/tmp/base DATABASE_URL=postgres://…/gh_x GATEHOUSE_SECRET=… REDIS_URL=… \
+ *   NATS_URL=… [BENCH_RATE_LIMITS=on] [BENCH_ROUNDS=8] node --import tsx bench/src/tracing-ab.ts
+ *
+ * Rate limits are off unless BENCH_RATE_LIMITS=on (then two Redis EVALSHAs per GET).
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
+import { deleteStream, fmt, freePort, http, load, root, spawnNode } from './lib';
+
+const cpuMs = (pid: number): number => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+};
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const baseRoot = process.env.BENCH_BASE_ROOT;
+if (!baseRoot) throw new Error('BENCH_BASE_ROOT: a built checkout of the code to compare with');
+const rounds = Number(process.env.BENCH_ROUNDS ?? 8);
+const limit = process.env.BENCH_RATE_LIMITS === 'on' ? '100000000' : '0';
+const receiver = await startOtlpReceiver({ sink: true });
+const variants = [
+  { name: 'before, off', cwd: baseRoot, on: false },
+  { name: 'before, on', cwd: baseRoot, on: true },
+  { name: 'after, on', cwd: root, on: true },
+  { name: 'after, off', cwd: root, on: false },
+];
+const runId = Date.now().toString(36);
+const servers: Array<{ name: string; pid: number; base: string; bearer: Record<string, string>; stop: () => Promise<void>; cpu: number[] }> = [];
+try {
+  for (const [i, v] of variants.entries()) {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const child = spawnNode(
+      'cli/dist/main.js',
+      ['start'],
+      {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DATABASE_URL: process.env.DATABASE_URL,
+        REDIS_URL: process.env.REDIS_URL,
+        NATS_URL: process.env.NATS_URL,
+        NATS_STREAM: `BENCHAB_${runId}_${i}`,
+        NATS_SUBJECT_PREFIX: `benchab${runId}x${i}`,
+        GATEHOUSE_SECRET: process.env.GATEHOUSE_SECRET,
+        PORT: String(port),
+        METRICS_PORT: '0',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        SHUTDOWN_DRAIN_SEC: '0',
+        RATE_LIMIT_IP_MAX: limit,
+        RATE_LIMIT_USER_MAX: limit,
+        RATE_LIMIT_CREDENTIALS_MAX: '0',
+        MAX_IN_FLIGHT_PER_IP: '0',
+        ...(v.on ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } : {}),
+      },
+      [],
+      v.cwd,
+    );
+    const api = http(base);
+    const stop = async () => {
+      await api.close();
+      await child.stop();
+    };
+    servers.push({ name: v.name, pid: child.proc.pid!, base, bearer: {}, stop, cpu: [] });
+    await child.ready(base);
+    const reg = await api.json('POST', '/api/v1/auth/register', { email: `bench-ab-${runId}-${i}@example.com`, password: 'bench password that is long enough' });
+    if (reg.status !== 201) throw new Error(`register failed: ${reg.status}`);
+    servers[i]!.bearer = { authorization: `Bearer ${reg.body.accessToken}` };
+    await load({ url: `${base}/api/v1/auth/me`, headers: servers[i]!.bearer, connections: 32, seconds: 2 }); // warm-up
+  }
+  const loads: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    loads.push(os.loadavg()[0]!);
+    for (const s of r % 2 ? [...servers].reverse() : servers) {
+      const before = cpuMs(s.pid);
+      const res = await load({ url: `${s.base}/api/v1/auth/me`, headers: s.bearer, connections: 32, seconds: 3 });
+      s.cpu.push((cpuMs(s.pid) - before) / Math.max(1, res.requests));
+    }
+  }
+  console.log(`rate limits ${limit === '0' ? 'off' : 'on'}; 1-minute load average per round: ${loads.map((x) => fmt(x, 1)).join(', ')}`);
+  for (const s of servers) console.log(`${s.name.padEnd(12)} median ${fmt(median(s.cpu), 3)} CPU ms/req; per slice ${s.cpu.map((x) => fmt(x, 2)).join(', ')}`);
+  const [bOff, bOn, aOn, aOff] = servers.map((s) => median(s.cpu)) as [number, number, number, number];
+  console.log(`tracing on vs off: before +${fmt(100 * (bOn / bOff - 1), 1)}%, after +${fmt(100 * (aOn / aOff - 1), 1)}%`);
+} finally {
+  for (const s of servers) await s.stop();
+  await receiver.close();
+  if (process.env.NATS_URL) for (let i = 0; i < servers.length; i++) await deleteStream(process.env.NATS_URL, `BENCHAB_${runId}_${i}`);
+}

@@ -1,0 +1,40 @@
+/**
+ * The HTTP server of an app when tracing is on (http.ts's `serverFactory`): the server Fastify
+ * would make (its lib/server.js), with its request listener wrapped in a SERVER span per
+ * request (tracing.ts, `tracedRequestListener`) and request and response classes whose events
+ * run in that request's trace context (`emitInRequestContext`). Kept apart from tracing.ts,
+ * which is loaded before the SDK starts and so must not import node:http (scripts/bundle.mjs).
+ */
+import { createServer, IncomingMessage, ServerResponse, type Server } from 'node:http';
+import { emitInRequestContext, tracedRequestListener } from './tracing';
+
+class TracedIncomingMessage extends IncomingMessage {
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    return emitInRequestContext(this, () => super.emit(event, ...args));
+  }
+}
+
+class TracedServerResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    return emitInRequestContext(this, () => super.emit(event, ...args));
+  }
+}
+
+/** Fastify's server options as its `serverFactory` receives them (the ones applied here). */
+export interface FactoryOptions {
+  http?: object;
+  keepAliveTimeout?: number;
+  requestTimeout?: number;
+  connectionTimeout?: number;
+  maxRequestsPerSocket?: number;
+}
+
+/** `serverFactory` for Fastify when tracing is on. */
+export function createTracedServer(handler: (req: IncomingMessage, res: ServerResponse) => void, o: FactoryOptions): Server {
+  const server = createServer({ ...o.http, IncomingMessage: TracedIncomingMessage, ServerResponse: TracedServerResponse }, tracedRequestListener(handler));
+  if (o.keepAliveTimeout !== undefined) server.keepAliveTimeout = o.keepAliveTimeout;
+  if (o.requestTimeout !== undefined) server.requestTimeout = o.requestTimeout;
+  server.setTimeout(o.connectionTimeout ?? 0);
+  if (o.maxRequestsPerSocket) server.maxRequestsPerSocket = o.maxRequestsPerSocket;
+  return server;
+}
