@@ -9,6 +9,8 @@
  * interleaved, and measures RSS 5 s after ready, then authenticated `GET /api/v1/auth/me`
  * (32 connections) and `POST /api/v1/auth/login` (8): req/s, the server process' CPU per
  * request (user + system, every thread), peak RSS sampled every 250 ms. Medians per variant.
+ * With BENCH_BASE_ROOT (a built checkout of another commit) each variant runs there too, just
+ * before this checkout's in each round (`base:<variant>`), for an A/B in one run.
  */
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -49,22 +51,27 @@ async function measured(pid: number, run: () => Promise<LoadResult>): Promise<Lo
 
 export async function measureHeap(env: Record<string, string | undefined>, seconds: number): Promise<HeapFigures> {
   if (!existsSync(path.join(root, 'cli/dist/main.js'))) throw new Error('BENCH_ONLY=heap runs the production bundle: npm run build first');
-  const variants = (process.env.BENCH_HEAP_VARIANTS ?? 'default,16,8').split(',').map((v) => v.trim());
+  const baseRoot = process.env.BENCH_BASE_ROOT;
+  if (baseRoot && !existsSync(path.join(baseRoot, 'cli/dist/main.js'))) throw new Error(`BENCH_BASE_ROOT=${baseRoot}: npm run build there first`);
+  const flagsOf = (process.env.BENCH_HEAP_VARIANTS ?? 'default,16,8').split(',').map((v) => v.trim());
+  const variants = flagsOf.flatMap((v) => (baseRoot ? [`base:${v}`, v] : [v]));
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const runs: HeapRun[] = [];
   for (let round = 1; round <= rounds; round++) {
     for (const variant of variants) {
       const port = await freePort();
       const base = `http://127.0.0.1:${port}`;
-      const flags = variant === 'default' ? [] : [`--max-semi-space-size=${variant}`];
-      const child = spawnNode('cli/dist/main.js', ['start'], { ...env, PORT: String(port), METRICS_PORT: '0', LOG_LEVEL: 'warn' }, flags);
+      const size = variant.replace(/^base:/, '');
+      const flags = size === 'default' ? [] : [`--max-semi-space-size=${size}`];
+      const cwd = variant.startsWith('base:') ? baseRoot! : root;
+      const child = spawnNode('cli/dist/main.js', ['start'], { ...env, PORT: String(port), METRICS_PORT: '0', LOG_LEVEL: 'warn' }, flags, cwd);
       const api = http(base);
       try {
         await child.ready(base);
         const pid = child.proc.pid!;
         await sleep(5000);
         const idleRssMiB = rssMiB(pid);
-        const email = `bench-heap-${variant}-${round}-${Date.now()}@example.com`;
+        const email = `bench-heap-${variant.replace(":", "-")}-${round}-${Date.now()}@example.com`;
         const reg = await api.json('POST', '/api/v1/auth/register', { email, password: PASSWORD });
         if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
         const bearer = { authorization: `Bearer ${reg.body.accessToken}` };
@@ -101,7 +108,8 @@ export async function measureHeap(env: Record<string, string | undefined>, secon
 }
 
 export function heapMarkdown(h: HeapFigures): string {
-  const name = (v: string) => (v === 'default' ? 'default (no flag)' : `--max-semi-space-size=${v}`);
+  const flag = (v: string) => (v === 'default' ? 'default (no flag)' : `--max-semi-space-size=${v}`);
+  const name = (v: string) => (v.startsWith('base:') ? `${flag(v.slice(5))}, base` : flag(v));
   const d = h.median[h.variants[0]!]!;
   const rel = (x: number, y: number) => `${x >= y ? '+' : '−'}${fmt((Math.abs(x - y) / y) * 100, 1)}%`;
   const lines = [

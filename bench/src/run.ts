@@ -101,7 +101,7 @@ async function main() {
       report.loadAfter = os.loadavg();
       const m = report.machine as ReturnType<typeof machine>;
       const la = (x: number[]) => x.map((v) => v.toFixed(1)).join(' / ');
-      const head = `# Young generation size vs memory and CPU ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback (load average 1/5/15 min before ${la(report.load as number[])}, after ${la(report.loadAfter as number[])}). The bundled \`node cli/dist/main.js start\` per variant, rounds interleaved, medians; each run ${SECONDS} s. Rate limits: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(', ')}. \`npm run build && BENCH_ONLY=heap npm run bench\`.\n\n`;
+      const head = `# Young generation size vs memory and CPU ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback (load average 1/5/15 min before ${la(report.load as number[])}, after ${la(report.loadAfter as number[])}). The bundled \`node cli/dist/main.js start\` per variant, rounds interleaved, medians; each run ${SECONDS} s. Rate limits: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(', ')}. \`npm run build && BENCH_ONLY=heap [BENCH_HEAP_VARIANTS=…] [BENCH_BASE_ROOT=<built checkout>] npm run bench\`${process.env.BENCH_BASE_ROOT ? `; \`base\`: the checkout at ${process.env.BENCH_BASE_ROOT}` : ''}.\n\n`;
       await writeDated(report, 'heap', head + heapMarkdown(heap));
     } finally {
       await rm(dataDir, { recursive: true, force: true });

@@ -11,7 +11,6 @@ import http2 from 'node:http2';
 import { create, toBinary, type DescFile, type DescService } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, createContextKey, type ConnectRouter, type HandlerContext, type Interceptor, type ServiceImpl } from '@connectrpc/connect';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import { Health, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from '@gatehouse/contracts/gen/grpc/health/v1/health_pb';
@@ -253,14 +252,34 @@ export async function startGrpcServer(o: {
     }
   };
   const stopping = new AbortController();
-  const handler = connectNodeAdapter({
-    interceptors: [authenticate],
-    routes: (router) => {
-      registerHealth(router, new Set(services.map((s) => s.typeName)), () => !stopping.signal.aborted && (o.serving?.() ?? true), stopping.signal);
-      registerReflection(router, services);
-      for (const r of o.registrations) for (const { desc, impl } of r.services) router.service(desc, impl as never); // typed where made (grpcService)
-    },
-  });
+  // Connect's Node adapter (with its HTTP/2 and compression code) is imported on the first
+  // call, not at start: a process nobody calls over gRPC never loads it (issue 13, memory).
+  type Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+  let adapter: Promise<Handler> | undefined;
+  const load = () =>
+    (adapter ??= import('@connectrpc/connect-node').then(({ connectNodeAdapter }) =>
+      connectNodeAdapter({
+        interceptors: [authenticate],
+        routes: (router) => {
+          registerHealth(router, new Set(services.map((s) => s.typeName)), () => !stopping.signal.aborted && (o.serving?.() ?? true), stopping.signal);
+          registerReflection(router, services);
+          for (const r of o.registrations) for (const { desc, impl } of r.services) router.service(desc, impl as never); // typed where made (grpcService)
+        },
+      }),
+    ));
+  const handler: Handler = (req, res) => {
+    load().then(
+      (handle) => handle(req, res),
+      (err: unknown) => {
+        // the package could not be loaded (a broken install): HTTP 503, which gRPC clients read as UNAVAILABLE
+        adapter = undefined;
+        o.logger.error({ err }, 'gRPC: @connectrpc/connect-node could not be loaded');
+        if (res.headersSent) return res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '5' });
+        res.end(JSON.stringify({ type: 'urn:gatehouse:problem:grpc_unavailable', title: 'Service Unavailable', status: 503, code: 'grpc_unavailable', detail: 'The gRPC server could not load its protocol adapter.' }));
+      },
+    );
+  };
   const server = http2.createServer(handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (s) => {

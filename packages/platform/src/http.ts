@@ -20,6 +20,7 @@ import { nameServerSpan, serverSpansEnabled } from './tracing';
 import { createTracedServer } from './traced-server';
 import swagger from '@fastify/swagger';
 import { unsafeCoercedInput, unsafeRequestInput } from './input';
+import { bindDeferredSchemas, deferredCompilers } from './schema-compilers';
 
 export type HttpApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -177,6 +178,8 @@ export function listenOptions(host: string, port: number, reusePort = false): Fa
 /** Creates a Fastify app with the platform's conventions. */
 export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   const limits = { ...SERVICE_SERVER_LIMITS, ...opts.server };
+  // each route's validators and serializers compile on its first request (schema-compilers.ts)
+  const deferred = deferredCompilers();
   const app = Fastify({
     loggerInstance: opts.logger.child({ service: opts.name }) as FastifyBaseLogger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
@@ -214,6 +217,7 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
       return sendProblem(reply, status, status === 500 ? 'internal_error' : 'bad_request', status === 414 ? 'A path segment is too long.' : status === 500 ? 'Something went wrong on our side.' : 'The URL is not valid.');
     },
     ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    schemaController: { compilersFactory: deferred.compilersFactory },
     // Tracing on: the same server Fastify would make (lib/server.js), its request listener
     // wrapped to open a SERVER span per request (traced-server.ts; tracing.ts says why not
     // instrumentation-http). Tracing off: Fastify's own server, untouched.
@@ -223,6 +227,8 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
         }
       : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  bindDeferredSchemas(app, deferred);
 
   const registry = opts.registry ?? createMetricsRegistry();
   // `route` is the route pattern (or `unmatched`), never the raw URL: a bounded label

@@ -35,6 +35,8 @@ async function create(config: Config, shared: SharedDeps): Promise<ServiceInstan
           throw new Error(`GATEHOUSE_ADMIN_EMAIL/GATEHOUSE_ADMIN_PASSWORD could not be used: ${detail ?? (err as Error).message}`, { cause: err });
         }
       }
+      // requests may come from here on: their argon2 work goes to the worker threads
+      d.hasher.useWorkers();
       const app = await buildApp(d);
       let started = false;
       return {

@@ -70,7 +70,7 @@ export function createAdminUserService(deps: AdminUserServiceDeps) {
       if (roles.includes('superadmin') && !actor.roles.includes('superadmin')) throw adminUserErrors.superadminOnly();
       let passwordHash: string | null = null;
       if (input.password !== undefined) {
-        checkPasswordPolicy(input.password, { minLength: passwordMinLength(tenant), email, username: input.username });
+        await checkPasswordPolicy(input.password, { minLength: passwordMinLength(tenant), email, username: input.username });
         passwordHash = await hasher.hash(input.password);
       }
       let created: { row: UserRow; token?: string };

@@ -61,7 +61,7 @@ export function createAuthFlows(deps: AuthServiceDeps) {
       const tenant = await tenants.requireActive(tenantId);
       assertSelfRegistration(tenant);
       const email = input.email.trim();
-      checkPasswordPolicy(input.password, { minLength: passwordMinLength(tenant), email, username: input.username });
+      await checkPasswordPolicy(input.password, { minLength: passwordMinLength(tenant), email, username: input.username });
       const passwordHash = await hasher.hash(input.password);
       let created: { user: UserRow; issued: Awaited<ReturnType<SessionService['issue']>>; verifyToken: string; current: CurrentRoles };
       try {

@@ -4,16 +4,28 @@
  * common-password blocklist or equal to the email, its local part or the username.
  * Length counts Unicode code points of the NFC form, the same form that is hashed.
  */
-import { dictionary } from '@zxcvbn-ts/language-common';
+import { AppError } from '@gatehouse/platform/errors';
 import { passwordErrors } from './passwords.errors';
 
 export const PASSWORD_MAX_LENGTH = 256;
 
-let blocklist: Set<string> | undefined;
+let blocklist: Promise<Set<string>> | undefined;
 
-/** The 49k most common passwords of @zxcvbn-ts/language-common, lower-cased, loaded once. */
-function commonPasswords(): Set<string> {
-  blocklist ??= new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase()));
+/**
+ * The 49k most common passwords of @zxcvbn-ts/language-common, lower-cased, loaded once, on
+ * the first password set (registration, an admin's or a tenant's new account), not when the
+ * service starts: the package decompresses all of its dictionaries as it loads (~3 MB of heap,
+ * the Set ~4 MB more), which a process that only logs people in never needs (issue 13).
+ * A package that cannot be loaded answers 503 `service_unavailable`, and the next call tries again.
+ */
+function commonPasswords(): Promise<Set<string>> {
+  blocklist ??= import('@zxcvbn-ts/language-common').then(
+    ({ dictionary }) => new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase())),
+    (err: unknown) => {
+      blocklist = undefined;
+      throw new AppError('service_unavailable', 503, { detail: 'The password policy could not be loaded; try again shortly.', headers: { 'retry-after': '5' }, cause: err });
+    },
+  );
   return blocklist;
 }
 
@@ -23,13 +35,13 @@ export function normalizePassword(password: string): string {
 }
 
 /** Throws 400 `weak_password` with a detail naming the rule the password breaks. */
-export function checkPasswordPolicy(password: string, opts: { minLength: number; email?: string; username?: string | null }): void {
+export async function checkPasswordPolicy(password: string, opts: { minLength: number; email?: string; username?: string | null }): Promise<void> {
   const pw = normalizePassword(password);
   const length = [...pw].length;
   if (length < opts.minLength) throw passwordErrors.weak(`The password must be at least ${opts.minLength} characters long.`);
   if (length > PASSWORD_MAX_LENGTH) throw passwordErrors.weak(`The password must be at most ${PASSWORD_MAX_LENGTH} characters long.`);
   const lower = pw.toLowerCase();
-  if (commonPasswords().has(lower)) throw passwordErrors.weak('The password is on the list of commonly used passwords.');
+  if ((await commonPasswords()).has(lower)) throw passwordErrors.weak('The password is on the list of commonly used passwords.');
   if (opts.email) {
     const email = opts.email.normalize('NFC').toLowerCase();
     const local = email.split('@')[0] ?? '';

@@ -8,7 +8,7 @@
  * of logins is shed with 503 `overloaded` + Retry-After instead of queueing without end
  * (each waiting request holding on to time, memory and, around it, database work).
  */
-import { parseOptions, type Options } from '@node-rs/argon2';
+import { hash as argon2HashInProcess, parseOptions, verify as argon2VerifyInProcess, type Options } from '@node-rs/argon2';
 // bcryptjs (pure JS) only verifies hashes imported from other systems, once per user before
 // the re-hash; @node-rs/bcrypt 2.x ships a lock-breaking set of platform packages (npm ci fails).
 import bcrypt from 'bcryptjs';
@@ -41,9 +41,15 @@ export function createPasswordHasher(
   /** One argon2 operation as a trace span. */
   const traced = <T>(op: string, fn: () => Promise<T>): Promise<T> => withSpan(`argon2 ${op}`, { 'gatehouse.argon2.memory_kib': params.memoryCost }, fn);
 
-  // every argon2 call runs whole in a worker thread (argon2.pool.ts), off the event loop
-  const argon2Hash = (password: string, o: Options) => argon2Pool().hash(password, o);
-  const argon2Verify = (stored: string, password: string) => argon2Pool().verify(stored, password);
+  // Once serving, every argon2 call runs whole in a worker thread (argon2.pool.ts), off the
+  // event loop. Before that (the dummy hash and the superadmin at start, CLI commands) it runs
+  // through @node-rs/argon2's own promise functions (libuv's pool): the ~3 ms of synchronous
+  // work each holds up no request there, and a process that has not verified a password since
+  // it started holds no worker thread (an idle worker with argon2's memory is ~15 MiB of RSS,
+  // bench/results/2026-12-07-servers-heap-idle.md).
+  let workers = false;
+  const argon2Hash = (password: string, o: Options) => (workers ? argon2Pool().hash(password, o) : argon2HashInProcess(password, o));
+  const argon2Verify = (stored: string, password: string) => (workers ? argon2Pool().verify(stored, password) : argon2VerifyInProcess(stored, password));
 
   function hashPassword(password: string): Promise<string> {
     return queue.run(() => traced('hash', () => argon2Hash(normalizePassword(password), options)));
@@ -78,6 +84,11 @@ export function createPasswordHasher(
 
     async start(): Promise<void> {
       dummy ??= await hashPassword(randomToken(16));
+    },
+
+    /** From now on argon2 runs on the worker threads (the service is about to take requests). */
+    useWorkers(): void {
+      workers = true;
     },
 
     /** True when `password` matches `stored`; false for a mismatch or an unreadable hash. */

@@ -151,7 +151,7 @@ export function createRecoveryService(deps: RecoveryServiceDeps) {
         throw recoveryErrors.invalidToken();
       }
       await throttle.limit('reset', tenant.id, user.id, 10, 3600);
-      checkPasswordPolicy(newPassword, { minLength: passwordMinLength(tenant), email: user.email, username: user.username });
+      await checkPasswordPolicy(newPassword, { minLength: passwordMinLength(tenant), email: user.email, username: user.username });
       const passwordHash = await hasher.hash(newPassword);
       const done = await db.withTenant(tenant.id, async (trx, emit) => {
         const userId = await consumeOneTimeToken(trx, hash, 'reset_password');
@@ -218,7 +218,7 @@ export function createRecoveryService(deps: RecoveryServiceDeps) {
         throw recoveryErrors.invalidCredentials();
       }
       await throttle.succeed(reservation);
-      checkPasswordPolicy(input.newPassword, { minLength: passwordMinLength(tenant), email: user.email, username: user.username });
+      await checkPasswordPolicy(input.newPassword, { minLength: passwordMinLength(tenant), email: user.email, username: user.username });
       const passwordHash = await hasher.hash(input.newPassword);
       await db.withTenant(tenant.id, async (trx, emit) => {
         await updateUser(trx, user.id, { password_hash: passwordHash });

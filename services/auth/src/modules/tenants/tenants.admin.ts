@@ -132,7 +132,7 @@ export function createTenantAdmin(deps: TenantAdminDeps) {
       const admin = input.admin;
       let passwordHash: string | undefined;
       if (admin) {
-        checkPasswordPolicy(admin.password, { minLength: passwordMinLength({ settings }), email: admin.email, username: admin.username });
+        await checkPasswordPolicy(admin.password, { minLength: passwordMinLength({ settings }), email: admin.email, username: admin.username });
         passwordHash = await hasher.hash(admin.password);
       }
       const id = randomUUID();

@@ -105,7 +105,7 @@ export async function createUserAccount(
   input: NewAccount,
 ): Promise<User> {
   const tenant = await deps.tenants.requireActive(input.tenantId);
-  checkPasswordPolicy(input.password, { minLength: passwordMinLength(tenant), email: input.email, username: input.username });
+  await checkPasswordPolicy(input.password, { minLength: passwordMinLength(tenant), email: input.email, username: input.username });
   const passwordHash = await deps.hasher.hash(input.password);
   let row: UserRow;
   try {
