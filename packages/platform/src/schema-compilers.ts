@@ -3,7 +3,7 @@
  * memory and start-up). Fastify compiles, at `ready`, an ajv validator for every request part
  * and a fast-json-stringify serializer for every response status of every route: in the
  * all-in-one process (four apps, ~130 routes) that was ~1 s of a restart and the generated code
- * of routes most deployments never call stayed in the heap (bench/results/2026-12-07-servers-heap-idle.md).
+ * of routes most deployments never call stayed in the heap (bench/results/2026-12-07-servers-heap-run3.md).
  *
  * These are Fastify's own default compilers (@fastify/ajv-compiler, @fastify/fast-json-stringify-compiler,
  * with the app's ajv and serializer options), each compiled schema wrapped in a function that

@@ -46,7 +46,7 @@ export function createPasswordHasher(
   // through @node-rs/argon2's own promise functions (libuv's pool): the ~3 ms of synchronous
   // work each holds up no request there, and a process that has not verified a password since
   // it started holds no worker thread (an idle worker with argon2's memory is ~15 MiB of RSS,
-  // bench/results/2026-12-07-servers-heap-idle.md).
+  // bench/results/2026-12-07-servers-heap-run3.md).
   let workers = false;
   const argon2Hash = (password: string, o: Options) => (workers ? argon2Pool().hash(password, o) : argon2HashInProcess(password, o));
   const argon2Verify = (stored: string, password: string) => (workers ? argon2Pool().verify(stored, password) : argon2VerifyInProcess(stored, password));
