@@ -175,13 +175,10 @@ async function main() {
       ? await measureRlsVariants(process.env.DATABASE_URL, { rounds: Number(process.env.BENCH_ROUNDS ?? 30), block: Number(process.env.BENCH_TX ?? 300) / 3 })
       : undefined;
     report.rlsVariants = variants;
-    const dir = path.join(root, 'bench', 'results');
-    await mkdir(dir, { recursive: true });
-    const name = `${String(report.date).slice(0, 10)}-${mode}-rls${process.env.BENCH_RUN ? `-${process.env.BENCH_RUN}` : ''}`;
-    await writeFile(path.join(dir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
     const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
     const head = `# RLS cost per transaction ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; shared with other jobs. \`BENCH_ONLY=rls BENCH_BASE_ROOT=<checkout of the base> [BENCH_RLS_VARIANTS=1] npm run bench\` (BENCH_ROUNDS, BENCH_TX).\n\n`;
-    await writeFile(path.join(dir, `${name}.md`), head + rlsMarkdown(rls) + (variants ? `\n## Variants on plain node-postgres\n\n${rlsVariantsMarkdown(variants)}` : ''));
+    // a second run of a day is -runN beside the first, never over it (its hand-written reading)
+    await writeDated(report, 'rls', head + rlsMarkdown(rls) + (variants ? `\n## Variants on plain node-postgres\n\n${rlsVariantsMarkdown(variants)}` : ''));
     console.log(rlsMarkdown(rls));
     if (variants) console.log(rlsVariantsMarkdown(variants));
     return;
