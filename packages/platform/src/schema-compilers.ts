@@ -53,11 +53,15 @@ export function deferredCompilers() {
         if (name) throw new Error(`${route.method} ${route.url}: header schema property "${name}" must be lower-case`);
       }
       let real: Validate | undefined;
-      const now = () => (real ??= compile(route));
+      const now = (): Validate => {
+        if (real) return real;
+        real = compile(route);
+        pending.delete(now); // compiled: no longer pending (a schema that fails stays pending)
+        return real;
+      };
       pending.add(now);
       const validate: Validate = (data, cxt) => {
         const fn = now();
-        pending.delete(now);
         const result = fn.schemaEnv ? fn(data, cxt) : fn(data);
         validate.errors = fn.errors;
         return result;
@@ -75,13 +79,14 @@ export function deferredCompilers() {
     const compile = (route: RouteSchema) => factory(externalSchemas, serializerOptions)(route);
     return (route: RouteSchema) => {
       let real: ((data: unknown) => string) | undefined;
-      const now = () => (real ??= compile(route));
-      pending.add(now);
-      return (data: unknown) => {
-        const fn = now();
-        pending.delete(now);
-        return fn(data);
+      const now = (): ((data: unknown) => string) => {
+        if (real) return real;
+        real = compile(route);
+        pending.delete(now); // compiled: no longer pending (a schema that fails stays pending)
+        return real;
       };
+      pending.add(now);
+      return (data: unknown) => now()(data);
     };
   };
 
@@ -100,9 +105,6 @@ export function compileDeferredSchemas(app: FastifyInstance): number {
   const pending = pendingByApp.get(app);
   if (!pending) return 0;
   const all = [...pending];
-  for (const compile of all) {
-    compile();
-    pending.delete(compile);
-  }
+  for (const compile of all) compile();
   return all.length;
 }
