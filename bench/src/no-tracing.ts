@@ -30,9 +30,10 @@ export function tracedRequestListener<H>(handler: H): H {
 export function querySpanLogger(_namespace: string): undefined {
   return undefined;
 }
-export function emitInRequestContext(_emitter: object, emit: () => boolean): boolean {
-  return emit();
+export function requestEventContext(_emitter: unknown, _event: unknown): undefined {
+  return undefined;
 }
+export function endServerSpan(_res: unknown): void {}
 export function forwardingHeaders(): undefined {
   return undefined;
 }

@@ -2,21 +2,27 @@
  * The HTTP server of an app when tracing is on (http.ts's `serverFactory`): the server Fastify
  * would make (its lib/server.js), with its request listener wrapped in a SERVER span per
  * request (tracing.ts, `tracedRequestListener`) and request and response classes whose events
- * run in that request's trace context (`emitInRequestContext`). Kept apart from tracing.ts,
- * which is loaded before the SDK starts and so must not import node:http (scripts/bundle.mjs).
+ * run in that request's trace context (`requestEventContext`) and whose `close` ends the span
+ * (`endServerSpan`). Kept apart from tracing.ts, which is loaded before the SDK starts and so
+ * must not import node:http (scripts/bundle.mjs).
  */
 import { createServer, IncomingMessage, ServerResponse, type Server } from 'node:http';
-import { emitInRequestContext, tracedRequestListener } from './tracing';
+import { context } from '@opentelemetry/api';
+import { endServerSpan, requestEventContext, tracedRequestListener } from './tracing';
 
 class TracedIncomingMessage extends IncomingMessage {
   override emit(event: string | symbol, ...args: unknown[]): boolean {
-    return emitInRequestContext(this, () => super.emit(event, ...args));
+    const ctx = requestEventContext(this, event);
+    return ctx === undefined ? super.emit(event, ...args) : context.with(ctx, () => super.emit(event, ...args));
   }
 }
 
 class TracedServerResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
   override emit(event: string | symbol, ...args: unknown[]): boolean {
-    return emitInRequestContext(this, () => super.emit(event, ...args));
+    const ctx = requestEventContext(this, event);
+    const listened = ctx === undefined ? super.emit(event, ...args) : context.with(ctx, () => super.emit(event, ...args));
+    if (event === 'close') endServerSpan(this);
+    return listened;
   }
 }
 

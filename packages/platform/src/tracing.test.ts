@@ -17,7 +17,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@o
 import { SpanKind, trace } from '@opentelemetry/api';
 import { createHttpApp, type HttpApp } from './http';
 import { createDatabase, type Database } from './db';
-import { enableServerSpans, traceFields, withSpan, withoutSpans } from './tracing';
+import { carriesTraceparent, enableServerSpans, traceFields, withSpan, withoutSpans } from './tracing';
 import { eventually, testLogger } from './testing';
 
 const exporter = new InMemorySpanExporter();
@@ -56,6 +56,11 @@ before(async () => {
     const stream = new PassThrough();
     unfed.push(stream);
     return reply.type('text/plain').send(stream);
+  });
+  // answers after the client has gone: its span must still end, as an error
+  app.get('/slow', async () => {
+    await sleep(150);
+    return { late: true };
   });
   app.addHook('onResponse', async (req) => {
     finishedIn.push(`${req.method} ${traceFields().span_id}`);
@@ -172,4 +177,46 @@ test("a request's body events and its response's end run in its span, wherever t
     return x;
   });
   assert.deepEqual(finishedIn, [`GET ${spanId(get)}`], 'the onResponse hook of a response fed from elsewhere ran in its span');
+});
+
+test("a response its client left before the answer still ends its span, as an error; each request's span ends once", async () => {
+  exporter.reset();
+  const { port } = new URL(url);
+  const socket = connect(Number(port), '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+  await sleep(30);
+  socket.destroy();
+  const server = await eventually(() => {
+    const s = exporter.getFinishedSpans().find((x) => x.kind === SpanKind.SERVER);
+    assert.ok(s, 'a server span');
+    return s;
+  });
+  assert.equal(server.name, 'GET /slow');
+  assert.equal(server.status.code, 2, 'SpanStatusCode.ERROR: the response never finished');
+  // two requests on one kept-alive connection: two spans, each ended once
+  exporter.reset();
+  const a = await fetch(`${url}/things/a`);
+  const b = await fetch(`${url}/things/b`);
+  assert.deepEqual([a.status, b.status], [200, 200]);
+  await a.text();
+  await b.text();
+  await sleep(300); // /slow's late answer closes too, and must not end a span twice
+  const servers = await eventually(() => {
+    const s = exporter.getFinishedSpans().filter((x) => x.kind === SpanKind.SERVER);
+    assert.equal(s.length, 2, s.map((x) => x.name).join(', '));
+    return s;
+  });
+  assert.deepEqual(servers.map((s) => s.attributes['url.path']).sort(), ['/things/a', '/things/b']);
+  assert.ok(servers.every((s) => s.status.code !== 2));
+});
+
+test('carriesTraceparent: undici requests that already carry a traceparent, in any header form and case', () => {
+  assert.equal(carriesTraceparent({ headers: ['host', 'x', 'traceparent', '00-a-b-01'] }), true);
+  assert.equal(carriesTraceparent({ headers: ['Host', 'x', 'TraceParent', '00-a-b-01'] }), true);
+  assert.equal(carriesTraceparent({ headers: [Buffer.from('traceparent'), Buffer.from('00-a-b-01')] }), true);
+  assert.equal(carriesTraceparent({ headers: ['host', 'x', 'tracestate', 'k=v', 'x-traceparent', 'y'] }), false);
+  assert.equal(carriesTraceparent({ headers: 'host: x\r\nTraceparent: 00-a-b-01\r\n' }), true);
+  assert.equal(carriesTraceparent({ headers: 'host: x\r\n' }), false);
+  assert.equal(carriesTraceparent({}), false);
 });

@@ -114,24 +114,42 @@ const UNTRACED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** Where {@link tracedRequestListener} leaves a request's context on its request and response objects. */
+/** Where {@link tracedRequestListener} leaves a request's context on its request and response objects, and its span on the response. */
 const REQUEST_CONTEXT = Symbol('gatehouse.traceContext');
-type Tagged = { [REQUEST_CONTEXT]?: Context };
+const REQUEST_SPAN = Symbol('gatehouse.serverSpan');
+type Tagged = { [REQUEST_CONTEXT]?: Context; [REQUEST_SPAN]?: Span };
 
 /**
- * Runs `emit` (an emitter's own `emit` of one event) in the trace context of the request the
- * emitter belongs to, if it is traced: the `emit` override of the HTTP server's request and
- * response classes (traced-server.ts). Fastify resumes a request from events (the body's
- * `end`, the response's `finish`) that Node emits from the socket's context, not the
- * request's; re-entering the context once per event is what keeps its hooks and handlers
- * (and their log lines' trace ids) in the request's trace. It replaces `context.bind` on the
- * two emitters, which patched eight methods of each per request and wrapped every listener
- * added in a bound function (with `Object.defineProperty`): the costliest piece of tracing
- * in a CPU profile of a proxied GET (bench/results/2026-12-07-servers-tracing-run2.md).
+ * The trace context an event of a traced request's emitter must run in, or undefined when it
+ * needs none: the emitter is not a traced request's, or nothing listens to the event. The `emit`
+ * override of the HTTP server's request and response classes (traced-server.ts) runs the event
+ * in this context. Fastify resumes a request from events (the body's `end`, the response's
+ * `finish`) that Node emits from the socket's context, not the request's; re-entering the
+ * context for those is what keeps its hooks and handlers (and their log lines' trace ids) in the
+ * request's trace. Most of a request's events have no listener (`socket`, `readable`,
+ * `prefinish`, `resume`, `close`: 5 or 6 of its 8 or 9 emits on a GET), and those skip the
+ * context switch. It replaces `context.bind` on the two emitters, which patched eight methods
+ * of each per request and wrapped every listener added in a bound function (with
+ * `Object.defineProperty`): the costliest piece of tracing in a CPU profile of a proxied GET
+ * (bench/results/2026-12-07-servers-tracing-run2.md).
  */
-export function emitInRequestContext(emitter: object, emit: () => boolean): boolean {
+export function requestEventContext(emitter: { listenerCount(event: string | symbol): number }, event: string | symbol): Context | undefined {
   const ctx = (emitter as Tagged)[REQUEST_CONTEXT];
-  return ctx === undefined ? emit() : context.with(ctx, emit);
+  return ctx === undefined || emitter.listenerCount(event) === 0 ? undefined : ctx;
+}
+
+/**
+ * Ends a traced request's SERVER span, with the response's status (the `close` of the server's
+ * response class, traced-server.ts: a `close` listener per request would cost a closure and a
+ * `once` wrapper). A response that closed before it finished (the client went away) is an error.
+ */
+export function endServerSpan(res: ServerResponse): void {
+  const span = (res as Tagged)[REQUEST_SPAN];
+  if (span === undefined) return;
+  (res as Tagged)[REQUEST_SPAN] = undefined;
+  span.setAttribute('http.response.status_code', res.statusCode);
+  if (res.statusCode >= 500 || !res.writableFinished) span.setStatus({ code: SpanStatusCode.ERROR });
+  span.end();
 }
 
 /**
@@ -141,8 +159,9 @@ export function emitInRequestContext(emitter: object, emit: () => boolean): bool
  * tracing on (it gathers a dozen attributes per request and patches every server's `emit`):
  * this span carries the stable-convention attributes a trace view needs (method, path, scheme,
  * route through {@link nameServerSpan}, status) and nothing else. The span's context is left
- * on the request and response objects, whose events re-enter it ({@link emitInRequestContext}:
- * the server must be made with traced-server.ts's classes).
+ * on the request and response objects, whose events re-enter it ({@link requestEventContext}),
+ * and the span on the response, whose `close` ends it ({@link endServerSpan}): the server must
+ * be made with traced-server.ts's classes.
  */
 export function tracedRequestListener(handler: RequestListener): RequestListener {
   return (req, res) => {
@@ -154,13 +173,9 @@ export function tracedRequestListener(handler: RequestListener): RequestListener
     const method = req.method ?? 'GET';
     const span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' } }, parent);
     const ctx = trace.setSpan(parent, span);
-    res.once('close', () => {
-      span.setAttribute('http.response.status_code', res.statusCode);
-      if (res.statusCode >= 500 || !res.writableFinished) span.setStatus({ code: SpanStatusCode.ERROR });
-      span.end();
-    });
     (req as Tagged)[REQUEST_CONTEXT] = ctx;
     (res as Tagged)[REQUEST_CONTEXT] = ctx;
+    (res as Tagged)[REQUEST_SPAN] = span;
     context.with(ctx, handler, undefined, req, res);
   };
 }
@@ -203,7 +218,12 @@ export function withoutSpans<T>(fn: () => T): T {
 export function carriesTraceparent(request: { headers?: unknown }): boolean {
   const h = request.headers;
   if (Array.isArray(h)) {
-    for (let i = 0; i < h.length; i += 2) if (String(h[i]).toLowerCase() === 'traceparent') return true;
+    // names of 11 characters only are lowercased: this runs for every request the gateway forwards
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i];
+      if (name === 'traceparent' || (typeof name === 'string' && name.length === 11 && name.toLowerCase() === 'traceparent')) return true;
+      if (Buffer.isBuffer(name) && name.length === 11 && name.toString('latin1').toLowerCase() === 'traceparent') return true;
+    }
     return false;
   }
   return typeof h === 'string' && /(^|\r\n)traceparent:/i.test(h);
