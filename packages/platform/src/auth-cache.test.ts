@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT, generateKeyPair, type JWTVerifyGetKey } from 'jose';
 import { createTokenVerifier } from './auth';
 import { createKvStore } from './kv';
@@ -22,7 +23,7 @@ test('a verifier with a cache checks a token\'s signature once, still honours re
   const revocations = createRevocationList({ kv, logger: testLogger, channel: `auth-cache-test-${randomUUID()}` });
   await revocations.start();
   try {
-    const verifier = createTokenVerifier({ keys, issuer, audience, revocations, cache: { max: 100 } });
+    const verifier = createTokenVerifier({ keys, issuer, audience, revocations, cache: { max: 100, ttlMs: 60_000 } });
     const sid = randomUUID();
     const token = await new SignJWT({ tid: randomUUID(), sid, roles: ['user'], amr: ['pwd'] })
       .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt' })
@@ -46,6 +47,17 @@ test('a verifier with a cache checks a token\'s signature once, still honours re
     const forged = `${h}.${p}.${sig!.slice(0, -4)}${sig!.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`;
     await assert.rejects(verifier.verify(forged), /invalid_token|token/i);
     assert.equal(keyLookups, 2, 'the changed token was checked, not served from the cache');
+
+    // a cached token is checked again once its time in the cache is up (a retired signing key
+    // stops being accepted within ttlMs)
+    const brief = createTokenVerifier({ keys, issuer, audience, revocations, cache: { max: 100, ttlMs: 40 } });
+    const lookupsBefore = keyLookups;
+    await brief.verify(token);
+    await brief.verify(token);
+    assert.equal(keyLookups, lookupsBefore + 1, 'served from the cache within ttlMs');
+    await sleep(80);
+    await brief.verify(token);
+    assert.equal(keyLookups, lookupsBefore + 2, 'checked again after ttlMs');
 
     // revoking the session fails the cached token at once
     await revocations.revokeSession(sid, 60_000);

@@ -42,19 +42,29 @@ export interface TokenVerifierOptions {
   audience: string;
   revocations?: RevocationList;
   /**
-   * Keep up to `max` verified tokens (keyed by their sha256) until they expire, so a token used
-   * again skips the signature check (issue 13: the gateway verifies every request). The
-   * revocation list is still consulted on every call, so a revoked session fails as before; a
-   * cached token does outlive the removal of its signing key from the JWKS until its exp.
+   * Keep up to `max` verified tokens (keyed by their sha256) for `ttlMs` at most and never past
+   * their exp, so a token used again skips the signature check (issue 13: the gateway and the
+   * service behind it verify every request). The revocation list is still consulted on every
+   * call, so a revoked session fails as before; `ttlMs` bounds how long a cached token outlives
+   * the removal of its signing key (a key lookup's own cache comes on top: a remote JWKS is
+   * kept up to 10 minutes).
    */
-  cache?: { max: number };
+  cache?: { max: number; ttlMs: number };
 }
+
+/**
+ * The verified-token cache every service's verifier uses: 10,000 tokens of ~1 KiB (~10 MiB at
+ * most per service), each re-checked at least once a minute. One RS256 verification costs
+ * ~0.1 ms of the event loop (bench/results/jwt-algorithms.md); without it an authenticated
+ * request through the gateway paid it twice (gateway and service).
+ */
+export const VERIFIED_TOKEN_CACHE = { max: 10_000, ttlMs: 60_000 } as const;
 
 /** Creates a verifier; `verify` throws AppError `invalid_token` for every failure. */
 export function createTokenVerifier(opts: TokenVerifierOptions) {
   const getKey: JWTVerifyGetKey =
     opts.keys instanceof URL ? createRemoteJWKSet(opts.keys, { cooldownDuration: 5_000, cacheMaxAge: 10 * 60_000 }) : opts.keys;
-  const cache = opts.cache && opts.cache.max > 0 ? new LRUCache<string, AccessClaims>({ max: opts.cache.max }) : undefined;
+  const cache = opts.cache && opts.cache.max > 0 ? new LRUCache<string, AccessClaims>({ max: opts.cache.max, ttl: opts.cache.ttlMs }) : undefined;
   return {
     async verify(token: string): Promise<AccessClaims> {
       const key = cache ? createHash('sha256').update(token).digest('base64url') : undefined;

@@ -3,7 +3,7 @@
  * token verifier, chain, ingestion consumer, entries and the social log.
  */
 import type { JWTVerifyGetKey } from 'jose';
-import { createTokenVerifier } from '@gatehouse/platform/auth';
+import { createTokenVerifier, VERIFIED_TOKEN_CACHE } from '@gatehouse/platform/auth';
 import type { Config, RateLimitSetting } from '@gatehouse/platform/config';
 import { createPurger, outboxPurgeTasks } from '@gatehouse/platform/purge';
 import type { Database } from './db/schema';
@@ -51,6 +51,7 @@ export function createAuditDeps({ config, shared, db, keys, options: opts = {} }
     issuer: config.tokens.issuer,
     audience: config.tokens.audience,
     revocations: shared.revocations,
+    cache: VERIFIED_TOKEN_CACHE,
   });
   const relay = createOutboxRelay({ db: db.admin, schema: AUDIT_SCHEMA, transport: shared.transport, logger, registry: shared.registry });
   registerDatabaseMetrics(shared.registry, 'audit', db);

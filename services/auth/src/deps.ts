@@ -1,7 +1,7 @@
 /** Wires the auth service's dependencies, once per process. */
 import type { Config } from '@gatehouse/platform/config';
 import type { Database } from './db/schema';
-import { createTokenVerifier } from '@gatehouse/platform/auth';
+import { createTokenVerifier, VERIFIED_TOKEN_CACHE } from '@gatehouse/platform/auth';
 import { createOutboxRelay } from '@gatehouse/platform/events';
 import { createWorkQueue } from '@gatehouse/platform/workqueue';
 import { createPurger } from '@gatehouse/platform/purge';
@@ -63,7 +63,7 @@ export function createAuthDeps({ config, shared, db, secret }: { config: Config;
     overlapSec: signingKeyOverlapSec(config),
     logger,
   });
-  const verifier = createTokenVerifier({ keys: keys.getKey, issuer, audience, revocations: shared.revocations });
+  const verifier = createTokenVerifier({ keys: keys.getKey, issuer, audience, revocations: shared.revocations, cache: VERIFIED_TOKEN_CACHE });
   const background = createBackground(logger);
   const sessions = createSessionService({ db, keys, tenants, tokens: config.tokens, metrics });
   // what follows every commit: the outbox relay is nudged and revocations published (db.ts, Emit)

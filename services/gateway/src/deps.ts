@@ -4,7 +4,7 @@
  * OpenAPI merger. `start()` subscribes to tenant events, `stop()` ends the subscription.
  */
 import { randomBytes } from 'node:crypto';
-import { createTokenVerifier, verificationKeys, type Config, type SharedDeps } from '@gatehouse/platform';
+import { createTokenVerifier, verificationKeys, VERIFIED_TOKEN_CACHE, type Config, type SharedDeps } from '@gatehouse/platform';
 import { createTenancyService, type TenancyServiceOptions } from './modules/tenancy/tenancy.service';
 import { createTokenGuard } from './modules/tokens/tokens.service';
 import { createDocsService } from './modules/docs/docs.service';
@@ -42,10 +42,9 @@ export function createGatewayDeps(config: Config, shared: SharedDeps, options: G
     issuer: config.tokens.issuer,
     audience: config.tokens.audience,
     revocations: shared.revocations,
-    // verified tokens are kept until their exp (revocation still checked on every request):
     // a token used again skips the signature check, the gateway's largest per-request cost
-    // (issue 13). 10,000 entries of ~1 KiB: ~10 MiB at most.
-    cache: { max: 10_000 },
+    // (issue 13); revocation is still checked on every request
+    cache: VERIFIED_TOKEN_CACHE,
   });
   const tokens = createTokenGuard({ verifier });
   const docs = createDocsService({

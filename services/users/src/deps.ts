@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type { JWTVerifyGetKey } from 'jose';
-import { authenticate, createTokenVerifier } from '@gatehouse/platform/auth';
+import { authenticate, createTokenVerifier, VERIFIED_TOKEN_CACHE } from '@gatehouse/platform/auth';
 import type { Config } from '@gatehouse/platform/config';
 import { deriveKey } from '@gatehouse/platform/crypto';
 import { createPurger, outboxPurgeTasks } from '@gatehouse/platform/purge';
@@ -60,6 +60,7 @@ export function createDeps({ config, shared, db, secret, keys, options: opts = {
     issuer: config.tokens.issuer,
     audience: config.tokens.audience,
     revocations: shared.revocations,
+    cache: VERIFIED_TOKEN_CACHE,
   });
 
   const replica = createReplica({ db, transport: shared.transport, deletions, logger });
