@@ -39,12 +39,11 @@ const isBare = (specifier) => !/^(\.|\/|[a-zA-Z]:[\\/]|#|data:|file:)/.test(spec
  * external (a second copy would be loaded beside the bundled one, and its classes would not be
  * the bundled ones): typebox, kysely, jose, openid-client (which imports jose) and
  * oauth4webapi, arctic and its @oslojs packages. (oidc-provider, external and loaded on first
- * use, brings its own jose; nothing passes jose objects between the two.) One exception:
- * @opentelemetry/api, whose ES build (~50 files) the platform imports while prom-client
- * `require`s its CommonJS build; the two were separate copies before too, and the API keeps
- * its state on one global (`Symbol.for('opentelemetry.js.api.1')`) so that copies share it.
+ * use, brings its own jose; nothing passes jose objects between the two.) Not
+ * @opentelemetry/api (~100 files): with it bundled, the bundled services made no spans
+ * (test/src/e2e/tracing-processes.test.ts).
  */
-const INLINE = new Set(['typebox', 'kysely', 'jose', 'openid-client', 'arctic', '@opentelemetry/api']);
+const INLINE = new Set(['typebox', 'kysely', 'jose', 'openid-client', 'arctic']);
 
 /**
  * Keeps every package but @gatehouse/* and {@link INLINE} external. A bundle that imports a
