@@ -9,7 +9,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { beginDataDir, copyTree } from './pglite.init';
+import { beginDataDir, copyTree, makeSpare } from './pglite.init';
 import { START_PARAMS as PARAMS } from './pglite';
 import { testLogger } from './testing';
 
@@ -54,6 +54,23 @@ describe('embedded data directory creation', async () => {
     assert.ok(existsSync(path.join(dir, 'PG_VERSION')));
     assert.ok(existsSync(path.join(dir, 'global', 'pg_control')));
     assert.deepEqual(siblings(dir), []);
+  });
+
+  test('a spare copy of the template is taken whole, in one rename, before the first await', { timeout: 120_000 }, async () => {
+    const spare = await makeSpare(PARAMS, testLogger);
+    assert.ok(spare, 'the template exists after the test above, so a spare can be made');
+    assert.ok(existsSync(path.join(spare, 'PG_VERSION')));
+    const dir = path.join(work, 'spare', 'pglite');
+    await mkdir(path.dirname(dir));
+    const creation = beginDataDir(dir, PARAMS, testLogger);
+    assert.ok(creation);
+    assert.equal(existsSync(spare), false, 'the spare was moved, not copied');
+    assert.ok(existsSync(path.join(path.dirname(dir), siblings(dir)[0]!, 'PG_VERSION')), 'whole at once');
+    await creation.place();
+    assert.ok(existsSync(path.join(dir, 'global', 'pg_control')));
+    // the next one is made again on request (place() schedules it a few seconds later)
+    assert.equal(await makeSpare(PARAMS, testLogger), spare);
+    assert.ok(existsSync(path.join(spare, 'PG_VERSION')));
   });
 
   test('place() keeps a database another process put there meanwhile, and discard() leaves nothing', { timeout: 120_000 }, async () => {

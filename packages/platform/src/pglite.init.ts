@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { copyFile, cp, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +46,11 @@ export interface DataDirCreation {
  *
  * - From the template (a copy of an earlier initdb's result, ~1,000 files, ~40 MB) when there
  *   is one: PostgreSQL data directories are relocatable, and a new cluster differs from the
- *   template only in its system identifier, which only replication looks at.
+ *   template only in its system identifier, which only replication looks at. When a spare copy
+ *   of it is ready ({@link makeSpare}) that is taken whole, in one rename (on another file
+ *   system than the installation's, or with no spare, the template is copied: ~1 s of a small
+ *   VM's disk and ~0.6 s of CPU, during the start), and a new spare is made a few seconds
+ *   after this one was put in place, once its start is over.
  * - Else initdb runs in a short-lived child process: in this process it would run on the main
  *   thread, one core, while the services' code loads, and leave a second PGlite and the initdb
  *   module behind (hundreds of MB of WebAssembly memory that is never given back); in a child
@@ -73,12 +77,13 @@ export function beginDataDir(dir: string, startParams: readonly string[], logger
     return undefined;
   }
   const t0 = performance.now();
-  let made: Promise<'template' | 'initdb'>;
+  let made: Promise<'spare' | 'template' | 'initdb'>;
+  let template: string | undefined;
   try {
     rmSync(tmp, { recursive: true, force: true });
-    const template = templateDir(url, startParams);
+    template = templateDir(url, startParams);
     if (template && existsSync(path.join(template, 'PG_VERSION'))) {
-      made = copyTree(template, tmp).then(() => 'template' as const);
+      made = takeSpare(template, tmp) ? Promise.resolve('spare' as const) : copyTree(template, tmp).then(() => 'template' as const);
     } else {
       made = runInitdb(url, tmp, startParams).then(async () => {
         if (template) await keepTemplate(tmp, template, logger);
@@ -92,7 +97,7 @@ export function beginDataDir(dir: string, startParams: readonly string[], logger
   const remove = () => rm(tmp, { recursive: true, force: true }).catch(() => {});
   return {
     async place() {
-      let from: 'template' | 'initdb';
+      let from: 'spare' | 'template' | 'initdb';
       try {
         from = await made;
       } catch (err) {
@@ -106,6 +111,8 @@ export function beginDataDir(dir: string, startParams: readonly string[], logger
         await rm(dir, { recursive: true, force: true }); // an empty directory, if any
         await rename(tmp, dir);
         logger.info({ dir, from, ms: Math.round(performance.now() - t0) }, 'embedded database created');
+        // the next new directory's spare, once this one's start is over (unref'd: never holds the process)
+        if (template) setTimeout(() => void makeSpare(startParams, logger), SPARE_DELAY_MS).unref();
       } catch (err) {
         await remove();
         logger.warn({ err, dir }, 'embedded database could not be created in a child process; creating it in this one');
@@ -116,6 +123,54 @@ export function beginDataDir(dir: string, startParams: readonly string[], logger
       await remove();
     },
   };
+}
+
+/** How long after a new data directory was put in place the next spare is made: after its start. */
+const SPARE_DELAY_MS = 3000;
+
+/** Where the spare copy of `template` is kept: beside it. */
+const spareOf = (template: string) => `${template}-spare`;
+
+/** Moves the spare copy of `template` to `to` (one rename); false when there is none or it cannot be moved. */
+function takeSpare(template: string, to: string): boolean {
+  try {
+    renameSync(spareOf(template), to);
+  } catch {
+    return false; // none (or another process took it first), or another file system
+  }
+  if (existsSync(path.join(to, 'PG_VERSION'))) return true;
+  rmSync(to, { recursive: true, force: true });
+  return false;
+}
+
+/**
+ * Makes the spare copy of this installation's template, unless there is one (or no template):
+ * copied aside and renamed into place, so a spare is always whole. Best effort (debug log);
+ * resolves to its path when there is one.
+ */
+export async function makeSpare(startParams: readonly string[], logger: Logger): Promise<string | undefined> {
+  let template: string | undefined;
+  try {
+    template = templateDir(import.meta.resolve('@electric-sql/pglite'), startParams);
+  } catch {
+    return undefined;
+  }
+  if (!template || !existsSync(path.join(template, 'PG_VERSION'))) return undefined;
+  const spare = spareOf(template);
+  if (existsSync(path.join(spare, 'PG_VERSION'))) return spare;
+  const tmp = `${spare}.tmp-${process.pid}`;
+  try {
+    await rm(tmp, { recursive: true, force: true });
+    await copyTree(template, tmp);
+    await rename(tmp, spare);
+    return spare;
+  } catch (err) {
+    // another process made one first (the rename finds a directory), or the installation is read-only
+    logger.debug({ err, spare }, 'embedded database spare not made');
+    return existsSync(path.join(spare, 'PG_VERSION')) ? spare : undefined;
+  } finally {
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+  }
 }
 
 /**
