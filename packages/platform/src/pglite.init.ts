@@ -148,7 +148,14 @@ function takeSpare(template: string, to: string): boolean {
  * copied aside and renamed into place, so a spare is always whole. Best effort (debug log);
  * resolves to its path when there is one.
  */
-export async function makeSpare(startParams: readonly string[], logger: Logger): Promise<string | undefined> {
+export function makeSpare(startParams: readonly string[], logger: Logger): Promise<string | undefined> {
+  // one at a time in a process: two would share the `.tmp-<pid>` directory
+  return (making ??= makeSpareNow(startParams, logger).finally(() => (making = undefined)));
+}
+
+let making: Promise<string | undefined> | undefined;
+
+async function makeSpareNow(startParams: readonly string[], logger: Logger): Promise<string | undefined> {
   let template: string | undefined;
   try {
     template = templateDir(import.meta.resolve('@electric-sql/pglite'), startParams);
