@@ -30,9 +30,27 @@ function packageName(specifier) {
 const isBare = (specifier) => !/^(\.|\/|[a-zA-Z]:[\\/]|#|data:|file:)/.test(specifier);
 
 /**
- * Keeps every package but @gatehouse/* external. A bundle that imports a package the root
- * package.json does not declare would fail on a production install, so that is an error;
- * one that imports a devDependency would fail under `npm ci --omit=dev`, so that warns.
+ * Third-party packages bundled in rather than loaded from node_modules at run time, with the
+ * packages they import. Node resolves, reads and links every file of a package on its own:
+ * typebox is ~680 ES modules and kysely ~250, which cost ~85 ms of CPU each at every start of
+ * `npm start` (bundled: ~10 ms; bench/results/2026-12-07-embedded-start.md). Only packages
+ * that are plain JavaScript, find no files of their own at run time, are not patched by the
+ * OpenTelemetry instrumentations (INSTRUMENTED below) and are imported by no package that stays
+ * external (a second copy would be loaded beside the bundled one, and its classes would not be
+ * the bundled ones): typebox, kysely, jose, openid-client (which imports jose) and
+ * oauth4webapi, arctic and its @oslojs packages. (oidc-provider, external and loaded on first
+ * use, brings its own jose; nothing passes jose objects between the two.) Not
+ * @opentelemetry/api (~100 files): with it bundled, the bundled services made no spans
+ * (test/src/e2e/tracing-processes.test.ts).
+ */
+const INLINE = new Set(['typebox', 'kysely', 'jose', 'openid-client', 'arctic']);
+
+/**
+ * Keeps every package but @gatehouse/* and {@link INLINE} external. A bundle that imports a
+ * package the root package.json does not declare would fail on a production install, so that
+ * is an error; one that imports a devDependency would fail under `npm ci --omit=dev`, so that
+ * warns. What an inlined package imports is bundled with it, unless the root package.json
+ * declares it (then it stays external, one copy for everyone).
  */
 const externalsPlugin = {
   name: 'gatehouse-externals',
@@ -45,7 +63,10 @@ const externalsPlugin = {
       }
       const name = packageName(spec);
       if (name.startsWith('@gatehouse/')) return undefined; // bundled from source
+      if (INLINE.has(name)) return undefined;
       if (dependencies.has(name)) return { path: spec, external: true };
+      // imported by an inlined package (the only node_modules files in the bundle)
+      if (args.importer.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
       if (devDependencies.has(name)) {
         return {
           path: spec,
@@ -188,7 +209,15 @@ export async function bundleTarget(target, log = console.log) {
       console.error(`build: ${target.label}/dist/main.js imports ${early.join(', ')} before tracing starts: import it dynamically after startTracing() in src/main.ts`);
       ok = false;
     }
+    // the bundle's own sources, and the package.json of each inlined package (an upgrade rewrites it)
     const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.includes('node_modules/'));
+    const inlined = new Set(
+      Object.keys(result.metafile.inputs)
+        .map((f) => /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1])
+        .filter((dir) => dir !== undefined)
+        .map((dir) => `${dir}/package.json`),
+    );
+    inputs.push(...[...inlined].sort());
     fs.writeFileSync(path.join(tmp, INPUTS_FILE), `${JSON.stringify(inputs, null, 1)}\n`);
     swapIn(tmp, outdir, path.join(target.dir, `dist.old-${process.pid}`));
     const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));

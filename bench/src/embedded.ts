@@ -33,6 +33,7 @@ import type { DB as AuditDB } from '../../services/audit/src/db/schema';
 import { entryHash, GENESIS_HASH } from '../../services/audit/src/modules/chain/chain.hash';
 import { fmt, freePort, http, loop, root, rssMiB, spawnNode, withPeakRss, type Child, type LoadResult } from './lib';
 import { writeDated } from './results';
+import { cpuMs, threadCpuMs } from './cpu';
 
 const USERS = Number(process.env.BENCH_EMBEDDED_USERS ?? 10_000);
 const ENTRIES = Number(process.env.BENCH_EMBEDDED_ENTRIES ?? 100_000);
@@ -50,6 +51,11 @@ export interface EmbeddedRound {
   idleRssFreshMiB: number;
   seedMs?: number;
   restartMs: number;
+  /** CPU of the started process until ready (user + system, every thread), and of its JS thread alone */
+  firstStartCpu?: { totalMs: number; mainMs: number };
+  restartCpu?: { totalMs: number; mainMs: number };
+  /** 1-minute load average as each start began */
+  loadAtStart?: { first: number; restart: number };
   idleRssLoadedMiB: number;
   peakRssUnderLoadMiB: number;
   load: { login: LoadResult; me: LoadResult; audit: LoadResult };
@@ -129,10 +135,11 @@ export function npmStartCommand(cwd: string): { nodeArgs: string[]; script: stri
 }
 
 /** Starts `npm start`'s command from `cwd`; resolves when /readyz answers 200, with the wall time since spawn. */
-async function startAt(cwd: string, dataDir: string): Promise<{ child: Child; ms: number; base: string }> {
+async function startAt(cwd: string, dataDir: string): Promise<{ child: Child; ms: number; base: string; cpu: { totalMs: number; mainMs: number }; load: number }> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const cmd = npmStartCommand(cwd);
+  const load = os.loadavg()[0]!;
   const t0 = performance.now();
   const child = spawnNode(cmd.script, cmd.args, env(dataDir, port), cmd.nodeArgs, cwd);
   const exited = new Promise<never>((_, reject) => child.proc.once('exit', (code) => reject(new Error(`start exited (${code})\n${child.lines.slice(-20).join('\n')}`))));
@@ -143,7 +150,9 @@ async function startAt(cwd: string, dataDir: string): Promise<{ child: Child; ms
     if (performance.now() - t0 > 300_000) throw new Error(`not ready after 300 s\n${child.lines.slice(-20).join('\n')}`);
     await sleep(20);
   }
-  return { child, ms: performance.now() - t0, base };
+  const ms = performance.now() - t0;
+  const pid = child.proc.pid!;
+  return { child, ms, base, cpu: { totalMs: cpuMs(pid), mainMs: threadCpuMs(pid).main }, load };
 }
 
 /** Writes USERS users (auth + users replica) and ENTRIES audit entries into the stopped deployment in `dataDir`. */
@@ -304,6 +313,9 @@ export async function measureEmbedded(seconds: number): Promise<EmbeddedFigures>
             idleRssFreshMiB,
             ...(seedMs !== undefined ? { seedMs } : {}),
             restartMs: again.ms,
+            firstStartCpu: first.cpu,
+            restartCpu: again.cpu,
+            loadAtStart: { first: first.load, restart: again.load },
             idleRssLoadedMiB,
             peakRssUnderLoadMiB: peakMiB,
             load: result,
@@ -337,22 +349,24 @@ export function embeddedMarkdown(f: EmbeddedFigures): string {
   const rows = names.map((n) => {
     const rs = f.rounds.filter((r) => r.variant === n);
     const m = (g: (r: EmbeddedRound) => number, d = 0) => fmt(median(rs.map(g)), d);
-    return `| ${n} | ${m((r) => r.firstStartMs / 1000, 1)} s | ${m((r) => r.restartMs / 1000, 1)} s | ${m((r) => r.idleRssFreshMiB)} MiB | ${m((r) => r.idleRssLoadedMiB)} MiB | ${m((r) => r.peakRssUnderLoadMiB)} MiB | ${m((r) => r.load.login.rps)} / ${m((r) => r.load.me.rps)} / ${m((r) => r.load.audit.rps)} |`;
+    const cpu = (g: (r: EmbeddedRound) => { totalMs: number; mainMs: number } | undefined) =>
+      rs.every((r) => g(r)) ? ` (CPU ${m((r) => g(r)!.totalMs / 1000, 2)} s, JS thread ${m((r) => g(r)!.mainMs / 1000, 2)} s)` : '';
+    return `| ${n} | ${m((r) => r.firstStartMs / 1000, 2)} s${cpu((r) => r.firstStartCpu)} | ${m((r) => r.restartMs / 1000, 2)} s${cpu((r) => r.restartCpu)} | ${m((r) => r.idleRssFreshMiB)} MiB | ${m((r) => r.idleRssLoadedMiB)} MiB | ${m((r) => r.peakRssUnderLoadMiB)} MiB | ${m((r) => r.load.login.rps)} / ${m((r) => r.load.me.rps)} / ${m((r) => r.load.audit.rps)} |`;
   });
   const each = f.rounds.map(
     (r) =>
-      `| ${r.round} | ${r.variant} | ${fmt(r.firstStartMs)} ms | ${fmt(r.restartMs)} ms | ${fmt(r.idleRssFreshMiB)} | ${fmt(r.idleRssLoadedMiB)} | ${fmt(r.peakRssUnderLoadMiB)} | ${r.seedMs !== undefined ? `${fmt(r.seedMs / 1000, 1)} s` : 'copy'} | ${r.dataDirLayout.join(', ')} |`,
+      `| ${r.round} | ${r.variant} | ${fmt(r.firstStartMs)} ms${r.firstStartCpu ? ` (CPU ${fmt(r.firstStartCpu.totalMs)})` : ''} | ${fmt(r.restartMs)} ms${r.restartCpu ? ` (CPU ${fmt(r.restartCpu.totalMs)})` : ''} | ${r.loadAtStart ? `${r.loadAtStart.first.toFixed(1)} / ${r.loadAtStart.restart.toFixed(1)}` : ''} | ${fmt(r.idleRssFreshMiB)} | ${fmt(r.idleRssLoadedMiB)} | ${fmt(r.peakRssUnderLoadMiB)} | ${r.seedMs !== undefined ? `${fmt(r.seedMs / 1000, 1)} s` : 'copy'} | ${r.dataDirLayout.join(', ')} |`,
   );
   return `## Embedded mode, before and after (issue 13 item 3)
 
-Medians of ${Math.max(...names.map((n) => f.rounds.filter((r) => r.variant === n).length))} interleaved rounds. Data loaded before the restart: ${f.users.toLocaleString('en-US')} users (auth + users replica), ${f.entries.toLocaleString('en-US')} audit entries in one hash chain. Ready = \`/readyz\` answers 200, wall time from spawning what \`npm start\` runs in that checkout (its package.json "start", without npm: ${Object.entries(f.commands ?? {}).map(([v, c]) => `${v}: \`${c}\``).join('; ')}; a bundle the command builds when stale was built before; a new DATA_DIR is copied from the initdb template when the variant has one). Idle RSS ${IDLE_SETTLE_MS / 1000} s after ready; under load: peak RSS sampled every 250 ms during ${f.seconds} s of 4 login + 8 \`/auth/me\` + 4 \`/audit/events\` loops. Goals: idle ≤ 250 MB, under load ≤ 400 MB, first start ≤ 3 s, restart ≤ 1.5 s.
+Medians of ${Math.max(...names.map((n) => f.rounds.filter((r) => r.variant === n).length))} interleaved rounds. Data loaded before the restart: ${f.users.toLocaleString('en-US')} users (auth + users replica), ${f.entries.toLocaleString('en-US')} audit entries in one hash chain. Ready = \`/readyz\` answers 200, wall time from spawning what \`npm start\` runs in that checkout (its package.json "start", without npm: ${Object.entries(f.commands ?? {}).map(([v, c]) => `${v}: \`${c}\``).join('; ')}; a bundle the command builds when stale was built before; a new DATA_DIR is copied from the initdb template when the variant has one); CPU: user + system of that process until ready, every thread, and of its JS thread alone (/proc). Idle RSS ${IDLE_SETTLE_MS / 1000} s after ready; under load: peak RSS sampled every 250 ms during ${f.seconds} s of 4 login + 8 \`/auth/me\` + 4 \`/audit/events\` loops. Goals: idle ≤ 250 MB, under load ≤ 400 MB, first start ≤ 3 s, restart ≤ 1.5 s.
 
 | variant | first start | restart (data loaded) | idle RSS, empty | idle RSS, data loaded | RSS under load | login / me / audit per s |
 |---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
-| round | variant | first start | restart | idle empty MiB | idle loaded MiB | under load MiB | seeding | DATA_DIR |
-|---|---|---|---|---|---|---|---|---|
+| round | variant | first start (CPU ms) | restart (CPU ms) | load 1 min at each start | idle empty MiB | idle loaded MiB | under load MiB | seeding | DATA_DIR |
+|---|---|---|---|---|---|---|---|---|---|
 ${each.join('\n')}
 `;
 }

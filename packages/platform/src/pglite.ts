@@ -14,10 +14,10 @@
  * lock back inside an open transaction (a bug) has it rolled back, so the next never runs in
  * someone else's transaction.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { initDataDir } from './pglite.init';
+import { beginDataDir } from './pglite.init';
 import {
   CompiledQuery,
   PostgresAdapter,
@@ -86,20 +86,31 @@ const closing = new Map<string, Promise<void>>();
  */
 export async function openPGlite(dataDir: string | undefined, logger: Logger): Promise<SharedPGlite> {
   if (!dataDir) {
-    const lite = await startPGlite(undefined);
+    const lite = await startPGlite(undefined, await compiledWasm());
     return createShared(lite, undefined, logger, () => lite.close());
   }
   const dir = path.resolve(dataDir);
   let entry = open.get(dir);
   if (!entry) {
+    // Started before the first await (see beginDataDir): a new directory's copy or initdb and
+    // the WebAssembly compilation run while the caller goes on loading code.
+    mkdirSync(path.dirname(dir), { recursive: true });
+    const creation = closing.has(dir) ? undefined : beginDataDir(dir, START_PARAMS, logger);
+    const wasm = compiledWasm();
     entry = (async () => {
       await closing.get(dir);
-      await mkdir(path.dirname(dir), { recursive: true });
-      const unlock = await lockDataDir(dir, { logger });
+      let unlock: () => Promise<void>;
+      try {
+        unlock = await lockDataDir(dir, { logger });
+      } catch (err) {
+        await creation?.discard();
+        throw err;
+      }
       let lite: PGlite;
       try {
-        await initDataDir(dir, START_PARAMS, logger);
-        lite = await startPGlite(dir);
+        if (creation) await creation.place();
+        else await beginDataDir(dir, START_PARAMS, logger)?.place();
+        lite = await startPGlite(dir, await wasm);
       } catch (err) {
         await unlock();
         throw err;
@@ -133,10 +144,37 @@ export async function openPGlite(dataDir: string | undefined, logger: Logger): P
  * files through the host file system and the kernel's page cache (not counted in the
  * process's RSS) keeps the rest. Measured in bench/results/*-embedded-pglite.md.
  */
-const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
+export const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
 
-async function startPGlite(dir: string | undefined): Promise<PGlite> {
-  const lite = new PGlite({ ...(dir ? { dataDir: dir } : {}), startParams: START_PARAMS });
+/**
+ * The part of the WebAssembly global used here: the project's TypeScript libraries (no DOM)
+ * do not declare it. A compiled module is opaque to this code; PGlite takes it as it is.
+ */
+declare const WebAssembly: { compile(bytes: Uint8Array): Promise<object> };
+
+let wasmModule: Promise<object | undefined> | undefined;
+
+/**
+ * PGlite's WebAssembly module (PostgreSQL, ~10 MB), compiled once per process. Compiled here
+ * rather than by PGlite so it starts at once, when the database is opened, and runs on V8's
+ * background threads while the caller loads code; PGlite would read the file and compile it
+ * only when its own start got the event loop. Undefined (PGlite then compiles it itself) when
+ * the file is not where PGlite keeps it.
+ */
+function compiledWasm(): Promise<object | undefined> {
+  if (!wasmModule) {
+    try {
+      const bytes = readFileSync(new URL('./pglite.wasm', import.meta.resolve('@electric-sql/pglite')));
+      wasmModule = WebAssembly.compile(bytes).catch(() => undefined);
+    } catch {
+      wasmModule = Promise.resolve(undefined);
+    }
+  }
+  return wasmModule;
+}
+
+async function startPGlite(dir: string | undefined, pgliteWasmModule?: object): Promise<PGlite> {
+  const lite = new PGlite({ ...(dir ? { dataDir: dir } : {}), startParams: START_PARAMS, ...(pgliteWasmModule ? { pgliteWasmModule } : {}) });
   await lite.waitReady;
   return lite;
 }

@@ -27,14 +27,14 @@ const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 /** Queue bounds when none are given (CLI, tests): generous, the work is bounded by its caller there. */
 const UNBOUNDED = { concurrency: 4, maxPending: Number.MAX_SAFE_INTEGER, maxWaitMs: Number.MAX_SAFE_INTEGER };
 
-/** Creates the hasher; `start()` computes the dummy hash used for unknown users. */
+/** Creates the hasher; `start()` begins the dummy hash used for unknown users. */
 export function createPasswordHasher(
   params: { memoryCost: number; timeCost: number; parallelism: number } = ARGON2_PARAMS,
   queue: WorkQueue = createWorkQueue(UNBOUNDED),
   metrics?: Pick<AuthMetrics, 'argon2Depth'>,
 ) {
   const options = { ...params, algorithm: ARGON2_PARAMS.algorithm } as unknown as Options;
-  let dummy: string | undefined;
+  let dummy: Promise<string> | undefined;
   // running and waiting argon2 work: the queue an operator watches when logins slow down
   // (argon2 is the costliest step of a login by far)
   metrics?.argon2Depth(() => queue.active + queue.pending);
@@ -50,6 +50,21 @@ export function createPasswordHasher(
   let workers = false;
   const argon2Hash = (password: string, o: Options) => (workers ? argon2Pool().hash(password, o) : argon2HashInProcess(password, o));
   const argon2Verify = (stored: string, password: string) => (workers ? argon2Pool().verify(stored, password) : argon2VerifyInProcess(stored, password));
+
+  /**
+   * The dummy hash for unknown accounts, computed once (a failure is tried again by the next
+   * caller). Unqueued: a login that needs it holds a queue slot already and must not wait for another.
+   */
+  function dummyHash(): Promise<string> {
+    if (!dummy) {
+      const made = argon2Hash(randomToken(16), options);
+      dummy = made;
+      made.catch(() => {
+        if (dummy === made) dummy = undefined;
+      });
+    }
+    return dummy;
+  }
 
   function hashPassword(password: string): Promise<string> {
     return queue.run(() => traced('hash', () => argon2Hash(normalizePassword(password), options)));
@@ -73,17 +88,19 @@ export function createPasswordHasher(
    * through the same code (no enumeration by timing). Always false without a real hash.
    */
   async function verifyAccountNow(user: { password_hash: string | null } | undefined, password: string): Promise<boolean> {
-    // computed once at start; unqueued here so that it never waits for the slot its caller holds
-    dummy ??= await argon2Hash(randomToken(16), options);
-    const ok = await verifyNow(user?.password_hash ?? dummy, password);
+    const ok = await verifyNow(user?.password_hash ?? (await dummyHash()), password);
     return ok && Boolean(user?.password_hash);
   }
 
   return {
     hash: hashPassword,
 
+    /**
+     * Begins the dummy hash (libuv's pool, ~30 ms on another core), so the first unknown-account
+     * login finds it made; the service's start goes on meanwhile instead of waiting for it.
+     */
     async start(): Promise<void> {
-      dummy ??= await hashPassword(randomToken(16));
+      void dummyHash().catch(() => {});
     },
 
     /** From now on argon2 runs on the worker threads (the service is about to take requests). */
