@@ -6,10 +6,10 @@
  * the ratio is measured under the same machine load; the figures are the per-round values and
  * their medians.
  */
-import { fmt, http, load, loop, root, spawnNode, type LoadResult } from './lib';
+import { fmt, http, load, loop, root, spawnNode, vacuumAnalyze, type LoadResult } from './lib';
 
 export interface RefreshRound { side: 'A' | 'B'; root: string; result: LoadResult; me: LoadResult }
-export interface RefreshFigures { rounds: RefreshRound[]; medianA?: number; medianB: number; ratio?: number; chains: number; meMedianA?: number; meMedianB: number }
+export interface RefreshFigures { rounds: RefreshRound[]; autovacuum?: string; medianA?: number; medianB: number; ratio?: number; chains: number; meMedianA?: number; meMedianB: number }
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -29,6 +29,7 @@ export async function measureRefresh(
     sides.push({ side: 'B', root });
   }
   const rounds: RefreshRound[] = [];
+  let autovacuum: string | undefined;
   for (const s of sides) {
     await opts.reset();
     const child = spawnNode('cli/src/main.ts', ['start'], env, [], s.root);
@@ -52,6 +53,7 @@ export async function measureRefresh(
         return true;
       };
       await loop(chainsN, 2, rotate);
+      autovacuum = (await vacuumAnalyze(process.env.DATABASE_URL)) ?? autovacuum;
       const result = await loop(chainsN, seconds, rotate);
       // authenticated GET through the gateway, one token (the gateway's verified-token cache)
       const bearer = { authorization: `Bearer ${access}` };
@@ -70,12 +72,12 @@ export async function measureRefresh(
   const medianA = a.length ? median(a) : undefined;
   const meA = rounds.filter((r) => r.side === 'A').map((r) => r.me.rps);
   const meB = rounds.filter((r) => r.side === 'B').map((r) => r.me.rps);
-  return { rounds, medianA, medianB, ratio: medianA ? medianB / medianA : undefined, chains: chainsN, meMedianA: meA.length ? median(meA) : undefined, meMedianB: median(meB) };
+  return { rounds, medianA, medianB, ratio: medianA ? medianB / medianA : undefined, chains: chainsN, autovacuum, meMedianA: meA.length ? median(meA) : undefined, meMedianB: median(meB) };
 }
 
 export function refreshMarkdown(f: RefreshFigures): string {
   const lines = [
-    `Refresh rotations/s, ${f.chains} parallel chains (each worker rotates its own token chain).`,
+    `Refresh rotations/s, ${f.chains} parallel chains (each worker rotates its own token chain).${f.autovacuum !== undefined ? ` The scratch database is vacuumed and analyzed after the warm-up (the server's autovacuum: ${f.autovacuum}; bench/src/lib.ts, vacuumAnalyze).` : ''}`,
     '',
     '| round | side | checkout | rotations/s | p50 ms | p99 ms | failed | GET /auth/me via gateway /s (32 conns) | me p99 ms |',
     '|---:|---|---|---:|---:|---:|---:|---:|---:|',

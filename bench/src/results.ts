@@ -57,9 +57,9 @@ ${row('POST /auth/refresh rotations (32 chains)', r.refresh)}
 | goal | measured | met |
 |---|---|---|
 | login/s ≥ 90% of the argon2id ceiling (m=19456, t=2, p=1) | ${fmt(r.login.rps)}/s of ${fmt(r.login.argon2CeilingPerSec)}/s = ${pct(r.login.ratio)} | ${r.login.ratio >= 0.9 ? 'yes' : 'no'} |
-| auth/me via gateway ≥ 70% of bare proxy | ${pct(r.authMe.ratio)} | ${r.authMe.ratio >= 0.7 ? 'yes' : 'no'} |
-| users/me via gateway ≥ 70% of bare proxy | ${pct(r.usersMe.ratio)} | ${r.usersMe.ratio >= 0.7 ? 'yes' : 'no'} |
-| refresh rotations ≥ 2,000/s | ${fmt(r.refresh.rps)}/s | ${r.refresh.rps >= 2000 ? 'yes' : 'no'} |
+| auth/me via gateway ≥ 90% of bare proxy (issue 13) | ${pct(r.authMe.ratio)} | ${r.authMe.ratio >= 0.9 ? 'yes' : 'no'} |
+| users/me via gateway ≥ 90% of bare proxy (issue 13) | ${pct(r.usersMe.ratio)} | ${r.usersMe.ratio >= 0.9 ? 'yes' : 'no'} |
+| refresh rotations ≥ 2,000/s | ${fmt(r.refresh.rps)}/s${r.autovacuum !== undefined ? ` (database vacuumed and analyzed before; server autovacuum ${r.autovacuum})` : ''} | ${r.refresh.rps >= 2000 ? 'yes' : 'no'} |
 | audit event-to-visible p99 ≤ 50 ms (${r.auditLatency.samples} registrations) | p50 ${fmt(r.auditLatency.p50, 1)} ms, p99 ${fmt(r.auditLatency.p99, 1)} ms | ${r.auditLatency.p99 <= 50 ? 'yes' : 'no'} |
 | RLS cost < 5% (issue 13) | wall ${fmt(r.rls.overheadPct, 1)}% (${fmt(r.rls.withRlsPerSec)}/s with vs ${fmt(r.rls.withoutRlsPerSec)}/s without), CPU ${fmt(r.rls.cpuOverheadPct, 1)}% | ${r.rls.overheadPct < 5 && r.rls.cpuOverheadPct < 5 ? 'yes' : 'no'} |
 

@@ -14,7 +14,7 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hash, verify, type Options } from '@node-rs/argon2';
-import { fmt, freePort, http, load, loop, machine, percentile, registerMembersWithQr, root, rssMiB, spawnNode, withPeakRss, deleteStream, resetDatabase } from './lib';
+import { fmt, freePort, http, load, loop, machine, percentile, registerMembersWithQr, root, rssMiB, spawnNode, withPeakRss, deleteStream, resetDatabase, vacuumAnalyze } from './lib';
 import { measureIngestion } from './inprocess';
 import { measureRls, measureRlsAB, rlsMarkdown } from './rls';
 import { measureRlsVariants, rlsVariantsMarkdown } from './rls-variants';
@@ -282,6 +282,8 @@ async function main() {
 
     // ---- refresh rotations/s: each worker follows its own token chain ----
     const chains = users.slice(2, 34).map((u) => u.refresh);
+    // after the logins' writes, as autovacuum would have it (lib.ts, vacuumAnalyze)
+    report.autovacuum = await vacuumAnalyze(process.env.DATABASE_URL);
     const refresh = await loop(chains.length, SECONDS, async (w) => {
       const r = await api.json('POST', '/api/v1/auth/refresh', { refreshToken: chains[w] });
       if (r.status !== 200) return false;
