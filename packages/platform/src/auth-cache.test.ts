@@ -41,6 +41,11 @@ test('a verifier with a cache checks a token\'s signature once, still honours re
     assert.equal(keyLookups, 1, 'the second verification came from the cache');
     second.roles.push('admin');
     assert.deepEqual((await verifier.verify(token)).roles, ['user'], 'a caller changing its claims does not change the cached ones');
+    const third = await verifier.verify(token);
+    third.amr.push('otp');
+    third.sub = 'someone else';
+    const fourth = await verifier.verify(token);
+    assert.deepEqual([fourth.amr, fourth.sub], [first.amr, first.sub], 'nor its other claims');
 
     // a changed signature is a different token: verified (and refused), never served from the cache
     const [h, p, sig] = token.split('.');
