@@ -20,9 +20,12 @@ class TracedIncomingMessage extends IncomingMessage {
 class TracedServerResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
   override emit(event: string | symbol, ...args: unknown[]): boolean {
     const ctx = requestEventContext(this, event);
-    const listened = ctx === undefined ? super.emit(event, ...args) : context.with(ctx, () => super.emit(event, ...args));
-    if (event === 'close') endServerSpan(this);
-    return listened;
+    try {
+      return ctx === undefined ? super.emit(event, ...args) : context.with(ctx, () => super.emit(event, ...args));
+    } finally {
+      // after the close listeners, even one that threw: the span ends once, whatever they do
+      if (event === 'close') endServerSpan(this);
+    }
   }
 }
 
