@@ -9,6 +9,7 @@
  * user manages those.
  */
 import type { Logger } from 'pino';
+import { loadOnFirstUse } from '@gatehouse/platform/lazy';
 import type { AccessClaims } from '@gatehouse/platform/auth';
 import type { TokenResponse } from '@gatehouse/contracts';
 import type { Database, Tx } from '../../db/schema';
@@ -26,9 +27,8 @@ import { deleteSecondFactors, findTotp, replaceBackupCodes, upsertPendingTotp } 
 import type { MfaTokens } from './mfa.tokens';
 import { newTotpSecret, otpauthUri } from './mfa.totp';
 
-// Loaded with the first TOTP setup, not at start (~60 files, ~20 ms of a start).
-let qrLibrary: Promise<typeof import('qrcode')> | undefined;
-const qrcode = () => (qrLibrary ??= import('qrcode').then((m) => m.default));
+// Loaded with the first TOTP setup, not at start (~60 files, ~20 ms of a start); 503 if it cannot be.
+const qrcode = loadOnFirstUse('The QR code renderer', () => import('qrcode').then((m) => m.default));
 
 /** Who is enrolling: a signed-in user, or the holder of an enrollment MFA token. */
 export interface MfaSubject {

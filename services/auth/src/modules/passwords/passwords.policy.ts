@@ -4,12 +4,10 @@
  * common-password blocklist or equal to the email, its local part or the username.
  * Length counts Unicode code points of the NFC form, the same form that is hashed.
  */
-import { AppError } from '@gatehouse/platform/errors';
+import { loadOnFirstUse } from '@gatehouse/platform/lazy';
 import { passwordErrors } from './passwords.errors';
 
 export const PASSWORD_MAX_LENGTH = 256;
-
-let blocklist: Promise<Set<string>> | undefined;
 
 /**
  * The 49k most common passwords of @zxcvbn-ts/language-common, lower-cased, loaded once, on
@@ -18,16 +16,9 @@ let blocklist: Promise<Set<string>> | undefined;
  * the Set ~4 MB more), which a process that only logs people in never needs (issue 13).
  * A package that cannot be loaded answers 503 `service_unavailable`, and the next call tries again.
  */
-function commonPasswords(): Promise<Set<string>> {
-  blocklist ??= import('@zxcvbn-ts/language-common').then(
-    ({ dictionary }) => new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase())),
-    (err: unknown) => {
-      blocklist = undefined;
-      throw new AppError('service_unavailable', 503, { detail: 'The password policy could not be loaded; try again shortly.', headers: { 'retry-after': '5' }, cause: err });
-    },
-  );
-  return blocklist;
-}
+const commonPasswords = loadOnFirstUse('The password policy', () =>
+  import('@zxcvbn-ts/language-common').then(({ dictionary }) => new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase()))),
+);
 
 /** The form every password is hashed and compared in. */
 export function normalizePassword(password: string): string {

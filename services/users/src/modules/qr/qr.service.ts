@@ -1,9 +1,9 @@
 /** The caller's attendance QR: a fresh signed token per request, rendered with `qrcode`. */
+import { loadOnFirstUse } from '@gatehouse/platform/lazy';
 import type { QrTokens } from './qr.token';
 
-// Loaded with the first QR rendered, not at start (~60 files, ~20 ms of a start).
-let qrLibrary: Promise<typeof import('qrcode')> | undefined;
-const qrcode = () => (qrLibrary ??= import('qrcode').then((m) => m.default));
+// Loaded with the first QR rendered, not at start (~60 files, ~20 ms of a start); 503 if it cannot be.
+const qrcode = loadOnFirstUse('The QR code renderer', () => import('qrcode').then((m) => m.default));
 
 /** Creates the QR code service. */
 export function createQrService(deps: { tokens: QrTokens }) {
