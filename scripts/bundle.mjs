@@ -33,7 +33,7 @@ const isBare = (specifier) => !/^(\.|\/|[a-zA-Z]:[\\/]|#|data:|file:)/.test(spec
  * Third-party packages bundled in rather than loaded from node_modules at run time, with the
  * packages they import. Node resolves, reads and links every file of a package on its own:
  * typebox is ~680 ES modules and kysely ~250, which cost ~85 ms of CPU each at every start of
- * `npm start` (bundled: ~10 ms; bench/results/2026-12-07-embedded-start.md). Only packages
+ * `npm start` (bundled: ~10 ms; bench/results/2026-12-07-embedded-pglite-run5.md). Only packages
  * that are plain JavaScript, find no files of their own at run time, are not patched by the
  * OpenTelemetry instrumentations (INSTRUMENTED below) and are imported by no package that stays
  * external (a second copy would be loaded beside the bundled one, and its classes would not be
