@@ -34,7 +34,7 @@ export function requestEventContext(_emitter: unknown, _event: unknown): undefin
   return undefined;
 }
 export function endServerSpan(_res: unknown): void {}
-export function forwardingHeaders(): undefined {
+export function forwardingHeaders(_req: unknown): undefined {
   return undefined;
 }
 export function withoutSpans<T>(fn: () => T): T {

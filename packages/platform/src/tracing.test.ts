@@ -17,7 +17,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@o
 import { SpanKind, trace } from '@opentelemetry/api';
 import { createHttpApp, type HttpApp } from './http';
 import { createDatabase, type Database } from './db';
-import { carriesTraceparent, enableServerSpans, traceFields, withSpan, withoutSpans } from './tracing';
+import { carriesTraceparent, consumeSpan, enableServerSpans, forwardingHeaders, publishSpan, sampledTraceparent, traceFields, withSpan, withoutSpans } from './tracing';
 import { eventually, testLogger } from './testing';
 
 const exporter = new InMemorySpanExporter();
@@ -61,6 +61,11 @@ before(async () => {
   app.get('/slow', async () => {
     await sleep(150);
     return { late: true };
+  });
+  // what the gateway's forwarding would send on, and what the handler's work runs in
+  app.post('/forwarding', async (req) => {
+    const rows = (await sql<{ one: number }>`select 1 as one`.execute(db.admin)).rows;
+    return { forward: forwardingHeaders(req.raw) ?? null, active: trace.getActiveSpan() !== undefined, log: traceFields(), one: rows[0]?.one };
   });
   app.addHook('onResponse', async (req) => {
     finishedIn.push(`${req.method} ${traceFields().span_id}`);
@@ -129,10 +134,15 @@ test('without a traceparent the request starts a trace; probes and queries outsi
   assert.ok(!exporter.getFinishedSpans().some((s) => s.attributes['url.path'] === '/readyz'), 'no span for the probe');
 });
 
-test('a failing query inside a span is an error span under it', async () => {
+test('a failing query inside a span is an error span under it; withSpan outside a trace makes none', async () => {
   exporter.reset();
-  await assert.rejects(withSpan('work', {}, () => sql`select * from no_such_table`.execute(db.admin)));
+  assert.equal(await withSpan('alone', {}, async () => trace.getActiveSpan()), undefined);
+  await trace.getTracer('test').startActiveSpan('request', async (request) => {
+    await assert.rejects(withSpan('work', {}, () => sql`select * from no_such_table`.execute(db.admin)));
+    request.end();
+  });
   const spans = exporter.getFinishedSpans();
+  assert.ok(!spans.some((s) => s.name === 'alone'));
   const work = spans.find((s) => s.name === 'work');
   const q = spans.find((s) => s.name === 'pg.query:SELECT');
   assert.ok(work && q, spans.map((s) => s.name).join(', '));
@@ -219,4 +229,67 @@ test('carriesTraceparent: undici requests that already carry a traceparent, in a
   assert.equal(carriesTraceparent({ headers: 'host: x\r\nTraceparent: 00-a-b-01\r\n' }), true);
   assert.equal(carriesTraceparent({ headers: 'host: x\r\n' }), false);
   assert.equal(carriesTraceparent({}), false);
+});
+
+test("a request its sampler does not record runs as untraced: no span, no context, and the forwarding carries the decision on", async () => {
+  exporter.reset();
+  const traceId = randomBytes(16).toString('hex');
+  const parent = randomBytes(8).toString('hex');
+  // the default sampler is parent-based: a client's traceparent flagged not sampled is not recorded
+  const r = await fetch(`${url}/forwarding`, { method: 'POST', headers: { traceparent: `00-${traceId}-${parent}-00`, 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(r.status, 200);
+  const body = (await r.json()) as { forward: Record<string, string> | null; active: boolean; log: Record<string, string>; one: number };
+  assert.equal(body.one, 1);
+  assert.equal(body.active, false, 'the handler runs in no span');
+  assert.deepEqual(body.log, {}, 'its log lines carry no trace ids');
+  const forwarded = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(body.forward?.traceparent ?? '');
+  assert.ok(forwarded, `a traceparent to forward: ${JSON.stringify(body.forward)}`);
+  assert.equal(forwarded[1], traceId, 'the same trace');
+  assert.notEqual(forwarded[2], parent, "this server's span id, not the client's");
+  assert.equal(forwarded[3], '00', 'flagged not sampled, so the service drops it too');
+  // a recorded request after it: its span is exported, so the unsampled one would have been by now
+  assert.equal((await fetch(`${url}/things/y`)).status, 200);
+  await eventually(() => assert.ok(exporter.getFinishedSpans().some((s) => s.kind === SpanKind.SERVER && s.attributes['url.path'] === '/things/y')));
+  assert.ok(!exporter.getFinishedSpans().some((s) => s.spanContext().traceId === traceId), 'no span of the unsampled trace, its query included');
+});
+
+test('a recorded request forwards its own SERVER span as the parent', async () => {
+  exporter.reset();
+  const traceId = randomBytes(16).toString('hex');
+  const r = await fetch(`${url}/forwarding`, { method: 'POST', headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`, 'content-type': 'application/json' }, body: '{}' });
+  const body = (await r.json()) as { forward: Record<string, string> | null; active: boolean };
+  assert.equal(body.active, true);
+  const server = await eventually(() => {
+    const s = exporter.getFinishedSpans().find((x) => x.kind === SpanKind.SERVER && x.spanContext().traceId === traceId);
+    assert.ok(s);
+    return s;
+  });
+  assert.equal(body.forward?.traceparent, `00-${traceId}-${spanId(server)}-01`);
+});
+
+test('sampledTraceparent reads the sampled flag', () => {
+  const t = `00-${'a'.repeat(32)}-${'b'.repeat(16)}`;
+  assert.equal(sampledTraceparent(`${t}-01`), true);
+  assert.equal(sampledTraceparent(`${t}-03`), true);
+  assert.equal(sampledTraceparent(`${t}-00`), false);
+  assert.equal(sampledTraceparent(`${t}-02`), false);
+  assert.equal(sampledTraceparent('00-short'), false);
+});
+
+test("an event of an unsampled trace is published and consumed without spans, keeping its traceparent", async () => {
+  exporter.reset();
+  const traceparent = `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-00`;
+  const event = { type: 'thing.done', id: 'e1', traceparent };
+  const sent: Array<typeof event> = [];
+  await publishSpan(event, async (e) => {
+    sent.push(e);
+  });
+  assert.deepEqual(sent, [event], 'sent as it is: the decision travels to the consumers');
+  const inside = await consumeSpan(event, 'things', async () => trace.getActiveSpan());
+  assert.equal(inside, undefined);
+  // a sampled event, for contrast, makes both spans
+  const sampled = { ...event, id: 'e2', traceparent: `${traceparent.slice(0, -2)}01` };
+  await publishSpan(sampled, async () => {});
+  await consumeSpan(sampled, 'things', async () => {});
+  assert.deepEqual(exporter.getFinishedSpans().map((s) => s.name).sort(), ['process thing.done', 'publish thing.done']);
 });

@@ -26,8 +26,13 @@ async function endSpan<T>(span: Span, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Runs `fn` in a span named `name` (argon2 hashing, token signing...), ending it and recording a failure. */
+/**
+ * Runs `fn` in a span named `name` (argon2 hashing, token signing...), ending it and recording a
+ * failure; only inside a recorded trace, as queries and Redis commands: outside one (the
+ * start-up's dummy hash, a request its sampler dropped) a span would be a trace of its own.
+ */
 export async function withSpan<T>(name: string, attributes: Record<string, string | number | boolean>, fn: () => Promise<T>): Promise<T> {
+  if (!trace.getActiveSpan()?.isRecording()) return fn();
   return tracer.startActiveSpan(name, { attributes }, (span) => endSpan(span, fn));
 }
 
@@ -57,6 +62,16 @@ interface Traced {
   traceparent?: string;
 }
 
+/**
+ * Whether a W3C traceparent (`00-<trace id>-<span id>-<flags>`) says its trace is recorded
+ * (the flags' sampled bit). A trace its head sampler dropped (a ratio sampler, a client's
+ * `-00`) makes no span anywhere downstream: an event carrying it is published and consumed
+ * as one without a trace, so an unsampled request's fan-out costs what it costs with tracing off.
+ */
+export function sampledTraceparent(traceparent: string): boolean {
+  return traceparent.length >= 55 && (Number.parseInt(traceparent.slice(53, 55), 16) & 1) === 1;
+}
+
 function eventContext(event: Traced) {
   return event.traceparent ? propagation.extract(context.active(), { traceparent: event.traceparent }) : context.active();
 }
@@ -66,7 +81,8 @@ function eventContext(event: Traced) {
  * out carrying that span as its traceparent, so consumers are children of the publish.
  */
 export async function publishSpan<E extends Traced>(event: E, publish: (event: E) => Promise<void>): Promise<void> {
-  if (!event.traceparent) return publish(event);
+  // unsampled: sent as it is, its traceparent still carrying the decision to the consumers
+  if (!event.traceparent || !sampledTraceparent(event.traceparent)) return publish(event);
   return tracer.startActiveSpan(
     `publish ${event.type}`,
     { kind: SpanKind.PRODUCER, attributes: { 'messaging.operation.type': 'send', 'messaging.destination.name': event.type, 'messaging.message.id': event.id } },
@@ -77,7 +93,7 @@ export async function publishSpan<E extends Traced>(event: E, publish: (event: E
 
 /** Runs a consumer's handler in a CONSUMER span, child of the event's traceparent. */
 export async function consumeSpan<T>(event: Traced, consumer: string, fn: () => Promise<T>): Promise<T> {
-  if (!event.traceparent) return fn();
+  if (!event.traceparent || !sampledTraceparent(event.traceparent)) return fn();
   return tracer.startActiveSpan(
     `process ${event.type}`,
     {
@@ -117,7 +133,9 @@ type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 /** Where {@link tracedRequestListener} leaves a request's context on its request and response objects, and its span on the response. */
 const REQUEST_CONTEXT = Symbol('gatehouse.traceContext');
 const REQUEST_SPAN = Symbol('gatehouse.serverSpan');
-type Tagged = { [REQUEST_CONTEXT]?: Context; [REQUEST_SPAN]?: Span };
+/** On the request of every traced request, recorded or not: the context its forwarding propagates ({@link forwardingHeaders}). */
+const REQUEST_TRACE = Symbol('gatehouse.trace');
+type Tagged = { [REQUEST_CONTEXT]?: Context; [REQUEST_SPAN]?: Span; [REQUEST_TRACE]?: Context };
 
 /**
  * The trace context an event of a traced request's emitter must run in, or undefined when it
@@ -162,6 +180,17 @@ export function endServerSpan(res: ServerResponse): void {
  * on the request and response objects, whose events re-enter it ({@link requestEventContext}),
  * and the span on the response, whose `close` ends it ({@link endServerSpan}): the server must
  * be made with traced-server.ts's classes.
+ *
+ * A request the sampler does not record (OTEL_TRACES_SAMPLER=parentbased_traceidratio, or a
+ * client's `traceparent` flagged not sampled) runs as with tracing off: no context is entered,
+ * its events are not re-entered, and its queries, Redis commands and events make no spans (they
+ * find no span in the context). Only the decision travels on: the gateway forwards the request
+ * with a `traceparent` flagged not sampled ({@link forwardingHeaders}), so the service's
+ * parent-based sampler drops it too. Before 2026-12-07 such a request carried a non-recording
+ * span through all of that work and cost ~85% of a recorded one
+ * (bench/results/2026-12-07-servers-tracing-run4.md: +161 against +186 µs per GET), so a ratio
+ * sampler did not lower the cost in proportion. Its log lines carry no trace ids (there is no
+ * trace to find them by).
  */
 export function tracedRequestListener(handler: RequestListener): RequestListener {
   return (req, res) => {
@@ -173,6 +202,8 @@ export function tracedRequestListener(handler: RequestListener): RequestListener
     const method = req.method ?? 'GET';
     const span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' } }, parent);
     const ctx = trace.setSpan(parent, span);
+    (req as Tagged)[REQUEST_TRACE] = ctx;
+    if (!span.isRecording()) return handler(req, res);
     (req as Tagged)[REQUEST_CONTEXT] = ctx;
     (res as Tagged)[REQUEST_CONTEXT] = ctx;
     (res as Tagged)[REQUEST_SPAN] = span;
@@ -181,8 +212,10 @@ export function tracedRequestListener(handler: RequestListener): RequestListener
 }
 
 /**
- * The headers that carry the active span's context (`traceparent`, and `tracestate` if any)
- * to a service the gateway forwards a request to, or undefined outside a recorded trace. The
+ * The headers that carry a traced request's context (`traceparent`, and `tracestate` if any) to
+ * the service the gateway forwards it to, or undefined when the request is not traced (tracing
+ * off, a probe). A request the sampler did not record is forwarded with its `traceparent`
+ * flagged not sampled, so the service drops it too ({@link tracedRequestListener}). The
  * gateway's forwarding makes no CLIENT span of its own: the gateway's only work on a forwarded
  * request is the forwarding, so its SERVER span already spans it (from the client's request to
  * the service's answer) and the service's SERVER span is its direct child; a CLIENT span in
@@ -190,11 +223,11 @@ export function tracedRequestListener(handler: RequestListener): RequestListener
  * was a quarter of the spans of an authenticated GET. The request carries a `traceparent`,
  * which tells the undici instrumentation to leave it alone ({@link carriesTraceparent}).
  */
-export function forwardingHeaders(): Record<string, string> | undefined {
-  const active = context.active();
-  if (!trace.getSpan(active)?.isRecording()) return undefined;
+export function forwardingHeaders(req: IncomingMessage): Record<string, string> | undefined {
+  const ctx = (req as Tagged)[REQUEST_TRACE];
+  if (ctx === undefined) return undefined;
   const headers: Record<string, string> = {};
-  propagation.inject(active, headers);
+  propagation.inject(ctx, headers);
   return headers;
 }
 
@@ -244,7 +277,8 @@ export function querySpanLogger(namespace: string): ((event: LogEvent) => void) 
   if (!serverSpans) return undefined;
   return (event) => {
     const active = context.active();
-    if (!trace.getSpan(active)) return; // only inside a trace: the relay's idle polling makes none
+    // only inside a recorded trace: the relay's idle polling makes none, nor does a consumer of an unsampled event
+    if (!trace.getSpan(active)?.isRecording()) return;
     const text = event.query.sql;
     const op = (/^\s*([A-Za-z]+)/.exec(text)?.[1] ?? 'QUERY').toUpperCase();
     if (TRANSACTION_CONTROL.has(op)) return;

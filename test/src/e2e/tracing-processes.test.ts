@@ -157,6 +157,30 @@ describe('e2e: one trace across gateway, auth, database, outbox relay and audit 
     assert.ok(spans.some((s) => s.service === 'gatehouse-auth' && s.kind === SERVER));
     assert.equal(receiver.refused, 0, 'every export was OTLP/JSON on /v1/traces');
   });
+
+  test("a client's traceparent flagged not sampled is honoured by every process: no span of it anywhere", async () => {
+    const dropped = randomBytes(16).toString('hex');
+    const before = receiver.spans.length;
+    const r = await call(stack.gateway.url, 'POST', '/api/v1/auth/register', {
+      body: { email: uniqueEmail('unsampled'), password: 'correct horse battery staple 7' },
+      headers: { traceparent: `00-${dropped}-${randomBytes(8).toString('hex')}-00` },
+    });
+    assert.equal(r.status, 201, r.text);
+    // a recorded registration after it, followed to its audit consumer: by then the dropped
+    // one's spans, had any been made (the gateway's, auth's, the relay's, audit's), were exported
+    const kept = randomBytes(16).toString('hex');
+    const parentId = randomBytes(8).toString('hex');
+    const r2 = await call(stack.gateway.url, 'POST', '/api/v1/auth/register', {
+      body: { email: uniqueEmail('sampled'), password: 'correct horse battery staple 7' },
+      headers: { traceparent: `00-${kept}-${parentId}-01` },
+    });
+    assert.equal(r2.status, 201, r2.text);
+    await traceOf(receiver, kept, parentId);
+    // nor a trace of its own started downstream (auth, the relay, a consumer) with a new trace
+    // id: the gateway forwards the decision, and the events carry it
+    const leaked = receiver.spans.slice(before).filter((s) => s.traceId !== kept);
+    assert.deepEqual(leaked.map((s) => `${s.service}:${s.name} (trace ${s.traceId === dropped ? 'dropped' : s.traceId})`), []);
+  });
 });
 
 // The production bundles (what the image and the fault suite run): esbuild hoists every external

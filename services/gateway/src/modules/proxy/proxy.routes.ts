@@ -112,14 +112,12 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
         const body = Buffer.isBuffer(req.body) ? { body: req.body, contentType: req.headers['content-type'] ?? 'application/octet-stream' } : {};
         const target = `${base}${path}`;
         // traced: the gateway's SERVER span goes to the service as its parent (no CLIENT span of
-        // the forwarding: tracing.ts, forwardingHeaders); not traced: undefined, nothing added
-        const trace = forwardingHeaders();
+        // the forwarding), or the sampler's "not recorded" when it dropped the request
+        // (tracing.ts, forwardingHeaders); not traced: undefined, nothing added
+        const trace = forwardingHeaders(req.raw);
         return reply.from(target, {
           ...body,
-          rewriteRequestHeaders: (r, headers) => {
-            const out = upstreamRequestHeaders(r as FastifyRequest, headers);
-            return (trace ? Object.assign(out, trace) : out) as typeof headers;
-          },
+          rewriteRequestHeaders: (r, headers) => upstreamRequestHeaders(r as FastifyRequest, headers, trace) as typeof headers,
           rewriteHeaders: (headers) => clientResponseHeaders(headers, { keepCsp: route.gatewayToken === false }) as typeof headers,
           onResponse: (_r, rep, res) => {
             void rep.send(res.stream);

@@ -5,7 +5,6 @@
 import type { FastifyRequest } from 'fastify';
 import { TENANT_HEADER, TENANT_SLUG_HEADER } from '@gatehouse/platform';
 import { proxyErrors } from './proxy.errors';
-import { currentTraceparent } from '@gatehouse/platform/tracing';
 
 /** A service the gateway forwards to. */
 export type Area = 'auth' | 'users' | 'audit';
@@ -109,7 +108,7 @@ type Headers = Record<string, string | string[] | undefined>;
  * determined (the socket peer, or what a proxy in TRUST_PROXY reported), so a service that
  * trusts the gateway reads the client address without trusting anything further.
  */
-export function upstreamRequestHeaders(req: FastifyRequest, headers: Headers): Headers {
+export function upstreamRequestHeaders(req: FastifyRequest, headers: Headers, trace?: Record<string, string>): Headers {
   const out: Headers = {};
   for (const [name, value] of Object.entries(headers)) {
     const key = name.toLowerCase();
@@ -124,12 +123,14 @@ export function upstreamRequestHeaders(req: FastifyRequest, headers: Headers): H
     out[TENANT_HEADER] = req.tenant.id;
     out[TENANT_SLUG_HEADER] = req.tenant.slug;
   }
-  // Traced: the client's traceparent was continued by the gateway's own span, and the HTTP
-  // client instrumentation sends that span's (a second header would make both unreadable).
-  // Not traced: the client's goes through, so a traced service still continues the client's trace.
-  if (currentTraceparent()) {
+  // Traced (`trace`, tracing.ts forwardingHeaders): the client's traceparent was continued by
+  // the gateway's own span, whose context replaces it (a second header would make both
+  // unreadable). Not traced: the client's goes through, so a traced service still continues
+  // the client's trace.
+  if (trace) {
     delete out.traceparent;
     delete out.tracestate;
+    Object.assign(out, trace);
   }
   // A GET or HEAD body is never forwarded, so its length must not be either.
   if (req.method === 'GET' || req.method === 'HEAD') delete out['content-length'];
