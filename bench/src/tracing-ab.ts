@@ -32,10 +32,17 @@ if (!baseRoot) throw new Error('BENCH_BASE_ROOT: a built checkout of the code to
 const rounds = Number(process.env.BENCH_ROUNDS ?? 8);
 const limit = process.env.BENCH_RATE_LIMITS === 'on' ? '100000000' : '0';
 const receiver = await startOtlpReceiver({ sink: true });
-const variants = [
+// BENCH_SAMPLERS: the samplers to run with tracing on, comma-separated, a ratio after a colon
+// (`parentbased_always_on,parentbased_traceidratio:0.1`); each is one variant per checkout
+const samplers = (process.env.BENCH_SAMPLERS ?? 'parentbased_always_on').split(',').map((x) => {
+  const [name, arg] = x.trim().split(':');
+  return { name: name!, arg, label: arg ? `${name} ${arg}` : name! };
+});
+interface Variant { name: string; cwd: string; on: boolean; sampler?: (typeof samplers)[number] }
+const variants: Variant[] = [
   { name: 'before, off', cwd: baseRoot, on: false },
-  { name: 'before, on', cwd: baseRoot, on: true },
-  { name: 'after, on', cwd: root, on: true },
+  ...samplers.map((sampler) => ({ name: `before, on (${sampler.label})`, cwd: baseRoot, on: true, sampler })),
+  ...samplers.map((sampler) => ({ name: `after, on (${sampler.label})`, cwd: root, on: true, sampler })),
   { name: 'after, off', cwd: root, on: false },
 ];
 const runId = Date.now().toString(36);
@@ -66,6 +73,7 @@ try {
         RATE_LIMIT_CREDENTIALS_MAX: '0',
         MAX_IN_FLIGHT_PER_IP: '0',
         ...(v.on ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } : {}),
+        ...(v.sampler ? { OTEL_TRACES_SAMPLER: v.sampler.name, ...(v.sampler.arg ? { OTEL_TRACES_SAMPLER_ARG: v.sampler.arg } : {}) } : {}),
       },
       [],
       v.cwd,
@@ -92,9 +100,15 @@ try {
     }
   }
   console.log(`rate limits ${limit === '0' ? 'off' : 'on'}; 1-minute load average per round: ${loads.map((x) => fmt(x, 1)).join(', ')}`);
-  for (const s of servers) console.log(`${s.name.padEnd(12)} median ${fmt(median(s.cpu), 3)} CPU ms/req; per slice ${s.cpu.map((x) => fmt(x, 2)).join(', ')}`);
-  const [bOff, bOn, aOn, aOff] = servers.map((s) => median(s.cpu)) as [number, number, number, number];
-  console.log(`tracing on vs off: before +${fmt(100 * (bOn / bOff - 1), 1)}%, after +${fmt(100 * (aOn / aOff - 1), 1)}%`);
+  for (const s of servers) console.log(`${s.name.padEnd(48)} median ${fmt(median(s.cpu), 3)} CPU ms/req; per slice ${s.cpu.map((x) => fmt(x, 2)).join(', ')}`);
+  const med = new Map(servers.map((s) => [s.name, median(s.cpu)]));
+  const bOff = med.get('before, off')!;
+  const aOff = med.get('after, off')!;
+  for (const sampler of samplers) {
+    const bOn = med.get(`before, on (${sampler.label})`)!;
+    const aOn = med.get(`after, on (${sampler.label})`)!;
+    console.log(`tracing on (${sampler.label}) vs off: before +${fmt(100 * (bOn / bOff - 1), 1)}%, after +${fmt(100 * (aOn / aOff - 1), 1)}%`);
+  }
 } finally {
   for (const s of servers) await s.stop();
   await receiver.close();

@@ -5,7 +5,10 @@
  * - none: no tracing code at all (bench/src/no-tracing-hook.mjs puts a plain stand-in in place
  *   of packages/platform/src/tracing.ts): the system before issue 15;
  * - off: the shipped code, no OTEL_EXPORTER_OTLP_ENDPOINT (the SDK is not loaded);
- * - on: exporting every span over OTLP/HTTP (protobuf) to a local receiver.
+ * - on: exporting every span over OTLP/HTTP (protobuf) to a local receiver;
+ * - ratio: the same, keeping one trace in ten (OTEL_TRACES_SAMPLER=parentbased_traceidratio,
+ *   OTEL_TRACES_SAMPLER_ARG=0.1): what a busy deployment runs; the dropped nine cost about
+ *   what tracing off does (tracing.ts, tracedRequestListener).
  * login/s and authenticated `GET /api/v1/auth/me`/s in each; the figures are medians over the
  * rounds. Goals: on within 10% of off, off within 1% of none.
  */
@@ -14,7 +17,9 @@ import os from 'node:os';
 import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
 import { fmt, freePort, http, load, spawnNode, type LoadResult } from './lib';
 
-const MODES = ['none', 'off', 'on'] as const;
+const MODES = ['none', 'off', 'on', 'ratio'] as const;
+/** The ratio mode's share of traces kept. */
+const RATIO = '0.1';
 
 /** CPU time (user + system, every thread) the process has used, in ms (Linux /proc). */
 function cpuMs(pid: number): number {
@@ -35,6 +40,9 @@ export interface TracingCost {
   none: { login: LoadResult; authMe: LoadResult };
   off: { login: LoadResult; authMe: LoadResult };
   on: { login: LoadResult; authMe: LoadResult };
+  ratio: { login: LoadResult; authMe: LoadResult };
+  /** share of traces the ratio mode keeps */
+  ratioArg: string;
   /** the 1-minute load average at the start of each run, in order (none, off, on per round) */
   loadPerRun: number[];
   /** every round's req/s, per mode: login and GET /auth/me */
@@ -46,6 +54,8 @@ export interface TracingCost {
   exportedBytes: number;
   loginCostPct: number;
   authMeCostPct: number;
+  loginRatioCostPct: number;
+  authMeRatioCostPct: number;
   loginOffCostPct: number;
   authMeOffCostPct: number;
   protocol: string;
@@ -66,8 +76,8 @@ const medianOf = (xs: LoadResult[]): LoadResult => {
 /** Runs `rounds` × (none, off, on); `env` is the bench's environment for `gatehouse start` (data dir, backends, limits). */
 export async function measureTracingCost(env: Record<string, string | undefined>, seconds: number, rounds = Number(process.env.BENCH_ROUNDS ?? 3)): Promise<TracingCost> {
   const receiver = await startOtlpReceiver({ sink: true });
-  const runs: Record<Mode, { login: LoadResult[]; authMe: LoadResult[] }> = { none: { login: [], authMe: [] }, off: { login: [], authMe: [] }, on: { login: [], authMe: [] } };
-  const cpu: Record<Mode, { login: number[]; authMe: number[] }> = { none: { login: [], authMe: [] }, off: { login: [], authMe: [] }, on: { login: [], authMe: [] } };
+  const runs: Record<Mode, { login: LoadResult[]; authMe: LoadResult[] }> = { none: { login: [], authMe: [] }, off: { login: [], authMe: [] }, on: { login: [], authMe: [] }, ratio: { login: [], authMe: [] } };
+  const cpu: Record<Mode, { login: number[]; authMe: number[] }> = { none: { login: [], authMe: [] }, off: { login: [], authMe: [] }, on: { login: [], authMe: [] }, ratio: { login: [], authMe: [] } };
   const password = 'bench password that is long enough';
   const loadPerRun: number[] = [];
   try {
@@ -76,7 +86,12 @@ export async function measureTracingCost(env: Record<string, string | undefined>
         const port = await freePort();
         const base = `http://127.0.0.1:${port}`;
         // the default protocol (http/protobuf); the receiver only counts what arrives
-        const tracing = mode === 'on' ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } : {};
+        const tracing =
+          mode === 'on'
+            ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }
+            : mode === 'ratio'
+              ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: RATIO }
+              : {};
         const nodeArgs = mode === 'none' ? ['--import', './bench/src/no-tracing-hook.mjs'] : [];
         const child = spawnNode('cli/src/main.ts', ['start'], { ...env, PORT: String(port), METRICS_PORT: '0', LOG_LEVEL: 'warn', ...tracing }, nodeArgs);
         const api = http(base);
@@ -108,7 +123,7 @@ export async function measureTracingCost(env: Record<string, string | undefined>
     await receiver.close();
   }
   const pick = (m: Mode) => ({ login: medianOf(runs[m].login), authMe: medianOf(runs[m].authMe) });
-  const [none, off, on] = [pick('none'), pick('off'), pick('on')];
+  const [none, off, on, ratio] = [pick('none'), pick('off'), pick('on'), pick('ratio')];
   const cost = (a: LoadResult, b: LoadResult) => (100 * (a.rps - b.rps)) / a.rps;
   const perRound = Object.fromEntries(MODES.map((m) => [m, { login: runs[m].login.map((x) => x.rps), authMe: runs[m].authMe.map((x) => x.rps) }])) as TracingCost['perRound'];
   const cpuMedians = Object.fromEntries(MODES.map((m) => [m, { login: median(cpu[m].login), authMe: median(cpu[m].authMe) }])) as TracingCost['cpu'];
@@ -118,6 +133,8 @@ export async function measureTracingCost(env: Record<string, string | undefined>
     none,
     off,
     on,
+    ratio,
+    ratioArg: RATIO,
     perRound,
     cpu: cpuMedians,
     cpuPerRound: cpu,
@@ -125,6 +142,8 @@ export async function measureTracingCost(env: Record<string, string | undefined>
     exportedBytes: receiver.bytes,
     loginCostPct: cost(off.login, on.login),
     authMeCostPct: cost(off.authMe, on.authMe),
+    loginRatioCostPct: cost(off.login, ratio.login),
+    authMeRatioCostPct: cost(off.authMe, ratio.authMe),
     loginOffCostPct: cost(none.login, off.login),
     authMeOffCostPct: cost(none.authMe, off.authMe),
     protocol: 'OTLP/HTTP protobuf (the default) to a local receiver that counts and discards (test/src/e2e/otlp-receiver.ts, sink mode)',
@@ -140,8 +159,8 @@ export function tracingMarkdown(t: TracingCost): string {
   const pct = (base: number, x: number) => `${x >= base ? '+' : ''}${fmt((100 * (x - base)) / base, 1)}%`;
   return `## Cost of tracing
 
-${t.rounds} rounds of (none, off, on) in turn, medians over the rounds; "none" is the code without any tracing (bench/src/no-tracing.ts in place of the platform's tracing helpers), "off" the shipped code with no OTLP endpoint, "on" exporting: ${t.protocol}: ${t.exports.toLocaleString('en-US')} export requests, ${fmt(t.exportedBytes / 1048576, 1)} MiB.
-Every span is kept (the default sampler, parentbased_always_on); \`OTEL_TRACES_SAMPLER=parentbased_traceidratio\` lowers the cost in proportion.
+${t.rounds} rounds of (none, off, on, ratio) in turn, medians over the rounds; "none" is the code without any tracing (bench/src/no-tracing.ts in place of the platform's tracing helpers), "off" the shipped code with no OTLP endpoint, "on" exporting: ${t.protocol}: ${t.exports.toLocaleString('en-US')} export requests, ${fmt(t.exportedBytes / 1048576, 1)} MiB (on and ratio together).
+"on" keeps every trace (the default sampler, parentbased_always_on); "ratio" keeps one in ${fmt(1 / Number(t.ratioArg))} (\`OTEL_TRACES_SAMPLER=parentbased_traceidratio\`, \`OTEL_TRACES_SAMPLER_ARG=${t.ratioArg}\`), the others running as untraced.
 
 | run | req/s | p50 ms | p99 ms | non-2xx |
 |---|---|---|---|---|
@@ -151,24 +170,28 @@ ${row('POST /auth/login, tracing on', t.on.login)}
 ${row('GET /auth/me, no tracing code (32 conns)', t.none.authMe)}
 ${row('GET /auth/me, tracing off', t.off.authMe)}
 ${row('GET /auth/me, tracing on', t.on.authMe)}
+${row(`POST /auth/login, tracing on, ratio ${t.ratioArg}`, t.ratio.login)}
+${row(`GET /auth/me, tracing on, ratio ${t.ratioArg}`, t.ratio.authMe)}
 
-1-minute load average at the start of each run (none, off, on per round): ${t.loadPerRun.map((x) => fmt(x, 1)).join(', ')}.
+1-minute load average at the start of each run (none, off, on, ratio per round): ${t.loadPerRun.map((x) => fmt(x, 1)).join(', ')}.
 
-req/s of each round, in order: login none ${rounds(t.perRound.none.login)}; off ${rounds(t.perRound.off.login)}; on ${rounds(t.perRound.on.login)}. GET /auth/me none ${rounds(t.perRound.none.authMe)}; off ${rounds(t.perRound.off.authMe)}; on ${rounds(t.perRound.on.authMe)}.
+req/s of each round, in order: login none ${rounds(t.perRound.none.login)}; off ${rounds(t.perRound.off.login)}; on ${rounds(t.perRound.on.login)}; ratio ${rounds(t.perRound.ratio.login)}. GET /auth/me none ${rounds(t.perRound.none.authMe)}; off ${rounds(t.perRound.off.authMe)}; on ${rounds(t.perRound.on.authMe)}; ratio ${rounds(t.perRound.ratio.authMe)}.
 
 CPU of the server process per request (user + system, every thread; medians), which other load on the machine disturbs far less than req/s:
 
-| | no tracing code | tracing off | tracing on | on vs off | off vs none |
-|---|---|---|---|---|---|
-| POST /auth/login | ${fmt(t.cpu.none.login, 2)} ms | ${fmt(t.cpu.off.login, 2)} ms | ${fmt(t.cpu.on.login, 2)} ms | ${pct(t.cpu.off.login, t.cpu.on.login)} | ${pct(t.cpu.none.login, t.cpu.off.login)} |
-| GET /auth/me | ${fmt(t.cpu.none.authMe, 2)} ms | ${fmt(t.cpu.off.authMe, 2)} ms | ${fmt(t.cpu.on.authMe, 2)} ms | ${pct(t.cpu.off.authMe, t.cpu.on.authMe)} | ${pct(t.cpu.none.authMe, t.cpu.off.authMe)} |
+| | no tracing code | tracing off | tracing on | on, ratio ${t.ratioArg} | on vs off | ratio vs off | off vs none |
+|---|---|---|---|---|---|---|---|
+| POST /auth/login | ${fmt(t.cpu.none.login, 2)} ms | ${fmt(t.cpu.off.login, 2)} ms | ${fmt(t.cpu.on.login, 2)} ms | ${fmt(t.cpu.ratio.login, 2)} ms | ${pct(t.cpu.off.login, t.cpu.on.login)} | ${pct(t.cpu.off.login, t.cpu.ratio.login)} | ${pct(t.cpu.none.login, t.cpu.off.login)} |
+| GET /auth/me | ${fmt(t.cpu.none.authMe, 2)} ms | ${fmt(t.cpu.off.authMe, 2)} ms | ${fmt(t.cpu.on.authMe, 2)} ms | ${fmt(t.cpu.ratio.authMe, 2)} ms | ${pct(t.cpu.off.authMe, t.cpu.on.authMe)} | ${pct(t.cpu.off.authMe, t.cpu.ratio.authMe)} | ${pct(t.cpu.none.authMe, t.cpu.off.authMe)} |
 
-CPU ms per request of each round: GET /auth/me none ${rounds2(t.cpuPerRound.none.authMe)}; off ${rounds2(t.cpuPerRound.off.authMe)}; on ${rounds2(t.cpuPerRound.on.authMe)}. Login none ${rounds2(t.cpuPerRound.none.login)}; off ${rounds2(t.cpuPerRound.off.login)}; on ${rounds2(t.cpuPerRound.on.login)}.
+CPU ms per request of each round: GET /auth/me none ${rounds2(t.cpuPerRound.none.authMe)}; off ${rounds2(t.cpuPerRound.off.authMe)}; on ${rounds2(t.cpuPerRound.on.authMe)}; ratio ${rounds2(t.cpuPerRound.ratio.authMe)}. Login none ${rounds2(t.cpuPerRound.none.login)}; off ${rounds2(t.cpuPerRound.off.login)}; on ${rounds2(t.cpuPerRound.on.login)}; ratio ${rounds2(t.cpuPerRound.ratio.login)}.
 
 | goal | measured (medians of req/s) | met |
 |---|---|---|
 | login/s with tracing on within 10% of off | ${fmt(t.loginCostPct, 1)}% slower | ${met(t.loginCostPct, 10)} |
 | GET /auth/me/s with tracing on within 10% of off | ${fmt(t.authMeCostPct, 1)}% slower | ${met(t.authMeCostPct, 10)} |
+| (beside the goal) login/s, ratio ${t.ratioArg}, within 10% of off | ${fmt(t.loginRatioCostPct, 1)}% slower | ${met(t.loginRatioCostPct, 10)} |
+| (beside the goal) GET /auth/me/s, ratio ${t.ratioArg}, within 10% of off | ${fmt(t.authMeRatioCostPct, 1)}% slower | ${met(t.authMeRatioCostPct, 10)} |
 | login/s with tracing off within 1% of no tracing code | ${fmt(t.loginOffCostPct, 1)}% slower | ${met(t.loginOffCostPct, 1)} |
 | GET /auth/me/s with tracing off within 1% of no tracing code | ${fmt(t.authMeOffCostPct, 1)}% slower | ${met(t.authMeOffCostPct, 1)} |
 `;
