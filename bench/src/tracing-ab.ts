@@ -66,6 +66,9 @@ try {
         PORT: String(port),
         METRICS_PORT: '0',
         HOST: '127.0.0.1',
+        // several systems up at once on one PostgreSQL (100 connections by default); 32
+        // connections of load need few pooled ones
+        DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE ?? '4',
         LOG_LEVEL: 'warn',
         SHUTDOWN_DRAIN_SEC: '0',
         RATE_LIMIT_IP_MAX: limit,
