@@ -34,7 +34,7 @@ const limit = process.env.BENCH_RATE_LIMITS === 'on' ? '100000000' : '0';
 const receiver = await startOtlpReceiver({ sink: true });
 // BENCH_SAMPLERS: the samplers to run with tracing on, comma-separated, a ratio after a colon
 // (`parentbased_always_on,parentbased_traceidratio:0.1`); each is one variant per checkout
-const samplers = (process.env.BENCH_SAMPLERS ?? 'parentbased_always_on').split(',').map((x) => {
+const samplers = (process.env.BENCH_SAMPLERS ?? 'parentbased_always_on').split(',').filter((x) => x.trim()).map((x) => {
   const [name, arg] = x.trim().split(':');
   return { name: name!, arg, label: arg ? `${name} ${arg}` : name! };
 });

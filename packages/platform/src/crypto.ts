@@ -1,14 +1,14 @@
 /** Small crypto helpers over node:crypto (no library needed: these are one-liners on the standard API). */
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** A URL-safe random token with `bytes` bytes of CSPRNG entropy (default 32 = 256 bits). */
 export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
-/** SHA-256 hex digest, used to store tokens only as hashes. */
+/** SHA-256 hex digest, used to store tokens only as hashes (one-shot `hash`: no Hash object per call). */
 export function sha256(value: string | Buffer): string {
-  return createHash('sha256').update(value).digest('hex');
+  return hash('sha256', value, 'hex');
 }
 
 /** HMAC-SHA-256, base64url. */
