@@ -1,6 +1,7 @@
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import { createRequire } from 'node:module';
 import type pg from 'pg';
+import type { Logger } from 'pino';
 import type { Config } from './config';
 import type { DatabaseOptions } from './db';
 import { AppError } from './errors';
@@ -16,9 +17,13 @@ import { statementName } from './prepared';
  *   without forgetting it; a pooler in transaction mode hands out another server connection).
  */
 function isBrokenStatement(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown } | null;
+  const e = err as { code?: unknown; message?: unknown; routine?: unknown } | null;
   if (!e || typeof e !== 'object') return false;
-  return (e.code === '0A000' && typeof e.message === 'string' && e.message.includes('cached plan must not change result type')) || e.code === '26000';
+  if (e.code === '26000') return true;
+  // 0A000 (feature_not_supported) has other causes: this one is raised by the plan cache's
+  // RevalidateCachedQuery (the server's function name, reported in every locale; the
+  // message is translated under a non-English lc_messages)
+  return e.code === '0A000' && (e.routine === 'RevalidateCachedQuery' || (typeof e.message === 'string' && e.message.includes('cached plan must not change result type')));
 }
 
 /**
@@ -45,7 +50,7 @@ function isBrokenStatement(err: unknown): boolean {
  * them): each is closed when next checked out, so one migration costs the requests in flight
  * at that moment, not one failure per pooled connection.
  */
-export function lastResultPool(pool: pg.Pool, opts: { namedStatements?: boolean } = {}): PostgresPool {
+export function lastResultPool(pool: pg.Pool, opts: { namedStatements?: boolean; logger?: Logger } = {}): PostgresPool {
   const named = opts.namedStatements ?? true;
   /** bumped at each broken statement: connections made before it are replaced at checkout */
   let generation = 0;
@@ -66,6 +71,10 @@ export function lastResultPool(pool: pg.Pool, opts: { namedStatements?: boolean 
           if (!isBrokenStatement(err)) throw err;
           broken = true;
           generation += 1;
+          opts.logger?.warn(
+            { err, statement: name },
+            'a named prepared statement broke on its connection (a migration changed a column it returns; or a pooler in transaction mode, see DATABASE_NAMED_STATEMENTS): the pool replaces its connections',
+          );
           throw new AppError('service_unavailable', 503, {
             detail: 'The database changed under a prepared statement; try again.',
             headers: { 'retry-after': '1' },

@@ -137,7 +137,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     // search_path per connection so unqualified names resolve to the service's schema
     const searchPath = `-c search_path=${schema},public`;
     // preparedQuery's texts as named statements on both pools (db.pool.ts), unless turned off
-    const named = { namedStatements: opts.namedStatements ?? true };
+    const named = { namedStatements: opts.namedStatements ?? true, logger: opts.logger };
     admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool: lastResultPool(newPool(searchPath), named) }), ...(log ? { log } : {}) });
     // withTenant's own pool. Its sessions start as the application role (startup option
     // `role`, also what RESET ROLE returns to), and each transaction still sets the role

@@ -174,6 +174,7 @@ describe('named prepared statements', async () => {
         assert.equal(err.code, 'service_unavailable');
         assert.equal(err.headers?.['retry-after'], '1');
         assert.equal((err.cause as { code?: string }).code, '0A000');
+        assert.equal((err.cause as { routine?: string }).routine, 'RevalidateCachedQuery');
         return true;
       };
       await assert.rejects(find.run(db.admin, { body: 'kept' }), isRetryable);
