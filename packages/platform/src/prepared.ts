@@ -93,9 +93,9 @@ export interface QueryRunner {
 /**
  * A query compiled once: `run(db, values)` executes it with `values` on `db` (a transaction
  * or the pool) and returns the rows. `build` receives a Kysely instance of the schema's type
- * (compiles only) and the stand-ins of the values. `named: false` keeps the text from being a
- * named statement (a query its caller does not keep: each distinct named text stays prepared
- * on every connection that ran it, so only a bounded set of texts may be named).
+ * (compiles only) and the stand-ins of the values. `named: false` does not register its text as a
+ * named statement (for a query its caller does not keep: each distinct named text stays
+ * prepared on every connection that ran it, so only a bounded set of texts may be named).
  */
 export function preparedQuery<DB, P extends Record<string, unknown>, R>(build: (db: Kysely<DB>, p: P) => Compilable<R>, opts: { named?: boolean } = {}) {
   let plan: Plan<R> | undefined;

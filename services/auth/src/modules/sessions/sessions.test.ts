@@ -89,7 +89,7 @@ describe('refresh', () => {
     for (const q of named) assert.match(q.name!, /^gh_[0-9a-f]{16}$/);
   });
 
-  test('the password login\'s hot statements run as named prepared statements', async () => {
+  test('the password login\'s and GET /auth/me\'s hot statements run as named prepared statements', async () => {
     const r = await h.register();
     if (h.deps.db.kind !== 'postgres') return;
     const { result: res, sent } = await sentDuring(() => h.request('POST', '/api/v1/auth/login', { body: { email: r.email, password: r.password } }));
@@ -106,6 +106,14 @@ describe('refresh', () => {
     assert.deepEqual(named(/^select "u"."roles", coalesce/), [true], list);
     // no named text has a `*` result list (prepared.ts refuses those)
     for (const q of sent) if (q.name !== undefined) assert.doesNotMatch(q.text, /select \*|"\.\*|returning \*/);
+    // GET /auth/me: the user by id, named too
+    const me = await sentDuring(() => h.request('GET', '/api/v1/auth/me', { token: r.accessToken }));
+    assert.equal(me.result.statusCode, 200);
+    assert.deepEqual(
+      me.sent.filter((q) => /^select .* from "users" where "id" = \$1$/.test(q.text)).map((q) => q.name !== undefined),
+      [true],
+      me.sent.map((q) => `${q.name ?? '-'} ${q.text.slice(0, 70)}`).join('\n'),
+    );
   });
 
   test('rotates: a new refresh token each time, the same session, a fresh access token', async () => {

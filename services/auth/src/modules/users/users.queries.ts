@@ -8,8 +8,12 @@ export type { UserRow } from '../../db/schema';
 
 /** The user with this id in the current tenant. */
 export async function findUserById(trx: Tx, id: string): Promise<UserRow | undefined> {
-  return trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  return (await byIdQuery.run(trx, { id }))[0];
 }
+
+// read at every GET /auth/me (and many account changes): compiled once, a named statement
+// (platform/prepared.ts)
+const byIdQuery = preparedQuery((db: Db, p: { id: string }) => db.selectFrom('users').select(allColumns(columns.users)).where('id', '=', p.id));
 
 /**
  * Case-insensitive lookup by email. Both sides are PostgreSQL's lower() (the stored `email_key`
