@@ -14,6 +14,8 @@ export const ENDPOINTS = ALL.filter((e) => !process.env.BENCH_CPU_ONLY || proces
 export type PgCounts = Record<string, number>;
 export interface CpuRun extends LoadResult {
   cpuMsPerReq: number;
+  /** CPU ms of the PostgreSQL backends of the scratch database per request (PostgreSQL on this host only) */
+  pgBackendCpuMsPerReq?: number;
   cpuCores: number;
   threadsMsPerReq: { main: number; pool: number; other: number };
   /** PostgreSQL statements per request over the run (fan-out and pollers of the same seconds included), by bucket */
@@ -35,7 +37,7 @@ export interface CpuRound {
 }
 export interface CpuFigures {
   rounds: CpuRound[];
-  median: Record<'A' | 'B', Partial<Record<Endpoint, { rps: number; cpuMsPerReq: number; jsMsPerReq?: number }>> & { ceiling?: number; loginRatio?: number; argon2CpuMs?: number }>;
+  median: Record<'A' | 'B', Partial<Record<Endpoint, { rps: number; cpuMsPerReq: number; jsMsPerReq?: number; pgBackendCpuMsPerReq?: number }>> & { ceiling?: number; loginRatio?: number; argon2CpuMs?: number }>;
   seconds: number;
 }
 
@@ -74,6 +76,22 @@ export function cpuMarkdown(f: CpuFigures): string {
         : `| ${LABEL[e]} | ${fmt(b[e]!.cpuMsPerReq, 2)} | ${fmt(b[e]!.jsMsPerReq ?? NaN, 2)} | ${fmt(b[e]!.rps)} |`,
     ),
     '',
+    ...(f.rounds.some((r) => ENDPOINTS.some((e) => r.runs[e].pgBackendCpuMsPerReq !== undefined))
+      ? [
+          'PostgreSQL backends (the processes serving the scratch database, /proc/<pid>/stat user + system over the run, per request; the fan-out and pollers of those seconds included):',
+          '',
+          '| endpoint | ' + (hasA ? 'A backend CPU ms/req | B backend CPU ms/req | B vs A | A server + backends | B server + backends |' : 'backend CPU ms/req | server + backends |'),
+          hasA ? '|---|---:|---:|---:|---:|---:|' : '|---|---:|---:|',
+          ...ENDPOINTS.map((e) =>
+            hasA
+              ? `| ${LABEL[e]} | ${fmt(a[e]!.pgBackendCpuMsPerReq ?? NaN, 2)} | ${fmt(b[e]!.pgBackendCpuMsPerReq ?? NaN, 2)} | ${pct(b[e]!.pgBackendCpuMsPerReq ?? NaN, a[e]!.pgBackendCpuMsPerReq ?? NaN)} | ${fmt(a[e]!.cpuMsPerReq + (a[e]!.pgBackendCpuMsPerReq ?? NaN), 2)} | ${fmt(b[e]!.cpuMsPerReq + (b[e]!.pgBackendCpuMsPerReq ?? NaN), 2)} |`
+              : `| ${LABEL[e]} | ${fmt(b[e]!.pgBackendCpuMsPerReq ?? NaN, 2)} | ${fmt(b[e]!.cpuMsPerReq + (b[e]!.pgBackendCpuMsPerReq ?? NaN), 2)} |`,
+          ),
+          '',
+          'Per round, backend CPU ms per request: ' + f.rounds.map((r, i) => `${i + 1} ${r.side}: ` + ENDPOINTS.map((e) => `${e} ${fmt(r.runs[e].pgBackendCpuMsPerReq ?? NaN, 2)}`).join(', ')).join('; ') + '.',
+          '',
+        ]
+      : []),
     !ENDPOINTS.includes('login') ? '' : `Login vs the argon2id verify ceiling (m=19456, t=2, p=1, 8 concurrent verifies in the bench process, same round): ` +
       (hasA ? `A ${fmt(a.loginRatio! * 100)}% (ceiling ${fmt(a.ceiling!)}/s), ` : '') +
       `B ${fmt(b.loginRatio! * 100)}% (ceiling ${fmt(b.ceiling!)}/s). Goal ≥ 90%. ` +

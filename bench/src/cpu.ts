@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hash, verify, type Options } from '@node-rs/argon2';
-import { fmt, http, load, loop, registerMembersWithQr, root, spawnNode, type LoadResult } from './lib';
+import { fmt, http, load, loop, registerMembersWithQr, root, spawnNode, vacuumAnalyze, type LoadResult } from './lib';
 import { cpuMarkdown, ENDPOINTS, median, pgText, type CpuFigures, type CpuRound, type CpuRun, type Endpoint, type PgCounts } from './cpu.report';
 
 const PASSWORD = 'bench password that is long enough';
@@ -90,9 +90,49 @@ export function threadCpuMs(pid: number): { main: number; pool: number; other: n
   return out;
 }
 
-async function measured(pid: number, run: () => Promise<LoadResult>): Promise<CpuRun> {
+/**
+ * CPU ms (user + system, /proc/<pid>/stat) of each PostgreSQL backend connected to the
+ * round's scratch database, by pid: the server side of the statements (parse, plan, execute).
+ * Only when PostgreSQL runs on this host (a URL to 127.0.0.1/localhost); the sampling client
+ * connects to the bench's own database, so it is not counted.
+ */
+async function backendCpu(dbUrl: string | undefined): Promise<Map<number, number> | undefined> {
+  const admin = process.env.DATABASE_URL;
+  if (!dbUrl || !admin || !/^(127\.0\.0\.1|localhost|\[::1\])$/.test(new URL(dbUrl).hostname)) return undefined;
+  const pg = (await import('pg')).default;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ pid: number }>(`select pid from pg_stat_activity where datname = $1 and backend_type = 'client backend'`, [decodeURIComponent(new URL(dbUrl).pathname.slice(1))]);
+    const out = new Map<number, number>();
+    for (const { pid } of rows) {
+      try {
+        out.set(pid, cpuMs(pid));
+      } catch {
+        // a backend that ended meanwhile
+      }
+    }
+    return out;
+  } finally {
+    await c.end();
+  }
+}
+
+/** CPU ms the backends spent between two samples: those present at the end (a new one from 0); one that ended meanwhile is lost (the pools keep theirs for 30 s idle). */
+function backendDelta(before: Map<number, number> | undefined, after: Map<number, number> | undefined): number | undefined {
+  if (!before || !after) return undefined;
+  let sum = 0;
+  for (const [pid, ms] of after) sum += ms - (before.get(pid) ?? 0);
+  return sum;
+}
+
+async function measured(pid: number, run: () => Promise<LoadResult>, dbUrl?: string): Promise<CpuRun> {
+  // the scratch database took writes (registrations, the warm-up): current statistics and no
+  // dead rows to wade through, as autovacuum keeps a server; this machine's runs with it off
+  await vacuumAnalyze(dbUrl);
   const pg0 = await pgCounts(pid);
   const sql0 = lastSql.get(pid);
+  const b0 = await backendCpu(dbUrl);
   const c0 = cpuMs(pid);
   const th0 = threadCpuMs(pid);
   const t0 = performance.now();
@@ -100,6 +140,7 @@ async function measured(pid: number, run: () => Promise<LoadResult>): Promise<Cp
   const cpu = cpuMs(pid) - c0;
   const th1 = threadCpuMs(pid);
   const wall = performance.now() - t0;
+  const backend = backendDelta(b0, await backendCpu(dbUrl));
   const pg1 = await pgCounts(pid);
   printSqlDelta('under load', sql0, lastSql.get(pid), r.requests);
   const per = (x: number) => (r.requests ? x / r.requests : NaN);
@@ -107,6 +148,7 @@ async function measured(pid: number, run: () => Promise<LoadResult>): Promise<Cp
     pgPerReq: pgDelta(pg1, pg0, r.requests),
     ...r,
     cpuMsPerReq: per(cpu),
+    ...(backend !== undefined ? { pgBackendCpuMsPerReq: per(backend) } : {}),
     cpuCores: cpu / wall,
     threadsMsPerReq: { main: per(th1.main - th0.main), pool: per(th1.pool - th0.pool), other: per(th1.other - th0.other) },
   };
@@ -168,7 +210,7 @@ async function oneRound(
     const argon2CpuMs = ceilingRun ? (c1.user + c1.system) / 1000 / ceilingRun.requests : NaN;
     const loginReq = { url: `${base}/api/v1/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: users[0]!.email, password: PASSWORD }) };
     if (ENDPOINTS.includes('login')) await load({ ...loginReq, connections: 8, seconds: 2 });
-    if (ENDPOINTS.includes('login')) runs.login = await measured(pid, () => load({ ...loginReq, connections: 8, seconds }));
+    if (ENDPOINTS.includes('login')) runs.login = await measured(pid, () => load({ ...loginReq, connections: 8, seconds }), env.DATABASE_URL);
     // statements per login without concurrency (nothing to batch with): one at a time, each
     // followed by 300 ms for its fan-out (outbox relay, audit, webhooks consumers)
     let sequentialLoginPg: PgCounts | undefined;
@@ -202,24 +244,24 @@ async function oneRound(
       return true;
     };
     if (ENDPOINTS.includes('refresh')) await loop(chains.length, 2, rotate);
-    if (ENDPOINTS.includes('refresh')) runs.refresh = await measured(pid, () => loop(chains.length, seconds, rotate));
+    if (ENDPOINTS.includes('refresh')) runs.refresh = await measured(pid, () => loop(chains.length, seconds, rotate), env.DATABASE_URL);
 
     // me: GET /api/v1/auth/me through the gateway, 32 connections, one token
     const meReq = { url: `${base}/api/v1/auth/me`, headers: { authorization: `Bearer ${users[0]!.access}` } };
     if (ENDPOINTS.includes('me')) await load({ ...meReq, connections: 32, seconds: 2 });
-    if (ENDPOINTS.includes('me')) runs.me = await measured(pid, () => load({ ...meReq, connections: 32, seconds }));
+    if (ENDPOINTS.includes('me')) runs.me = await measured(pid, () => load({ ...meReq, connections: 32, seconds }), env.DATABASE_URL);
 
     // register: 8 workers, a new address each time
     let n = 0;
     const register = async () => (await api.json('POST', '/api/v1/auth/register', { email: `cpu-r-${n++}-${stamp}@example.com`, password: PASSWORD })).status === 201;
     if (ENDPOINTS.includes('register')) await loop(8, 2, register);
-    if (ENDPOINTS.includes('register')) runs.register = await measured(pid, () => loop(8, seconds, register));
+    if (ENDPOINTS.includes('register')) runs.register = await measured(pid, () => loop(8, seconds, register), env.DATABASE_URL);
 
-    if (ENDPOINTS.includes('checkIn')) runs.checkIn = await checkIns(api, pid, seconds, stamp, admin);
+    if (ENDPOINTS.includes('checkIn')) runs.checkIn = await checkIns(api, pid, seconds, stamp, admin, env.DATABASE_URL);
     const round_: CpuRound = { side, root: checkout, ceiling, argon2CpuMs, idleCpuMsPerSec, idlePgPerSec, sequentialLoginPg, sequentialLoginCpu, runs };
     console.log(
       `cpu ${side}${round} (${checkout}): idle ${fmt(idleCpuMsPerSec, 1)} ms CPU/s; ceiling ${fmt(ceiling)}/s, ${fmt(argon2CpuMs, 2)} ms CPU per verify; ` +
-        ENDPOINTS.map((e) => `${e} ${fmt(runs[e].rps)}/s ${fmt(runs[e].cpuMsPerReq, 2)} ms [JS ${fmt(runs[e].threadsMsPerReq.main, 2)}, pool ${fmt(runs[e].threadsMsPerReq.pool, 2)}, other ${fmt(runs[e].threadsMsPerReq.other, 2)}] (failed ${runs[e].non2xx}) pg/req ${pgText(runs[e].pgPerReq)}`).join('; ') +
+        ENDPOINTS.map((e) => `${e} ${fmt(runs[e].rps)}/s ${fmt(runs[e].cpuMsPerReq, 2)} ms, PostgreSQL backends ${fmt(runs[e].pgBackendCpuMsPerReq ?? NaN, 2)} ms [JS ${fmt(runs[e].threadsMsPerReq.main, 2)}, pool ${fmt(runs[e].threadsMsPerReq.pool, 2)}, other ${fmt(runs[e].threadsMsPerReq.other, 2)}] (failed ${runs[e].non2xx}) pg/req ${pgText(runs[e].pgPerReq)}`).join('; ') +
         `; idle pg/s ${pgText(idlePgPerSec)}` + (sequentialLoginPg ? `; one login at a time pg/login ${pgText(sequentialLoginPg)}` : '') +
         (sequentialLoginCpu ? `; one login at a time CPU ms/login [JS ${fmt(sequentialLoginCpu.main, 2)}, pool ${fmt(sequentialLoginCpu.pool, 2)}, other ${fmt(sequentialLoginCpu.other, 2)}]` : ''),
     );
@@ -231,7 +273,7 @@ async function oneRound(
 }
 
 /** Unique check-ins through the gateway: 16 scanners over (event, member) pairs. */
-async function checkIns(api: ReturnType<typeof http>, pid: number, seconds: number, stamp: string, admin: { email: string; password: string }): Promise<CpuRun> {
+async function checkIns(api: ReturnType<typeof http>, pid: number, seconds: number, stamp: string, admin: { email: string; password: string }, dbUrl?: string): Promise<CpuRun> {
   const adm = await api.json('POST', '/api/v1/auth/login', admin);
   if (adm.status !== 200) throw new Error(`admin login failed: ${adm.status}`);
   const org = await api.json('POST', '/api/v1/auth/register', { email: `cpu-org-${stamp}@example.com`, password: PASSWORD });
@@ -258,7 +300,7 @@ async function checkIns(api: ReturnType<typeof http>, pid: number, seconds: numb
     return r.status === 201;
   };
   await loop(16, 2, scan);
-  const run = await measured(pid, () => loop(16, seconds, scan));
+  const run = await measured(pid, () => loop(16, seconds, scan), dbUrl);
   if (next >= events.length * members) throw new Error('check-in pairs ran out: raise the number of events');
   return run;
 }
@@ -283,7 +325,14 @@ export async function measureCpu(
   for (const side of ['A', 'B'] as const) {
     const mine = rounds.filter((r) => r.side === side);
     if (!mine.length) continue;
-    for (const e of ENDPOINTS) median_[side][e] = { rps: median(mine.map((r) => r.runs[e].rps)), cpuMsPerReq: median(mine.map((r) => r.runs[e].cpuMsPerReq)), jsMsPerReq: median(mine.map((r) => r.runs[e].threadsMsPerReq.main)) };
+    for (const e of ENDPOINTS) {
+      median_[side][e] = {
+        rps: median(mine.map((r) => r.runs[e].rps)),
+        cpuMsPerReq: median(mine.map((r) => r.runs[e].cpuMsPerReq)),
+        jsMsPerReq: median(mine.map((r) => r.runs[e].threadsMsPerReq.main)),
+        pgBackendCpuMsPerReq: median(mine.map((r) => r.runs[e].pgBackendCpuMsPerReq ?? NaN)),
+      };
+    }
     median_[side].ceiling = median(mine.map((r) => r.ceiling));
     median_[side].argon2CpuMs = median(mine.map((r) => r.argon2CpuMs));
     if (ENDPOINTS.includes('login')) median_[side].loginRatio = median(mine.map((r) => r.runs.login.rps / r.ceiling));

@@ -26,8 +26,11 @@ export interface Config {
    * 503, and the session limits each connection asks for (0 turns one off): a transaction left
    * idle longer than `idleInTransactionTimeoutSec` is ended by the server, and the server probes
    * an idle connection after `tcpKeepaliveSec`, so a dead host's sessions (and their locks) go.
+   * `namedStatements`: the hot statements run as named prepared statements, parsed once per
+   * connection (db.pool.ts); off for a pooler that cannot keep them (PgBouncer in transaction
+   * mode before 1.21).
    */
-  database: { poolSize: number; connectTimeoutMs: number; idleInTransactionTimeoutSec: number; tcpKeepaliveSec: number };
+  database: { poolSize: number; connectTimeoutMs: number; idleInTransactionTimeoutSec: number; tcpKeepaliveSec: number; namedStatements: boolean };
   redisUrl?: string;
   natsUrl?: string;
   /** JetStream stream name (default GATEHOUSE) and a subject prefix, so deployments can share one NATS */
@@ -254,6 +257,7 @@ export function loadConfig(env: Env): Config {
       connectTimeoutMs: int(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 1),
       idleInTransactionTimeoutSec: int(env, 'DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_SEC', 60, 0),
       tcpKeepaliveSec: int(env, 'DATABASE_TCP_KEEPALIVE_SEC', 60, 0),
+      namedStatements: bool(env, 'DATABASE_NAMED_STATEMENTS', true),
     },
     redisUrl: url(env, 'REDIS_URL'),
     natsUrl: str(env, 'NATS_URL'),

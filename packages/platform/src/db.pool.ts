@@ -1,39 +1,112 @@
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import { createRequire } from 'node:module';
 import type pg from 'pg';
+import type { Logger } from 'pino';
 import type { Config } from './config';
 import type { DatabaseOptions } from './db';
+import { AppError } from './errors';
+import { statementName } from './prepared';
 
 /**
- * The pool as Kysely's driver sees it, with one difference: for a message of several
- * statements (simple query protocol: withTenant's open, see withTenantLed in db.ts)
- * node-postgres returns an array of results, of which Kysely would read no rows; this hands it
- * the last one, the statement the caller asked for. Single statements are untouched.
+ * PostgreSQL errors that leave a named prepared statement unusable on its connection:
+ * - 0A000 "cached plan must not change result type": a migration changed the type of a column
+ *   the statement returns (or, for a text with `*`, which prepared.ts never names, its
+ *   columns); the server fails the statement at every execution on that connection from then on.
+ * - 26000 "prepared statement ... does not exist": node-postgres believes the statement is
+ *   prepared and the server does not have it (pg closes a statement whose Bind failed in JS
+ *   without forgetting it; a pooler in transaction mode hands out another server connection).
  */
-export function lastResultPool(pool: pg.Pool): PostgresPool {
+function isBrokenStatement(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; routine?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (e.code === '26000') return true;
+  // 0A000 (feature_not_supported) has other causes: this one is raised by the plan cache's
+  // RevalidateCachedQuery (the server's function name, reported in every locale; the
+  // message is translated under a non-English lc_messages)
+  return e.code === '0A000' && (e.routine === 'RevalidateCachedQuery' || (typeof e.message === 'string' && e.message.includes('cached plan must not change result type')));
+}
+
+/**
+ * The pool as Kysely's driver sees it, with two differences.
+ *
+ * For a message of several statements (simple query protocol: withTenant's open, see
+ * withTenantLed in db.ts) node-postgres returns an array of results, of which Kysely would read
+ * no rows; this hands it the last one, the statement the caller asked for. Single statements
+ * are untouched.
+ *
+ * Named statements (issue 13): a text that `preparedQuery` registered (prepared.ts,
+ * `statementName`) runs as a named prepared statement: node-postgres sends its Parse once per
+ * connection and then only Bind/Execute, so PostgreSQL parses and analyses it once and may
+ * keep a generic plan. Every other text stays unnamed (dynamic texts would grow each
+ * connection's statement cache without bound). `namedStatements: false` (config
+ * `DATABASE_NAMED_STATEMENTS=false`, for PgBouncer in transaction mode before 1.21) runs
+ * everything unnamed.
+ *
+ * A named statement that broke on its connection ({@link isBrokenStatement}) fails its
+ * request with 503 `service_unavailable` and Retry-After (the client retries; nothing of the
+ * work committed, as its transaction fails with it), and the connection is destroyed when
+ * released instead of going back to the pool. The pool's other connections, made before the
+ * failure, are likely to hold the same stale statement (a migration changes it for all of
+ * them): each is closed when next checked out, so one migration costs the requests in flight
+ * at that moment, not one failure per pooled connection.
+ */
+export function lastResultPool(pool: pg.Pool, opts: { namedStatements?: boolean; logger?: Logger } = {}): PostgresPool {
+  const named = opts.namedStatements ?? true;
+  /** bumped at each broken statement: connections made before it are replaced at checkout */
+  let generation = 0;
+  interface Wrapped { conn: PostgresPoolClient; generation: number }
   // one wrapper per pooled client, so Kysely keeps one connection object per client as before
-  const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient>();
-  const wrap = (client: pg.PoolClient): PostgresPoolClient => {
+  const wrapped = new WeakMap<pg.PoolClient, Wrapped>();
+  const wrap = (client: pg.PoolClient): Wrapped => {
+    let broken = false;
     const query = async (text: string, params: ReadonlyArray<unknown>) => {
-      const result: pg.QueryResult | pg.QueryResult[] = await client.query(text, params as unknown[]);
+      const name = named ? statementName(text) : undefined;
+      let result: pg.QueryResult | pg.QueryResult[];
+      if (name === undefined) {
+        result = await client.query(text, params as unknown[]);
+      } else {
+        try {
+          result = await client.query({ name, text, values: params as unknown[] });
+        } catch (err) {
+          if (!isBrokenStatement(err)) throw err;
+          broken = true;
+          generation += 1;
+          opts.logger?.warn(
+            { err, statement: name },
+            'a named prepared statement broke on its connection (a migration changed a column it returns; or a pooler in transaction mode, see DATABASE_NAMED_STATEMENTS): the pool replaces its connections',
+          );
+          throw new AppError('service_unavailable', 503, {
+            detail: 'The database changed under a prepared statement; try again.',
+            headers: { 'retry-after': '1' },
+            cause: err,
+          });
+        }
+      }
       return Array.isArray(result) ? result[result.length - 1]! : result;
     };
     return {
-      // Kysely's cursor overload (streaming) is not used: the dialect is given no `cursor`
-      query: query as PostgresPoolClient['query'],
-      release: (destroy?: boolean) => client.release(destroy),
-      // read by Kysely for query cancellation (pg's undocumented member, as Kysely notes)
-      get processID() {
-        return (client as unknown as { processID?: number }).processID;
+      generation,
+      conn: {
+        // Kysely's cursor overload (streaming) is not used: the dialect is given no `cursor`
+        query: query as PostgresPoolClient['query'],
+        release: (destroy?: boolean) => client.release(destroy || broken),
+        // read by Kysely for query cancellation (pg's undocumented member, as Kysely notes)
+        get processID() {
+          return (client as unknown as { processID?: number }).processID;
+        },
       },
     };
   };
   return {
     async connect() {
-      const client = await pool.connect();
-      let w = wrapped.get(client);
-      if (!w) wrapped.set(client, (w = wrap(client)));
-      return w;
+      for (;;) {
+        const client = await pool.connect();
+        let w = wrapped.get(client);
+        if (!w) wrapped.set(client, (w = wrap(client)));
+        if (w.generation === generation) return w.conn;
+        // made before a statement broke on another connection: likely broken too (see above)
+        client.release(true);
+      }
     },
     end: () => pool.end(),
     options: pool.options,
@@ -63,9 +136,15 @@ export function sessionOptions(o: Pick<DatabaseOptions, 'idleInTransactionTimeou
 /** The pool settings of a service's database from the configuration. */
 export function poolOptions(
   config: Pick<Config, 'database'>,
-): Pick<DatabaseOptions, 'poolSize' | 'connectTimeoutMs' | 'idleInTransactionTimeoutSec' | 'tcpKeepaliveSec'> {
+): Pick<DatabaseOptions, 'poolSize' | 'connectTimeoutMs' | 'idleInTransactionTimeoutSec' | 'tcpKeepaliveSec' | 'namedStatements'> {
   const d = config.database;
-  return { poolSize: d.poolSize, connectTimeoutMs: d.connectTimeoutMs, idleInTransactionTimeoutSec: d.idleInTransactionTimeoutSec, tcpKeepaliveSec: d.tcpKeepaliveSec };
+  return {
+    poolSize: d.poolSize,
+    connectTimeoutMs: d.connectTimeoutMs,
+    idleInTransactionTimeoutSec: d.idleInTransactionTimeoutSec,
+    tcpKeepaliveSec: d.tcpKeepaliveSec,
+    namedStatements: d.namedStatements,
+  };
 }
 
 /**

@@ -93,6 +93,8 @@ export interface DatabaseOptions {
   idleInTransactionTimeoutSec?: number;
   /** TCP keepalive of each connection, both ends: first probe after this idle time (default 60; 0: the OS default) */
   tcpKeepaliveSec?: number;
+  /** PostgreSQL: run `preparedQuery`'s statements as named prepared statements (default true; db.pool.ts) */
+  namedStatements?: boolean;
 }
 
 export { poolOptions, sessionOptions } from './db.pool';
@@ -134,7 +136,9 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     const log = querySpanLogger(databaseName(url));
     // search_path per connection so unqualified names resolve to the service's schema
     const searchPath = `-c search_path=${schema},public`;
-    admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool: lastResultPool(newPool(searchPath)) }), ...(log ? { log } : {}) });
+    // preparedQuery's texts as named statements on both pools (db.pool.ts), unless turned off
+    const named = { namedStatements: opts.namedStatements ?? true, logger: opts.logger };
+    admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool: lastResultPool(newPool(searchPath), named) }), ...(log ? { log } : {}) });
     // withTenant's own pool. Its sessions start as the application role (startup option
     // `role`, also what RESET ROLE returns to), and each transaction still sets the role
     // locally as before: the role no longer flips owner -> application role -> owner at every
@@ -142,7 +146,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     // bench/results/2026-12-07-servers-rls.md). Owner work never runs on this pool, tenant
     // work never on the owner's. Connects lazily (after migrate() made the role); a session
     // that may not take the role fails to connect: closed, never the owner.
-    tenantDb = new Kysely<DB>({ dialect: new PostgresDialect({ pool: lastResultPool(newPool(`${searchPath} -c role=${APP_ROLE}`)) }), ...(log ? { log } : {}) });
+    tenantDb = new Kysely<DB>({ dialect: new PostgresDialect({ pool: lastResultPool(newPool(`${searchPath} -c role=${APP_ROLE}`), named) }), ...(log ? { log } : {}) });
   } else {
     kind = 'pglite';
     shared = await openPGlite(opts.dataDir, opts.logger);

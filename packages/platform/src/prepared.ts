@@ -19,7 +19,14 @@
  * shape must not depend on the value (no `in` lists of varying length, no JS arithmetic on
  * `p`'s members: do that before the call). `undefined` is refused at the call (Kysely would
  * have left the column out, a different statement).
+ *
+ * Named statements (PostgreSQL): each compiled text also gets a stable name ({@link
+ * statementName}); the pool (db.pool.ts) runs a named text as a named prepared statement, so
+ * PostgreSQL parses it once per connection and can keep its plan, instead of a Parse (parse,
+ * analyse, rewrite, plan) at every execution. Only texts whose result columns are spelled out
+ * get a name (see {@link nameStatement}).
  */
+import { createHash } from 'node:crypto';
 import {
   DummyDriver,
   Kysely,
@@ -42,6 +49,42 @@ interface Plan<R> {
   fill: Array<{ key: string } | { constant: unknown }>;
 }
 
+/** statement text -> its name, for the texts {@link preparedQuery} compiled and that may be named */
+const names = new Map<string, string>();
+/** name -> text: a (64-bit) hash collision is refused rather than trusted */
+const texts = new Map<string, string>();
+
+/**
+ * A select list or RETURNING with `*` (`select *`, `"t".*`, `returning *`): its result columns
+ * are whatever the table has when the statement is parsed. A named statement keeps the result
+ * type it was prepared with, and PostgreSQL fails it ("cached plan must not change result
+ * type", 0A000) once a migration adds or drops a column; an explicit list only fails when a
+ * listed column's type changes. Loose on purpose: any `*` that could be one is refused (the
+ * statement then simply stays unnamed); `count(*)` and multiplication do not match.
+ */
+const STAR_COLUMNS = /(?:\bselect\s+(?:distinct\s+)?|\breturning\s+|,\s*)\*|\.\s*\*/i;
+
+/**
+ * Registers `text` as a named statement and returns its name: `gh_` and 64 bits of the text's
+ * sha256, the same in every process and at every start. Undefined, and nothing registered, when
+ * its result columns include a `*` ({@link STAR_COLUMNS}) or the name is taken by another text.
+ */
+export function nameStatement(text: string): string | undefined {
+  const known = names.get(text);
+  if (known !== undefined) return known;
+  if (STAR_COLUMNS.test(text)) return undefined;
+  const name = `gh_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+  if (texts.has(name)) return undefined;
+  names.set(text, name);
+  texts.set(name, text);
+  return name;
+}
+
+/** The name of a registered statement text; undefined: run it unnamed. Read by the pool at every query. */
+export function statementName(text: string): string | undefined {
+  return names.get(text);
+}
+
 /** Something that executes a compiled query: a Kysely instance or transaction of any schema. */
 export interface QueryRunner {
   executeQuery<R>(query: CompiledQuery<R>): Promise<QueryResult<R>>;
@@ -50,9 +93,11 @@ export interface QueryRunner {
 /**
  * A query compiled once: `run(db, values)` executes it with `values` on `db` (a transaction
  * or the pool) and returns the rows. `build` receives a Kysely instance of the schema's type
- * (compiles only) and the stand-ins of the values.
+ * (compiles only) and the stand-ins of the values. `named: false` does not register its text as a
+ * named statement (for a query its caller does not keep: each distinct named text stays
+ * prepared on every connection that ran it, so only a bounded set of texts may be named).
  */
-export function preparedQuery<DB, P extends Record<string, unknown>, R>(build: (db: Kysely<DB>, p: P) => Compilable<R>) {
+export function preparedQuery<DB, P extends Record<string, unknown>, R>(build: (db: Kysely<DB>, p: P) => Compilable<R>, opts: { named?: boolean } = {}) {
   let plan: Plan<R> | undefined;
 
   function compile(): Plan<R> {
@@ -82,6 +127,7 @@ export function preparedQuery<DB, P extends Record<string, unknown>, R>(build: (
     for (const key of used) {
       if (!fill.some((f) => 'key' in f && f.key === key)) throw new Error(`preparedQuery: value ${key} is not a parameter of the compiled query`);
     }
+    if (opts.named !== false) nameStatement(compiled.sql);
     return { compiled, fill };
   }
 
@@ -102,6 +148,11 @@ export function preparedQuery<DB, P extends Record<string, unknown>, R>(build: (
     sql(): string {
       plan ??= compile();
       return plan.compiled.sql;
+    },
+    /** The statement's name on PostgreSQL; undefined when it runs unnamed (tests, docs). */
+    statementName(): string | undefined {
+      plan ??= compile();
+      return statementName(plan.compiled.sql);
     },
   };
 }

@@ -113,6 +113,20 @@ export const platformColumns = {
 } as const satisfies SchemaSpec<PlatformTables>;
 
 /**
+ * Every column of a table of a column map, in its order: the spelled-out `select *` (or
+ * `returning *`) for Kysely's `select([...])` / `returning([...])`, with the same row type
+ * (every column of the table, as `Selectable` reads it). A statement that lists its result
+ * columns may run as a named prepared statement (prepared.ts); one with `*` may not, since a
+ * migration adding a column would change its result type under the prepared plan.
+ */
+export function allColumns<T extends Record<string, string>>(table: T): Array<keyof T & string>;
+/** The same, each qualified by `alias` (`"u"."id"`, ...: the spelled-out `"u".*`). */
+export function allColumns<T extends Record<string, string>, A extends string>(table: T, alias: A): Array<`${A}.${keyof T & string}`>;
+export function allColumns(table: Record<string, string>, alias?: string): string[] {
+  return Object.keys(table).map((c) => (alias === undefined ? c : `${alias}.${c}`));
+}
+
+/**
  * Every table of `schema` as the database has it, in the column map's spelling, for
  * comparison with a declared map (`assert.deepEqual(await readColumns(db, 'auth'), columns)`).
  */

@@ -61,9 +61,11 @@ function enqueueQuery(schema: string, n: number) {
             created_at: sql<Date>`now() + ${i}::int * interval '1 microsecond'`,
           })),
         ),
+      // named (a prepared statement per connection) only when kept: see below
+      { named: n <= 16 },
     );
     // a few schemas, and row counts of a handful: bounded in practice; a burst of many events
-    // in one transaction is rare, so larger counts are not kept
+    // in one transaction is rare, so larger counts are not kept (nor named)
     if (n <= 16) enqueueQueries.set(key, q);
   }
   return q;

@@ -2,7 +2,8 @@
 import { destroyByAccounts } from '../oidc/oidc.queries';
 import { sql } from 'kysely';
 import { preparedQuery } from '@gatehouse/platform/prepared';
-import type { Db, SessionRow, TenantRow, Tx, UserRow } from '../../db/schema';
+import { allColumns } from '@gatehouse/platform/schema';
+import { columns, type Db, type SessionRow, type TenantRow, type Tx, type UserRow } from '../../db/schema';
 
 export type { SessionRow } from '../../db/schema';
 
@@ -22,7 +23,8 @@ const insertSessionQuery = preparedQuery(
         expires_at: secs(p.absoluteSec),
         idle_expires_at: secs(p.idleSec),
       })
-      .returningAll(),
+      // the columns spelled out, not `returning *`: a named statement (platform/prepared.ts)
+      .returning(allColumns(columns.sessions)),
 );
 
 /** Inserts a session with absolute and idle expiries computed by the database clock. */
@@ -64,7 +66,8 @@ const refreshWithTenantQuery = preparedQuery((db: Db, p: { tokenHash: string }) 
   db
     .selectFrom('refresh_tokens as rt')
     .innerJoin('tenants as t', 't.id', 'rt.tenant_id')
-    .selectAll('t')
+    // the columns spelled out, not `"t".*`: a named statement (platform/prepared.ts)
+    .select(allColumns(columns.tenants, 't'))
     .select('rt.session_id')
     .where('rt.token_hash', '=', p.tokenHash),
 );
@@ -122,7 +125,8 @@ const rotateQuery = preparedQuery((db: Db, r: { tokenHash: string; nextHash: str
     .selectFrom('touched')
     .innerJoin('users as u', 'u.id', 'touched.user_id')
     .innerJoin('inserted', 'inserted.session_id', 'touched.id')
-    .selectAll('u')
+    // the columns spelled out, not `"u".*`: a named statement (platform/prepared.ts)
+    .select(allColumns(columns.users, 'u'))
     .select([
       'touched.amr as s_amr',
       'touched.expires_at as s_expires_at',

@@ -45,29 +45,75 @@ async function revokedWithin(token: string, limitMs = 1000): Promise<number> {
   }
 }
 
+/**
+ * The statements the pg driver sends while `fn` runs, with their prepared-statement name when
+ * they went as a named statement. Every statement goes through Client.prototype.query; only
+ * those made on behalf of `fn` count (the outbox relay of a registration runs beside it).
+ */
+async function sentDuring<T>(fn: () => Promise<T>): Promise<{ result: T; sent: Array<{ text: string; name?: string }> }> {
+  const inRequest = new AsyncLocalStorage<true>();
+  const original = pg.Client.prototype.query;
+  const sent: Array<{ text: string; name?: string }> = [];
+  const counting = function (this: pg.Client, ...args: Parameters<typeof original>) {
+    const q = args[0] as unknown;
+    if (inRequest.getStore()) {
+      if (typeof q === 'string') sent.push({ text: q });
+      else {
+        const c = q as { text?: string; name?: string };
+        sent.push({ text: String(c.text ?? 'query'), ...(c.name ? { name: c.name } : {}) });
+      }
+    }
+    return original.apply(this, args);
+  } as typeof original;
+  pg.Client.prototype.query = counting;
+  try {
+    return { result: await inRequest.run(true, fn), sent };
+  } finally {
+    pg.Client.prototype.query = original;
+  }
+}
+
 describe('refresh', () => {
   test('a plain rotation is 4 database round trips: token+tenant, BEGIN with the tenant, one rotating statement, COMMIT', async () => {
     const r = await h.register();
     if (h.deps.db.kind !== 'postgres') return; // PGlite has no wire round trips to count
-    // every statement the pg driver sends goes through Client.prototype.query; only those made
-    // on behalf of this request count (the outbox relay of the registration runs beside it)
-    const inRequest = new AsyncLocalStorage<true>();
-    const original = pg.Client.prototype.query;
-    const sent: string[] = [];
-    const counting = function (this: pg.Client, ...args: Parameters<typeof original>) {
-      const q = args[0] as unknown;
-      if (inRequest.getStore()) sent.push(typeof q === 'string' ? q : String((q as { text?: string }).text ?? 'query'));
-      return original.apply(this, args);
-    } as typeof original;
-    pg.Client.prototype.query = counting;
-    let res;
-    try {
-      res = await inRequest.run(true, () => h.request('POST', REFRESH, { body: { refreshToken: r.refreshToken } }));
-    } finally {
-      pg.Client.prototype.query = original;
-    }
+    const { result: res, sent } = await sentDuring(() => h.request('POST', REFRESH, { body: { refreshToken: r.refreshToken } }));
     assert.equal(res.statusCode, 200);
-    assert.equal(sent.length, 4, sent.join('\n'));
+    assert.equal(sent.length, 4, sent.map((q) => q.text).join('\n'));
+    // the token lookup and the rotation run as named prepared statements (platform prepared.ts,
+    // db.pool.ts): parsed once per connection, not at every refresh
+    const named = sent.filter((q) => q.name !== undefined);
+    assert.equal(named.length, 2, sent.map((q) => `${q.name ?? '-'} ${q.text.slice(0, 60)}`).join('\n'));
+    assert.match(named[0]!.text, /from "refresh_tokens" as "rt" inner join "tenants" as "t"/);
+    assert.match(named[1]!.text, /^with "consumed" as/);
+    for (const q of named) assert.match(q.name!, /^gh_[0-9a-f]{16}$/);
+  });
+
+  test('the password login\'s and GET /auth/me\'s hot statements run as named prepared statements', async () => {
+    const r = await h.register();
+    if (h.deps.db.kind !== 'postgres') return;
+    const { result: res, sent } = await sentDuring(() => h.request('POST', '/api/v1/auth/login', { body: { email: r.email, password: r.password } }));
+    assert.equal(res.statusCode, 200);
+    const list = sent.map((q) => `${q.name ?? '-'} ${q.text.slice(0, 70)}`).join('\n');
+    const named = (re: RegExp) => sent.filter((q) => re.test(q.text)).map((q) => q.name !== undefined);
+    // the tenant, the user lookup, last login, the session row, its refresh token, the outbox row, the roles
+    assert.deepEqual(named(/^select .* from "tenants" where "id" = \$1$/), [true], list);
+    assert.deepEqual(named(/^select .* from "users" where "email_key" = /), [true], list);
+    assert.deepEqual(named(/^update "users" set "last_login_at"/), [true], list);
+    assert.deepEqual(named(/^insert into "sessions"/), [true], list);
+    assert.deepEqual(named(/^insert into "refresh_tokens"/), [true], list);
+    assert.deepEqual(named(/^insert into "auth"."outbox"/), [true], list);
+    assert.deepEqual(named(/^select "u"."roles", coalesce/), [true], list);
+    // no named text has a `*` result list (prepared.ts refuses those)
+    for (const q of sent) if (q.name !== undefined) assert.doesNotMatch(q.text, /select \*|"\.\*|returning \*/);
+    // GET /auth/me: the user by id, named too
+    const me = await sentDuring(() => h.request('GET', '/api/v1/auth/me', { token: r.accessToken }));
+    assert.equal(me.result.statusCode, 200);
+    assert.deepEqual(
+      me.sent.filter((q) => /^select .* from "users" where "id" = \$1$/.test(q.text)).map((q) => q.name !== undefined),
+      [true],
+      me.sent.map((q) => `${q.name ?? '-'} ${q.text.slice(0, 70)}`).join('\n'),
+    );
   });
 
   test('rotates: a new refresh token each time, the same session, a fresh access token', async () => {

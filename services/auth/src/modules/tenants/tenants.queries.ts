@@ -6,7 +6,8 @@
  */
 import { sql } from 'kysely';
 import { preparedQuery } from '@gatehouse/platform/prepared';
-import type { Db, TenantRow, Tx } from '../../db/schema';
+import { allColumns } from '@gatehouse/platform/schema';
+import { columns, type Db, type TenantRow, type Tx } from '../../db/schema';
 
 export type { TenantRow } from '../../db/schema';
 
@@ -15,8 +16,8 @@ export async function findTenantById(db: Db, id: string): Promise<TenantRow | un
   return (await byIdQuery.run(db, { id }))[0];
 }
 
-// read at every login (tenants.requireActive): compiled once (platform/prepared.ts)
-const byIdQuery = preparedQuery((db: Db, p: { id: string }) => db.selectFrom('tenants').selectAll().where('id', '=', p.id));
+// read at every login (tenants.requireActive): compiled once, a named statement (platform/prepared.ts)
+const byIdQuery = preparedQuery((db: Db, p: { id: string }) => db.selectFrom('tenants').select(allColumns(columns.tenants)).where('id', '=', p.id));
 
 /** The tenant with this slug, any status. */
 export async function findTenantBySlug(db: Db, slug: string): Promise<TenantRow | undefined> {

@@ -1,14 +1,19 @@
 /** User rows. Every function takes the executor of a `withTenant` transaction: RLS scopes it. */
 import { sql } from 'kysely';
 import { preparedQuery } from '@gatehouse/platform/prepared';
-import type { Db, NewUser, Tx, UserRow, UserUpdate } from '../../db/schema';
+import { allColumns } from '@gatehouse/platform/schema';
+import { columns, type Db, type NewUser, type Tx, type UserRow, type UserUpdate } from '../../db/schema';
 
 export type { UserRow } from '../../db/schema';
 
 /** The user with this id in the current tenant. */
 export async function findUserById(trx: Tx, id: string): Promise<UserRow | undefined> {
-  return trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  return (await byIdQuery.run(trx, { id }))[0];
 }
+
+// read at every GET /auth/me (and many account changes): compiled once, a named statement
+// (platform/prepared.ts)
+const byIdQuery = preparedQuery((db: Db, p: { id: string }) => db.selectFrom('users').select(allColumns(columns.users)).where('id', '=', p.id));
 
 /**
  * Case-insensitive lookup by email. Both sides are PostgreSQL's lower() (the stored `email_key`
@@ -21,12 +26,13 @@ export async function findUserByEmail(trx: Tx, email: string): Promise<UserRow |
   return (await byEmailQuery.run(trx, { email }))[0];
 }
 
-// the login's lookups, compiled once (platform/prepared.ts)
+// the login's lookups, compiled once and run as named statements (platform/prepared.ts: hence
+// the columns spelled out rather than `select *`)
 const byEmailQuery = preparedQuery((db: Db, p: { email: string }) =>
-  db.selectFrom('users').selectAll().where('email_key', '=', sql<string>`lower(${p.email}) collate "C"`),
+  db.selectFrom('users').select(allColumns(columns.users)).where('email_key', '=', sql<string>`lower(${p.email}) collate "C"`),
 );
 const byUsernameQuery = preparedQuery((db: Db, p: { username: string }) =>
-  db.selectFrom('users').selectAll().where('username_key', '=', sql<string>`lower(${p.username}) collate "C"`),
+  db.selectFrom('users').select(allColumns(columns.users)).where('username_key', '=', sql<string>`lower(${p.username}) collate "C"`),
 );
 
 /** Case-insensitive lookup by username (`username_key`, as {@link findUserByEmail}). */
@@ -53,7 +59,11 @@ export async function updateUser(trx: Tx, id: string, set: UserUpdate): Promise<
 }
 
 const lastLoginQuery = preparedQuery((db: Db, p: { id: string; at: Date }) =>
-  db.updateTable('users').set({ last_login_at: p.at, updated_at: sql<Date>`now()` }).where('id', '=', p.id).returningAll(),
+  db
+    .updateTable('users')
+    .set({ last_login_at: p.at, updated_at: sql<Date>`now()` })
+    .where('id', '=', p.id)
+    .returning(allColumns(columns.users)),
 );
 
 /** Records a sign-in (`last_login_at`): {@link updateUser} for the login path, compiled once. */
