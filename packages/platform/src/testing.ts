@@ -3,6 +3,7 @@
  * else PGlite in memory), the Redis and NATS URLs when set, and a quiet logger.
  * Test-only module: importing it from production code is a mistake.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey } from 'jose';
@@ -222,4 +223,35 @@ export async function createTestTransport(label = 'test'): Promise<{
       await nc.close();
     },
   };
+}
+
+/**
+ * The statements the pg driver sends while `fn` runs, with their prepared-statement name when
+ * they went as a named statement. Every statement goes through Client.prototype.query; only
+ * those made on behalf of `fn` count (the outbox relay of a registration runs beside it), told
+ * by an AsyncLocalStorage entered around `fn`. `everyCaller` counts every statement sent
+ * meanwhile instead, for a service whose request runs outside the caller's async context (the
+ * users service under `inject`: its handler's statements see none).
+ */
+export async function sentDuring<T>(fn: () => Promise<T>, opts: { everyCaller?: boolean } = {}): Promise<{ result: T; sent: Array<{ text: string; name?: string }> }> {
+  const inRequest = new AsyncLocalStorage<true>();
+  const original = pg.Client.prototype.query;
+  const sent: Array<{ text: string; name?: string }> = [];
+  const counting = function (this: pg.Client, ...args: Parameters<typeof original>) {
+    const q = args[0] as unknown;
+    if (opts.everyCaller || inRequest.getStore()) {
+      if (typeof q === 'string') sent.push({ text: q });
+      else {
+        const c = q as { text?: string; name?: string };
+        sent.push({ text: String(c.text ?? 'query'), ...(c.name ? { name: c.name } : {}) });
+      }
+    }
+    return original.apply(this, args);
+  } as typeof original;
+  pg.Client.prototype.query = counting;
+  try {
+    return { result: await inRequest.run(true, fn), sent };
+  } finally {
+    pg.Client.prototype.query = original;
+  }
 }

@@ -2,12 +2,10 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt } from 'jose';
-import { AsyncLocalStorage } from 'node:async_hooks';
-import pg from 'pg';
 import { createTokenVerifier, type TokenVerifier } from '@gatehouse/platform/auth';
 import { createKvStore, type KvStore } from '@gatehouse/platform/kv';
 import { createRevocationList, type RevocationList } from '@gatehouse/platform/revocation';
-import { testLogger, testServers } from '@gatehouse/platform/testing';
+import { sentDuring, testLogger, testServers } from '@gatehouse/platform/testing';
 import { startAuth, type Harness } from '../../testing';
 
 let h: Harness;
@@ -45,33 +43,6 @@ async function revokedWithin(token: string, limitMs = 1000): Promise<number> {
   }
 }
 
-/**
- * The statements the pg driver sends while `fn` runs, with their prepared-statement name when
- * they went as a named statement. Every statement goes through Client.prototype.query; only
- * those made on behalf of `fn` count (the outbox relay of a registration runs beside it).
- */
-async function sentDuring<T>(fn: () => Promise<T>): Promise<{ result: T; sent: Array<{ text: string; name?: string }> }> {
-  const inRequest = new AsyncLocalStorage<true>();
-  const original = pg.Client.prototype.query;
-  const sent: Array<{ text: string; name?: string }> = [];
-  const counting = function (this: pg.Client, ...args: Parameters<typeof original>) {
-    const q = args[0] as unknown;
-    if (inRequest.getStore()) {
-      if (typeof q === 'string') sent.push({ text: q });
-      else {
-        const c = q as { text?: string; name?: string };
-        sent.push({ text: String(c.text ?? 'query'), ...(c.name ? { name: c.name } : {}) });
-      }
-    }
-    return original.apply(this, args);
-  } as typeof original;
-  pg.Client.prototype.query = counting;
-  try {
-    return { result: await inRequest.run(true, fn), sent };
-  } finally {
-    pg.Client.prototype.query = original;
-  }
-}
 
 describe('refresh', () => {
   test('a plain rotation is 4 database round trips: token+tenant, BEGIN with the tenant, one rotating statement, COMMIT', async () => {

@@ -1,5 +1,7 @@
 /** SQL for profiles. Every function takes the executor, so it runs inside the caller's transaction. */
-import type { ProfileRow, Tx } from '../../db/schema';
+import { preparedQuery } from '@gatehouse/platform/prepared';
+import { allColumns } from '@gatehouse/platform/schema';
+import { columns, type Db, type ProfileRow, type Tx } from '../../db/schema';
 
 export type { ProfileRow } from '../../db/schema';
 
@@ -13,8 +15,12 @@ export interface ProfilePatch {
 
 /** A profile by user id (in the transaction's tenant), if any. */
 export async function findProfile(trx: Tx, id: string): Promise<ProfileRow | undefined> {
-  return trx.selectFrom('profiles').selectAll().where('id', '=', id).executeTakeFirst();
+  return (await byIdQuery.run(trx, { id }))[0];
 }
+
+// read at every GET /users/me and /users/:id: compiled once and, its columns listed, a named
+// statement on PostgreSQL (platform/prepared.ts)
+const byIdQuery = preparedQuery((db: Db, p: { id: string }) => db.selectFrom('profiles').select(allColumns(columns.profiles)).where('id', '=', p.id));
 
 /** Locks the row for the rest of the transaction (avatar replacement reads then writes). */
 export async function findProfileForUpdate(trx: Tx, id: string): Promise<ProfileRow | undefined> {

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TENANT_HEADER } from '@gatehouse/platform/auth';
 import type { CloudEvent } from '@gatehouse/platform/events';
+import { sentDuring } from '@gatehouse/platform/testing';
 import { bearer, eventually, startTestUsers, type TestUsers } from '../../testing';
 
 let t: TestUsers;
@@ -36,6 +37,18 @@ describe('GET /api/v1/users/me', () => {
     assert.equal(body.displayName, 'Ada Lovelace');
     assert.equal(body.avatarUrl, null);
     assert.equal(body.email, undefined, 'the public profile carries no email');
+  });
+
+  test('its lookup is compiled once and goes to PostgreSQL as a named prepared statement', async (ctx) => {
+    if (t.deps.db.kind !== 'postgres') return ctx.skip('named statements are PostgreSQL\'s (PGlite runs in process)');
+    const u = await t.createUser({ username: 'named' });
+    // every statement of those moments: this file's tests run one at a time, and the lookup's text is the profile's alone
+    const { result: res, sent } = await sentDuring(() => t.app.inject({ method: 'GET', url: '/api/v1/users/me', headers: bearer(u.token) }), { everyCaller: true });
+    assert.equal(res.statusCode, 200);
+    const lookups = sent.filter((q) => /from "profiles" where "id" = \$1$/.test(q.text));
+    assert.equal(lookups.length, 1, sent.map((q) => q.text).join('\n'));
+    assert.match(lookups[0]!.name ?? '', /^gh_[0-9a-f]{16}$/);
+    assert.doesNotMatch(lookups[0]!.text, /select \*/, 'the columns are listed, so a migration adding one cannot break the cached plan');
   });
 
   test('a valid token whose user has not been replicated yet: 404 profile_not_found with Retry-After, not a 500', async () => {
