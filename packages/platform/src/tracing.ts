@@ -186,11 +186,12 @@ export function endServerSpan(res: ServerResponse): void {
  * its events are not re-entered, and its queries, Redis commands and events make no spans (they
  * find no span in the context). Only the decision travels on: the gateway forwards the request
  * with a `traceparent` flagged not sampled ({@link forwardingHeaders}), so the service's
- * parent-based sampler drops it too. Before 2026-12-07 such a request carried a non-recording
- * span through all of that work and cost ~85% of a recorded one
- * (bench/results/2026-12-07-servers-tracing-run4.md: +161 against +186 µs per GET), so a ratio
- * sampler did not lower the cost in proportion. Its log lines carry no trace ids (there is no
- * trace to find them by).
+ * parent-based sampler drops it too. Before, such a request carried a non-recording span
+ * through all of that work (query, Redis and undici spans, context re-entry, spans of its
+ * events, argon2 and signing spans that became roots of their own). The CPU this saves was not
+ * told apart from the noise of this machine: what a dropped request still costs is mostly the
+ * SDK being loaded at all (bench/results/2026-12-07-servers-run2.md, reading). Its log lines
+ * carry no trace ids (there is no trace to find them by).
  */
 export function tracedRequestListener(handler: RequestListener): RequestListener {
   return (req, res) => {
