@@ -158,6 +158,34 @@ describe('e2e: one trace across gateway, auth, database, outbox relay and audit 
     assert.equal(receiver.refused, 0, 'every export was OTLP/JSON on /v1/traces');
   });
 
+  test("the users service's queries are children of its request's span (GET /users/me through the gateway)", async () => {
+    const r = await call(stack.gateway.url, 'POST', '/api/v1/auth/register', { body: { email: uniqueEmail('profile'), password: 'correct horse battery staple 7' } });
+    assert.equal(r.status, 201, r.text);
+    const token = (r.body as { accessToken: string }).accessToken;
+    // the profile exists once the users replica has the account
+    const traceId = await eventually(async () => {
+      const id = randomBytes(16).toString('hex');
+      const me = await call(stack.gateway.url, 'GET', '/api/v1/users/me', { token, headers: { traceparent: `00-${id}-${randomBytes(8).toString('hex')}-01` } });
+      assert.equal(me.status, 200, me.text);
+      return id;
+    });
+    const spans = await eventually(
+      () => {
+        const inTrace = receiver.spans.filter((s) => s.traceId === traceId);
+        const server = inTrace.find((s) => s.service === 'gatehouse-users' && s.kind === SERVER && s.name === 'GET /api/v1/users/me');
+        assert.ok(server, `users' server span: ${inTrace.map((s) => `${s.service}:${s.name}`).join(', ')}`);
+        assert.ok(inTrace.some((s) => s.service === 'gatehouse-users' && s.name.startsWith('pg.query:')), 'a users query span');
+        return inTrace;
+      },
+      30_000,
+      100,
+    );
+    const server = spans.find((s) => s.service === 'gatehouse-users' && s.kind === SERVER)!;
+    const queries = spans.filter((s) => s.service === 'gatehouse-users' && s.name.startsWith('pg.query:'));
+    for (const q of queries) assert.equal(q.parentSpanId, server.spanId, `${q.name} under users' request span`);
+    assert.ok(ancestry(spans, server).some((s) => s.service === 'gatehouse-gateway'), "users' span descends from the gateway's");
+  });
+
   test("a client's traceparent flagged not sampled is honoured by every process: no span of it anywhere", async () => {
     const dropped = randomBytes(16).toString('hex');
     const before = receiver.spans.length;
