@@ -14,7 +14,8 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hash, verify, type Options } from '@node-rs/argon2';
-import { fmt, freePort, http, load, loop, machine, percentile, processCpuMs, registerMembersWithQr, root, rssMiB, spawnNode, withPeakRss, deleteStream, resetDatabase, vacuumAnalyze, type Child, type LoadResult } from './lib';
+import { fmt, freePort, http, load, loop, machine, percentile, registerMembersWithQr, root, rssMiB, spawnNode, withPeakRss, deleteStream, resetDatabase, vacuumAnalyze } from './lib';
+import { startBareProxies } from './gateway-proxy';
 import { measureIngestion } from './inprocess';
 import { measureRls, measureRlsAB, rlsMarkdown } from './rls';
 import { measureRlsVariants, rlsVariantsMarkdown } from './rls-variants';
@@ -231,15 +232,8 @@ async function main() {
   const idleRss = rssMiB(pid);
   console.log(`RSS idle: ${fmt(idleRss, 1)} MiB`);
 
-  // ---- bare proxies straight to auth and users ----
-  const bareAuthPort = await freePort();
-  const bareAuth = spawnNode('bench/src/bare-proxy.ts', [], { ...env, PORT: String(bareAuthPort), TARGET: `http://127.0.0.1:${sys.services.auth!.port}` });
-  await bareAuth.waitFor('bare proxy ready');
-  const bareUsersPort = await freePort();
-  const bareUsers = spawnNode('bench/src/bare-proxy.ts', [], { ...env, PORT: String(bareUsersPort), TARGET: `http://127.0.0.1:${sys.services.users!.port}` });
-  await bareUsers.waitFor('bare proxy ready');
-  /** the gateway as a process of its own, started once users exist (below) */
-  let gwAlone: Child | undefined;
+  // ---- bare proxies straight to auth and users (gateway-proxy.ts) ----
+  const bare = await startBareProxies(env, sys.services);
 
   const api = http(base);
   try {
@@ -254,33 +248,6 @@ async function main() {
     }
     const bearer = { authorization: `Bearer ${users[0]!.access}` };
 
-    // ---- the gateway as a process of its own (per-service mode) in front of the same services ----
-    // The like-for-like of the bare proxy, which is a process of its own too: in the all-in-one
-    // process the gateway shares one JavaScript thread with the services it forwards to, while
-    // the bare proxy runs beside them on the machine's other core, so the all-in-one figure
-    // falls as the services get cheaper without the gateway doing more.
-    const issuer = String(JSON.parse(Buffer.from(users[0]!.access.split('.')[1]!, 'base64url').toString()).iss);
-    const gwAlonePort = await freePort();
-    const gwAloneDir = await mkdtemp(path.join(tmpdir(), 'gh-bench-gw-'));
-    const svc = sys.services;
-    gwAlone = spawnNode('services/gateway/src/main.ts', [], {
-      ...env,
-      PORT: String(gwAlonePort),
-      DATA_DIR: gwAloneDir,
-      TOKEN_ISSUER: issuer,
-      AUTH_URL: `http://127.0.0.1:${svc.auth!.port}`,
-      USERS_URL: `http://127.0.0.1:${svc.users!.port}`,
-      AUDIT_URL: `http://127.0.0.1:${svc.audit!.port}`,
-    });
-    await gwAlone.ready(`http://127.0.0.1:${gwAlonePort}`);
-    const alone = gwAlone;
-    await load({ url: `http://127.0.0.1:${gwAlonePort}/api/v1/auth/me`, headers: bearer, connections: 32, seconds: 2 }); // warm-up (JWKS, tenant cache, JIT)
-    /** a load run through a proxy process, with that process' CPU per request */
-    const viaProcess = async (pidOf: number, url: string): Promise<LoadResult & { proxyCpuUs: number }> => {
-      const before = processCpuMs(pidOf);
-      const r = await load({ url, headers: bearer, connections: 32, seconds: SECONDS });
-      return { ...r, proxyCpuUs: ((processCpuMs(pidOf) - before) * 1000) / Math.max(1, r.requests) };
-    };
 
     // ---- argon2 ceiling (same parameters as the auth service) and login/s ----
     // the auth service's parameters (algorithm 2 = Argon2id; the package's enum is a const enum)
@@ -296,23 +263,10 @@ async function main() {
     // ---- enumeration by timing: unknown account vs wrong password, interleaved, under load ----
     report.loginTiming = await benchLoginTiming(api, users, { seconds: SECONDS, concurrency: TIMING_CONCURRENCY });
 
-    // ---- authenticated GET /api/v1/auth/me: gateway vs bare proxy ----
-    const conns = 32;
-    await load({ url: `${base}/api/v1/auth/me`, headers: bearer, connections: conns, seconds: 2 }); // warm-up
-    const bareMe = await viaProcess(bareAuth.proc.pid!, `http://127.0.0.1:${bareAuthPort}/api/v1/auth/me`);
-    const aloneMe = await viaProcess(alone.proc.pid!, `http://127.0.0.1:${gwAlonePort}/api/v1/auth/me`);
-    const gwMe = await withPeakRss(pid, () => load({ url: `${base}/api/v1/auth/me`, headers: bearer, connections: conns, seconds: SECONDS }));
-    report.authMe = { gateway: gwMe.result, bareProxy: bareMe, ratio: gwMe.result.rps / bareMe.rps, peakRssMiB: gwMe.peakMiB, gatewayProcess: aloneMe, processRatio: aloneMe.rps / bareMe.rps };
-    console.log(`GET /auth/me: gateway ${fmt(gwMe.result.rps)}/s p99 ${gwMe.result.p99} ms; bare proxy ${fmt(bareMe.rps)}/s p99 ${bareMe.p99} ms (${fmt((100 * gwMe.result.rps) / bareMe.rps)}%); non-2xx ${gwMe.result.non2xx}/${bareMe.non2xx}`);
-    console.log(`GET /auth/me: gateway process ${fmt(aloneMe.rps)}/s (${fmt((100 * aloneMe.rps) / bareMe.rps)}% of the bare proxy), ${fmt(aloneMe.proxyCpuUs)} µs of its CPU per request vs the bare proxy's ${fmt(bareMe.proxyCpuUs)} µs; non-2xx ${aloneMe.non2xx}`);
-
-    // ---- GET /api/v1/users/me: gateway vs bare proxy ----
-    const bareUsersMe = await viaProcess(bareUsers.proc.pid!, `http://127.0.0.1:${bareUsersPort}/api/v1/users/me`);
-    const aloneUsersMe = await viaProcess(alone.proc.pid!, `http://127.0.0.1:${gwAlonePort}/api/v1/users/me`);
-    const gwUsersMe = await load({ url: `${base}/api/v1/users/me`, headers: bearer, connections: conns, seconds: SECONDS });
-    report.usersMe = { gateway: gwUsersMe, bareProxy: bareUsersMe, ratio: gwUsersMe.rps / bareUsersMe.rps, gatewayProcess: aloneUsersMe, processRatio: aloneUsersMe.rps / bareUsersMe.rps };
-    console.log(`GET /users/me: gateway process ${fmt(aloneUsersMe.rps)}/s (${fmt((100 * aloneUsersMe.rps) / bareUsersMe.rps)}% of the bare proxy), ${fmt(aloneUsersMe.proxyCpuUs)} µs of its CPU per request vs the bare proxy's ${fmt(bareUsersMe.proxyCpuUs)} µs`);
-    console.log(`GET /users/me: gateway ${fmt(gwUsersMe.rps)}/s; bare proxy ${fmt(bareUsersMe.rps)}/s (${fmt((100 * gwUsersMe.rps) / bareUsersMe.rps)}%)`);
+    // ---- authenticated GET /auth/me and /users/me: the gateway vs a bare proxy ----
+    const proxied = await bare.measure({ base, pid, bearer, seconds: SECONDS });
+    report.authMe = proxied.authMe;
+    report.usersMe = proxied.usersMe;
 
     // ---- refresh rotations/s: each worker follows its own token chain ----
     const chains = users.slice(2, 34).map((u) => u.refresh);
@@ -333,12 +287,10 @@ async function main() {
     // ---- event-to-visible latency in the audit trail ----
     report.auditLatency = await benchAuditLatency(api, password);
 
-    report.rss = { idleMiB: idleRss, peakUnderLoadMiB: Math.max(login.peakMiB, gwMe.peakMiB) };
+    report.rss = { idleMiB: idleRss, peakUnderLoadMiB: Math.max(login.peakMiB, proxied.authMe.peakRssMiB) };
   } finally {
     await api.close();
-    await bareAuth.stop();
-    await bareUsers.stop();
-    await gwAlone?.stop();
+    await bare.stop();
     await sys.child.stop();
     await rm(dataDir, { recursive: true, force: true });
     if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
