@@ -79,12 +79,6 @@ export function spawnNode(script: string, args: string[], env: Record<string, st
 }
 
 /** Resident set size of a process in MiB (Linux /proc). */
-/** CPU time (user + system, every thread) process `pid` has used, in ms (Linux /proc). */
-export function processCpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-}
-
 export function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = /VmRSS:\s+(\d+) kB/.exec(status);

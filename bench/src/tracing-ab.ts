@@ -12,15 +12,11 @@
  *
  * Rate limits are off unless BENCH_RATE_LIMITS=on (then two Redis EVALSHAs per GET).
  */
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
+import { cpuMs } from './cpu';
 import { deleteStream, fmt, freePort, http, load, root, spawnNode } from './lib';
 
-const cpuMs = (pid: number): number => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-};
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;

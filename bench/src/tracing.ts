@@ -12,20 +12,14 @@
  * login/s and authenticated `GET /api/v1/auth/me`/s in each; the figures are medians over the
  * rounds. Goals: on within 10% of off, off within 1% of none.
  */
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
+import { cpuMs } from './cpu';
 import { fmt, freePort, http, load, spawnNode, type LoadResult } from './lib';
 
 const MODES = ['none', 'off', 'on', 'ratio'] as const;
 /** The ratio mode's share of traces kept. */
 const RATIO = '0.1';
-
-/** CPU time (user + system, every thread) the process has used, in ms (Linux /proc). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in ticks of 1/100 s
-}
 
 /** A load run and the CPU the server process spent on it, per request. */
 async function measured(pid: number, run: () => Promise<LoadResult>): Promise<LoadResult & { cpuMsPerRequest: number }> {
