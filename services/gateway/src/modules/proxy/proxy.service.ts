@@ -106,7 +106,8 @@ type Headers = Record<string, string | string[] | undefined>;
  * and forwarding headers, plus the gateway's own: the request id, the resolved tenant, and
  * X-Forwarded-For/-Proto/-Host. X-Forwarded-For carries the one client address the gateway
  * determined (the socket peer, or what a proxy in TRUST_PROXY reported), so a service that
- * trusts the gateway reads the client address without trusting anything further.
+ * trusts the gateway reads the client address without trusting anything further. `trace`, the
+ * request's trace headers (tracing.ts, forwardingHeaders), replaces the client's.
  */
 export function upstreamRequestHeaders(req: FastifyRequest, headers: Headers, trace?: Record<string, string>): Headers {
   const out: Headers = {};
