@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { TENANT_HEADER } from '@gatehouse/platform/auth';
-import { startAuth, type Harness } from '../../testing';
+import { startAuth, uniqueIp, type Harness } from '../../testing';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install -y chromium)`;
@@ -24,8 +24,14 @@ let page: Page;
 let origin: string;
 let tenant: { id: string; slug: string };
 
-/** Serves a blank page and forwards /api/* to the auth app as the gateway would (tenant header, client IP). */
+/**
+ * Serves a blank page and forwards /api/* to the auth app as the gateway would (tenant header,
+ * client IP). The client IP is one of this file's own: the harness's Redis keyspace is shared,
+ * and 127.0.0.1 there collects the password failures of every test whose client is loopback,
+ * which once put this file's first login over THROTTLE_IP_MAX_FAILURES (429).
+ */
 function startPageServer(): Promise<http.Server> {
+  const clientIp = uniqueIp();
   const s = http.createServer(async (req, res) => {
     if (!req.url?.startsWith('/api/')) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><meta charset="utf-8"><title>passkeys</title><body>passkeys</body>');
@@ -33,7 +39,7 @@ function startPageServer(): Promise<http.Server> {
     }
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const headers: Record<string, string> = { [TENANT_HEADER]: tenant.id, 'x-forwarded-for': '127.0.0.1' };
+    const headers: Record<string, string> = { [TENANT_HEADER]: tenant.id, 'x-forwarded-for': clientIp };
     for (const name of ['content-type', 'authorization', 'origin']) if (typeof req.headers[name] === 'string') headers[name] = req.headers[name] as string;
     const r = await h.app.inject({ method: req.method as 'POST', url: req.url, headers, payload: chunks.length ? Buffer.concat(chunks) : undefined });
     res.writeHead(r.statusCode, { 'content-type': String(r.headers['content-type'] ?? 'application/json') }).end(r.rawPayload);
