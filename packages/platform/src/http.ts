@@ -15,6 +15,7 @@ import client from 'prom-client';
 import type { Logger } from 'pino';
 import { AppError, isDependencyDown, problem, statusTitle, type FieldError } from './errors';
 import { createMetricsRegistry, histogram, observedGauge } from './metrics';
+import { lazyChildLoggers } from './logger';
 import { GATEHOUSE_VERSION } from './version';
 import { nameServerSpan, serverSpansEnabled } from './tracing';
 import { createTracedServer } from './traced-server';
@@ -180,8 +181,9 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   const limits = { ...SERVICE_SERVER_LIMITS, ...opts.server };
   // each route's validators and serializers compile on its first request (schema-compilers.ts)
   const deferred = deferredCompilers();
+  const logger = opts.logger.child({ service: opts.name });
   const app = Fastify({
-    loggerInstance: opts.logger.child({ service: opts.name }) as FastifyBaseLogger,
+    loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     trustProxy: opts.trustProxy && (Array.isArray(opts.trustProxy) ? opts.trustProxy.length > 0 : true) ? opts.trustProxy : false,
     requestIdHeader: false,
@@ -191,6 +193,8 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     },
     // request logging is ours (onResponse below), at debug level
     logController: new LogController({ disableRequestLogging: true }),
+    // a request's child logger is made only if it logs at an enabled level (logger.ts)
+    childLoggerFactory: lazyChildLoggers(logger),
     routerOptions: { maxParamLength: 200 },
     // A request that reaches the router after app.close() began (on a connection accepted before
     // the listener closed, see stopAccepting) is served, with `Connection: close`, not answered
@@ -264,35 +268,42 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   // Node keeps only this many header lines (it drops the rest silently); one more than the
   // limit is kept so that an oversized request is seen and refused below.
   app.server.maxHeadersCount = limits.maxHeaderLines + 1;
-  app.addHook('onRequest', async (req, reply) => {
+  // The hooks every request runs are callback-style, not async: an async hook costs a promise
+  // and a microtask turn before the next one, on every request of every service (issue 13).
+  // A hook that answers sends the reply and does not call `done`.
+  app.addHook('onRequest', (req, reply, done) => {
     inFlight++;
     // 'close' comes once per response, answered or aborted
     reply.raw.once('close', () => inFlight--);
     reply.header('x-request-id', req.id);
     if (req.raw.httpVersion === '1.1' && req.raw.headers.host === undefined) {
-      throw new AppError('bad_request', 400, { detail: 'The Host header is required.' });
+      return done(new AppError('bad_request', 400, { detail: 'The Host header is required.' }));
     }
     if (req.raw.rawHeaders.length / 2 > limits.maxHeaderLines) {
-      throw new AppError('headers_too_large', 431, { detail: `At most ${limits.maxHeaderLines} header lines are accepted.` });
+      return done(new AppError('headers_too_large', 431, { detail: `At most ${limits.maxHeaderLines} header lines are accepted.` }));
     }
     nameServerSpan(req.method, req.routeOptions.url ?? 'unmatched');
+    done();
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     duration.observe({ service: opts.name, method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     if (reply.statusCode >= 500) req.log.warn({ method: req.method, route, status: reply.statusCode, ms: reply.elapsedTime }, 'request failed');
     else req.log.debug({ method: req.method, route, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+    done();
   });
 
   // NUL, lone surrogates and absurd nesting in any params, query or JSON body: refused before
   // schemas and handlers, so no route can pass them on to SQL (input.ts says why)
-  app.addHook('preValidation', async (req, reply) => {
+  app.addHook('preValidation', (req, reply, done) => {
     const bad = unsafeRequestInput(req);
-    if (bad) return sendProblem(reply, 400, 'validation_failed', 'The request is not valid.', [bad]);
+    if (bad) void sendProblem(reply, 400, 'validation_failed', 'The request is not valid.', [bad]);
+    else done();
   });
-  app.addHook('preHandler', async (req, reply) => {
+  app.addHook('preHandler', (req, reply, done) => {
     const bad = unsafeCoercedInput(req);
-    if (bad) return sendProblem(reply, 400, 'validation_failed', 'The request is not valid.', [bad]);
+    if (bad) void sendProblem(reply, 400, 'validation_failed', 'The request is not valid.', [bad]);
+    else done();
   });
 
   app.setNotFoundHandler((req, reply) => sendProblem(reply, 404, 'not_found', `No route for ${req.method} ${req.url.split('?')[0]}.`));
