@@ -70,14 +70,25 @@ export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
   // The per-IP limit is counted first (so an abusive client triggers no tenant lookup) but
   // answered after CORS, so a browser app can read its 429 and Retry-After.
   const inFlight = createInFlightCap(config.edge.maxInFlightPerIp);
-  const overLimit = new WeakMap<FastifyRequest, unknown>();
-  app.addHook('onRequest', async (req, reply) => {
+  const overLimit = new WeakMap<FastifyRequest, Error>();
+  const refuse = (req: FastifyRequest, err: unknown) => overLimit.set(req, err instanceof Error ? err : new Error(String(err)));
+  // callback-style hooks (http.ts says why); the per-IP count is asynchronous only when it is on
+  app.addHook('onRequest', (req, reply, done) => {
     try {
       inFlight.enter(req, reply);
-      await limits.ip(req, reply);
     } catch (err) {
-      overLimit.set(req, err);
+      refuse(req, err);
+      return done();
     }
+    const counted = limits.ip(req, reply);
+    if (!counted) return done();
+    counted.then(
+      () => done(),
+      (err: unknown) => {
+        refuse(req, err);
+        done();
+      },
+    );
   });
   await registerSecurity(app, {
     corsOrigins: config.corsOrigins,
@@ -93,9 +104,7 @@ export async function buildApp(deps: GatewayDeps): Promise<HttpApp> {
     },
     overLimit: (req) => overLimit.has(req),
   });
-  app.addHook('onRequest', async (req) => {
-    if (overLimit.has(req)) throw overLimit.get(req);
-  });
+  app.addHook('onRequest', (req, _reply, done) => done(overLimit.get(req)));
 
   systemRoutes(app, { system, tenantFor, tokens: deps.tokens });
   await app.register(proxyRoutes, {

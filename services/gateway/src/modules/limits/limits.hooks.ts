@@ -126,19 +126,19 @@ export async function registerLimits(app: HttpApp, opts: LimitsOptions) {
   const user = make(opts.rateLimits.user, 'user:', (req) => (req.auth ? `${req.auth.tid}:${req.auth.sub}` : undefined));
 
   return {
-    /** app-wide onRequest hook: per client IP, operations endpoints excepted */
-    async ip(req: FastifyRequest, reply: FastifyReply) {
-      if (!ip || UNLIMITED_PATHS.has(requestPath(req.url))) return;
-      await ip(req, reply);
+    /**
+     * app-wide onRequest hook: per client IP, operations endpoints excepted. Undefined when
+     * nothing is counted (the limit off, an operations path): no promise on that path.
+     */
+    ip(req: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
+      if (!ip || UNLIMITED_PATHS.has(requestPath(req.url))) return undefined;
+      return ip(req, reply);
     },
     /** per client IP on credential endpoints */
-    async credentials(req: FastifyRequest, reply: FastifyReply) {
-      if (credentials) await credentials(req, reply);
-    },
-    /** per verified user; runs after the token check */
-    async user(req: FastifyRequest, reply: FastifyReply) {
-      if (user) await user(req, reply);
-    },
+    /** per client IP on credential endpoints; undefined when that limit is off (no hook to run) */
+    credentials,
+    /** per verified user, after the token check; undefined when that limit is off */
+    user,
   };
 }
 export type Limits = Awaited<ReturnType<typeof registerLimits>>;

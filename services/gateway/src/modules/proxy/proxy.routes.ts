@@ -5,7 +5,7 @@
  * proxy.dispatcher.ts; bounded timeouts so a stuck service answers 504, never a hang).
  */
 import replyFrom, { type FastifyReplyFromOptions } from '@fastify/reply-from';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { sendProblem, type HttpApp } from '@gatehouse/platform';
 import { forwardingHeaders } from '@gatehouse/platform/tracing';
 import type { Limits } from '../limits/limits.hooks';
@@ -79,13 +79,18 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
 
   for (const route of PROXY_ROUTES) {
     const base = opts.serviceUrls[route.area]?.replace(/\/$/, '');
-    const onRequest = [
-      async (req: FastifyRequest) => {
-        safePath(req.url);
-        if (!base) throw proxyErrors.serviceUnavailable(route.area);
+    // a limit that is off adds no hook; the path check is callback-style (platform http.ts says why)
+    const onRequest: onRequestHookHandler[] = [
+      (req, _reply, done) => {
+        try {
+          safePath(req.url);
+        } catch (err) {
+          return done(err instanceof Error ? err : proxyErrors.badPath());
+        }
+        done(base ? undefined : proxyErrors.serviceUnavailable(route.area));
       },
-      opts.limits.credentials,
     ];
+    if (opts.limits.credentials) onRequest.push(opts.limits.credentials);
     if (route.tenant) {
       onRequest.push(async (req: FastifyRequest) => {
         req.tenant = await opts.tenantFor(req);
@@ -93,7 +98,7 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
         const claims = await opts.tokens.check(req, req.tenant);
         if (claims) req.auth = claims;
       });
-      onRequest.push(opts.limits.user);
+      if (opts.limits.user) onRequest.push(opts.limits.user);
     }
 
     app.route({

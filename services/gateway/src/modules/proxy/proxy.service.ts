@@ -57,6 +57,9 @@ export function isTenantScoped(path: string): boolean {
   return routeForPath(path)?.tenant ?? false;
 }
 
+/** Paths made only of non-empty segments of unreserved and sub-delim characters: nothing to decode or refuse. */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_~!$&'()*+,;=:@-]+)+\/?$/;
+
 /**
  * Checks a raw request target before it is forwarded. Upstream URLs are built with the URL
  * parser, which resolves dot segments: `/api/v1/users/../../internal/x` would reach
@@ -68,6 +71,9 @@ export function safePath(url: string): string {
   if (!url.startsWith('/')) throw proxyErrors.badPath();
   const q = url.indexOf('?');
   const path = q >= 0 ? url.slice(0, q) : url;
+  // the common case at once: segments of unreserved and sub-delim characters only (no '%' to
+  // decode, no '.', no '\\', no control character, no empty segment)
+  if (PLAIN_PATH.test(path)) return path;
   let decoded: string;
   try {
     decoded = decodeURIComponent(path);

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeTenant, startStack, type Stack } from '../../testing/fixtures';
-import { API_CSP, DOCS_CSP, HSTS } from './security.hooks';
+import { API_CSP, DOCS_CSP, HSTS, helmetHeaders } from './security.hooks';
 
 describe('security: CORS allow-list', () => {
   let s: Stack;
@@ -100,7 +100,18 @@ describe('security: headers', () => {
       assert.equal(res.headers['x-content-type-options'], 'nosniff', url);
       assert.equal(res.headers['x-frame-options'], 'DENY', url);
       assert.equal(res.headers['content-security-policy'], API_CSP, url);
+      // every header helmet sets with the gateway's options, computed once (helmetHeaders)
+      for (const [name, value] of Object.entries(helmetHeaders())) assert.equal(res.headers[name], value, `${url} ${name}`);
     }
+  });
+
+  test("helmet's headers as the gateway sets them", () => {
+    const headers = helmetHeaders();
+    assert.equal(headers['cross-origin-resource-policy'], 'same-site');
+    assert.equal(headers['x-frame-options'], 'DENY');
+    assert.equal(headers['referrer-policy'], 'no-referrer');
+    assert.equal(headers['content-security-policy'], undefined, 'the CSP is set per kind of page');
+    assert.equal(headers['strict-transport-security'], undefined, 'HSTS is set only off localhost');
   });
 
   test('HSTS only off localhost', async () => {
