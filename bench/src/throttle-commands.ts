@@ -79,6 +79,9 @@ async function measure(checkout: string): Promise<{ success: Counted; failure: C
     return { success: await run('success'), failure: await run('failure') };
   } finally {
     monitor.disconnect();
+    // the run's keys (throttle counters expire anyway; nothing is left behind)
+    const keys = (await admin.keys(`${name}:*`)) as string[];
+    if (keys.length > 0) await admin.del(...keys);
     admin.disconnect();
     await h.close();
     await kv.close();
