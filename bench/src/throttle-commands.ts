@@ -36,7 +36,7 @@ async function measure(checkout: string): Promise<{ success: Counted; failure: C
   const admin = new Redis(REDIS_URL!);
   const monitor = await new Redis(REDIS_URL!).monitor();
   try {
-    const users = [];
+    const users: Awaited<ReturnType<typeof h.register>>[] = [];
     for (let i = 0; i < N; i++) users.push(await h.register());
     await h.request('POST', '/api/v1/auth/login', { body: { email: users[0]!.email, password: users[0]!.password } }); // warm-up (loads the scripts)
     const list = String(await admin.client('LIST'));
