@@ -63,6 +63,57 @@ for (const kind of ['redis', 'memory'] as const) {
       assert.equal(fresh.count, 1);
     });
 
+    test('incrUnlessBlocked: counts like incr while no guard blocks', async () => {
+      const results = await Promise.all(Array.from({ length: 30 }, () => kv.incrUnlessBlocked('g-burst', 60_000, [{ key: 'g-absent' }, { key: 'g-low', atLeast: 3 }])));
+      assert.deepEqual(
+        results.map((r) => (r.blockedBy === undefined ? r.count : -1)).sort((x, y) => x - y),
+        Array.from({ length: 30 }, (_, i) => i + 1),
+      );
+      for (const r of results) assert.ok(r.resetMs > 0 && r.resetMs <= 60_000, `resetMs ${r.resetMs}`);
+      await kv.set('g-low', '2', 60_000);
+      const below = await kv.incrUnlessBlocked('g-burst', 60_000, [{ key: 'g-low', atLeast: 3 }]);
+      assert.equal(below.blockedBy, undefined);
+      assert.equal(below.count, 31);
+    });
+
+    test('incrUnlessBlocked: a guard at its threshold, or one that merely exists, blocks without counting', async () => {
+      await kv.set('g-ip', '4', 5_000);
+      await kv.set('g-lock', String(Date.now() + 400), 400);
+      const ip = await kv.incrUnlessBlocked('g-counter', 60_000, [{ key: 'g-ip', atLeast: 4 }, { key: 'g-lock' }]);
+      assert.equal(ip.blockedBy, 0, 'the first blocking guard wins');
+      assert.ok(ip.resetMs > 4_000 && ip.resetMs <= 5_000, `the guard's remaining TTL: ${ip.resetMs}`);
+      const lock = await kv.incrUnlessBlocked('g-counter', 60_000, [{ key: 'g-ip', atLeast: 5 }, { key: 'g-lock' }]);
+      assert.equal(lock.blockedBy, 1);
+      assert.ok(lock.resetMs > 0 && lock.resetMs <= 400, `resetMs ${lock.resetMs}`);
+      assert.equal(await kv.get('g-counter'), null, 'a blocked call counts nothing');
+      await sleep(lock.resetMs + 50);
+      const after = await kv.incrUnlessBlocked('g-counter', 60_000, [{ key: 'g-ip', atLeast: 5 }, { key: 'g-lock' }]);
+      assert.equal(after.blockedBy, undefined, 'the lock expired');
+      assert.equal(after.count, 1);
+    });
+
+    test('incrUnlessBlocked: a guard without TTL reports 0 ms; a non-numeric value counts as 0', async () => {
+      await kv.set('g-forever', 'x');
+      assert.deepEqual(await kv.incrUnlessBlocked('g-c2', 1000, [{ key: 'g-forever' }]), { blockedBy: 0, resetMs: 0 });
+      const r = await kv.incrUnlessBlocked('g-c2', 1000, [{ key: 'g-forever', atLeast: 1 }]);
+      assert.equal(r.blockedBy, undefined);
+      await kv.del('g-forever');
+    });
+
+    test('incrUnlessBlocked: 40 parallel calls with a guard set halfway never count past it', async () => {
+      // a guard that appears while calls are in flight: every call sees it or not as a whole
+      const calls = Array.from({ length: 40 }, (_, i) =>
+        i === 20 ? kv.set('g-stop', '1', 60_000).then(() => undefined) : kv.incrUnlessBlocked('g-par', 60_000, [{ key: 'g-stop' }]),
+      );
+      const results = (await Promise.all(calls)).filter((r) => r !== undefined);
+      const counted = results.filter((r) => r.blockedBy === undefined).map((r) => r.count);
+      assert.deepEqual(
+        counted.sort((x, y) => x - y),
+        Array.from({ length: counted.length }, (_, i) => i + 1),
+      );
+      assert.equal(Number(await kv.get('g-par')), counted.length, 'blocked calls left the counter alone');
+    });
+
     test('get, set with and without TTL, del', async () => {
       assert.equal(await kv.get('missing'), null);
       await kv.set('plain', 'v1');
@@ -116,6 +167,11 @@ for (const kind of ['redis', 'memory'] as const) {
         try {
           await kv.set('prefixed', 'x', 10_000);
           assert.equal(await raw.get(`test:${run}:prefixed`), 'x');
+          // the guarded script's variable key count: every key (counter and guards) is prefixed
+          await raw.set(`test:${run}:g-raw`, '1', 'PX', 10_000);
+          assert.equal((await kv.incrUnlessBlocked('g-raw-count', 10_000, [{ key: 'g-raw' }])).blockedBy, 0);
+          assert.equal((await kv.incrUnlessBlocked('g-raw-count', 10_000, [{ key: 'g-raw', atLeast: 2 }])).blockedBy, undefined);
+          assert.equal(await raw.get(`test:${run}:g-raw-count`), '1');
           const got: string[] = [];
           const unsub = await kv.subscribe('pchan', (m) => got.push(m));
           await raw.publish(`test:${run}:pchan`, 'raw');
@@ -191,7 +247,7 @@ describe('kv store (redis unreachable)', () => {
     const port = await freePort();
     const kv = createKvStore({ url: `redis://127.0.0.1:${port}`, logger });
     try {
-      for (const op of [() => kv.incr('k', 1000), () => kv.setNx('k', 'v', 1000), () => kv.ping()]) {
+      for (const op of [() => kv.incr('k', 1000), () => kv.incrUnlessBlocked('k', 1000, [{ key: 'g' }]), () => kv.setNx('k', 'v', 1000), () => kv.ping()]) {
         const started = Date.now();
         await assert.rejects(op());
         assert.ok(Date.now() - started < 1500, `took ${Date.now() - started} ms`);

@@ -18,6 +18,13 @@ export interface KvStore {
   readonly kind: 'redis' | 'memory';
   /** Atomic increment; sets the TTL when the key is created; returns the new count and ms until the window resets. */
   incr(key: string, ttlMs: number): Promise<{ count: number; resetMs: number }>;
+  /**
+   * `incr(key, ttlMs)` unless a guard blocks it, as one atomic step (one round trip to Redis):
+   * a guard blocks when its key exists and, with `atLeast`, holds a number of at least that.
+   * The first blocking guard wins: its index in `guards` and the ms until it expires (0 when it
+   * has no TTL) come back, and nothing is counted.
+   */
+  incrUnlessBlocked(key: string, ttlMs: number, guards: readonly KvGuard[]): Promise<KvGuardedCount>;
   get(key: string): Promise<string | null>;
   set(key: string, value: string, ttlMs?: number): Promise<void>;
   /** Set only if absent (for single-use markers); true when it was set. */
@@ -43,6 +50,15 @@ export interface KvStore {
   /** The command connection, exposed so @fastify/rate-limit can share it (redis kind only). */
   readonly redis?: Redis;
 }
+
+/** A key that blocks {@link KvStore.incrUnlessBlocked}: while it exists (and holds at least `atLeast`). */
+export interface KvGuard {
+  key: string;
+  atLeast?: number;
+}
+
+/** The answer of {@link KvStore.incrUnlessBlocked}: the new count, or the guard that blocked it. */
+export type KvGuardedCount = { blockedBy?: undefined; count: number; resetMs: number } | { blockedBy: number; resetMs: number };
 
 /** Options for {@link createKvStore}. */
 export interface KvStoreOptions {
@@ -71,18 +87,32 @@ export function createKvStore(opts: KvStoreOptions): KvStore {
 // INCR and the expiry in one script, so a crash or a lost connection between the two can
 // never leave a counter without a TTL (a permanent lockout). The `ttl < 0` test also repairs a
 // key that somehow lost its TTL, and works on Redis < 7 (no PEXPIRE NX).
-const INCR_SCRIPT = `
+const INCR_BODY = `
 local count = redis.call('INCR', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   ttl = tonumber(ARGV[1])
 end
-return {count, ttl}
 `;
+const INCR_SCRIPT = `${INCR_BODY}return {count, ttl}`;
+
+// The guards (KEYS[2..], each with its threshold in ARGV[2..], '' for "exists"), then the same
+// INCR: one script, so the check and the count are one atomic step and one round trip. Answers
+// {0, count, ttl}, or {guard, 0, ttl of that guard} (guard counted from 1). The keys live in
+// different hash slots, which only a single Redis (the one ioredis client here) allows.
+const GUARDED_INCR_SCRIPT = `
+for i = 2, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if v and (ARGV[i] == '' or (tonumber(v) or 0) >= tonumber(ARGV[i])) then
+    return {i - 1, 0, redis.call('PTTL', KEYS[i])}
+  end
+end
+${INCR_BODY}return {0, count, ttl}`;
 
 type RedisWithScripts = Redis & {
   gatehouseIncr(key: string, ttlMs: number): Promise<[number, number]>;
+  gatehouseGuardedIncr(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<[number, number, number]>;
 };
 
 function createRedisStore(url: string, opts: KvStoreOptions): KvStore {
@@ -108,6 +138,8 @@ function createRedisStore(url: string, opts: KvStoreOptions): KvStore {
   const { Redis } = ioredis();
   const redis = new Redis(url, options) as RedisWithScripts;
   redis.defineCommand('gatehouseIncr', { numberOfKeys: 1, lua: INCR_SCRIPT });
+  // no numberOfKeys: the call passes it first (the number of guards varies)
+  redis.defineCommand('gatehouseGuardedIncr', { lua: GUARDED_INCR_SCRIPT });
   const startup = watchConnection(redis, 'redis', logger, connectTimeoutMs);
 
   let sub: { conn: Redis; startup: Promise<void> } | undefined;
@@ -164,6 +196,18 @@ function createRedisStore(url: string, opts: KvStoreOptions): KvStore {
     async incr(key, ttlMs) {
       await startup;
       const [count, ttl] = await redis.gatehouseIncr(key, Math.max(1, Math.ceil(ttlMs)));
+      return { count: Number(count), resetMs: Number(ttl) };
+    },
+    async incrUnlessBlocked(key, ttlMs, guards) {
+      await startup;
+      const [blockedBy, count, ttl] = await redis.gatehouseGuardedIncr(
+        1 + guards.length,
+        key,
+        ...guards.map((g) => g.key),
+        Math.max(1, Math.ceil(ttlMs)),
+        ...guards.map((g) => (g.atLeast === undefined ? '' : g.atLeast)),
+      );
+      if (Number(blockedBy) > 0) return { blockedBy: Number(blockedBy) - 1, resetMs: Math.max(0, Number(ttl)) };
       return { count: Number(count), resetMs: Number(ttl) };
     },
     async get(key) {
@@ -307,21 +351,35 @@ function createMemoryStore(opts: KvStoreOptions): KvStore {
     return e;
   }
 
+  function incr(key: string, ttlMs: number): { count: number; resetMs: number } {
+    const now = Date.now();
+    const e = live(key);
+    if (!e) {
+      data.set(prefix + key, { value: '1', expiresAt: now + ttlMs });
+      return { count: 1, resetMs: ttlMs };
+    }
+    const count = (Number.parseInt(e.value, 10) || 0) + 1;
+    e.value = String(count);
+    if (e.expiresAt === undefined) e.expiresAt = now + ttlMs;
+    return { count, resetMs: Math.max(0, e.expiresAt - now) };
+  }
+
   // Every operation below completes synchronously before its promise resolves, so
   // read-modify-write sequences are atomic on the single JS thread.
   return {
     kind: 'memory',
     async incr(key, ttlMs) {
-      const now = Date.now();
-      const e = live(key);
-      if (!e) {
-        data.set(prefix + key, { value: '1', expiresAt: now + ttlMs });
-        return { count: 1, resetMs: ttlMs };
+      return incr(key, ttlMs);
+    },
+    async incrUnlessBlocked(key, ttlMs, guards) {
+      for (const [i, g] of guards.entries()) {
+        const e = live(g.key);
+        // a non-numeric value counts as 0, as `tonumber(v) or 0` in the Redis script
+        if (e && (g.atLeast === undefined || (Number(e.value) || 0) >= g.atLeast)) {
+          return { blockedBy: i, resetMs: e.expiresAt === undefined ? 0 : Math.max(0, e.expiresAt - Date.now()) };
+        }
       }
-      const count = (Number.parseInt(e.value, 10) || 0) + 1;
-      e.value = String(count);
-      if (e.expiresAt === undefined) e.expiresAt = now + ttlMs;
-      return { count, resetMs: Math.max(0, e.expiresAt - now) };
+      return incr(key, ttlMs);
     },
     async get(key) {
       return live(key)?.value ?? null;

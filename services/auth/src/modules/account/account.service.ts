@@ -44,8 +44,7 @@ export function createAccountService(deps: AccountServiceDeps) {
 
   /** Checks the password like a password change does (throttled per account and IP); 401 when wrong. */
   async function checkPassword(tenantId: string, user: UserRow, password: string, ctx: RequestContext): Promise<void> {
-    await throttle.checkIp('password', ctx.ip);
-    const reservation = await throttle.reserve('password', tenantId, `u:${user.id}`);
+    const reservation = await throttle.reserve('password', tenantId, `u:${user.id}`, { ip: ctx.ip });
     if (!(await hasher.verifyAccount(user, password))) {
       await throttle.fail(reservation);
       await throttle.failIp('password', ctx.ip);

@@ -96,18 +96,19 @@ export function createAuthFlows(deps: AuthServiceDeps) {
       const tenant = await tenants.requireActive(tenantId);
       const identifier = (input.email ?? input.username ?? '').trim();
       if (!identifier) throw authErrors.identifierRequired();
-      await throttle.checkIp('password', ctx.ip);
       // The lookup and the verification share one slot of the bounded hashing queue, so a burst
       // is shed (503 + Retry-After) before it piles up on the database pool. An unknown account
       // takes the very path of a known one: one lookup, one reservation, one verification
-      // (against the dummy hash), then one failure count and one login_failed event.
+      // (against the dummy hash), then one failure count and one login_failed event. The client
+      // IP's check rides the reservation (one store call): a throttled IP costs the lookup, never
+      // a verification.
       const { user, reservation, ok } = await hasher.check(async (verifyAccount) => {
         const found = await db.withTenant(tenant.id, (trx) =>
           input.email !== undefined && identifier.includes('@') ? findUserByEmail(trx, identifier) : findUserByUsername(trx, identifier),
         );
-        const r = await throttle.reserve('password', tenant.id, found ? `u:${found.id}` : `i:${identifier.toLowerCase()}`).catch((err: unknown) => {
-          metrics?.login('locked', 'password');
-          throw err;
+        const r = await throttle.reserve('password', tenant.id, found ? `u:${found.id}` : `i:${identifier.toLowerCase()}`, {
+          ip: ctx.ip,
+          onAccountRefused: () => metrics?.login('locked', 'password'),
         });
         return { user: found, reservation: r, ok: await verifyAccount(found, input.password) };
       });

@@ -151,9 +151,9 @@ export function createLoginGate(deps: LoginGateDeps) {
       // an enrollment token only enrolls (the confirmation completes that sign-in)
       if (!rec || rec.tenantId !== requestTenantId || rec.enrollment) throw mfaErrors.invalidToken();
       const tenant = await tenants.requireActive(rec.tenantId);
-      await throttle.checkIp('mfa', ctx.ip);
       await tokens.attempt(mfaToken);
-      const reservation = await throttle.reserve('mfa', tenant.id, `u:${rec.userId}`);
+      // the client IP's check rides the reservation (one store call)
+      const reservation = await throttle.reserve('mfa', tenant.id, `u:${rec.userId}`, { ip: ctx.ip });
       const method = 'backupCode' in input ? 'backup_code' : 'totp';
       const ok = await db.withTenant(tenant.id, (trx) => useFactor(trx, rec.userId, input));
       if (!ok) {

@@ -62,10 +62,9 @@ export function createMfaService(deps: MfaServiceDeps) {
 
   /** The password check of disable and regenerate: throttled with the login's counter. */
   async function checkPassword(tenantId: string, userId: string, password: string, ctx: RequestContext): Promise<UserRow> {
-    await throttle.checkIp('password', ctx.ip);
     const user = await db.withTenant(tenantId, (trx) => findUserById(trx, userId));
     if (!user) throw mfaErrors.invalidCredentials();
-    const reservation = await throttle.reserve('password', tenantId, `u:${user.id}`);
+    const reservation = await throttle.reserve('password', tenantId, `u:${user.id}`, { ip: ctx.ip });
     const ok = await hasher.verifyAccount(user, password);
     if (!ok) {
       await throttle.fail(reservation);
@@ -98,8 +97,7 @@ export function createMfaService(deps: MfaServiceDeps) {
      */
     async confirm(subject: MfaSubject, code: string, ctx: RequestContext): Promise<{ backupCodes: string[]; tokens?: TokenResponse }> {
       const tenant = await tenants.requireActive(subject.tenantId);
-      await throttle.checkIp('mfa', ctx.ip);
-      const reservation = await throttle.reserve('mfa', tenant.id, `u:${subject.userId}`);
+      const reservation = await throttle.reserve('mfa', tenant.id, `u:${subject.userId}`, { ip: ctx.ip });
       const result = await db.withTenant(tenant.id, async (trx, emit) => {
         const pending = await findTotp(trx, subject.userId);
         if (!pending) throw mfaErrors.noPendingSetup();

@@ -106,9 +106,9 @@ export function createRecoveryService(deps: RecoveryServiceDeps) {
     /** `POST /password/forgot`: always 202; the lookup and the email happen off the response path. */
     async forgot(tenantId: string, email: string, ctx: RequestContext): Promise<void> {
       const tenant = await tenants.requireActive(tenantId);
-      await throttle.checkIp('forgot', ctx.ip);
-      // counted per typed address, existing or not, so the limit reveals nothing either
-      await throttle.limit('forgot', tenant.id, email.trim().toLowerCase(), MAIL_PER_HOUR, 3600);
+      // counted per typed address, existing or not, so the limit reveals nothing either; the
+      // client IP's check rides the count (one store call)
+      await throttle.limit('forgot', tenant.id, email.trim().toLowerCase(), MAIL_PER_HOUR, 3600, { ip: ctx.ip });
       await throttle.failIp('forgot', ctx.ip);
       background.run('forgot-password', async () => {
         const sent = await db.withTenant(tenant.id, async (trx) => {
@@ -206,11 +206,10 @@ export function createRecoveryService(deps: RecoveryServiceDeps) {
       ctx: RequestContext,
     ): Promise<void> {
       const tenant = await tenants.requireActive(tenantId);
-      await throttle.checkIp('password', ctx.ip);
       const user: UserRow | undefined = await db.withTenant(tenant.id, (trx) => findUserById(trx, userId));
       if (!user) throw recoveryErrors.invalidCredentials();
-      // the same counter as the login: both guess the same secret
-      const reservation = await throttle.reserve('password', tenant.id, `u:${user.id}`);
+      // the same counter as the login: both guess the same secret (the client IP's check rides it)
+      const reservation = await throttle.reserve('password', tenant.id, `u:${user.id}`, { ip: ctx.ip });
       const ok = await hasher.verifyAccount(user, input.currentPassword);
       if (!ok) {
         await throttle.fail(reservation);

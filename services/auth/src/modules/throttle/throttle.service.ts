@@ -12,9 +12,14 @@
  * failure (successes from a shared NAT must not lock it out; the per-account reservation is
  * what bounds parallel guessing against one account).
  *
+ * `reserve` with an `ip` does the IP check, the lock check and the reservation in one atomic
+ * store call (`KvStore.incrUnlessBlocked`: one Lua script, one round trip on Redis; one
+ * synchronous step in memory), so a credential check costs one round trip before verifying
+ * and one after (`succeed`'s reset, or the failure counts). A refusal counts nothing.
+ *
  * Any store error fails closed with 503 `service_unavailable`.
  */
-import type { KvStore } from '@gatehouse/platform/kv';
+import type { KvGuard, KvStore } from '@gatehouse/platform/kv';
 import type { Config } from '@gatehouse/platform/config';
 import { sha256 } from '@gatehouse/platform/crypto';
 import { guardStore, throttleErrors } from './throttle.errors';
@@ -37,6 +42,16 @@ export interface Reservation {
   scope?: ThrottleScope;
 }
 
+/** Options of {@link Throttle.reserve}. */
+export interface ReserveOptions {
+  /** Also refuse (in the same store call) when this client IP has used up its failures. */
+  ip?: string;
+  /** the account limit (default `accountMaxFailures`) */
+  max?: number;
+  /** Called before the 429 when the account (not the IP) refused: locked, or over the limit. */
+  onAccountRefused?: () => void;
+}
+
 /** Creates the throttle over the shared store. */
 export function createThrottle({ kv, limits, metrics }: { kv: KvStore; limits: Config['throttle'] | ThrottleLimits; metrics?: Pick<AuthMetrics, 'lockout'> }) {
   const lockMs = limits.accountLockSec * 1000;
@@ -45,9 +60,13 @@ export function createThrottle({ kv, limits, metrics }: { kv: KvStore; limits: C
   // Keys hold hashes, not the typed email: the store is not a place for personal data.
   const accountKey = (scope: ThrottleScope, tenantId: string, subject: string) => `auth:thr:${scope}:a:${sha256(`${tenantId}:${subject}`)}`;
   const ipKey = (scope: ThrottleScope, ip: string) => `auth:thr:${scope}:ip:${sha256(ip)}`;
+  const ipGuard = (scope: ThrottleScope, ip: string): KvGuard => ({ key: ipKey(scope, ip), atLeast: limits.ipMaxFailures });
 
   return {
-    /** Refuses with 429 when this IP has used up its failures for the window. */
+    /**
+     * Refuses with 429 when this IP has used up its failures for the window. Where an account
+     * reservation follows, `reserve(…, { ip })` does both in one store call instead.
+     */
     checkIp(scope: ThrottleScope, ip: string): Promise<void> {
       return guardStore(async () => {
         const v = await kv.get(ipKey(scope, ip));
@@ -64,17 +83,28 @@ export function createThrottle({ kv, limits, metrics }: { kv: KvStore; limits: C
 
     /**
      * Reserves an attempt for an account (a user id, or the typed identifier when no user
-     * matches, so unknown accounts behave like known ones). Throws 429 while locked or when the
-     * reservation is over the limit.
+     * matches, so unknown accounts behave like known ones). Throws 429 when `ip` has used up
+     * its failures, while the account is locked, or when the reservation is over the limit;
+     * the IP and the lock refuse without counting. One store call.
      */
-    reserve(scope: ThrottleScope, tenantId: string, subject: string, max = limits.accountMaxFailures): Promise<Reservation> {
+    reserve(scope: ThrottleScope, tenantId: string, subject: string, opts: ReserveOptions = {}): Promise<Reservation> {
+      const max = opts.max ?? limits.accountMaxFailures;
       return guardStore(async () => {
         const key = accountKey(scope, tenantId, subject);
-        const lock = await kv.get(`${key}:lock`);
-        if (lock !== null && Number(lock) > Date.now()) throw throttleErrors.tooMany(Number(lock) - Date.now());
-        const { count, resetMs } = await kv.incr(key, lockMs);
-        if (count > max) throw throttleErrors.tooMany(lock !== null ? Number(lock) - Date.now() : resetMs);
-        return { key, count, scope };
+        // The lock holds its end time and expires then (the PX of `fail`): it refuses while it
+        // exists, and its remaining TTL is the Retry-After.
+        const guards: KvGuard[] = [{ key: `${key}:lock` }];
+        if (opts.ip !== undefined) guards.unshift(ipGuard(scope, opts.ip));
+        const r = await kv.incrUnlessBlocked(key, lockMs, guards);
+        if (r.blockedBy !== undefined) {
+          if (guards[r.blockedBy]!.atLeast === undefined) opts.onAccountRefused?.();
+          throw throttleErrors.tooMany(r.resetMs);
+        }
+        if (r.count > max) {
+          opts.onAccountRefused?.();
+          throw throttleErrors.tooMany(r.resetMs);
+        }
+        return { key, count: r.count, scope };
       });
     },
 
@@ -90,11 +120,15 @@ export function createThrottle({ kv, limits, metrics }: { kv: KvStore; limits: C
       return guardStore(() => kv.del(r.key));
     },
 
-    /** Counts a non-credential action (forgot-password, resend) per subject; 429 above `max` per window. */
-    limit(scope: ThrottleScope, tenantId: string, subject: string, max: number, windowSec: number): Promise<void> {
+    /**
+     * Counts a non-credential action (forgot-password, resend) per subject; 429 above `max` per
+     * window. With `ip`, first refuses (counting nothing) when that IP has used up its
+     * failures, in the same store call.
+     */
+    limit(scope: ThrottleScope, tenantId: string, subject: string, max: number, windowSec: number, opts: { ip?: string } = {}): Promise<void> {
       return guardStore(async () => {
-        const { count, resetMs } = await kv.incr(accountKey(scope, tenantId, subject), windowSec * 1000);
-        if (count > max) throw throttleErrors.tooMany(resetMs);
+        const r = await kv.incrUnlessBlocked(accountKey(scope, tenantId, subject), windowSec * 1000, opts.ip === undefined ? [] : [ipGuard(scope, opts.ip)]);
+        if (r.blockedBy !== undefined || r.count > max) throw throttleErrors.tooMany(r.resetMs);
       });
     },
   };
