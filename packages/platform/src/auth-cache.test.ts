@@ -35,7 +35,11 @@ test('a verifier with a cache checks a token\'s signature once, still honours re
       .setJti(randomUUID())
       .sign(privateKey);
 
+    assert.equal(verifier.verifyCached(token), undefined, 'verifyCached knows only tokens verified before');
     const first = await verifier.verify(token);
+    const now = verifier.verifyCached(token);
+    assert.deepEqual(now, first, 'then answers without a promise');
+    now!.roles.push('admin');
     const second = await verifier.verify(token);
     assert.deepEqual(second, first);
     assert.equal(keyLookups, 1, 'the second verification came from the cache');
@@ -64,9 +68,13 @@ test('a verifier with a cache checks a token\'s signature once, still honours re
     await brief.verify(token);
     assert.equal(keyLookups, lookupsBefore + 2, 'checked again after ttlMs');
 
+    await sleep(80);
+    assert.equal(brief.verifyCached(token), undefined, 'nor does verifyCached after ttlMs');
+
     // revoking the session fails the cached token at once
     await revocations.revokeSession(sid, 60_000);
     await assert.rejects(verifier.verify(token), /revoked/);
+    assert.throws(() => verifier.verifyCached(token), /revoked/);
 
     // without the option nothing is cached
     const plain = createTokenVerifier({ keys, issuer, audience });

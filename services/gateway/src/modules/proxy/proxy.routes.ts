@@ -92,11 +92,32 @@ export async function proxyRoutes(app: HttpApp, opts: ProxyRoutesOptions) {
     ];
     if (opts.limits.credentials) onRequest.push(opts.limits.credentials);
     if (route.tenant) {
-      onRequest.push(async (req: FastifyRequest) => {
+      const resolve = async (req: FastifyRequest) => {
         req.tenant = await opts.tenantFor(req);
         if (route.gatewayToken === false) return;
         const claims = await opts.tokens.check(req, req.tenant);
         if (claims) req.auth = claims;
+      };
+      // A cached tenant and an already verified token (the common case) are taken without a
+      // promise; anything else goes through the lookups above.
+      onRequest.push((req, _reply, done) => {
+        try {
+          const tenant = opts.tenantFor.cached(req);
+          if (tenant) {
+            const now = route.gatewayToken === false ? { claims: undefined } : opts.tokens.checkNow(req, tenant);
+            if (now) {
+              req.tenant = tenant;
+              if (now.claims) req.auth = now.claims;
+              return done();
+            }
+          }
+        } catch (err) {
+          return done(err instanceof Error ? err : new Error(String(err)));
+        }
+        resolve(req).then(
+          () => done(),
+          (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
+        );
       });
       if (opts.limits.user) onRequest.push(opts.limits.user);
     }

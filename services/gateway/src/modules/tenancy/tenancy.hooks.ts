@@ -13,10 +13,25 @@ declare module 'fastify' {
   }
 }
 
-/** Returns `tenantFor(req)`: the request's tenant, looked up at most once per request. */
+/**
+ * Returns `tenantFor(req)`: the request's tenant, looked up at most once per request; and
+ * `tenantFor.cached(req)`: the active tenant from the cache without a promise, or undefined
+ * (not cached, expired, inactive, an invalid slug: `tenantFor` answers those).
+ */
 export function createTenantResolver(tenancy: TenancyService) {
   const memo = new WeakMap<FastifyRequest, Promise<Tenant>>();
-  return function tenantFor(req: FastifyRequest): Promise<Tenant> {
+  const cached = (req: FastifyRequest): Tenant | undefined => {
+    let slug: string;
+    try {
+      slug = tenancy.slugFor(req.hostname, req.headers['x-tenant']);
+    } catch {
+      return undefined;
+    }
+    return tenancy.peek(slug);
+  };
+  return Object.assign(tenantFor, { cached });
+
+  function tenantFor(req: FastifyRequest): Promise<Tenant> {
     let p = memo.get(req);
     if (!p) {
       // slugFor throws synchronously on an invalid slug: keep that inside the promise.
@@ -27,7 +42,7 @@ export function createTenantResolver(tenancy: TenancyService) {
       memo.set(req, p);
     }
     return p;
-  };
+  }
 }
 export type TenantResolver = ReturnType<typeof createTenantResolver>;
 
