@@ -3,9 +3,10 @@
  * lies, on plain node-postgres clients (no Kysely), one connection per variant, the same
  * primary-key read each time. The variants isolate what withTenant could do differently: the
  * policy's form (a SQL function, the expression written out, a subselect), a session that
- * starts as the application role (with the role still set per transaction, as withTenant
- * does, or only the tenant), and the open written
- * together with the first statement (node-postgres' pipeline mode). Rounds of `block`
+ * starts as the application role (with the role set per transaction, `reset role` to the
+ * session's own role, or only the tenant), the open written together with the first
+ * statement (node-postgres' pipeline mode), and the read as a named prepared statement (the
+ * named variants compare with the owner's named read). Rounds of `block`
  * transactions per variant, the order reversed every other block; server CPU from
  * /proc/<pid>/schedstat of each connection's backend, client CPU of this process.
  */
@@ -45,6 +46,12 @@ const VARIANTS: Variant[] = [
     run: async (c, r) => { await c.query(open(r.tenant)); await read('items_inline')(c, r); await c.query('commit'); },
   },
   {
+    name: 'app session+reset+inline',
+    what: 'session started as gatehouse_app, open `begin; reset role; set local app.tenant_id` (withTenant on PostgreSQL after issue 13\'s third pass), inline policy',
+    options: ' -c role=gatehouse_app',
+    run: async (c, r) => { await c.query(`begin; reset role; set local app.tenant_id = '${r.tenant}'`); await read('items_inline')(c, r); await c.query('commit'); },
+  },
+  {
     name: 'app session+inline',
     what: 'session started as gatehouse_app, open `begin; set local app.tenant_id` only, inline policy',
     options: ' -c role=gatehouse_app',
@@ -62,6 +69,25 @@ const VARIANTS: Variant[] = [
       await row;
       await c.query('commit');
     },
+  },
+  { name: 'owner, named', what: 'as `owner`, the read as a named prepared statement (the base of the named variants below)', run: async (c, r) => { await c.query('begin'); await c.query({ name: 'rlsv_owner', text: 'select * from items_plain where id = $1 and tenant_id = $2', values: [r.id, r.tenant] }); await c.query('commit'); } },
+  {
+    name: 'app session+role+inline, named',
+    what: 'withTenant now, the read as a named prepared statement',
+    options: ' -c role=gatehouse_app',
+    run: async (c, r) => { await c.query(open(r.tenant)); await c.query({ name: 'rlsv_inline', text: 'select * from items_inline where id = $1', values: [r.id] }); await c.query('commit'); },
+  },
+  {
+    name: 'app session+reset+inline, named',
+    what: 'withTenant on PostgreSQL after the third pass (`reset role`), the read as a named prepared statement',
+    options: ' -c role=gatehouse_app',
+    run: async (c, r) => { await c.query(`begin; reset role; set local app.tenant_id = '${r.tenant}'`); await c.query({ name: 'rlsv_inline', text: 'select * from items_inline where id = $1', values: [r.id] }); await c.query('commit'); },
+  },
+  {
+    name: 'app session+inline, named',
+    what: 'session started as gatehouse_app, open `begin; set local app.tenant_id` only, the read as a named prepared statement',
+    options: ' -c role=gatehouse_app',
+    run: async (c, r) => { await c.query(`begin; set local app.tenant_id = '${r.tenant}'`); await c.query({ name: 'rlsv_inline', text: 'select * from items_inline where id = $1', values: [r.id] }); await c.query('commit'); },
   },
   { name: 'role, no RLS', what: "withTenant's open, then the owner's read of a table without RLS (the open's own cost)", run: async (c, r) => { await c.query(open(r.tenant)); await ownerRead(c, r); await c.query('commit'); } },
 ];
@@ -140,15 +166,17 @@ export async function measureRlsVariants(url: string, opts: { rounds: number; bl
 export function rlsVariantsMarkdown(r: RlsVariantFigures): string {
   const la = (x: number[]) => x.map((v) => v.toFixed(1)).join(' / ');
   const base = r.rows[0]!;
+  const namedBase = r.rows.find((x) => x.name === 'owner, named');
   const lines = [
-    `Plain node-postgres, one connection per variant, ${r.rounds} rounds of ${r.block} transactions each (order reversed every other round), medians; load average before ${la(r.load)}, after ${la(r.loadAfter)}. Cost against \`${base.name}\` (server + client CPU).`,
+    `Plain node-postgres, one connection per variant, ${r.rounds} rounds of ${r.block} transactions each (order reversed every other round), medians; load average before ${la(r.load)}, after ${la(r.loadAfter)}. Cost against \`${base.name}\` (server + client CPU); the named variants against \`${namedBase?.name ?? base.name}\`.`,
     '',
     '| variant | what | server µs/tx | client µs/tx | CPU cost | wall µs/tx |',
     '|---|---|---:|---:|---:|---:|',
   ];
   for (const x of r.rows) {
-    const cost = (100 * (x.serverUs + x.clientUs)) / (base.serverUs + base.clientUs) - 100;
-    lines.push(`| ${x.name} | ${x.what} | ${x.serverUs.toFixed(1)} | ${x.clientUs.toFixed(1)} | ${x === base ? '–' : `${cost.toFixed(1)}%`} | ${x.wallUs.toFixed(0)} |`);
+    const b = x.name.endsWith(', named') && namedBase ? namedBase : base;
+    const cost = (100 * (x.serverUs + x.clientUs)) / (b.serverUs + b.clientUs) - 100;
+    lines.push(`| ${x.name} | ${x.what} | ${x.serverUs.toFixed(1)} | ${x.clientUs.toFixed(1)} | ${x === b ? '–' : `${cost.toFixed(1)}%`} | ${x.wallUs.toFixed(0)} |`);
   }
   return lines.join('\n') + '\n';
 }

@@ -98,6 +98,27 @@ describe('database', async () => {
     await db.withTenant(A, (trx) => sql`set role ${sql.id(owner)}`.execute(trx));
     const next = await db.withTenant(B, (trx) => who(trx));
     assert.deepEqual([next.u, next.t, next.pid], [APP_ROLE, B, first.pid]);
+    // nor do the other session-level ways back to the owner: SET ROLE NONE (the session user),
+    // set_config('role', ..., false), SET SESSION AUTHORIZATION, a session-level tenant; each
+    // one escapes its own transaction (the login user is the owner, a member of every role it
+    // could name), and the next transaction of the connection runs as the application role with
+    // its own tenant, and sees only that tenant's rows
+    await db.withTenant(A, (trx) => sql`insert into notes (tenant_id, body) values (${A}, 'a-only')`.execute(trx));
+    const escapes = [
+      sql`set role none`,
+      sql`select set_config('role', ${owner}, false)`,
+      sql`set session authorization ${sql.id(owner)}`,
+      sql`select set_config('app.tenant_id', ${A}, false)`,
+    ];
+    for (const escape of escapes) {
+      const inside = await db.withTenant(A, async (trx) => {
+        await escape.execute(trx);
+        return who(trx);
+      });
+      assert.equal(inside.pid, first.pid);
+      const later = await db.withTenant(B, async (trx) => ({ ...(await who(trx)), bodies: (await sql<{ body: string }>`select body from notes`.execute(trx)).rows }));
+      assert.deepEqual([later.u, later.t, later.pid, later.bodies], [APP_ROLE, B, first.pid, []]);
+    }
     // a rolled-back transaction leaves no tenant behind either
     await assert.rejects(db.withTenant(A, () => Promise.reject(new Error('boom'))), /boom/);
     const after = await db.withTenant(B, (trx) => who(trx));
@@ -105,6 +126,40 @@ describe('database', async () => {
     // owner work runs on the owner's own connections, as the owner
     assert.equal((await sql<{ u: string }>`select current_user as u`.execute(db.admin)).rows[0]!.u, owner);
     await db.close();
+  });
+
+  test('a login that may not take the application role never runs tenant work: its tenant sessions fail to connect', { skip: !testDb.url && 'PGlite has no logins' }, async (t) => {
+    const db = await createDatabase({ url: testDb.url, schema: 'rls5', logger: testLogger });
+    await db.migrate(dir);
+    const can = await sql<{ ok: boolean }>`select rolsuper or rolcreaterole as ok from pg_roles where rolname = current_user`.execute(db.admin);
+    if (!can.rows[0]?.ok) {
+      await db.close();
+      t.skip('the test login cannot create roles');
+      return;
+    }
+    // a login of its own, not a member of the application role (cluster-wide: dropped below)
+    const login = `gh_nomember_${Date.now().toString(36)}`;
+    await sql.raw(`create role ${login} login nosuperuser nobypassrls; grant usage on schema rls5 to ${login}`).execute(db.admin);
+    const url = new URL(testDb.url!);
+    url.username = login;
+    url.password = '';
+    const other = await createDatabase({ url: url.toString(), schema: 'rls5', logger: testLogger, poolSize: 1, connectTimeoutMs: 2000 });
+    try {
+      // its owner connections work; the tenant pool's sessions do not start
+      assert.equal((await sql<{ u: string }>`select current_user as u`.execute(other.admin)).rows[0]?.u, login);
+      let ran = false;
+      await assert.rejects(
+        other.withTenant(A, async () => {
+          ran = true;
+        }),
+        /permission denied to set role/,
+      );
+      assert.equal(ran, false);
+    } finally {
+      await other.close();
+      await sql.raw(`drop owned by ${login}; drop role ${login}`).execute(db.admin);
+      await db.close();
+    }
   });
 
   test('withTenant refuses a non-uuid tenant', async () => {

@@ -3,9 +3,9 @@
  *
  * Tenant isolation is enforced by PostgreSQL row-level security, not by WHERE clauses:
  * {@link Database.withTenant} opens a transaction, switches to the unprivileged application
- * role (`SET LOCAL ROLE`, which is neither table owner nor BYPASSRLS; on PostgreSQL on a pool
- * of its own whose sessions start as that role) and sets `app.tenant_id` for that transaction
- * only. Every tenant-owned table has
+ * role, which is neither table owner nor BYPASSRLS (on PostgreSQL a pool of its own whose
+ * sessions start as that role, and `RESET ROLE` returns there at every transaction; on PGlite
+ * `SET LOCAL ROLE`), and sets `app.tenant_id` for that transaction only. Every tenant-owned table has
  * `ENABLE` + `FORCE ROW LEVEL SECURITY` and a policy on `tenant_id =` {@link TENANT_EXPR}.
  * `admin` is the explicit cross-tenant path (migrations, outbox relay, superadmin work).
  */
@@ -140,10 +140,9 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     const named = { namedStatements: opts.namedStatements ?? true, logger: opts.logger };
     admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool: lastResultPool(newPool(searchPath), named) }), ...(log ? { log } : {}) });
     // withTenant's own pool. Its sessions start as the application role (startup option
-    // `role`, also what RESET ROLE returns to), and each transaction still sets the role
-    // locally as before: the role no longer flips owner -> application role -> owner at every
-    // transaction, which cost about as much as the policy itself (issue 13,
-    // bench/results/2026-12-07-servers-rls.md). Owner work never runs on this pool, tenant
+    // `role`, also what RESET ROLE returns to), and each transaction opens with `reset role`
+    // (tenantWork): the role no longer flips owner -> application role -> owner at every
+    // transaction (issue 13, bench/results/2026-12-07-servers-rls.md). Owner work never runs on this pool, tenant
     // work never on the owner's. Connects lazily (after migrate() made the role); a session
     // that may not take the role fails to connect: closed, never the owner.
     tenantDb = new Kysely<DB>({ dialect: new PostgresDialect({ pool: lastResultPool(newPool(`${searchPath} -c role=${APP_ROLE}`), named) }), ...(log ? { log } : {}) });
@@ -183,7 +182,13 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     // instead of two. Utility statements rather than a SELECT of set_config: no plan, no row
     // to send and parse (RowDescription, DataRow), which was most of what RLS cost a short read.
     // The tenant id is inlined only after the UUID check above.
-    const open = `begin; set local role ${APP_ROLE}; set local app.tenant_id = '${tenantId.toLowerCase()}'`;
+    // The role: PGlite's one connection is the owner's, so the role is set for this transaction
+    // only. withTenant's PostgreSQL pool starts its sessions as the application role, and
+    // `reset role` returns there (the startup option is the role's reset value, whatever the
+    // session did since): it undoes a session-level role change that an earlier transaction on
+    // the pooled connection might have made, as `set local role` did, for less server time
+    // (no role check, nothing to undo at commit; issue 13, docs/database.md).
+    const open = `begin; ${lite ? `set local role ${APP_ROLE}` : 'reset role'}; set local app.tenant_id = '${tenantId.toLowerCase()}'`;
     let uow: UnitOfWork | undefined;
     const result = await (tenantDb ?? admin).connection().execute(async (conn) => {
       let rows: R[] = [];
