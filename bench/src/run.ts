@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { hash, verify, type Options } from '@node-rs/argon2';
 import { fmt, freePort, http, load, loop, machine, percentile, registerMembersWithQr, root, rssMiB, spawnNode, withPeakRss, deleteStream, resetDatabase, vacuumAnalyze } from './lib';
 import { startBareProxies } from './gateway-proxy';
+import { gatewayAbMarkdown, measureGatewayAb, type GatewayAbFigures } from './gateway-ab';
 import { measureIngestion } from './inprocess';
 import { measureRls, measureRlsAB, rlsMarkdown } from './rls';
 import { measureRlsVariants, rlsVariantsMarkdown } from './rls-variants';
@@ -160,6 +161,24 @@ async function main() {
     const la = (x: unknown) => (x as number[]).map((v) => v.toFixed(1)).join(' / ');
     const head = `# Refresh rotations ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback; shared with other jobs (load average 1/5/15 min before ${la(report.load)}, after ${la(report.loadAfter)}). Each run ${SECONDS} s after a 2 s warm-up. Rate limits: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(', ')}. \`BENCH_ONLY=refresh BENCH_BASE_ROOT=<checkout of the base> npm run bench\`.\n\n`;
     await writeDated(report, 'refresh', head + refreshMarkdown(report.refreshAB as RefreshFigures));
+    return;
+  }
+  // BENCH_ONLY=gateway: the gateway process's CPU per request, A/B against BENCH_BASE_ROOT (issue 13), gateway-ab.ts
+  if (process.env.BENCH_ONLY === 'gateway') {
+    if (!process.env.BENCH_BASE_ROOT) throw new Error('BENCH_ONLY=gateway needs BENCH_BASE_ROOT (a built checkout to compare with)');
+    try {
+      if (real) await resetDatabase(process.env.DATABASE_URL);
+      report.load = os.loadavg();
+      report.gatewayAB = await measureGatewayAb(env, { baseRoot: process.env.BENCH_BASE_ROOT, rounds: Number(process.env.BENCH_ROUNDS ?? 6), seconds: SECONDS });
+      report.loadAfter = os.loadavg();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+      if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
+    }
+    const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
+    const la = (x: unknown) => (x as number[]).map((v) => v.toFixed(1)).join(' / ');
+    const head = `# Gateway CPU per request, A/B ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback (load average 1/5/15 min before ${la(report.load)}, after ${la(report.loadAfter)}). Rate limits: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(', ')}. \`npm run build && BENCH_ONLY=gateway BENCH_BASE_ROOT=<built checkout> npm run bench\` (BENCH_ROUNDS, BENCH_SECONDS).\n\n`;
+    await writeDated(report, 'gateway-ab', head + gatewayAbMarkdown(report.gatewayAB as GatewayAbFigures));
     return;
   }
   // BENCH_ONLY=rls: the cost of RLS per transaction, A/B against BENCH_BASE_ROOT when set (issue 13), rls.ts
