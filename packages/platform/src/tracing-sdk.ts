@@ -29,7 +29,8 @@
  * The production bundles keep the start-first order by code splitting (scripts/build.mjs).
  */
 import { register } from 'node:module';
-import { carriesTraceparent, enableServerSpans } from './tracing';
+import { SpanKind } from '@opentelemetry/api';
+import { carriesTraceparent, enableServerSpans, takePrimedTraceId, type HeadSampling } from './tracing';
 
 type Env = Record<string, string | undefined>;
 let sdk: { shutdown(): Promise<void> } | undefined;
@@ -63,9 +64,12 @@ export async function startTracing(env: Env, serviceName: string): Promise<boole
     import('@opentelemetry/instrumentation-ioredis'),
     import('@opentelemetry/sdk-trace'),
   ]);
+  const sampler = samplerFromEnv(trace, env);
+  const sampling = headSampling(trace, sampler);
   const started = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME?.trim() || serviceName,
-    sampler: samplerFromEnv(trace, env),
+    sampler,
+    idGenerator: sampling.idGenerator,
     instrumentations: [
       // outgoing node:http calls (the S3 client) only inside a trace; incoming requests get
       // their server span from the HTTP apps themselves (tracing.ts, tracedRequestListener)
@@ -82,13 +86,14 @@ export async function startTracing(env: Env, serviceName: string): Promise<boole
     logRecordProcessors: [],
   });
   started.start();
-  enableServerSpans();
+  enableServerSpans(sampling.head);
   sdk = started;
   return true;
 }
 
 type TraceSdk = typeof import('@opentelemetry/sdk-trace');
 type Sampler = import('@opentelemetry/sdk-trace').Sampler;
+type IdGenerator = import('@opentelemetry/sdk-trace').IdGenerator;
 
 /**
  * The head sampler OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG name, as the SDK reads them
@@ -114,6 +119,23 @@ export function samplerFromEnv(t: TraceSdk, env: Env): Sampler {
     default:
       return new t.ParentBasedSampler({ root: new t.AlwaysOnSampler() });
   }
+}
+
+/**
+ * The id generator to give the SDK and the head sampling to give `enableServerSpans`, over the
+ * SDK's `sampler`: HTTP requests are sampled before their SERVER span is started (tracing.ts,
+ * tracedRequestListener), and a recorded root span takes the trace id it was sampled on.
+ */
+export function headSampling(t: TraceSdk, sampler: Sampler): { idGenerator: IdGenerator; head: HeadSampling } {
+  const ids = new t.RandomIdGenerator();
+  return {
+    idGenerator: { generateTraceId: () => takePrimedTraceId() ?? ids.generateTraceId(), generateSpanId: () => ids.generateSpanId() },
+    head: {
+      records: (parent, traceId, name, attributes) => sampler.shouldSample(parent, traceId, name, SpanKind.SERVER, attributes, []).decision !== t.SamplingDecision.NOT_RECORD,
+      newTraceId: () => ids.generateTraceId(),
+      newSpanId: () => ids.generateSpanId(),
+    },
+  };
 }
 
 /** Exports the spans still buffered and stops the SDK (graceful shutdown); no-op when off. */

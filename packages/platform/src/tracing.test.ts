@@ -13,15 +13,31 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PassThrough } from 'node:stream';
 import { sql } from 'kysely';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import * as traceSdk from '@opentelemetry/sdk-trace';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { createHttpApp, type HttpApp } from './http';
 import { createDatabase, type Database } from './db';
 import { carriesTraceparent, consumeSpan, enableServerSpans, forwardingHeaders, publishSpan, sampledTraceparent, traceFields, withSpan, withoutSpans } from './tracing';
 import { eventually, testLogger } from './testing';
+import { headSampling } from './tracing-sdk';
 
 const exporter = new InMemorySpanExporter();
-const sdk = new NodeSDK({ serviceName: 'tracing-test', spanProcessors: [new SimpleSpanProcessor({ exporter })], instrumentations: [], metricReaders: [], logRecordProcessors: [] });
+// the SDK as tracing-sdk.ts starts it (head sampling before the span, its id generator), over a
+// sampler a test may swap: the default, parent-based always-on, unless a test says otherwise
+const defaultSampler: Sampler = new traceSdk.ParentBasedSampler({ root: new traceSdk.AlwaysOnSampler() });
+let inner: Sampler = defaultSampler;
+const sampler: Sampler = { shouldSample: (...args) => inner.shouldSample(...args), toString: () => `switchable(${inner.toString()})` };
+const sampling = headSampling(traceSdk, sampler);
+const sdk = new NodeSDK({
+  serviceName: 'tracing-test',
+  sampler,
+  idGenerator: sampling.idGenerator,
+  spanProcessors: [new SimpleSpanProcessor({ exporter })],
+  instrumentations: [],
+  metricReaders: [],
+  logRecordProcessors: [],
+});
 let db: Database;
 let app: HttpApp;
 let url: string;
@@ -30,7 +46,7 @@ const unfed: PassThrough[] = [];
 
 before(async () => {
   sdk.start();
-  enableServerSpans();
+  enableServerSpans(sampling.head);
   db = await createDatabase({ schema: 'traced', logger: testLogger });
   app = await createHttpApp({ name: 'traced', logger: testLogger });
   app.get('/things/:id', async (req) => {
@@ -251,6 +267,35 @@ test("a request its sampler does not record runs as untraced: no span, no contex
   assert.equal((await fetch(`${url}/things/y`)).status, 200);
   await eventually(() => assert.ok(exporter.getFinishedSpans().some((s) => s.kind === SpanKind.SERVER && s.attributes['url.path'] === '/things/y')));
   assert.ok(!exporter.getFinishedSpans().some((s) => s.spanContext().traceId === traceId), 'no span of the unsampled trace, its query included');
+});
+
+test('a root request is sampled before any span starts: a dropped one starts none and forwards a trace of its own as not sampled, a kept one is a span on the trace id it was sampled on', async () => {
+  exporter.reset();
+  inner = new traceSdk.ParentBasedSampler({ root: new traceSdk.TraceIdRatioBasedSampler(0.5) });
+  try {
+    const forwarded: Array<{ traceId: string; spanId: string; flags: string }> = [];
+    for (let i = 0; i < 24; i++) {
+      const r = await fetch(`${url}/forwarding`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      const body = (await r.json()) as { forward: Record<string, string> | null };
+      const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/.exec(body.forward?.traceparent ?? '');
+      assert.ok(m, `a traceparent to forward: ${JSON.stringify(body.forward)}`);
+      forwarded.push({ traceId: m[1]!, spanId: m[2]!, flags: m[3]! });
+    }
+    const kept = forwarded.filter((f) => f.flags === '01');
+    const dropped = forwarded.filter((f) => f.flags === '00');
+    assert.ok(kept.length > 0 && dropped.length > 0, `both decisions at ratio 0.5: ${kept.length} kept, ${dropped.length} dropped`);
+    assert.equal(new Set(forwarded.map((f) => f.traceId)).size, forwarded.length, 'each root request is a trace of its own');
+    await eventually(() => assert.equal(exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.SERVER).length, kept.length));
+    const servers = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.SERVER);
+    for (const k of kept) {
+      const span = servers.find((s) => s.spanContext().traceId === k.traceId);
+      assert.ok(span, `the kept request's span is on the trace id it was sampled on (${k.traceId})`);
+      assert.equal(spanId(span), k.spanId, 'and is what the forwarding names as the parent');
+    }
+    for (const d of dropped) assert.ok(!exporter.getFinishedSpans().some((s) => s.spanContext().traceId === d.traceId), 'a dropped request leaves no span, its query included');
+  } finally {
+    inner = defaultSampler;
+  }
 });
 
 test('a recorded request forwards its own SERVER span as the parent', async () => {

@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LogEvent } from 'kysely';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Span } from '@opentelemetry/api';
 
 const tracer = trace.getTracer('gatehouse');
 
@@ -115,9 +115,31 @@ export function nameServerSpan(method: string, route: string): void {
 
 let serverSpans = false;
 
+/**
+ * The SDK's head sampler and ids, as `./tracing-sdk` configured them: a request's sampling
+ * decision is taken here, before any span is started ({@link tracedRequestListener}).
+ */
+export interface HeadSampling {
+  /** Whether a SERVER span `name` with this parent context and trace id would be recorded (the SDK's sampler). */
+  records(parent: Context, traceId: string, name: string, attributes: Record<string, string>): boolean;
+  newTraceId(): string;
+  newSpanId(): string;
+}
+let head: HeadSampling | undefined;
+/** The trace id the SDK's next root span takes (the one the sampler was asked about). */
+let primedTraceId: string | undefined;
+
+/** For the SDK's id generator: the primed trace id once, else undefined (then it makes one). */
+export function takePrimedTraceId(): string | undefined {
+  const id = primedTraceId;
+  primedTraceId = undefined;
+  return id;
+}
+
 /** Called by `./tracing-sdk` once the SDK runs: HTTP apps created afterwards trace their requests. */
-export function enableServerSpans(): void {
+export function enableServerSpans(sampling?: HeadSampling): void {
   serverSpans = true;
+  head = sampling;
 }
 
 /** Whether HTTP apps should wrap their request listener in {@link tracedRequestListener} (tracing on). */
@@ -201,7 +223,24 @@ export function tracedRequestListener(handler: RequestListener): RequestListener
     if (UNTRACED_PATHS.has(path)) return handler(req, res);
     const parent = propagation.extract(ROOT_CONTEXT, req.headers);
     const method = req.method ?? 'GET';
-    const span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' } }, parent);
+    const attributes = { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' };
+    if (head) {
+      // The sampler's decision first, on the trace id the span would have: a dropped request
+      // starts no span at all (the SDK's span start, its attribute checks and its own metrics
+      // cost about as much as the rest of tracing a dropped request) and only carries a
+      // not-sampled traceparent on. A recorded root span takes that same trace id (primed for
+      // the SDK's id generator), so the sampler answers the same when the SDK asks it again.
+      const parentSpan = trace.getSpanContext(parent);
+      const traceId = parentSpan?.traceId ?? head.newTraceId();
+      if (!head.records(parent, traceId, method, attributes)) {
+        const dropped = { traceId, spanId: head.newSpanId(), traceFlags: TraceFlags.NONE, ...(parentSpan?.traceState ? { traceState: parentSpan.traceState } : {}) };
+        (req as Tagged)[REQUEST_TRACE] = trace.setSpan(parent, trace.wrapSpanContext(dropped));
+        return handler(req, res);
+      }
+      if (!parentSpan) primedTraceId = traceId;
+    }
+    const span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent);
+    primedTraceId = undefined;
     const ctx = trace.setSpan(parent, span);
     (req as Tagged)[REQUEST_TRACE] = ctx;
     if (!span.isRecording()) return handler(req, res);
