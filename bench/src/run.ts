@@ -53,6 +53,17 @@ const limits = {
 async function main() {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gh-bench-'));
   const runId = Date.now().toString(36);
+  /** Removes the run's data directory and its NATS stream (the BENCH_ONLY modes' clean-up). */
+  const cleanUp = async () => {
+    await rm(dataDir, { recursive: true, force: true });
+    if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
+  };
+  /** The machine and the load average before and after (`report.load`, `report.loadAfter`), for a result's header. */
+  const machineAndLoad = () => {
+    const m = report.machine as ReturnType<typeof machine>;
+    const la = (x: unknown) => (x as number[]).map((v) => v.toFixed(1)).join(' / ');
+    return { machine: `${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}`, load: `load average 1/5/15 min before ${la(report.load)}, after ${la(report.loadAfter)}` };
+  };
   const port = await freePort();
   const env = {
     PATH: process.env.PATH,
@@ -154,12 +165,10 @@ async function main() {
       });
       report.loadAfter = os.loadavg();
     } finally {
-      await rm(dataDir, { recursive: true, force: true });
-      if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
+      await cleanUp();
     }
-    const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
-    const la = (x: unknown) => (x as number[]).map((v) => v.toFixed(1)).join(' / ');
-    const head = `# Refresh rotations ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback; shared with other jobs (load average 1/5/15 min before ${la(report.load)}, after ${la(report.loadAfter)}). Each run ${SECONDS} s after a 2 s warm-up. Rate limits: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(', ')}. \`BENCH_ONLY=refresh BENCH_BASE_ROOT=<checkout of the base> npm run bench\`.\n\n`;
+    const ml = machineAndLoad();
+    const head = `# Refresh rotations ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${ml.machine}; load generator on the same cores, over loopback; shared with other jobs (${ml.load}). Each run ${SECONDS} s after a 2 s warm-up. Rate limits: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(', ')}. \`BENCH_ONLY=refresh BENCH_BASE_ROOT=<checkout of the base> npm run bench\`.\n\n`;
     await writeDated(report, 'refresh', head + refreshMarkdown(report.refreshAB as RefreshFigures));
     return;
   }
@@ -172,12 +181,10 @@ async function main() {
       report.gatewayAB = await measureGatewayAb(env, { baseRoot: process.env.BENCH_BASE_ROOT, rounds: Number(process.env.BENCH_ROUNDS ?? 6), seconds: SECONDS });
       report.loadAfter = os.loadavg();
     } finally {
-      await rm(dataDir, { recursive: true, force: true });
-      if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);
+      await cleanUp();
     }
-    const m = report.machine as { cpus: number; cpu: string; memoryGiB: number; os: string; node: string };
-    const la = (x: unknown) => (x as number[]).map((v) => v.toFixed(1)).join(' / ');
-    const head = `# Gateway CPU per request, A/B ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load generator on the same cores, over loopback (load average 1/5/15 min before ${la(report.load)}, after ${la(report.loadAfter)}). Rate limits: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(', ')}. \`npm run build && BENCH_ONLY=gateway BENCH_BASE_ROOT=<built checkout> npm run bench\` (BENCH_ROUNDS, BENCH_SECONDS).\n\n`;
+    const ml = machineAndLoad();
+    const head = `# Gateway CPU per request, A/B ${String(report.date).slice(0, 10)} (${mode})\n\nMachine: ${ml.machine}; load generator on the same cores, over loopback (${ml.load}). Rate limits: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(', ')}. \`npm run build && BENCH_ONLY=gateway BENCH_BASE_ROOT=<built checkout> npm run bench\` (BENCH_ROUNDS, BENCH_SECONDS).\n\n`;
     await writeDated(report, 'gateway-ab', head + gatewayAbMarkdown(report.gatewayAB as GatewayAbFigures));
     return;
   }
