@@ -175,6 +175,9 @@ describe('e2e: one trace across gateway, auth, database, outbox relay and audit 
         const server = inTrace.find((s) => s.service === 'gatehouse-users' && s.kind === SERVER && s.name === 'GET /api/v1/users/me');
         assert.ok(server, `users' server span: ${inTrace.map((s) => `${s.service}:${s.name}`).join(', ')}`);
         assert.ok(inTrace.some((s) => s.service === 'gatehouse-users' && s.name.startsWith('pg.query:')), 'a users query span');
+        // the gateway's span too: each process exports in batches of its own, and the gateway's
+        // span ends last, so it may come a batch after the service's
+        assert.ok(inTrace.some((s) => s.service === 'gatehouse-gateway' && s.kind === SERVER), "the gateway's server span");
         return inTrace;
       },
       30_000,
