@@ -20,7 +20,10 @@ export async function consumeSpan<T>(_event: unknown, _consumer: string, fn: () 
   return fn();
 }
 export function nameServerSpan(_method: string, _route: string): void {}
-export function enableServerSpans(): void {}
+export function enableServerSpans(_sampling?: unknown): void {}
+export function takePrimedTraceId(): string | undefined {
+  return undefined;
+}
 export function serverSpansEnabled(): boolean {
   return false;
 }
