@@ -65,7 +65,7 @@ export class LazyChildLogger implements FastifyBaseLogger {
   }
 
   isLevelEnabled(level: string): boolean {
-    return this.#child ? this.#child.isLevelEnabled(level) : this.#enabled(level as Level);
+    return this.#enabled(level as Level);
   }
 
   fatal: LogFn = (...args: Parameters<LogFn>) => this.#log('fatal', args);
