@@ -71,6 +71,12 @@ describe('e2e: gateway + auth', () => {
     const res = await send('GET', '/api/v1/users/me', { token: reg.json().accessToken, tenant: other.slug });
     assert.equal(res.statusCode, 401);
     assert.equal(res.json().code, 'invalid_token');
+    // once verified at the gateway on its own tenant (then a cached token, checked without a
+    // promise), it is still refused on another
+    assert.notEqual((await send('GET', '/api/v1/users/me', { token: reg.json().accessToken })).statusCode, 401);
+    const cached = await send('GET', '/api/v1/users/me', { token: reg.json().accessToken, tenant: other.slug });
+    assert.equal(cached.statusCode, 401);
+    assert.equal(cached.json().code, 'invalid_token');
   });
 
   test('logout: the access token is refused at the gateway within 1 s', async () => {
