@@ -50,8 +50,9 @@ function isBrokenStatement(err: unknown): boolean {
  * them): each is closed when next checked out, so one migration costs the requests in flight
  * at that moment, not one failure per pooled connection.
  */
-export function lastResultPool(pool: pg.Pool, opts: { namedStatements?: boolean; logger?: Logger } = {}): PostgresPool {
+export function lastResultPool(pool: pg.Pool, opts: { namedStatements?: boolean; logger?: Logger; pipelinedOpen?: boolean } = {}): PostgresPool {
   const named = opts.namedStatements ?? true;
+  const pipelined = opts.pipelinedOpen ?? false;
   /** bumped at each broken statement: connections made before it are replaced at checkout */
   let generation = 0;
   interface Wrapped { conn: PostgresPoolClient; generation: number }
@@ -59,7 +60,35 @@ export function lastResultPool(pool: pg.Pool, opts: { namedStatements?: boolean;
   const wrapped = new WeakMap<pg.PoolClient, Wrapped>();
   const wrap = (client: pg.PoolClient): Wrapped => {
     let broken = false;
+    /** a transaction's open ({@link openWithNext}) not sent yet: it goes out with the next statement */
+    let pendingOpen: string | undefined;
     const query = async (text: string, params: ReadonlyArray<unknown>) => {
+      if (pipelined && text.startsWith(OPEN_WITH_NEXT)) {
+        if (pendingOpen !== undefined) throw new Error('a transaction opened twice on one connection');
+        pendingOpen = text;
+        // nothing sent yet: the open's outcome is the next statement's (below)
+        return unsent('BEGIN');
+      }
+      const open = pendingOpen;
+      if (open === undefined) return run(text, params);
+      pendingOpen = undefined;
+      // a transaction that ran no statement: neither its open nor its end needs sending
+      if (text === 'commit' || text === 'rollback') return unsent(text.toUpperCase());
+      // Both are written now, the statement right behind the open, without waiting for the
+      // open's answer (the pool's clients are in node-postgres' pipeline mode); PostgreSQL runs
+      // them in order. An open that fails leaves its transaction aborted, so the statement
+      // behind it fails too (25P02) and nothing of it runs; the caller gets the open's error.
+      const opened = client.query(open);
+      const ran = run(text, params);
+      try {
+        await opened;
+      } catch (err) {
+        await ran.catch(() => {});
+        throw err;
+      }
+      return ran;
+    };
+    const run = async (text: string, params: ReadonlyArray<unknown>) => {
       const name = named ? statementName(text) : undefined;
       let result: pg.QueryResult | pg.QueryResult[];
       if (name === undefined) {
@@ -89,7 +118,11 @@ export function lastResultPool(pool: pg.Pool, opts: { namedStatements?: boolean;
       conn: {
         // Kysely's cursor overload (streaming) is not used: the dialect is given no `cursor`
         query: query as PostgresPoolClient['query'],
-        release: (destroy?: boolean) => client.release(destroy || broken),
+        release: (destroy?: boolean) => {
+          // an open never followed by a statement was never sent: nothing to undo on the server
+          pendingOpen = undefined;
+          client.release(destroy || broken);
+        },
         // read by Kysely for query cancellation (pg's undocumented member, as Kysely notes)
         get processID() {
           return (client as unknown as { processID?: number }).processID;
@@ -111,6 +144,21 @@ export function lastResultPool(pool: pg.Pool, opts: { namedStatements?: boolean;
     end: () => pool.end(),
     options: pool.options,
   };
+}
+
+const OPEN_WITH_NEXT = '/* opens with the next statement */ ';
+/** What Kysely gets for a statement {@link lastResultPool} did not need to send: no rows. */
+const unsent = (command: string): pg.QueryResult => ({ command, rowCount: null, oid: 0, fields: [], rows: [] });
+
+/**
+ * `open` (the simple-protocol message that opens a transaction: BEGIN and its SET LOCALs) marked
+ * to travel with the statement that follows it on a pool made with `pipelinedOpen`
+ * ({@link lastResultPool}): one round trip for both instead of two, which was most of what a
+ * short transaction under row-level security cost beside the same one without (issue 13;
+ * withTenant in db.ts). On any other pool the mark is a comment and the open runs by itself.
+ */
+export function openWithNext(open: string): string {
+  return OPEN_WITH_NEXT + open;
 }
 
 /**
@@ -152,7 +200,12 @@ export function poolOptions(
  * {@link sessionOptions}, with the client's side of the keepalive, and whose connection errors
  * are logged instead of crashing the process.
  */
-export function createPgPool(url: string, startup: string, opts: Pick<DatabaseOptions, 'logger' | 'poolSize' | 'connectTimeoutMs' | 'idleInTransactionTimeoutSec' | 'tcpKeepaliveSec'>): pg.Pool {
+export function createPgPool(
+  url: string,
+  startup: string,
+  opts: Pick<DatabaseOptions, 'logger' | 'poolSize' | 'connectTimeoutMs' | 'idleInTransactionTimeoutSec' | 'tcpKeepaliveSec'>,
+  pipeline = false,
+): pg.Pool {
   const session = sessionOptions(opts);
   const keepaliveSec = opts.tcpKeepaliveSec ?? 60;
   // node-postgres loads with the first pool: the embedded mode never loads it (~30 files, ~30 ms
@@ -163,6 +216,10 @@ export function createPgPool(url: string, startup: string, opts: Pick<DatabaseOp
     max: opts.poolSize ?? 10,
     options: session ? `${startup} ${session}` : startup,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+    // node-postgres writes a query without waiting for the one before to be answered: what
+    // lets a transaction's open travel with its first statement (openWithNext). Kysely awaits
+    // each query, so nothing else is ever in flight behind another.
+    pipeline,
     idleTimeoutMillis: 30000,
     // the client's side of the keepalive: a server host that vanished fails the connection
     ...(keepaliveSec > 0 ? { keepAlive: true, keepAliveInitialDelayMillis: keepaliveSec * 1000 } : {}),

@@ -12,7 +12,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Kysely, PostgresDialect, sql, type RawBuilder, type Transaction } from 'kysely';
-import { createPgPool, lastResultPool } from './db.pool';
+import { createPgPool, lastResultPool, openWithNext } from './db.pool';
 import type pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { openPGlite, type SharedPGlite } from './pglite';
@@ -124,8 +124,8 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
   if (opts.url) {
     kind = 'postgres';
     const url = opts.url;
-    const newPool = (options: string) => {
-      const pool = createPgPool(url, options, opts);
+    const newPool = (options: string, pipeline = false) => {
+      const pool = createPgPool(url, options, opts, pipeline);
       pools.push(pool);
       return pool;
     };
@@ -145,7 +145,11 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     // transaction (issue 13, bench/results/2026-12-07-servers-rls.md). Owner work never runs on this pool, tenant
     // work never on the owner's. Connects lazily (after migrate() made the role); a session
     // that may not take the role fails to connect: closed, never the owner.
-    tenantDb = new Kysely<DB>({ dialect: new PostgresDialect({ pool: lastResultPool(newPool(`${searchPath} -c role=${APP_ROLE}`), named) }), ...(log ? { log } : {}) });
+    // Its transactions' opens travel with their first statement (pipelined, openWithNext).
+    tenantDb = new Kysely<DB>({
+      dialect: new PostgresDialect({ pool: lastResultPool(newPool(`${searchPath} -c role=${APP_ROLE}`, true), { ...named, pipelinedOpen: true }) }),
+      ...(log ? { log } : {}),
+    });
   } else {
     kind = 'pglite';
     shared = await openPGlite(opts.dataDir, opts.logger);
@@ -205,7 +209,14 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
             throw err;
           }
         }
-      } else if (lead === undefined) await sql.raw(open).execute(conn);
+      } else if (lead === undefined) {
+        // Sent with fn's first statement, in one round trip (db.pool.ts, openWithNext): an
+        // open that fails aborts its transaction, so that statement fails with it and nothing
+        // runs outside the tenant's transaction. Were BEGIN itself to fail, the statement would
+        // still run as the session's role, the application role, with no tenant set: it would
+        // see no row and could write none (the policies' WITH CHECK).
+        await sql.raw(openWithNext(open)).execute(conn);
+      }
       else {
         try {
           // the rows of the message's last statement (see lastResultPool)

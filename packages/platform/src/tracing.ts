@@ -320,7 +320,8 @@ export function querySpanLogger(namespace: string): ((event: LogEvent) => void) 
     // only inside a recorded trace: the relay's idle polling makes none, nor does a consumer of an unsampled event
     if (!trace.getSpan(active)?.isRecording()) return;
     const text = event.query.sql;
-    const op = (/^\s*([A-Za-z]+)/.exec(text)?.[1] ?? 'QUERY').toUpperCase();
+    // past a leading comment (a withTenant open held for its first statement, db.pool.ts)
+    const op = (/^\s*(?:\/\*.*?\*\/\s*)?([A-Za-z]+)/s.exec(text)?.[1] ?? 'QUERY').toUpperCase();
     if (TRANSACTION_CONTROL.has(op)) return;
     const end = performance.now();
     const span = tracer.startSpan(
