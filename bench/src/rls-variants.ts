@@ -21,6 +21,8 @@ interface Variant {
   /** startup options beyond the search_path */
   options?: string;
   pipeline?: boolean;
+  /** the variant its cost is measured against, when not `owner` / `owner, named` */
+  base?: string;
   run(c: pg.Client, r: { id: string; tenant: string }): Promise<unknown>;
 }
 
@@ -89,11 +91,38 @@ const VARIANTS: Variant[] = [
     options: ' -c role=gatehouse_app',
     run: async (c, r) => { await c.query(`begin; set local app.tenant_id = '${r.tenant}'`); await c.query({ name: 'rlsv_inline', text: 'select * from items_inline where id = $1', values: [r.id] }); await c.query('commit'); },
   },
+  {
+    name: 'owner pipelined, named',
+    what: 'as `owner, named`, its `begin` and the read written back to back (pipeline mode): what the owner\'s transaction would cost opened as withTenant\'s is',
+    pipeline: true,
+    base: 'owner, named',
+    run: async (c, r) => {
+      const opened = c.query('begin');
+      const row = c.query({ name: 'rlsv_owner', text: 'select * from items_plain where id = $1 and tenant_id = $2', values: [r.id, r.tenant] });
+      await opened;
+      await row;
+      await c.query('commit');
+    },
+  },
+  {
+    name: 'app session+reset+inline pipelined, named',
+    what: 'withTenant on PostgreSQL now: session started as gatehouse_app, `begin; reset role; set local app.tenant_id` and the named read written back to back (pipeline mode, openWithNext)',
+    options: ' -c role=gatehouse_app',
+    pipeline: true,
+    base: 'owner, named',
+    run: async (c, r) => {
+      const opened = c.query(`begin; reset role; set local app.tenant_id = '${r.tenant}'`);
+      const row = c.query({ name: 'rlsv_inline', text: 'select * from items_inline where id = $1', values: [r.id] });
+      await opened;
+      await row;
+      await c.query('commit');
+    },
+  },
   { name: 'role, no RLS', what: "withTenant's open, then the owner's read of a table without RLS (the open's own cost)", run: async (c, r) => { await c.query(open(r.tenant)); await ownerRead(c, r); await c.query('commit'); } },
 ];
 
 export interface RlsVariantFigures {
-  rows: Array<{ name: string; what: string; serverUs: number; clientUs: number; wallUs: number }>;
+  rows: Array<{ name: string; what: string; base?: string; serverUs: number; clientUs: number; wallUs: number }>;
   rounds: number;
   block: number;
   load: number[];
@@ -150,7 +179,7 @@ export async function measureRlsVariants(url: string, opts: { rounds: number; bl
       }
     }
     return {
-      rows: conns.map((x) => ({ name: x.v.name, what: x.v.what, serverUs: median(x.server), clientUs: median(x.client), wallUs: median(x.wall) })),
+      rows: conns.map((x) => ({ name: x.v.name, what: x.v.what, ...(x.v.base ? { base: x.v.base } : {}), serverUs: median(x.server), clientUs: median(x.client), wallUs: median(x.wall) })),
       rounds: opts.rounds,
       block: opts.block,
       load,
@@ -163,6 +192,10 @@ export async function measureRlsVariants(url: string, opts: { rounds: number; bl
   }
 }
 
+type Row = RlsVariantFigures['rows'][number];
+/** `x`'s server + client CPU per transaction over `b`'s, in percent above it */
+const cpuCost = (x: Row, b: Row) => (100 * (x.serverUs + x.clientUs)) / (b.serverUs + b.clientUs) - 100;
+
 export function rlsVariantsMarkdown(r: RlsVariantFigures): string {
   const la = (x: number[]) => x.map((v) => v.toFixed(1)).join(' / ');
   const base = r.rows[0]!;
@@ -174,9 +207,14 @@ export function rlsVariantsMarkdown(r: RlsVariantFigures): string {
     '|---|---|---:|---:|---:|---:|',
   ];
   for (const x of r.rows) {
-    const b = x.name.endsWith(', named') && namedBase ? namedBase : base;
-    const cost = (100 * (x.serverUs + x.clientUs)) / (b.serverUs + b.clientUs) - 100;
-    lines.push(`| ${x.name} | ${x.what} | ${x.serverUs.toFixed(1)} | ${x.clientUs.toFixed(1)} | ${x === b ? '–' : `${cost.toFixed(1)}%`} | ${x.wallUs.toFixed(0)} |`);
+    const b = (x.base && r.rows.find((y) => y.name === x.base)) || (x.name.endsWith(', named') && namedBase ? namedBase : base);
+    lines.push(`| ${x.name} | ${x.what} | ${x.serverUs.toFixed(1)} | ${x.clientUs.toFixed(1)} | ${x === b ? '–' : `${cpuCost(x, b).toFixed(1)}%`} | ${x.wallUs.toFixed(0)} |`);
+  }
+  // like for like: withTenant's pipelined open against the owner's begin pipelined the same way
+  const tenantNow = r.rows.find((x) => x.name === 'app session+reset+inline pipelined, named');
+  const ownerPipelined = r.rows.find((x) => x.name === 'owner pipelined, named');
+  if (tenantNow && ownerPipelined) {
+    lines.push('', `Like for like, both opens pipelined: \`${tenantNow.name}\` against \`${ownerPipelined.name}\`: ${cpuCost(tenantNow, ownerPipelined).toFixed(1)}% CPU.`);
   }
   return lines.join('\n') + '\n';
 }
