@@ -6,6 +6,7 @@ import type { Config } from './config';
 import type { DatabaseOptions } from './db';
 import { AppError } from './errors';
 import { statementName } from './prepared';
+import type { queryTracer } from './tracing';
 
 /**
  * PostgreSQL errors that leave a named prepared statement unusable on its connection:
@@ -50,9 +51,13 @@ function isBrokenStatement(err: unknown): boolean {
  * them): each is closed when next checked out, so one migration costs the requests in flight
  * at that moment, not one failure per pooled connection.
  */
-export function lastResultPool(pool: pg.Pool, opts: { namedStatements?: boolean; logger?: Logger; pipelinedOpen?: boolean } = {}): PostgresPool {
+export function lastResultPool(
+  pool: pg.Pool,
+  opts: { namedStatements?: boolean; logger?: Logger; pipelinedOpen?: boolean; traceQueries?: ReturnType<typeof queryTracer> } = {},
+): PostgresPool {
   const named = opts.namedStatements ?? true;
   const pipelined = opts.pipelinedOpen ?? false;
+  const traced = opts.traceQueries;
   /** bumped at each broken statement: connections made before it are replaced at checkout */
   let generation = 0;
   interface Wrapped { conn: PostgresPoolClient; generation: number }
@@ -62,7 +67,7 @@ export function lastResultPool(pool: pg.Pool, opts: { namedStatements?: boolean;
     let broken = false;
     /** a transaction's open ({@link openWithNext}) not sent yet: it goes out with the next statement */
     let pendingOpen: string | undefined;
-    const query = async (text: string, params: ReadonlyArray<unknown>) => {
+    const send = async (text: string, params: ReadonlyArray<unknown>) => {
       if (pipelined && text.startsWith(OPEN_WITH_NEXT)) {
         if (pendingOpen !== undefined) throw new Error('a transaction opened twice on one connection');
         pendingOpen = text;
@@ -88,6 +93,8 @@ export function lastResultPool(pool: pg.Pool, opts: { namedStatements?: boolean;
       }
       return ran;
     };
+    // tracing on: a span per query made inside a recorded trace (tracing.ts, queryTracer)
+    const query = traced ? (text: string, params: ReadonlyArray<unknown>) => traced(text, () => send(text, params)) : send;
     const run = async (text: string, params: ReadonlyArray<unknown>) => {
       const name = named ? statementName(text) : undefined;
       let result: pg.QueryResult | pg.QueryResult[];

@@ -23,7 +23,7 @@ import { createUnitOfWork, type CommitHooks, type Emit, type UnitOfWork } from '
 export type { PlatformTables } from './schema';
 export type { CommitHooks, Emit } from './unit-of-work';
 import { observedGauge, type Registry } from './metrics';
-import { querySpanLogger } from './tracing';
+import { querySpanLogger, queryTracer } from './tracing';
 
 /** The unprivileged role every tenant-scoped transaction runs as. */
 export const APP_ROLE = 'gatehouse_app';
@@ -132,13 +132,14 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     // Not getting a connection (pool exhausted past the timeout, server refusing) surfaces as
     // pg's own error, which the HTTP error handler answers 503 `service_unavailable` with
     // Retry-After (`isDependencyDown` in errors.ts), in every service, never a 500.
-    // tracing on: a span per query made inside a trace (tracing.ts); off: no logging at all
-    const log = querySpanLogger(databaseName(url));
+    // tracing on: a span per query made inside a recorded trace, timed in the pool's own
+    // query function (tracing.ts, queryTracer); Kysely gets no log hook
     // search_path per connection so unqualified names resolve to the service's schema
     const searchPath = `-c search_path=${schema},public`;
     // preparedQuery's texts as named statements on both pools (db.pool.ts), unless turned off
-    const named = { namedStatements: opts.namedStatements ?? true, logger: opts.logger };
-    admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool: lastResultPool(newPool(searchPath), named) }), ...(log ? { log } : {}) });
+    const traceQueries = queryTracer(databaseName(url));
+    const named = { namedStatements: opts.namedStatements ?? true, logger: opts.logger, ...(traceQueries ? { traceQueries } : {}) };
+    admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool: lastResultPool(newPool(searchPath), named) }) });
     // withTenant's own pool. Its sessions start as the application role (startup option
     // `role`, also what RESET ROLE returns to), and each transaction opens with `reset role`
     // (tenantWork): the role no longer flips owner -> application role -> owner at every
@@ -148,7 +149,6 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     // Its transactions' opens travel with their first statement (pipelined, openWithNext).
     tenantDb = new Kysely<DB>({
       dialect: new PostgresDialect({ pool: lastResultPool(newPool(`${searchPath} -c role=${APP_ROLE}`, true), { ...named, pipelinedOpen: true }) }),
-      ...(log ? { log } : {}),
     });
   } else {
     kind = 'pglite';

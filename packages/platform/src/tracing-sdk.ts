@@ -13,8 +13,8 @@
  * Instrumented: HTTP in (each HTTP app's own SERVER span, `tracedRequestListener`, named after
  * the Fastify route by `nameServerSpan`) and out (node:http, fetch via undici; the gateway's
  * forwarding sends its SERVER span's traceparent and makes no span of its own,
- * `forwardingHeaders`), database queries (Kysely's log hook, `querySpanLogger`, pg and PGlite
- * alike), Redis commands (not the gateway's rate-limit counters, `withoutSpans`), and event
+ * `forwardingHeaders`), database queries (PostgreSQL: the pool's own query function, `queryTracer`;
+ * PGlite: Kysely's log hook, `querySpanLogger`), Redis commands (not the gateway's rate-limit counters, `withoutSpans`), and event
  * publish/consume (`./tracing`, carried in each CloudEvent's traceparent).
  * Database and Redis calls are traced only inside a trace (a request, a consumed event): the
  * outbox relay's idle polling must not make a root trace a second.
