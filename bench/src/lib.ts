@@ -28,6 +28,34 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+/**
+ * The all-in-one system's command as production runs it: with servers (`real`), the container
+ * image's (deploy/Dockerfile: NODE_OPTIONS `--enable-source-maps --max-semi-space-size=16`,
+ * deploy/docker/entrypoint.sh: `node cli/dist/main.js start`); embedded, `npm start`'s
+ * (package.json: the V8 flags of the embedded mode, then scripts/start.mjs, which adds `start`).
+ */
+export function productionCommand(real: boolean): { script: string; args: string[]; nodeArgs: string[]; command: string } {
+  const c = real
+    ? { script: 'cli/dist/main.js', args: ['start'], nodeArgs: ['--enable-source-maps', '--max-semi-space-size=16'] }
+    : { script: 'scripts/start.mjs', args: [], nodeArgs: ['--import', './scripts/check-node.mjs', '--liftoff-only', '--max-semi-space-size=8'] };
+  return { ...c, command: ['node', ...c.nodeArgs, c.script, ...c.args].join(' ') };
+}
+
+/** Builds the CLI's bundle (cli/dist/main.js) when it is missing or older than a source, as `npm start` does. */
+export async function ensureCliBundle(): Promise<void> {
+  // @ts-expect-error -- scripts/bundle.mjs is plain JavaScript without declarations
+  const bundle = (await import('../../scripts/bundle.mjs')) as {
+    targets: Array<{ label: string }>;
+    staleReason(t: { label: string }): string | undefined;
+    bundleTarget(t: { label: string }, log: (line: string) => void): Promise<boolean>;
+  };
+  const cli = bundle.targets.find((t) => t.label === 'cli');
+  if (!cli || !bundle.staleReason(cli)) return;
+  if (!(await bundle.bundleTarget(cli, (line) => console.log(line)))) throw new Error('building cli/dist/main.js failed');
+  // esbuild's service process would keep the bench alive
+  ((await import('esbuild')) as { stop(): void }).stop();
+}
+
 /** Spawns `node [nodeArgs] --import tsx <script>` (a `.js` script, e.g. a dist bundle: without tsx) from the repo root (or `cwd`, another checkout) and collects its JSON log lines. */
 export function spawnNode(script: string, args: string[], env: Record<string, string | undefined>, nodeArgs: string[] = [], cwd = root): Child {
   const proc = spawn(process.execPath, [...nodeArgs, ...(/\.m?js$/.test(script) ? [] : ['--import', 'tsx']), script, ...args], { cwd, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });

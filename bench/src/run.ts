@@ -14,7 +14,7 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hash, verify, type Options } from '@node-rs/argon2';
-import { fmt, freePort, http, load, loop, machine, root, rssMiB, spawnNode, withPeakRss, deleteStream, resetDatabase, vacuumAnalyze } from './lib';
+import { ensureCliBundle, fmt, freePort, http, load, loop, machine, productionCommand, root, rssMiB, spawnNode, withPeakRss, deleteStream, resetDatabase, vacuumAnalyze } from './lib';
 import { startBareProxies } from './gateway-proxy';
 import { gatewayAbMarkdown, measureGatewayAb, type GatewayAbFigures } from './gateway-ab';
 import { measureIngestion } from './inprocess';
@@ -238,9 +238,15 @@ async function main() {
   console.log(`bench: ${mode} mode, ${SECONDS} s per run, data in ${dataDir}`);
 
   // ---- start-up: cold (empty data dir) and warm (second start) ----
+  // The production bundle as production runs it (issue 13: figures of the production build):
+  // with servers as the container image does (deploy/Dockerfile's NODE_OPTIONS, entrypoint.sh),
+  // embedded as `npm start` does (package.json); built first if stale. Until 2026-12-07 this ran
+  // cli/src/main.ts through tsx, whose loader alone held ~80 MiB of the idle RSS it reported.
+  const system = productionCommand(real);
+  await ensureCliBundle();
   async function startSystem() {
     const t0 = performance.now();
-    const child = spawnNode('cli/src/main.ts', ['start'], env);
+    const child = spawnNode(system.script, system.args, env, system.nodeArgs);
     const ready = await child.waitFor('gatehouse ready');
     await child.ready(base);
     return { child, ms: performance.now() - t0, services: ready.services as Record<string, { port: number }> };
@@ -252,7 +258,7 @@ async function main() {
   const coldMs = sys.ms;
   await sys.child.stop();
   sys = await startSystem();
-  report.startup = { coldMs, warmMs: sys.ms };
+  report.startup = { coldMs, warmMs: sys.ms, command: system.command };
   console.log(`start-up to ready: cold ${fmt(coldMs)} ms, warm ${fmt(sys.ms)} ms`);
   const pid = sys.child.proc.pid!;
   await sleep(3000);
