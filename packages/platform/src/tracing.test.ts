@@ -1,7 +1,8 @@
 /**
  * Gatehouse's own spans (tracing.ts): the SERVER span each HTTP app opens per request (the
  * client's traceparent continued, named after the route, probes untraced) and the query spans
- * made from Kysely's log (inside a trace only, no BEGIN/COMMIT), here on PGlite, with the
+ * (inside a trace only, no BEGIN/COMMIT): made from Kysely's log on PGlite, by the pool on
+ * PostgreSQL (the last test, with TEST_DATABASE_URL), with the
  * OpenTelemetry Node SDK exporting to memory. The e2e suite checks the same across processes.
  */
 import { after, before, test } from 'node:test';
@@ -17,9 +18,12 @@ import * as traceSdk from '@opentelemetry/sdk-trace';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { createHttpApp, type HttpApp } from './http';
-import { createDatabase, type Database } from './db';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { APP_ROLE, createDatabase, rlsSql, type Database } from './db';
 import { carriesTraceparent, consumeSpan, enableServerSpans, forwardingHeaders, publishSpan, sampledTraceparent, traceFields, withSpan, withoutSpans } from './tracing';
-import { eventually, testLogger } from './testing';
+import { createTestDatabase, eventually, testLogger } from './testing';
 import { headSampling } from './tracing-sdk';
 
 const exporter = new InMemorySpanExporter();
@@ -338,3 +342,59 @@ test("an event of an unsampled trace is published and consumed without spans, ke
   await consumeSpan(sampled, 'things', async () => {});
   assert.deepEqual(exporter.getFinishedSpans().map((s) => s.name).sort(), ['process thing.done', 'publish thing.done']);
 });
+
+test("PostgreSQL: queries are spanned by the pool itself, inside a recorded trace only; a tenant transaction's open (sent with its first statement), BEGIN and COMMIT make none; a failing statement is an error span", async (t) => {
+  const testDb = await createTestDatabase();
+  if (!testDb.url) {
+    t.skip('needs PostgreSQL (TEST_DATABASE_URL): the PGlite path is the tests above');
+    return;
+  }
+  const pg = await createDatabase({ url: testDb.url, schema: 'traced_pg', logger: testLogger, poolSize: 1 });
+  try {
+    await pg.migrate(await tracedMigrations());
+    const tenant = '00000000-0000-4000-8000-00000000000a';
+    exporter.reset();
+    // outside any span: the relay's polling, a dropped request
+    await pg.withTenant(tenant, (trx) => sql`select count(*) from notes`.execute(trx));
+    await sql`select 1`.execute(pg.admin);
+    assert.deepEqual(exporter.getFinishedSpans().map((s) => s.name), [], 'no span outside a trace');
+    await trace.getTracer('test').startActiveSpan('request', async (request) => {
+      await pg.withTenant(tenant, async (trx) => {
+        await sql`select count(*) from notes`.execute(trx);
+        await sql`insert into notes (tenant_id, body) values (${tenant}, 'x')`.execute(trx);
+      });
+      await pg.transaction((trx) => sql`select 1`.execute(trx));
+      await assert.rejects(sql`select * from no_such_table`.execute(pg.admin));
+      request.end();
+    });
+    const spans = exporter.getFinishedSpans();
+    const request = spans.find((s) => s.name === 'request')!;
+    const queries = spans.filter((s) => s.name.startsWith('pg.query:'));
+    assert.deepEqual(queries.map((s) => s.name), ['pg.query:SELECT', 'pg.query:INSERT', 'pg.query:SELECT', 'pg.query:SELECT'], 'no span for the open, BEGIN or COMMIT');
+    for (const q of queries) {
+      assert.equal(parentId(q), spanId(request));
+      assert.equal(q.kind, SpanKind.CLIENT);
+      assert.equal(q.attributes['db.system.name'], 'postgresql');
+      assert.ok(q.endTime[0] * 1e9 + q.endTime[1] >= q.startTime[0] * 1e9 + q.startTime[1], 'ends after it starts');
+    }
+    assert.equal(queries[0]!.attributes['db.query.text'], 'select count(*) from notes', 'the statement, not the open it was sent with');
+    assert.match(String(queries[1]!.attributes['db.query.text']), /values \(\$1, 'x'\)/, 'placeholders, never the values');
+    assert.equal(queries[3]!.status.code, 2, 'the failing statement: SpanStatusCode.ERROR');
+    assert.notEqual(queries[0]!.status.code, 2);
+  } finally {
+    await pg.close();
+    await testDb.drop();
+  }
+});
+
+async function tracedMigrations(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'gh-traced-'));
+  await writeFile(
+    path.join(dir, '0001_notes.sql'),
+    `create table notes (id serial primary key, tenant_id uuid not null, body text not null);
+     ${rlsSql('notes')}
+     grant select, insert on notes to ${APP_ROLE};
+     grant usage on sequence notes_id_seq to ${APP_ROLE};`,
+  );
+  return dir;
+}
