@@ -1,5 +1,6 @@
 // `node --import ./bench/src/pg-count-hook.mjs`: counts every PostgreSQL statement the process
-// sends (node-postgres `Client.prototype.query`, which Kysely's pool calls once per round trip),
+// sends (node-postgres `Client.prototype.query`, which Kysely's pool calls once per message: one
+// round trip each, but for withTenant's open, written together with the statement after it),
 // by what it is for, for the CPU bench's "statements per request". On SIGUSR2 the process writes
 // the tally as JSON to $BENCH_PG_COUNT_FILE. Bench-only; the product never loads it.
 //
@@ -31,7 +32,9 @@ const bySql = process.env.BENCH_PG_COUNT_SQL === '1' ? {} : undefined;
 const state = new WeakMap();
 const query = pg.Client.prototype.query;
 pg.Client.prototype.query = function (config, ...rest) {
-  const text = typeof config === 'string' ? config : String(config?.text ?? '');
+  const raw = typeof config === 'string' ? config : String(config?.text ?? '');
+  // past a leading comment: withTenant's open, written with the statement after it (db.pool.ts, openWithNext)
+  const text = raw.replace(/^\s*\/\*.*?\*\/\s*/s, '');
   const head = text.trimStart().slice(0, 8).toLowerCase();
   if (bySql) {
     const k = text.replace(/\s+/g, ' ').slice(0, 100);
