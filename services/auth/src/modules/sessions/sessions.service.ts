@@ -155,8 +155,9 @@ export function createSessionService(deps: SessionServiceDeps) {
       // a disabled tenant answers as at login and at the gateway (its sessions were revoked too)
       if (tenant.status !== 'active') throw tenantErrors.notFound();
 
-      // The plain case in one statement (rotateRefreshToken) inside BEGIN ... COMMIT: 4 round
-      // trips in all with the lookup above, instead of 12. The moment is taken before the roles
+      // The plain case in one statement (rotateRefreshToken) inside BEGIN ... COMMIT: 3 round
+      // trips in all with the lookup above (withTenant's BEGIN travels with the statement),
+      // instead of 12. The moment is taken before the roles
       // are read (see tokenResponse). Anything else rolls back and takes the path below.
       const next = randomToken(32);
       const issuedAtMs = Date.now();
