@@ -11,6 +11,9 @@
  *   NATS_URL=… [BENCH_RATE_LIMITS=on] [BENCH_ROUNDS=8] node --import tsx bench/src/tracing-ab.ts
  *
  * Rate limits are off unless BENCH_RATE_LIMITS=on (then two Redis EVALSHAs per GET).
+ * BENCH_AFTER_ENV=NAME=value[,NAME=value] sets variables for this checkout's variants only:
+ * with BENCH_BASE_ROOT pointing at this same checkout, an A/B of a setting
+ * (`BENCH_AFTER_ENV=OTEL_EXPORTER_OTLP_PROTOCOL=http/json`).
  */
 import os from 'node:os';
 import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
@@ -27,6 +30,12 @@ const baseRoot = process.env.BENCH_BASE_ROOT;
 if (!baseRoot) throw new Error('BENCH_BASE_ROOT: a built checkout of the code to compare with');
 const rounds = Number(process.env.BENCH_ROUNDS ?? 8);
 const limit = process.env.BENCH_RATE_LIMITS === 'on' ? '100000000' : '0';
+const afterEnv: Record<string, string> = Object.fromEntries(
+  (process.env.BENCH_AFTER_ENV ?? '')
+    .split(',')
+    .filter((x) => x.includes('='))
+    .map((x) => [x.slice(0, x.indexOf('=')).trim(), x.slice(x.indexOf('=') + 1).trim()]),
+);
 const receiver = await startOtlpReceiver({ sink: true });
 // BENCH_SAMPLERS: the samplers to run with tracing on, comma-separated, a ratio after a colon
 // (`parentbased_always_on,parentbased_traceidratio:0.1`); each is one variant per checkout
@@ -72,6 +81,7 @@ try {
         RATE_LIMIT_CREDENTIALS_MAX: '0',
         MAX_IN_FLIGHT_PER_IP: '0',
         ...(v.on ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } : {}),
+        ...(v.name.startsWith('after') ? afterEnv : {}),
         ...(v.sampler ? { OTEL_TRACES_SAMPLER: v.sampler.name, ...(v.sampler.arg ? { OTEL_TRACES_SAMPLER_ARG: v.sampler.arg } : {}) } : {}),
       },
       [],
@@ -98,7 +108,7 @@ try {
       s.cpu.push((cpuMs(s.pid) - before) / Math.max(1, res.requests));
     }
   }
-  console.log(`rate limits ${limit === '0' ? 'off' : 'on'}; 1-minute load average per round: ${loads.map((x) => fmt(x, 1)).join(', ')}`);
+  console.log(`rate limits ${limit === '0' ? 'off' : 'on'}${Object.keys(afterEnv).length ? `; after only: ${Object.entries(afterEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}; 1-minute load average per round: ${loads.map((x) => fmt(x, 1)).join(', ')}`);
   for (const s of servers) console.log(`${s.name.padEnd(48)} median ${fmt(median(s.cpu), 3)} CPU ms/req; per slice ${s.cpu.map((x) => fmt(x, 2)).join(', ')}`);
   const med = new Map(servers.map((s) => [s.name, median(s.cpu)]));
   const bOff = med.get('before, off')!;
