@@ -310,6 +310,18 @@ function operation(text: string): string {
   return (/^\s*(?:\/\*.*?\*\/\s*)?([A-Za-z]+)/s.exec(text)?.[1] ?? 'QUERY').toUpperCase();
 }
 
+/**
+ * Where a query's span goes and its operation, or undefined when it gets none: outside a
+ * recorded trace (the relay's idle polling, a request its sampler dropped, a consumer of an
+ * unsampled event) and for transaction control. What both query paths below ask first.
+ */
+function querySpanTarget(text: string): { parent: Context; op: string } | undefined {
+  const parent = context.active();
+  if (!trace.getSpan(parent)?.isRecording()) return undefined;
+  const op = operation(text);
+  return TRANSACTION_CONTROL.has(op) ? undefined : { parent, op };
+}
+
 /** The CLIENT span of one query, from `start` to `end` (performance.now() milliseconds), under `parent`. */
 function recordQuery(parent: Context, namespace: string, text: string, op: string, start: number, end: number, error?: unknown): void {
   const span = tracer.startSpan(
@@ -337,18 +349,16 @@ function recordQuery(parent: Context, namespace: string, text: string, op: strin
 export function queryTracer(namespace: string): (<T>(text: string, run: () => Promise<T>) => Promise<T>) | undefined {
   if (!serverSpans) return undefined;
   return <T>(text: string, run: () => Promise<T>): Promise<T> => {
-    const active = context.active();
-    if (!trace.getSpan(active)?.isRecording()) return run();
-    const op = operation(text);
-    if (TRANSACTION_CONTROL.has(op)) return run();
+    const to = querySpanTarget(text);
+    if (to === undefined) return run();
     const start = performance.now();
     return run().then(
       (result) => {
-        recordQuery(active, namespace, text, op, start, performance.now());
+        recordQuery(to.parent, namespace, text, to.op, start, performance.now());
         return result;
       },
       (err: unknown) => {
-        recordQuery(active, namespace, text, op, start, performance.now(), err);
+        recordQuery(to.parent, namespace, text, to.op, start, performance.now(), err);
         throw err;
       },
     );
@@ -364,13 +374,10 @@ export function queryTracer(namespace: string): (<T>(text: string, run: () => Pr
 export function querySpanLogger(namespace: string): ((event: LogEvent) => void) | undefined {
   if (!serverSpans) return undefined;
   return (event) => {
-    const active = context.active();
-    // only inside a recorded trace: the relay's idle polling makes none, nor does a consumer of an unsampled event
-    if (!trace.getSpan(active)?.isRecording()) return;
     const text = event.query.sql;
-    const op = operation(text);
-    if (TRANSACTION_CONTROL.has(op)) return;
+    const to = querySpanTarget(text);
+    if (to === undefined) return;
     const end = performance.now();
-    recordQuery(active, namespace, text, op, end - event.queryDurationMillis, end, event.level === 'error' ? event.error : undefined);
+    recordQuery(to.parent, namespace, text, to.op, end - event.queryDurationMillis, end, event.level === 'error' ? event.error : undefined);
   };
 }
