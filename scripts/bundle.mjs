@@ -148,6 +148,23 @@ export function staleReason(target) {
 }
 
 /**
+ * Builds the bundle of the target labelled `label` when `staleReason` finds one, then stops
+ * esbuild's service process (which would keep the caller alive); `log` gets why and esbuild's
+ * lines. Resolves to false when that build failed. What `npm start` does first
+ * (scripts/start.mjs), and the benchmark before it starts the bundle (bench/src/lib.ts).
+ */
+export async function ensureBundle(label, log = console.log) {
+  const target = targets.find((t) => t.label === label);
+  if (!target) throw new Error(`no bundle target labelled ${label}`);
+  const reason = staleReason(target);
+  if (!reason) return true;
+  log(`gatehouse: building the bundle (${reason})`);
+  const ok = await bundleTarget(target, log);
+  (await import('esbuild')).stop();
+  return ok;
+}
+
+/**
  * Puts the directory `made` in place of `outdir`: the old one moves aside in one rename, the new
  * one takes its place in another. Two builds at once (`npm start` while `npm run build` runs)
  * can each find the place taken between the two; the later one then tries again.

@@ -16,18 +16,10 @@ import './check-node.mjs';
 import module from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { root, staleReason, targets } from './bundle.mjs';
+import { ensureBundle, root } from './bundle.mjs';
 
-const cli = targets.find((t) => t.label === 'cli');
 const entry = path.join(root, 'cli', 'dist', 'main.js');
-const reason = cli && staleReason(cli);
-if (reason) {
-  const { bundleTarget } = await import('./bundle.mjs');
-  process.stderr.write(`gatehouse: building the bundle (${reason})\n`);
-  if (!(await bundleTarget(cli, (line) => process.stderr.write(`${line}\n`)))) process.exit(1);
-  // esbuild's service process would keep this one alive after `start` ends
-  (await import('esbuild')).stop();
-}
+if (!(await ensureBundle('cli', (line) => process.stderr.write(`${line}\n`)))) process.exit(1);
 module.enableCompileCache?.();
 process.argv = [process.argv[0], entry, 'start', ...process.argv.slice(2)];
 await import(pathToFileURL(entry).href);

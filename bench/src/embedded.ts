@@ -14,7 +14,6 @@
  * the earlier layout (one PGlite per service) as well as the new one.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readlink, rm, symlink } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
@@ -31,7 +30,7 @@ import type { DB as AuthDB } from '../../services/auth/src/db/schema';
 import type { DB as UsersDB } from '../../services/users/src/db/schema';
 import type { DB as AuditDB } from '../../services/audit/src/db/schema';
 import { entryHash, GENESIS_HASH } from '../../services/audit/src/modules/chain/chain.hash';
-import { fmt, freePort, http, loop, root, rssMiB, spawnNode, withPeakRss, type Child, type LoadResult } from './lib';
+import { fmt, freePort, http, loop, npmStartCommand, root, rssMiB, spawnNode, withPeakRss, type Child, type LoadResult } from './lib';
 import { writeDated } from './results';
 import { cpuMs, threadCpuMs } from './cpu';
 
@@ -110,28 +109,6 @@ function env(dataDir: string, port: number): Record<string, string | undefined> 
     MAX_IN_FLIGHT_PER_IP: '0',
     THROTTLE_IP_MAX_FAILURES: '100000000',
   };
-}
-
-/**
- * What `npm start` runs in the checkout at `cwd`: its package.json "start" script, which must be
- * `node [node options] <script> [args]`, split into those parts (spawnNode adds `--import tsx`
- * for a .ts script itself). Run directly rather than through npm, so the RSS read from the
- * child's pid is the server's own.
- */
-export function npmStartCommand(cwd: string): { nodeArgs: string[]; script: string; args: string[] } {
-  const manifest = JSON.parse(readFileSync(path.join(cwd, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  const words = manifest.scripts.start?.trim().split(/\s+/) ?? [];
-  if (words.shift() !== 'node') throw new Error(`${cwd}/package.json: "start" is not "node …": ${manifest.scripts.start}`);
-  const nodeArgs: string[] = [];
-  while (words[0]?.startsWith('-')) {
-    const flag = words.shift()!;
-    const value = flag === '--import' || flag === '--require' ? words.shift() : undefined;
-    if (value === 'tsx') continue;
-    nodeArgs.push(flag, ...(value !== undefined ? [value] : []));
-  }
-  const script = words.shift();
-  if (!script) throw new Error(`${cwd}/package.json: "start" names no script`);
-  return { nodeArgs, script, args: words };
 }
 
 /** Starts `npm start`'s command from `cwd`; resolves when /readyz answers 200, with the wall time since spawn. */

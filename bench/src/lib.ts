@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
@@ -30,30 +31,50 @@ export interface Child {
 
 /**
  * The all-in-one system's command as production runs it: with servers (`real`), the container
- * image's (deploy/Dockerfile: NODE_OPTIONS `--enable-source-maps --max-semi-space-size=16`,
- * deploy/docker/entrypoint.sh: `node cli/dist/main.js start`); embedded, `npm start`'s
- * (package.json: the V8 flags of the embedded mode, then scripts/start.mjs, which adds `start`).
+ * image's ({@link containerCommand}); embedded, `npm start`'s ({@link npmStartCommand}).
  */
 export function productionCommand(real: boolean): { script: string; args: string[]; nodeArgs: string[]; command: string } {
-  const c = real
-    ? { script: 'cli/dist/main.js', args: ['start'], nodeArgs: ['--enable-source-maps', '--max-semi-space-size=16'] }
-    : { script: 'scripts/start.mjs', args: [], nodeArgs: ['--import', './scripts/check-node.mjs', '--liftoff-only', '--max-semi-space-size=8'] };
+  const c = real ? containerCommand() : npmStartCommand(root);
   return { ...c, command: ['node', ...c.nodeArgs, c.script, ...c.args].join(' ') };
+}
+
+/**
+ * The container image's command for SERVICE=all (deploy/docker/entrypoint.sh: `node
+ * cli/dist/main.js start`) with the node options deploy/Dockerfile sets (its NODE_OPTIONS).
+ */
+function containerCommand(): { nodeArgs: string[]; script: string; args: string[] } {
+  const options = /NODE_OPTIONS="([^"]*)"/.exec(readFileSync(path.join(root, 'deploy', 'Dockerfile'), 'utf8'))?.[1];
+  if (options === undefined) throw new Error('deploy/Dockerfile sets no NODE_OPTIONS="…"');
+  return { nodeArgs: options.split(/\s+/).filter(Boolean), script: 'cli/dist/main.js', args: ['start'] };
+}
+
+/**
+ * What `npm start` runs in the checkout at `cwd`: its package.json "start" script, which must be
+ * `node [node options] <script> [args]`, split into those parts (spawnNode adds `--import tsx`
+ * for a .ts script itself). Run directly rather than through npm, so the RSS read from the
+ * child's pid is the server's own.
+ */
+export function npmStartCommand(cwd: string): { nodeArgs: string[]; script: string; args: string[] } {
+  const manifest = JSON.parse(readFileSync(path.join(cwd, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const words = manifest.scripts.start?.trim().split(/\s+/) ?? [];
+  if (words.shift() !== 'node') throw new Error(`${cwd}/package.json: "start" is not "node …": ${manifest.scripts.start}`);
+  const nodeArgs: string[] = [];
+  while (words[0]?.startsWith('-')) {
+    const flag = words.shift()!;
+    const value = flag === '--import' || flag === '--require' ? words.shift() : undefined;
+    if (value === 'tsx') continue;
+    nodeArgs.push(flag, ...(value !== undefined ? [value] : []));
+  }
+  const script = words.shift();
+  if (!script) throw new Error(`${cwd}/package.json: "start" names no script`);
+  return { nodeArgs, script, args: words };
 }
 
 /** Builds the CLI's bundle (cli/dist/main.js) when it is missing or older than a source, as `npm start` does. */
 export async function ensureCliBundle(): Promise<void> {
   // @ts-expect-error -- scripts/bundle.mjs is plain JavaScript without declarations
-  const bundle = (await import('../../scripts/bundle.mjs')) as {
-    targets: Array<{ label: string }>;
-    staleReason(t: { label: string }): string | undefined;
-    bundleTarget(t: { label: string }, log: (line: string) => void): Promise<boolean>;
-  };
-  const cli = bundle.targets.find((t) => t.label === 'cli');
-  if (!cli || !bundle.staleReason(cli)) return;
-  if (!(await bundle.bundleTarget(cli, (line) => console.log(line)))) throw new Error('building cli/dist/main.js failed');
-  // esbuild's service process would keep the bench alive
-  ((await import('esbuild')) as { stop(): void }).stop();
+  const { ensureBundle } = (await import('../../scripts/bundle.mjs')) as { ensureBundle(label: string, log: (line: string) => void): Promise<boolean> };
+  if (!(await ensureBundle('cli', (line) => console.log(line)))) throw new Error('building cli/dist/main.js failed');
 }
 
 /** Spawns `node [nodeArgs] --import tsx <script>` (a `.js` script, e.g. a dist bundle: without tsx) from the repo root (or `cwd`, another checkout) and collects its JSON log lines. */

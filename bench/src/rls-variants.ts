@@ -36,6 +36,15 @@ const open = (t: string) => `begin; set local role gatehouse_app; set local app.
 const read = (table: string) => (c: pg.Client, r: { id: string }) => c.query(`select * from ${table} where id = $1`, [r.id]);
 const ownerRead = (c: pg.Client, r: { id: string; tenant: string }) => c.query('select * from items_plain where id = $1 and tenant_id = $2', [r.id, r.tenant]);
 
+/** `open` and `read` written back to back on a pipeline-mode client, then the commit. */
+async function pipelinedTx(c: pg.Client, open: string, read: pg.QueryConfig): Promise<void> {
+  const opened = c.query(open);
+  const row = c.query(read);
+  await opened;
+  await row;
+  await c.query('commit');
+}
+
 const VARIANTS: Variant[] = [
   { name: 'owner', what: 'owner, begin / read with tenant_id filter / commit (no RLS)', run: async (c, r) => { await c.query('begin'); await ownerRead(c, r); await c.query('commit'); } },
   { name: 'role+fn', what: `withTenant's open, policy \`${policy.fn}\``, run: async (c, r) => { await c.query(open(r.tenant)); await read('items_fn')(c, r); await c.query('commit'); } },
@@ -64,13 +73,7 @@ const VARIANTS: Variant[] = [
     what: 'as the previous, the open and the read written back to back (pipeline mode)',
     options: ' -c role=gatehouse_app',
     pipeline: true,
-    run: async (c, r) => {
-      const opened = c.query(`begin; set local app.tenant_id = '${r.tenant}'`);
-      const row = read('items_inline')(c, r);
-      await opened;
-      await row;
-      await c.query('commit');
-    },
+    run: (c, r) => pipelinedTx(c, `begin; set local app.tenant_id = '${r.tenant}'`, { text: 'select * from items_inline where id = $1', values: [r.id] }),
   },
   { name: 'owner, named', what: 'as `owner`, the read as a named prepared statement (the base of the named variants below)', run: async (c, r) => { await c.query('begin'); await c.query({ name: 'rlsv_owner', text: 'select * from items_plain where id = $1 and tenant_id = $2', values: [r.id, r.tenant] }); await c.query('commit'); } },
   {
@@ -96,13 +99,7 @@ const VARIANTS: Variant[] = [
     what: 'as `owner, named`, its `begin` and the read written back to back (pipeline mode): what the owner\'s transaction would cost opened as withTenant\'s is',
     pipeline: true,
     base: 'owner, named',
-    run: async (c, r) => {
-      const opened = c.query('begin');
-      const row = c.query({ name: 'rlsv_owner', text: 'select * from items_plain where id = $1 and tenant_id = $2', values: [r.id, r.tenant] });
-      await opened;
-      await row;
-      await c.query('commit');
-    },
+    run: (c, r) => pipelinedTx(c, 'begin', { name: 'rlsv_owner', text: 'select * from items_plain where id = $1 and tenant_id = $2', values: [r.id, r.tenant] }),
   },
   {
     name: 'app session+reset+inline pipelined, named',
@@ -110,13 +107,7 @@ const VARIANTS: Variant[] = [
     options: ' -c role=gatehouse_app',
     pipeline: true,
     base: 'owner, named',
-    run: async (c, r) => {
-      const opened = c.query(`begin; reset role; set local app.tenant_id = '${r.tenant}'`);
-      const row = c.query({ name: 'rlsv_inline', text: 'select * from items_inline where id = $1', values: [r.id] });
-      await opened;
-      await row;
-      await c.query('commit');
-    },
+    run: (c, r) => pipelinedTx(c, `begin; reset role; set local app.tenant_id = '${r.tenant}'`, { name: 'rlsv_inline', text: 'select * from items_inline where id = $1', values: [r.id] }),
   },
   { name: 'role, no RLS', what: "withTenant's open, then the owner's read of a table without RLS (the open's own cost)", run: async (c, r) => { await c.query(open(r.tenant)); await ownerRead(c, r); await c.query('commit'); } },
 ];
