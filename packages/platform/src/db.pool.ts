@@ -65,36 +65,6 @@ export function lastResultPool(
   const wrapped = new WeakMap<pg.PoolClient, Wrapped>();
   const wrap = (client: pg.PoolClient): Wrapped => {
     let broken = false;
-    /** a transaction's open ({@link openWithNext}) not sent yet: it goes out with the next statement */
-    let pendingOpen: string | undefined;
-    const send = async (text: string, params: ReadonlyArray<unknown>) => {
-      if (pipelined && text.startsWith(OPEN_WITH_NEXT)) {
-        if (pendingOpen !== undefined) throw new Error('a transaction opened twice on one connection');
-        pendingOpen = text;
-        // nothing sent yet: the open's outcome is the next statement's (below)
-        return unsent('BEGIN');
-      }
-      const open = pendingOpen;
-      if (open === undefined) return run(text, params);
-      pendingOpen = undefined;
-      // a transaction that ran no statement: neither its open nor its end needs sending
-      if (text === 'commit' || text === 'rollback') return unsent(text.toUpperCase());
-      // Both are written now, the statement right behind the open, without waiting for the
-      // open's answer (the pool's clients are in node-postgres' pipeline mode); PostgreSQL runs
-      // them in order. An open that fails leaves its transaction aborted, so the statement
-      // behind it fails too (25P02) and nothing of it runs; the caller gets the open's error.
-      const opened = client.query(open);
-      const ran = run(text, params);
-      try {
-        await opened;
-      } catch (err) {
-        await ran.catch(() => {});
-        throw err;
-      }
-      return ran;
-    };
-    // tracing on: a span per query made inside a recorded trace (tracing.ts, queryTracer)
-    const query = traced ? (text: string, params: ReadonlyArray<unknown>) => traced(text, () => send(text, params)) : send;
     const run = async (text: string, params: ReadonlyArray<unknown>) => {
       const name = named ? statementName(text) : undefined;
       let result: pg.QueryResult | pg.QueryResult[];
@@ -120,6 +90,42 @@ export function lastResultPool(
       }
       return Array.isArray(result) ? result[result.length - 1]! : result;
     };
+    /** a transaction's open ({@link openWithNext}) not sent yet: it goes out with the next statement */
+    let pendingOpen: string | undefined;
+    // Both are written now, the statement right behind the open, without waiting for the
+    // open's answer (the pool's clients are in node-postgres' pipeline mode); PostgreSQL runs
+    // them in order. An open that fails leaves its transaction aborted, so the statement
+    // behind it fails too (25P02) and nothing of it runs; the caller gets the open's error.
+    const openThenRun = async (open: string, text: string, params: ReadonlyArray<unknown>) => {
+      const opened = client.query(open);
+      const ran = run(text, params);
+      try {
+        await opened;
+      } catch (err) {
+        await ran.catch(() => {});
+        throw err;
+      }
+      return ran;
+    };
+    // Only the tenant pool holds opens back, and only its first statement of a transaction
+    // takes the longer way; every other query goes straight to `run`, with no promise of its own.
+    const sendPipelined = (text: string, params: ReadonlyArray<unknown>): Promise<pg.QueryResult> => {
+      if (text.startsWith(OPEN_WITH_NEXT)) {
+        if (pendingOpen !== undefined) return Promise.reject(new Error('a transaction opened twice on one connection'));
+        pendingOpen = text;
+        // nothing sent yet: the open's outcome is the next statement's (openThenRun)
+        return Promise.resolve(unsent('BEGIN'));
+      }
+      const open = pendingOpen;
+      if (open === undefined) return run(text, params);
+      pendingOpen = undefined;
+      // a transaction that ran no statement: neither its open nor its end needs sending
+      if (text === 'commit' || text === 'rollback') return Promise.resolve(unsent(text.toUpperCase()));
+      return openThenRun(open, text, params);
+    };
+    const send = pipelined ? sendPipelined : run;
+    // tracing on: a span per query made inside a recorded trace (tracing.ts, queryTracer)
+    const query = traced ? (text: string, params: ReadonlyArray<unknown>) => traced(text, () => send(text, params)) : send;
     return {
       generation,
       conn: {
