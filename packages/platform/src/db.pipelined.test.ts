@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type pg from 'pg';
 import { APP_ROLE, createDatabase, rlsSql } from './db';
-import { createPgPool, lastResultPool, openWithNext } from './db.pool';
+import { createPgPool, lastResultPool, openReadWithNext, openWithNext } from './db.pool';
 import { createTestDatabase, testLogger } from './testing';
 
 const A = '00000000-0000-4000-8000-00000000000a';
@@ -24,17 +24,29 @@ describe('a transaction opened with its first statement', async () => {
   after(() => testDb.drop());
   const pgOnly = { skip: !testDb.url && 'needs PostgreSQL (TEST_DATABASE_URL): PGlite runs in process, with no round trip to save' };
 
-  /** A one-connection pipelined pool whose socket writes and answers (ReadyForQuery) are recorded in order. */
+  /**
+   * A one-connection pipelined pool whose socket writes and answers (ReadyForQuery) are recorded
+   * in order: `write` for each message node-postgres writes, `socket` for each write the
+   * socket makes to the kernel (its `_write` or `_writev`: several corked messages are one).
+   */
   async function recordedPool() {
     const pool = createPgPool(testDb.url!, '', { logger: testLogger, poolSize: 1 }, true);
     const events: string[] = [];
+    type Stream = { write: (...a: unknown[]) => boolean; _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
     pool.on('connect', (client: pg.PoolClient) => {
-      const conn = (client as unknown as { connection: { stream: { write: (...a: unknown[]) => boolean }; prependListener(e: string, f: () => void): void } }).connection;
+      const conn = (client as unknown as { connection: { stream: Stream; prependListener(e: string, f: () => void): void } }).connection;
       const write = conn.stream.write.bind(conn.stream);
       conn.stream.write = (...a: unknown[]) => {
         events.push('write');
         return write(...a);
       };
+      for (const m of ['_write', '_writev'] as const) {
+        const impl = conn.stream[m].bind(conn.stream);
+        conn.stream[m] = (...a: unknown[]) => {
+          events.push('socket');
+          impl(...a);
+        };
+      }
       // ahead of the client's own listener, which writes the next queued query when not pipelined
       conn.prependListener('readyForQuery', () => events.push('answered'));
     });
@@ -56,6 +68,8 @@ describe('a transaction opened with its first statement', async () => {
         const firstAnswer = events.indexOf('answered');
         assert.ok(firstAnswer > 0, 'answered');
         assert.ok(events.slice(0, firstAnswer).filter((e) => e === 'write').length >= 2, `the open and the statement were both written before the first answer: ${events.join(' ')}`);
+        // corked together (db.pool.ts, openThenRun): one write to the kernel, one wake-up of the server's backend
+        assert.equal(events.filter((e) => e === 'socket').length, 1, `the open and the statement leave in one socket write: ${events.join(' ')}`);
         await sql.raw('commit').execute(c);
         return r.rows;
       });
@@ -143,6 +157,72 @@ describe('a transaction opened with its first statement', async () => {
       assert.deepEqual(seen.rows, [], 'A sees none of B');
       const b = await db.withTenant(B, (trx) => sql<{ body: string; u: string }>`select body, current_user as u from notes`.execute(trx));
       assert.deepEqual(b.rows, [{ body: 'b', u: APP_ROLE }]);
+    } finally {
+      await db.close();
+    }
+  });
+  test('a one-statement read: the open, the statement and the COMMIT leave in one write, and the transaction is over when it answers', pgOnly, async () => {
+    const { db, events } = await recordedPool();
+    try {
+      const rows = await db.connection().execute(async (c) => {
+        events.length = 0;
+        await sql.raw(openReadWithNext("begin; set local app.probe = 'read'")).execute(c);
+        assert.equal(events.length, 0, 'nothing is sent for the open by itself');
+        const r = await sql<{ probe: string }>`select current_setting('app.probe', true) as probe`.execute(c);
+        const firstAnswer = events.indexOf('answered');
+        assert.ok(events.slice(0, firstAnswer).filter((e) => e === 'write').length >= 3, `open, statement and COMMIT written before the first answer: ${events.join(' ')}`);
+        assert.equal(events.filter((e) => e === 'socket').length, 1, `one socket write: ${events.join(' ')}`);
+        assert.equal(events.filter((e) => e === 'answered').length, 3, 'the open, the statement and the COMMIT answered');
+        const sent = events.length;
+        const ended = await sql.raw('commit').execute(c);
+        assert.deepEqual(ended.rows, [{ command: 'COMMIT' }], "the caller's COMMIT is answered as a sent one");
+        assert.equal(events.length, sent, 'and sends nothing');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        // a statement outside any transaction block is its own: its transaction starts with it
+        const fresh = await sql<{ fresh: boolean; probe: string | null }>`select now() = statement_timestamp() as fresh, current_setting('app.probe', true) as probe`.execute(c);
+        assert.equal(fresh.rows[0]?.fresh, true, 'no transaction left open on the connection');
+        assert.ok(!fresh.rows[0]?.probe, 'the SET LOCAL ended with it');
+        return r.rows;
+      });
+      assert.equal(rows[0]?.probe, 'read', 'the statement ran inside the transaction the open began');
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  test('withTenantRead: rows under the tenant\'s policy; a second statement is refused unsent; a failing statement rolls back; the connection stays clean', pgOnly, async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'gh-pipe-read-'));
+    await writeFile(
+      path.join(dir, '0001_notes.sql'),
+      `create table notes (id serial primary key, tenant_id uuid not null, body text not null);
+       ${rlsSql('notes')}
+       grant select, insert, update, delete on notes to ${APP_ROLE};
+       grant usage on sequence notes_id_seq to ${APP_ROLE};`,
+    );
+    // one connection: every transaction below runs on the same session
+    const db = await createDatabase({ url: testDb.url, schema: 'pipelined_read', logger: testLogger, poolSize: 1 });
+    try {
+      await db.migrate(dir);
+      await db.withTenant(A, (trx) => sql`insert into notes (tenant_id, body) values (${A}, 'a')`.execute(trx));
+      await db.withTenant(B, (trx) => sql`insert into notes (tenant_id, body) values (${B}, 'b')`.execute(trx));
+      const a = await db.withTenantRead(A, (trx) => sql<{ body: string; u: string }>`select body, current_user as u from notes`.execute(trx));
+      assert.deepEqual(a.rows, [{ body: 'a', u: APP_ROLE }], "A's rows only, as the application role");
+      await assert.rejects(
+        db.withTenantRead(A, async (trx) => {
+          await sql`select 1`.execute(trx);
+          await sql`insert into notes (tenant_id, body) values (${A}, 'after the commit')`.execute(trx);
+        }),
+        /one-statement read \(withTenantRead\) ran a second statement/,
+      );
+      await assert.rejects(
+        db.withTenantRead(A, (trx) => sql`select 1 / (count(*) - count(*)) from notes`.execute(trx)),
+        (err: { code?: string }) => err.code === '22012',
+        'the statement\'s own error (division by zero)',
+      );
+      const all = await db.withTenant(A, (trx) => sql<{ body: string; fresh: boolean }>`select body, now() = statement_timestamp() as fresh from notes`.execute(trx));
+      assert.deepEqual(all.rows.map((r) => r.body), ['a'], 'the refused insert was never sent');
+      const b = await db.withTenantRead(B, (trx) => sql<{ body: string; tenant: string }>`select body, current_setting('app.tenant_id') as tenant from notes`.execute(trx));
+      assert.deepEqual(b.rows, [{ body: 'b', tenant: B }], 'the next read on the same connection is the next tenant\'s alone');
     } finally {
       await db.close();
     }

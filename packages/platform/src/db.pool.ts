@@ -92,27 +92,72 @@ export function lastResultPool(
     };
     /** a transaction's open ({@link openWithNext}) not sent yet: it goes out with the next statement */
     let pendingOpen: string | undefined;
+    /** the held open was a one-statement read's ({@link openReadWithNext}): its COMMIT goes out behind the statement */
+    let commitsAfter = false;
+    /** the transaction was committed with its statement: only its COMMIT or ROLLBACK may follow, and neither is sent */
+    let ended = false;
     // Both are written now, the statement right behind the open, without waiting for the
     // open's answer (the pool's clients are in node-postgres' pipeline mode); PostgreSQL runs
     // them in order. An open that fails leaves its transaction aborted, so the statement
     // behind it fails too (25P02) and nothing of it runs; the caller gets the open's error.
-    const openThenRun = async (open: string, text: string, params: ReadonlyArray<unknown>) => {
-      const opened = client.query(open);
-      const ran = run(text, params);
+    //
+    // Both go out in one write: node-postgres writes the open (a simple-protocol message) the
+    // moment it is queued, and the statement's Parse/Bind/Execute/Sync in a second write of
+    // their own, so PostgreSQL's backend was woken for the open alone, answered it, and was woken
+    // again for the statement. The socket is corked around the two (node-postgres corks it the
+    // same way around one extended-protocol statement, query.js; corks nest), which makes them
+    // one writev: one syscall here and one wake-up there. `connection.stream` is
+    // node-postgres' own socket, which its query.js reaches the same way.
+    //
+    // A one-statement read's COMMIT goes in the same write, behind the statement: the whole
+    // transaction is one round trip. A statement that fails aborts the transaction, and the
+    // COMMIT behind it then ends it as a ROLLBACK (PostgreSQL's answer to COMMIT in an aborted
+    // transaction), so the connection goes back to the pool outside any transaction either way.
+    const openThenRun = async (open: string, text: string, params: ReadonlyArray<unknown>, commit: boolean) => {
+      const socket = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
+      socket?.cork?.();
+      let opened: Promise<unknown>;
+      let ran: Promise<pg.QueryResult>;
+      let committed: Promise<unknown> | undefined;
+      try {
+        opened = client.query(open);
+        ran = run(text, params);
+        if (commit) committed = client.query('commit');
+      } finally {
+        socket?.uncork?.();
+      }
       try {
         await opened;
       } catch (err) {
-        await ran.catch(() => {});
+        await Promise.allSettled([ran, committed]);
         throw err;
       }
-      return ran;
+      let result: pg.QueryResult;
+      try {
+        result = await ran;
+      } catch (err) {
+        await committed?.catch(() => {});
+        throw err;
+      }
+      await committed;
+      return result;
     };
     // Only the tenant pool holds opens back, and only its first statement of a transaction
     // takes the longer way; every other query goes straight to `run`, with no promise of its own.
     const sendPipelined = (text: string, params: ReadonlyArray<unknown>): Promise<pg.QueryResult> => {
+      if (ended) {
+        // the read's transaction ended with its statement (openThenRun): its end was sent
+        if (text === 'commit' || text === 'rollback') {
+          ended = false;
+          return Promise.resolve(unsent(text.toUpperCase()));
+        }
+        // a second statement would run outside the tenant's transaction: refused, not sent
+        return Promise.reject(new Error('a one-statement read (withTenantRead) ran a second statement'));
+      }
       if (text.startsWith(OPEN_WITH_NEXT)) {
         if (pendingOpen !== undefined) return Promise.reject(new Error('a transaction opened twice on one connection'));
         pendingOpen = text;
+        commitsAfter = text.startsWith(OPEN_READ_WITH_NEXT);
         // nothing sent yet: the open's outcome is the next statement's (openThenRun)
         return Promise.resolve(unsent('BEGIN'));
       }
@@ -121,7 +166,8 @@ export function lastResultPool(
       pendingOpen = undefined;
       // a transaction that ran no statement: neither its open nor its end needs sending
       if (text === 'commit' || text === 'rollback') return Promise.resolve(unsent(text.toUpperCase()));
-      return openThenRun(open, text, params);
+      ended = commitsAfter;
+      return openThenRun(open, text, params, commitsAfter);
     };
     const send = pipelined ? sendPipelined : run;
     // tracing on: a span per query made inside a recorded trace (tracing.ts, queryTracer)
@@ -134,6 +180,7 @@ export function lastResultPool(
         release: (destroy?: boolean) => {
           // an open never followed by a statement was never sent: nothing to undo on the server
           pendingOpen = undefined;
+          ended = false;
           client.release(destroy || broken);
         },
         // read by Kysely for query cancellation (pg's undocumented member, as Kysely notes)
@@ -159,7 +206,8 @@ export function lastResultPool(
   };
 }
 
-const OPEN_WITH_NEXT = '/* opens with the next statement */ ';
+const OPEN_WITH_NEXT = '/* opens with the next statement';
+const OPEN_READ_WITH_NEXT = `${OPEN_WITH_NEXT}, its only one, and commits after it */ `;
 /** What Kysely gets for a statement {@link lastResultPool} did not need to send: no rows. */
 const unsent = (command: string): pg.QueryResult => ({ command, rowCount: null, oid: 0, fields: [], rows: [] });
 
@@ -171,7 +219,18 @@ const unsent = (command: string): pg.QueryResult => ({ command, rowCount: null, 
  * withTenant in db.ts). On any other pool the mark is a comment and the open runs by itself.
  */
 export function openWithNext(open: string): string {
-  return OPEN_WITH_NEXT + open;
+  return `${OPEN_WITH_NEXT} */ ${open}`;
+}
+
+/**
+ * {@link openWithNext} for a transaction of one statement that reads (withTenantRead in db.ts):
+ * on a pool made with `pipelinedOpen`, the open, the statement and the COMMIT go out together,
+ * one round trip for the whole transaction instead of two; a second statement is refused
+ * unsent, and the caller's own COMMIT or ROLLBACK is answered without sending anything. On any
+ * other pool the mark is a comment and the transaction runs as any other.
+ */
+export function openReadWithNext(open: string): string {
+  return OPEN_READ_WITH_NEXT + open;
 }
 
 /**

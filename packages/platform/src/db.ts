@@ -12,7 +12,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Kysely, PostgresDialect, sql, type RawBuilder, type Transaction } from 'kysely';
-import { createPgPool, lastResultPool, openWithNext } from './db.pool';
+import { createPgPool, lastResultPool, openReadWithNext, openWithNext } from './db.pool';
 import type pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { openPGlite, type SharedPGlite } from './pglite';
@@ -63,6 +63,14 @@ export interface Database<DB extends PlatformTables = PlatformTables> {
    * committed before the lock was granted.
    */
   withTenantLed<R, T>(tenantId: string, lead: RawBuilder<R>, fn: (trx: Tx<DB>, emit: Emit, rows: R[]) => Promise<T>): Promise<T>;
+  /**
+   * {@link withTenant} for a read of one statement (a profile, a user by id): on PostgreSQL the
+   * open, the statement and the COMMIT go out in one write, so the transaction is one round trip
+   * instead of two (db.pool.ts, openReadWithNext). `read` must run exactly one statement: a
+   * second is refused (it would run after the commit, outside the tenant's transaction) and
+   * `read` fails with it. It emits nothing. On PGlite it is {@link withTenant}.
+   */
+  withTenantRead<T>(tenantId: string, read: (trx: Tx<DB>) => Promise<T>): Promise<T>;
   /** The same unit of work on the owner connection (RLS does not apply): cross-tenant changes. */
   transaction<T>(fn: Work<DB, T>): Promise<T>;
   /** Sets what follows each commit (the service's relay and revocation list); wired once in deps.ts. */
@@ -174,13 +182,17 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     return tenantWork(tenantId, undefined, (trx, emit) => fn(trx, emit));
   }
 
+  async function withTenantRead<T>(tenantId: string, read: (trx: Tx<DB>) => Promise<T>): Promise<T> {
+    return tenantWork(tenantId, undefined, (trx) => read(trx), true);
+  }
+
   async function withTenantLed<R, T>(tenantId: string, lead: RawBuilder<R>, fn: (trx: Tx<DB>, emit: Emit, rows: R[]) => Promise<T>): Promise<T> {
     const compiled = lead.compile(admin);
     if (compiled.parameters.length > 0) throw new Error('withTenantLed: the lead takes no parameters (it rides the simple query protocol)');
     return tenantWork(tenantId, compiled.sql, fn);
   }
 
-  async function tenantWork<R, T>(tenantId: string, lead: string | undefined, fn: (trx: Tx<DB>, emit: Emit, rows: R[]) => Promise<T>): Promise<T> {
+  async function tenantWork<R, T>(tenantId: string, lead: string | undefined, fn: (trx: Tx<DB>, emit: Emit, rows: R[]) => Promise<T>, oneRead = false): Promise<T> {
     if (!UUID.test(tenantId)) throw new Error('withTenant needs a tenant uuid');
     // BEGIN and the two SET LOCALs travel as one simple-protocol message: one round trip
     // instead of two. Utility statements rather than a SELECT of set_config: no plan, no row
@@ -215,7 +227,9 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
         // runs outside the tenant's transaction. Were BEGIN itself to fail, the statement would
         // still run as the session's role, the application role, with no tenant set: it would
         // see no row and could write none (the policies' WITH CHECK).
-        await sql.raw(openWithNext(open)).execute(conn);
+        // A one-statement read's COMMIT goes with them too (openReadWithNext); the COMMIT
+        // below is then answered without a round trip.
+        await sql.raw(oneRead ? openReadWithNext(open) : openWithNext(open)).execute(conn);
       }
       else {
         try {
@@ -334,6 +348,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     admin,
     withTenant,
     withTenantLed,
+    withTenantRead,
     transaction,
     onCommit(h) {
       hooks = h;

@@ -54,7 +54,7 @@ export function createAccountService(deps: AccountServiceDeps) {
   }
 
   async function loadSelf(tenantId: string, userId: string): Promise<UserRow> {
-    const user = await db.withTenant(tenantId, (trx) => findUserById(trx, userId));
+    const user = await db.withTenantRead(tenantId, (trx) => findUserById(trx, userId));
     if (!user) throw userErrors.notFound();
     return user;
   }
@@ -156,7 +156,7 @@ export function createAccountService(deps: AccountServiceDeps) {
       if (input.password !== undefined) {
         await checkPassword(tenant.id, user, input.password, ctx);
       } else {
-        const session = await db.withTenant(tenant.id, (trx) => findActiveSession(trx, claims.sid));
+        const session = await db.withTenantRead(tenant.id, (trx) => findActiveSession(trx, claims.sid));
         const fresh = session && Date.now() - new Date(session.created_at).getTime() <= FRESH_SIGN_IN_SEC * 1000 && session.amr.some((m) => SECOND_FACTORS.has(m));
         if (!fresh) throw accountErrors.confirmationRequired();
       }

@@ -132,7 +132,7 @@ export function createAdminUserService(deps: AdminUserServiceDeps) {
     },
 
     async get(tenantId: string, id: string): Promise<User> {
-      const row = await db.withTenant(tenantId, (trx) => findUserById(trx, id));
+      const row = await db.withTenantRead(tenantId, (trx) => findUserById(trx, id));
       if (!row) throw adminUserErrors.notFound();
       return toUser(row, { withDisabled: true });
     },
@@ -196,7 +196,7 @@ export function createAdminUserService(deps: AdminUserServiceDeps) {
     },
 
     async revokeSessions(actor: AccessClaims, id: string, ctx: RequestContext): Promise<void> {
-      const target = await db.withTenant(actor.tid, (trx) => findUserById(trx, id));
+      const target = await db.withTenantRead(actor.tid, (trx) => findUserById(trx, id));
       if (!target) throw adminUserErrors.notFound();
       guardTarget(actor, target);
       await sessions.revokeAll(actor.tid, id, ctx, 'admin_revoked', 'session_revoked');
@@ -204,7 +204,7 @@ export function createAdminUserService(deps: AdminUserServiceDeps) {
 
     /** The user's active sessions (`current` marks the admin's own session, when it is the user's). */
     async listSessions(actor: AccessClaims, id: string) {
-      const target = await db.withTenant(actor.tid, (trx) => findUserById(trx, id));
+      const target = await db.withTenantRead(actor.tid, (trx) => findUserById(trx, id));
       if (!target) throw adminUserErrors.notFound();
       guardTarget(actor, target);
       return sessions.list(actor.tid, id, actor.sid);
@@ -212,7 +212,7 @@ export function createAdminUserService(deps: AdminUserServiceDeps) {
 
     /** Revokes one session of the user (404 `not_found` when it is not theirs or already ended). */
     async revokeSession(actor: AccessClaims, id: string, sessionId: string, ctx: RequestContext): Promise<void> {
-      const target = await db.withTenant(actor.tid, (trx) => findUserById(trx, id));
+      const target = await db.withTenantRead(actor.tid, (trx) => findUserById(trx, id));
       if (!target) throw adminUserErrors.notFound();
       guardTarget(actor, target);
       await sessions.revokeOne(actor.tid, id, sessionId, ctx, 'session_revoked');

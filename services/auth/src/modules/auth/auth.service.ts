@@ -136,7 +136,7 @@ export function createAuthFlows(deps: AuthServiceDeps) {
 
     /** `GET /me`. */
     async me(tenantId: string, userId: string): Promise<User> {
-      const row = await db.withTenant(tenantId, (trx) => findUserById(trx, userId));
+      const row = await db.withTenantRead(tenantId, (trx) => findUserById(trx, userId));
       if (!row) throw userErrors.notFound();
       return toUser(row);
     },

@@ -62,7 +62,7 @@ export function createMfaService(deps: MfaServiceDeps) {
 
   /** The password check of disable and regenerate: throttled with the login's counter. */
   async function checkPassword(tenantId: string, userId: string, password: string, ctx: RequestContext): Promise<UserRow> {
-    const user = await db.withTenant(tenantId, (trx) => findUserById(trx, userId));
+    const user = await db.withTenantRead(tenantId, (trx) => findUserById(trx, userId));
     if (!user) throw mfaErrors.invalidCredentials();
     const reservation = await throttle.reserve('password', tenantId, `u:${user.id}`, { ip: ctx.ip });
     const ok = await hasher.verifyAccount(user, password);

@@ -104,7 +104,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
 
   async function providerConfig(tenant: Tenant, id: string): Promise<ProviderConfig> {
     if (!isProviderId(id)) throw oauthErrors.providerNotFound();
-    const row = await db.withTenant(tenant.id, (trx) => findProviderConfig(trx, id));
+    const row = await db.withTenantRead(tenant.id, (trx) => findProviderConfig(trx, id));
     if (!row || !offered(tenant, row)) throw oauthErrors.providerNotFound();
     return { id, row, clientSecret: box.open(row.client_secret_sealed) };
   }
@@ -270,7 +270,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       const rec = JSON.parse(raw) as CodeRecord;
       if (rec.tenantId !== requestTenantId) throw oauthErrors.invalidCode();
       const tenant = await tenants.requireActive(rec.tenantId);
-      const user = await db.withTenant(tenant.id, (trx) => findUserById(trx, rec.userId));
+      const user = await db.withTenantRead(tenant.id, (trx) => findUserById(trx, rec.userId));
       if (!user) throw oauthErrors.invalidCode();
       if (user.disabled_at !== null) throw authErrors.accountDisabled();
       return gate.begin(tenant, user, ['fed'], ctx, `oauth:${rec.provider}`);

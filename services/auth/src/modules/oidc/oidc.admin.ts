@@ -131,7 +131,7 @@ export function createOidcAdmin(deps: { db: Database; providers: OidcProviders }
 
     async getApplication(tenantId: string, id: string) {
       const issuer = await issuerOf(tenantId);
-      const row = await db.withTenant(tenantId, (trx) => findApplication(trx, id));
+      const row = await db.withTenantRead(tenantId, (trx) => findApplication(trx, id));
       if (!row) throw oidcErrors.applicationNotFound();
       return toApplication(row, issuer);
     },
@@ -216,7 +216,7 @@ export function createOidcAdmin(deps: { db: Database; providers: OidcProviders }
     },
 
     async getResource(tenantId: string, id: string) {
-      const row = await db.withTenant(tenantId, (trx) => findResource(trx, id));
+      const row = await db.withTenantRead(tenantId, (trx) => findResource(trx, id));
       if (!row) throw oidcErrors.resourceNotFound();
       return { id: row.id, name: row.name, audience: row.audience, scopes: scopesOf(row) };
     },

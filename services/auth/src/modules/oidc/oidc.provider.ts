@@ -200,15 +200,15 @@ export function createOidcProviders(deps: OidcProviderDeps) {
 
       async find(id: string): Promise<AdapterPayload | undefined> {
         if (this.model === 'Client') return findClient(id);
-        return db.withTenant(tenantId, (trx) => findPayload(trx, this.model, 'id', id));
+        return db.withTenantRead(tenantId, (trx) => findPayload(trx, this.model, 'id', id));
       }
 
       async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-        return db.withTenant(tenantId, (trx) => findPayload(trx, this.model, 'user_code', userCode));
+        return db.withTenantRead(tenantId, (trx) => findPayload(trx, this.model, 'user_code', userCode));
       }
 
       async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-        return db.withTenant(tenantId, (trx) => findPayload(trx, this.model, 'uid', uid));
+        return db.withTenantRead(tenantId, (trx) => findPayload(trx, this.model, 'uid', uid));
       }
 
       async consume(id: string): Promise<void> {
@@ -235,7 +235,7 @@ export function createOidcProviders(deps: OidcProviderDeps) {
 
     /** The Client model: the tenant's application, enabled, with the secret rule above. */
     async function findClient(clientId: string): Promise<AdapterPayload | undefined> {
-      const row = await db.withTenant(tenantId, (trx) => findApplicationByClientId(trx, clientId));
+      const row = await db.withTenantRead(tenantId, (trx) => findApplicationByClientId(trx, clientId));
       if (!row || row.disabled) return undefined;
       let secret: string | undefined;
       if (row.secret_hash) {

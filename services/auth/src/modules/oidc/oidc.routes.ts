@@ -133,7 +133,7 @@ export async function registerOidcRoutes(app: HttpApp, deps: OidcRouteDeps) {
     async (req, reply) => {
       const { tenantId, details } = await interaction(req, reply);
       const clientId = String(details.params.client_id ?? '');
-      const appRow = await db.withTenant(tenantId, (trx) => findApplicationByClientId(trx, clientId));
+      const appRow = await db.withTenantRead(tenantId, (trx) => findApplicationByClientId(trx, clientId));
       reply.header('cache-control', 'no-store');
       return {
         uid: details.uid,

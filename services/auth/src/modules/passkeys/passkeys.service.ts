@@ -205,7 +205,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
       };
       const challenge = await takeChallenge(response.response?.clientDataJSON, { kind: 'login', tenantId: tenant.id });
       if (!challenge) return fail();
-      const passkey = await db.withTenant(tenant.id, (trx) => findByCredentialId(trx, response.id));
+      const passkey = await db.withTenantRead(tenant.id, (trx) => findByCredentialId(trx, response.id));
       if (!passkey) return fail();
       const rp = relyingParty(tenant, origin);
       const { verifyAuthenticationResponse } = await webauthn();

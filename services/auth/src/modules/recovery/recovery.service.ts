@@ -206,7 +206,7 @@ export function createRecoveryService(deps: RecoveryServiceDeps) {
       ctx: RequestContext,
     ): Promise<void> {
       const tenant = await tenants.requireActive(tenantId);
-      const user: UserRow | undefined = await db.withTenant(tenant.id, (trx) => findUserById(trx, userId));
+      const user: UserRow | undefined = await db.withTenantRead(tenant.id, (trx) => findUserById(trx, userId));
       if (!user) throw recoveryErrors.invalidCredentials();
       // the same counter as the login: both guess the same secret (the client IP's check rides it)
       const reservation = await throttle.reserve('password', tenant.id, `u:${user.id}`, { ip: ctx.ip });

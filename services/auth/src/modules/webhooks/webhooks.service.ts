@@ -153,7 +153,7 @@ export function createWebhookService(deps: { db: Database; secret: string; allow
   }
 
   async function endpointOr404(tenantId: string, id: string): Promise<WebhookEndpointRow> {
-    const row = await db.withTenant(tenantId, (trx) => findEndpoint(trx, id));
+    const row = await db.withTenantRead(tenantId, (trx) => findEndpoint(trx, id));
     if (!row) throw webhookErrors.notFound();
     return row;
   }

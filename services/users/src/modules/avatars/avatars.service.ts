@@ -107,7 +107,7 @@ export function createAvatarService(deps: {
       const tenantId = m[1]!;
       // behind the gateway the request's tenant is known: another tenant's avatar does not exist here
       if (opts.tenantId && opts.tenantId.toLowerCase() !== tenantId) throw avatarErrors.avatarNotFound();
-      const key = await db.withTenant(tenantId, (trx) => findAvatarKey(trx, objectId));
+      const key = await db.withTenantRead(tenantId, (trx) => findAvatarKey(trx, objectId));
       if (!key) throw avatarErrors.avatarNotFound();
       if (!opts.body) return { ext: m[3]! };
       const obj = await storage.get(key).catch((err: unknown) => {

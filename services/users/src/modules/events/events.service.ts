@@ -76,7 +76,7 @@ export function createEventService(deps: { db: Database; clock: () => Date }) {
     },
 
     async get(tenantId: string, id: string): Promise<Event> {
-      const row = await db.withTenant(tenantId, (trx) => findEvent(trx, id));
+      const row = await db.withTenantRead(tenantId, (trx) => findEvent(trx, id));
       if (!row) throw eventErrors.eventNotFound();
       return toEvent(row);
     },

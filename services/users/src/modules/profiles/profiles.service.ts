@@ -55,14 +55,14 @@ export function createProfileService(deps: { db: Database; clock: () => Date }) 
   return {
     /** The caller's profile; `profile_not_found` while the identity replica has not seen them. */
     async getOwn(tenantId: string, userId: string): Promise<Profile> {
-      const row = await db.withTenant(tenantId, (trx) => findProfile(trx, userId));
+      const row = await db.withTenantRead(tenantId, (trx) => findProfile(trx, userId));
       if (!row) throw profileErrors.profileNotFound();
       return toProfile(row);
     },
 
     /** A member's public profile, same tenant only (RLS hides every other tenant's rows). */
     async getPublic(tenantId: string, userId: string): Promise<Profile> {
-      const row = await db.withTenant(tenantId, (trx) => findProfile(trx, userId));
+      const row = await db.withTenantRead(tenantId, (trx) => findProfile(trx, userId));
       if (!row) throw profileErrors.userNotFound();
       return toProfile(row);
     },
