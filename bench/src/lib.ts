@@ -127,6 +127,36 @@ export function spawnNode(script: string, args: string[], env: Record<string, st
   };
 }
 
+/**
+ * The environment of one bundled all-in-one system (`cli/dist/main.js start`) of an A/B script
+ * that runs several at once on the shared servers (tracing-ab.ts, syscalls.ts): a NATS stream
+ * and subject prefix of its own (`tag`), a small pool (several systems on one PostgreSQL of 100
+ * connections; 32 connections of load need few pooled ones), the gateway's limits at `limit`
+ * (`'0'`: off), the credential limit off, warnings only in the log.
+ */
+export function abSystemEnv(tag: string, port: number, limit = '0'): Record<string, string | undefined> {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DATABASE_URL: process.env.DATABASE_URL,
+    REDIS_URL: process.env.REDIS_URL,
+    NATS_URL: process.env.NATS_URL,
+    NATS_STREAM: tag.toUpperCase(),
+    NATS_SUBJECT_PREFIX: tag.toLowerCase().replace(/[^a-z0-9]/g, 'x'),
+    GATEHOUSE_SECRET: process.env.GATEHOUSE_SECRET,
+    PORT: String(port),
+    METRICS_PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE ?? '4',
+    LOG_LEVEL: 'warn',
+    SHUTDOWN_DRAIN_SEC: '0',
+    RATE_LIMIT_IP_MAX: limit,
+    RATE_LIMIT_USER_MAX: limit,
+    RATE_LIMIT_CREDENTIALS_MAX: '0',
+    MAX_IN_FLIGHT_PER_IP: '0',
+  };
+}
+
 /** Resident set size of a process in MiB (Linux /proc). */
 export function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

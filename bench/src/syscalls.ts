@@ -18,7 +18,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { deleteStream, fmt, freePort, http, root, spawnNode } from './lib';
+import { abSystemEnv, deleteStream, fmt, freePort, http, root, spawnNode } from './lib';
 
 const roots = (process.env.BENCH_ROOTS ?? root).split(',').filter(Boolean);
 const paths = (process.env.BENCH_PATHS ?? '/api/v1/auth/me').split(',').filter(Boolean);
@@ -44,26 +44,7 @@ for (const [i, checkout] of roots.entries()) {
   const child = spawnNode(
     'cli/dist/main.js',
     ['start'],
-    {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      DATABASE_URL: process.env.DATABASE_URL,
-      REDIS_URL: process.env.REDIS_URL,
-      NATS_URL: process.env.NATS_URL,
-      NATS_STREAM: `BENCHSYS_${runId}_${i}`,
-      NATS_SUBJECT_PREFIX: `benchsys${runId}x${i}`,
-      GATEHOUSE_SECRET: process.env.GATEHOUSE_SECRET,
-      PORT: String(port),
-      METRICS_PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_POOL_SIZE: '4',
-      LOG_LEVEL: 'warn',
-      SHUTDOWN_DRAIN_SEC: '0',
-      RATE_LIMIT_IP_MAX: '0',
-      RATE_LIMIT_USER_MAX: '0',
-      RATE_LIMIT_CREDENTIALS_MAX: '0',
-      MAX_IN_FLIGHT_PER_IP: '0',
-    },
+    abSystemEnv(`BENCHSYS_${runId}_${i}`, port),
     [],
     checkout,
   );

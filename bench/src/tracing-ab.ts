@@ -18,7 +18,7 @@
 import os from 'node:os';
 import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
 import { cpuMs } from './cpu';
-import { deleteStream, fmt, freePort, http, load, root, spawnNode } from './lib';
+import { abSystemEnv, deleteStream, fmt, freePort, http, load, root, spawnNode } from './lib';
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -60,26 +60,7 @@ try {
       'cli/dist/main.js',
       ['start'],
       {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        DATABASE_URL: process.env.DATABASE_URL,
-        REDIS_URL: process.env.REDIS_URL,
-        NATS_URL: process.env.NATS_URL,
-        NATS_STREAM: `BENCHAB_${runId}_${i}`,
-        NATS_SUBJECT_PREFIX: `benchab${runId}x${i}`,
-        GATEHOUSE_SECRET: process.env.GATEHOUSE_SECRET,
-        PORT: String(port),
-        METRICS_PORT: '0',
-        HOST: '127.0.0.1',
-        // several systems up at once on one PostgreSQL (100 connections by default); 32
-        // connections of load need few pooled ones
-        DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE ?? '4',
-        LOG_LEVEL: 'warn',
-        SHUTDOWN_DRAIN_SEC: '0',
-        RATE_LIMIT_IP_MAX: limit,
-        RATE_LIMIT_USER_MAX: limit,
-        RATE_LIMIT_CREDENTIALS_MAX: '0',
-        MAX_IN_FLIGHT_PER_IP: '0',
+        ...abSystemEnv(`BENCHAB_${runId}_${i}`, port, limit),
         ...(v.on ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } : {}),
         ...(v.name.startsWith('after') ? afterEnv : {}),
         ...(v.sampler ? { OTEL_TRACES_SAMPLER: v.sampler.name, ...(v.sampler.arg ? { OTEL_TRACES_SAMPLER_ARG: v.sampler.arg } : {}) } : {}),

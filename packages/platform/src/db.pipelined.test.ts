@@ -56,6 +56,24 @@ describe('a transaction opened with its first statement', async () => {
     return { db, events };
   }
 
+  /** A database of one pooled connection per pool, in `schema`, with a tenant-owned table `notes` under RLS. */
+  async function notesDatabase(schema: string) {
+    const dir = await mkdtemp(path.join(tmpdir(), 'gh-pipe-'));
+    await writeFile(
+      path.join(dir, '0001_notes.sql'),
+      `create table notes (id serial primary key, tenant_id uuid not null, body text not null);
+       ${rlsSql('notes')}
+       grant select, insert, update, delete on notes to ${APP_ROLE};
+       grant usage on sequence notes_id_seq to ${APP_ROLE};`,
+    );
+    const db = await createDatabase({ url: testDb.url, schema, logger: testLogger, poolSize: 1 });
+    await db.migrate(dir).catch(async (err: unknown) => {
+      await db.close();
+      throw err;
+    });
+    return db;
+  }
+
   test('the statement is written before the open is answered, and runs inside the transaction the open began', pgOnly, async () => {
     const { db, events } = await recordedPool();
     try {
@@ -128,18 +146,9 @@ describe('a transaction opened with its first statement', async () => {
   });
 
   test('withTenant: a transaction with no statement, work that fails before its first, and a failing first statement all leave the connection to the next tenant clean', pgOnly, async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'gh-pipe-'));
-    await writeFile(
-      path.join(dir, '0001_notes.sql'),
-      `create table notes (id serial primary key, tenant_id uuid not null, body text not null);
-       ${rlsSql('notes')}
-       grant select, insert, update, delete on notes to ${APP_ROLE};
-       grant usage on sequence notes_id_seq to ${APP_ROLE};`,
-    );
     // one connection: every withTenant below runs on the same session
-    const db = await createDatabase({ url: testDb.url, schema: 'pipelined', logger: testLogger, poolSize: 1 });
+    const db = await notesDatabase('pipelined');
     try {
-      await db.migrate(dir);
       assert.equal(await db.withTenant(A, async () => 'no statement'), 'no statement');
       await assert.rejects(
         db.withTenant(A, async () => {
@@ -191,18 +200,9 @@ describe('a transaction opened with its first statement', async () => {
   });
 
   test('withTenantRead: rows under the tenant\'s policy; a second statement is refused unsent; a failing statement rolls back; the connection stays clean', pgOnly, async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'gh-pipe-read-'));
-    await writeFile(
-      path.join(dir, '0001_notes.sql'),
-      `create table notes (id serial primary key, tenant_id uuid not null, body text not null);
-       ${rlsSql('notes')}
-       grant select, insert, update, delete on notes to ${APP_ROLE};
-       grant usage on sequence notes_id_seq to ${APP_ROLE};`,
-    );
     // one connection: every transaction below runs on the same session
-    const db = await createDatabase({ url: testDb.url, schema: 'pipelined_read', logger: testLogger, poolSize: 1 });
+    const db = await notesDatabase('pipelined_read');
     try {
-      await db.migrate(dir);
       await db.withTenant(A, (trx) => sql`insert into notes (tenant_id, body) values (${A}, 'a')`.execute(trx));
       await db.withTenant(B, (trx) => sql`insert into notes (tenant_id, body) values (${B}, 'b')`.execute(trx));
       const a = await db.withTenantRead(A, (trx) => sql<{ body: string; u: string }>`select body, current_user as u from notes`.execute(trx));
