@@ -152,7 +152,7 @@ export function lastResultPool(
           return Promise.resolve(unsent(text.toUpperCase()));
         }
         // a second statement would run outside the tenant's transaction: refused, not sent
-        return Promise.reject(new Error('a one-statement read (withTenantRead) ran a second statement'));
+        return Promise.reject(new Error(SECOND_STATEMENT));
       }
       if (text.startsWith(OPEN_WITH_NEXT)) {
         if (pendingOpen !== undefined) return Promise.reject(new Error('a transaction opened twice on one connection'));
@@ -205,6 +205,9 @@ export function lastResultPool(
     options: pool.options,
   };
 }
+
+/** The error of a second statement in a one-statement read ({@link openReadWithNext}; PGlite's guard in db.ts says the same). */
+export const SECOND_STATEMENT = 'a one-statement read (withTenantRead) ran a second statement';
 
 const OPEN_WITH_NEXT = '/* opens with the next statement';
 const OPEN_READ_WITH_NEXT = `${OPEN_WITH_NEXT}, its only one, and commits after it */ `;

@@ -200,6 +200,28 @@ describe('database', async () => {
     await db.close();
   });
 
+  test('withTenantRead: one statement under RLS; a second fails the read with nothing of it committed; a failing read leaves the connection usable (either backend)', async () => {
+    const db = await createDatabase({ url: testDb.url, schema: 'one_read', logger: testLogger });
+    await db.migrate(dir);
+    await db.withTenant(A, (trx) => sql`insert into notes (tenant_id, body) values (${A}, 'a1')`.execute(trx));
+    await db.withTenant(B, (trx) => sql`insert into notes (tenant_id, body) values (${B}, 'b1')`.execute(trx));
+    const seen = await db.withTenantRead(A, (trx) => sql<{ body: string; who: string }>`select body, current_user as who from notes`.execute(trx));
+    assert.deepEqual(seen.rows, [{ body: 'a1', who: APP_ROLE }]);
+    // PostgreSQL refuses the second statement unsent (its transaction committed with the first);
+    // PGlite runs it, then fails the read, and the transaction rolls back
+    await assert.rejects(
+      db.withTenantRead(A, async (trx) => {
+        await sql`select 1`.execute(trx);
+        await sql`insert into notes (tenant_id, body) values (${A}, 'second')`.execute(trx);
+      }),
+      /one-statement read \(withTenantRead\) ran a second statement/,
+    );
+    await assert.rejects(db.withTenantRead(A, (trx) => sql`select 1/0`.execute(trx)), /division by zero/);
+    const bodies = await db.withTenantRead(A, (trx) => sql<{ body: string }>`select body from notes order by body`.execute(trx));
+    assert.deepEqual(bodies.rows.map((r) => r.body), ['a1'], 'the second statement left nothing');
+    await db.close();
+  });
+
   test('a unit of work: emitted events commit with it, then the relay is nudged and revocations published; a rollback does neither', async () => {
     const db = await createDatabase({ url: testDb.url, schema: 'uow', logger: testLogger });
     await db.migrate(dir);

@@ -11,8 +11,8 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Kysely, PostgresDialect, sql, type RawBuilder, type Transaction } from 'kysely';
-import { createPgPool, lastResultPool, openReadWithNext, openWithNext } from './db.pool';
+import { Kysely, PostgresDialect, sql, type KyselyPlugin, type RawBuilder, type Transaction } from 'kysely';
+import { createPgPool, lastResultPool, openReadWithNext, openWithNext, SECOND_STATEMENT } from './db.pool';
 import type pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { openPGlite, type SharedPGlite } from './pglite';
@@ -68,7 +68,8 @@ export interface Database<DB extends PlatformTables = PlatformTables> {
    * open, the statement and the COMMIT go out in one write, so the transaction is one round trip
    * instead of two (db.pool.ts, openReadWithNext). `read` must run exactly one statement: a
    * second is refused (it would run after the commit, outside the tenant's transaction) and
-   * `read` fails with it. It emits nothing. On PGlite it is {@link withTenant}.
+   * `read` fails with it. It emits nothing. On PGlite it commits after the read, as
+   * {@link withTenant} does, and a second statement fails the read once it has run (rolled back).
    */
   withTenantRead<T>(tenantId: string, read: (trx: Tx<DB>) => Promise<T>): Promise<T>;
   /** The same unit of work on the owner connection (RLS does not apply): cross-tenant changes. */
@@ -178,6 +179,26 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
 
   const unitOfWork = (trx: Tx<DB>) => createUnitOfWork(trx, { schema, hooks, logger: opts.logger });
 
+  /**
+   * PGlite's side of withTenantRead's one statement: PostgreSQL's pool refuses a second statement
+   * unsent (db.pool.ts); here, where the transaction commits only after the read, the second one
+   * has run when this sees its result, and fails the read, so the transaction rolls back. Either
+   * way the read fails with the same error and nothing of it commits, so a misuse shows up in the
+   * embedded tests too. Kysely calls `transformResult` for every statement it runs, precompiled
+   * ones (preparedQuery) included.
+   */
+  function oneStatementOnly(): KyselyPlugin {
+    let ran = 0;
+    return {
+      transformQuery: (args) => args.node,
+      transformResult: async (args) => {
+        ran += 1;
+        if (ran > 1) throw new Error(SECOND_STATEMENT);
+        return args.result;
+      },
+    };
+  }
+
   async function withTenant<T>(tenantId: string, fn: Work<DB, T>): Promise<T> {
     return tenantWork(tenantId, undefined, (trx, emit) => fn(trx, emit));
   }
@@ -242,7 +263,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
         }
       }
       // the connection is inside the transaction opened above; callers must not nest transactions
-      const trx = conn as unknown as Tx<DB>;
+      const trx = (lite && oneRead ? conn.withPlugin(oneStatementOnly()) : conn) as unknown as Tx<DB>;
       uow = unitOfWork(trx);
       let value: T;
       try {
