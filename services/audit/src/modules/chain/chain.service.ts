@@ -168,7 +168,7 @@ export function createChainService(deps: { db: Database }) {
       let prevHash = GENESIS_HASH;
       let checked = 0;
       for (;;) {
-        const rows = await db.withTenant(tenantId, (trx) => chainPage(trx, tenantId, expectedSeq - 1, VERIFY_BATCH));
+        const rows = await db.withTenantRead(tenantId, (trx) => chainPage(trx, tenantId, expectedSeq - 1, VERIFY_BATCH));
         for (const r of rows) {
           checked += 1;
           const seq = Number(r.seq);

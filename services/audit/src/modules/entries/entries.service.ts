@@ -60,7 +60,7 @@ export function createEntriesService(deps: { db: Database }) {
     /** One page, newest first. */
     async list(tenantId: string, filter: EntryFilter, opts: { cursor?: string; limit: number }): Promise<EntryPage> {
       const beforeSeq = opts.cursor !== undefined ? decodeCursor(opts.cursor) : undefined;
-      const rows = await db.withTenant(tenantId, (trx) =>
+      const rows = await db.withTenantRead(tenantId, (trx) =>
         listEntries(trx, tenantId, filter, { order: 'desc', limit: opts.limit + 1, beforeSeq }),
       );
       const items = rows.slice(0, opts.limit).map(toEntry);
@@ -73,11 +73,11 @@ export function createEntriesService(deps: { db: Database }) {
      * streams in constant memory. Entries appended after the export started are not included.
      */
     async *export(tenantId: string, filter: EntryFilter): AsyncGenerator<AuditEntry> {
-      const head = await db.withTenant(tenantId, (trx) => chainHead(trx, tenantId));
+      const head = await db.withTenantRead(tenantId, (trx) => chainHead(trx, tenantId));
       if (!head) return;
       let afterSeq = 0;
       for (;;) {
-        const rows = await db.withTenant(tenantId, (trx) =>
+        const rows = await db.withTenantRead(tenantId, (trx) =>
           listEntries(trx, tenantId, filter, { order: 'asc', limit: EXPORT_BATCH, afterSeq, maxSeq: head.seq }),
         );
         for (const r of rows) yield toEntry(r);

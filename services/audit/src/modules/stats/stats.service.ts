@@ -19,7 +19,7 @@ export function createStatsService(deps: { db: Database; now?: () => Date }) {
       const today = Date.UTC(now().getUTCFullYear(), now().getUTCMonth(), now().getUTCDate());
       const from = new Date(today - (days - 1) * DAY_MS);
       const to = new Date(today + DAY_MS);
-      const rows = await db.withTenant(tenantId, (trx) => dailyStats(trx, tenantId, from, to));
+      const rows = await db.withTenantRead(tenantId, (trx) => dailyStats(trx, tenantId, from, to));
       const byDay = new Map(rows.map((r) => [r.day, r]));
       const items: DailyStat[] = [];
       for (let t = from.getTime(); t < to.getTime(); t += DAY_MS) {

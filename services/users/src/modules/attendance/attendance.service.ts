@@ -227,7 +227,7 @@ export function createAttendanceService(deps: {
     /** The caller's own records, newest first. */
     async forUser(tenantId: string, userId: string, q: { cursor?: string; limit?: number }): Promise<{ items: Attendance[]; nextCursor: string | null }> {
       const limit = q.limit ?? 50;
-      const rows = await db.withTenant(tenantId, (trx) =>
+      const rows = await db.withTenantRead(tenantId, (trx) =>
         listUserAttendance(trx, userId, { before: q.cursor ? readCursor(q.cursor) : undefined, limit: limit + 1 }),
       );
       const page = rows.slice(0, limit);

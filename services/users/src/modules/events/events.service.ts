@@ -83,7 +83,7 @@ export function createEventService(deps: { db: Database; clock: () => Date }) {
 
     async list(tenantId: string, q: { from?: string; to?: string; cursor?: string; limit?: number }): Promise<{ items: Event[]; nextCursor: string | null }> {
       const limit = q.limit ?? 50;
-      const rows = await db.withTenant(tenantId, (trx) =>
+      const rows = await db.withTenantRead(tenantId, (trx) =>
         listEvents(trx, {
           from: q.from ? time(q.from, 'querystring.from') : undefined,
           to: q.to ? time(q.to, 'querystring.to') : undefined,
