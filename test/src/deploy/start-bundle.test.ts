@@ -26,15 +26,26 @@ test('npm start builds the bundle when a source is newer, and not when nothing c
 
   // a source of the bundle changes after the bundle was built (both dated back, not into the future)
   const source = path.join(ROOT, 'packages/platform/src/warm.ts');
+  const bundle = path.join(ROOT, 'cli/dist/main.js');
   const inputs = JSON.parse(readFileSync(path.join(ROOT, 'cli/dist/inputs.json'), 'utf8')) as string[];
   assert.ok(inputs.includes('packages/platform/src/warm.ts'), 'the bundle lists its sources');
-  const built = new Date(Date.now() - 10_000);
-  const edited = new Date(Date.now() - 5_000);
-  utimesSync(path.join(ROOT, 'cli/dist/main.js'), built, built);
-  utimesSync(source, edited, edited);
-  const rebuilt = startHelp();
+  let rebuilt: { stderr: string; stdout: string };
+  let edited: Date;
+  for (let attempt = 1; ; attempt++) {
+    const built = new Date(Date.now() - 10_000);
+    edited = new Date(Date.now() - 5_000);
+    utimesSync(bundle, built, built);
+    utimesSync(source, edited, edited);
+    rebuilt = startHelp();
+    // Test files run three at once, and others build the same cli/dist (scripts/build.mjs in
+    // the bundled-process tests): one that rebuilt it between the dating back and this start
+    // left a bundle newer than the source, and this start rightly built nothing. Seen in CI
+    // once; the bundle's date then is neither the one set here nor this start's. Tried again.
+    if (rebuilt.stderr === '' && Math.abs(statSync(bundle).mtimeMs - built.getTime()) > 1 && attempt < 5) continue;
+    break;
+  }
   assert.match(rebuilt.stderr, /building the bundle \(packages\/platform\/src\/warm\.ts changed\)/);
   assert.match(rebuilt.stdout, /Usage: gatehouse start/);
-  assert.ok(statSync(path.join(ROOT, 'cli/dist/main.js')).mtimeMs > edited.getTime(), 'the new bundle is newer than the source');
+  assert.ok(statSync(bundle).mtimeMs > edited.getTime(), 'the new bundle is newer than the source');
   assert.equal(startHelp().stderr, '', 'built once: the next start does not build again');
 });
