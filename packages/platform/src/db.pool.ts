@@ -92,8 +92,6 @@ export function lastResultPool(
     };
     /** a transaction's open ({@link openWithNext}) not sent yet: it goes out with the next statement */
     let pendingOpen: string | undefined;
-    /** the held open was a one-statement read's ({@link openReadWithNext}): its COMMIT goes out behind the statement */
-    let commitsAfter = false;
     /** the transaction was committed with its statement: only its COMMIT or ROLLBACK may follow, and neither is sent */
     let ended = false;
     // Both are written now, the statement right behind the open, without waiting for the
@@ -157,7 +155,6 @@ export function lastResultPool(
       if (text.startsWith(OPEN_WITH_NEXT)) {
         if (pendingOpen !== undefined) return Promise.reject(new Error('a transaction opened twice on one connection'));
         pendingOpen = text;
-        commitsAfter = text.startsWith(OPEN_READ_WITH_NEXT);
         // nothing sent yet: the open's outcome is the next statement's (openThenRun)
         return Promise.resolve(unsent('BEGIN'));
       }
@@ -166,8 +163,10 @@ export function lastResultPool(
       pendingOpen = undefined;
       // a transaction that ran no statement: neither its open nor its end needs sending
       if (text === 'commit' || text === 'rollback') return Promise.resolve(unsent(text.toUpperCase()));
-      ended = commitsAfter;
-      return openThenRun(open, text, params, commitsAfter);
+      // a one-statement read's open ({@link openReadWithNext}): its COMMIT goes out behind the statement
+      const commit = open.startsWith(OPEN_READ_WITH_NEXT);
+      ended = commit;
+      return openThenRun(open, text, params, commit);
     };
     const send = pipelined ? sendPipelined : run;
     // tracing on: a span per query made inside a recorded trace (tracing.ts, queryTracer)
