@@ -9,9 +9,8 @@
  * `ENABLE` + `FORCE ROW LEVEL SECURITY` and a policy on `tenant_id =` {@link TENANT_EXPR}.
  * `admin` is the explicit cross-tenant path (migrations, outbox relay, superadmin work).
  */
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { Kysely, PostgresDialect, sql, type KyselyPlugin, type RawBuilder, type Transaction } from 'kysely';
+import { APP_ROLE, migrateSchema } from './db.migrate';
 import { createPgPool, lastResultPool, openReadWithNext, openWithNext, SECOND_STATEMENT } from './db.pool';
 import type pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
@@ -22,19 +21,9 @@ import { createUnitOfWork, type CommitHooks, type Emit, type UnitOfWork } from '
 
 export type { PlatformTables } from './schema';
 export type { CommitHooks, Emit } from './unit-of-work';
+export { APP_ROLE, rlsSql, TENANT_EXPR } from './db.migrate';
 import { observedGauge, type Registry } from './metrics';
 import { querySpanLogger, queryTracer } from './tracing';
-
-/** The unprivileged role every tenant-scoped transaction runs as. */
-export const APP_ROLE = 'gatehouse_app';
-
-/**
- * The current tenant in a policy: `app.tenant_id` as a uuid, NULL (no row matches) when unset
- * or empty. The body of `app_tenant()`, written out: a SQL function in a policy is inlined, so
- * its body is fetched, parsed and analysed again every time a statement is planned, which cost
- * more than the rest of the policy (services' migrations 0011/0003, docs/database.md).
- */
-export const TENANT_EXPR = `nullif(current_setting('app.tenant_id', true), '')::uuid`;
 
 /** A service's database: its declared tables (`services/<svc>/src/db/schema.ts`), the platform's included. */
 export type Db<DB extends PlatformTables = PlatformTables> = Kysely<DB>;
@@ -298,71 +287,6 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     }
   }
 
-  async function pending(dir: string, done: Set<string>): Promise<Array<[string, string]>> {
-    // A missing directory is a packaging error, not "nothing to do": applying only the
-    // platform prelude would start a service on tables that do not exist.
-    const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
-      throw new Error(`migrations directory ${dir} cannot be read (${err.code ?? err.message})`, { cause: err });
-    });
-    const files = names.filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
-    const all: Array<[string, string]> = [['0000_platform.sql', platformSql(schema)]];
-    for (const f of files) all.push([f, await readFile(path.join(dir, f), 'utf8')]);
-    return all.filter(([name]) => !done.has(name));
-  }
-
-  const prelude = [
-    `create schema if not exists ${schema}`,
-    ensureAppRoleSql,
-    `grant usage on schema ${schema} to ${APP_ROLE}`,
-    `create table if not exists ${schema}.schema_migrations (name text primary key, applied_at timestamptz not null default now())`,
-  ];
-
-  async function migrate(dir: string): Promise<string[]> {
-    const applied: string[] = [];
-    if (shared) {
-      // PGlite is one connection in this process: holding it is the lock (other services of
-      // the process wait their turn), and multi-statement scripts must go through exec (the
-      // simple query protocol), which Kysely's driver does not use.
-      const files = await pending(dir, new Set());
-      return shared.exclusive(schema, async (db) => {
-        for (const stmt of prelude) await db.exec(stmt);
-        const done = new Set((await db.query<{ name: string }>(`select name from ${schema}.schema_migrations`)).rows.map((r) => r.name));
-        for (const [name, text] of files.filter(([n]) => !done.has(n))) {
-          await db.transaction(async (tx) => {
-            await tx.exec(`set local search_path to ${schema}, public;\n${text}`);
-            await tx.query(`insert into ${schema}.schema_migrations (name) values ($1)`, [name]);
-          });
-          applied.push(name);
-          opts.logger.info({ schema, migration: name }, 'migration applied');
-        }
-        return applied;
-      });
-    }
-    // A dedicated connection holds the advisory lock, so replicas starting together wait their turn.
-    await admin.connection().execute(async (conn) => {
-      const lockKey = `gatehouse:migrate:${schema}`;
-      await sql`select pg_advisory_lock(hashtext(${lockKey}))`.execute(conn);
-      try {
-        for (const stmt of prelude) await sql.raw(stmt).execute(conn);
-        const done = new Set(
-          (await sql<{ name: string }>`select name from ${sql.table(`${schema}.schema_migrations`)}`.execute(conn)).rows.map((r) => r.name),
-        );
-        for (const [name, text] of await pending(dir, done)) {
-          await conn.transaction().execute(async (trx) => {
-            await sql.raw(`set local search_path to ${schema}, public`).execute(trx);
-            await sql.raw(text).execute(trx);
-            await sql`insert into ${sql.table(`${schema}.schema_migrations`)} (name) values (${name})`.execute(trx);
-          });
-          applied.push(name);
-          opts.logger.info({ schema, migration: name }, 'migration applied');
-        }
-      } finally {
-        await sql`select pg_advisory_unlock(hashtext(${lockKey}))`.execute(conn);
-      }
-    });
-    return applied;
-  }
-
   return {
     kind,
     schema,
@@ -374,7 +298,7 @@ export async function createDatabase<DB extends PlatformTables = PlatformTables>
     onCommit(h) {
       hooks = h;
     },
-    migrate,
+    migrate: (dir) => migrateSchema({ schema, admin, shared, logger: opts.logger }, dir),
     async ping() {
       await sql`select 1`.execute(admin);
     },
@@ -412,59 +336,4 @@ export function registerDatabaseMetrics(registry: Registry, service: string, db:
   );
   observedGauge(registry, 'gatehouse_db_pool_waiting', 'Queries waiting for a free PostgreSQL pool connection', ['service']).source({ service }, () => db.poolStats()?.waiting);
   observedGauge(registry, 'gatehouse_db_pool_max', 'Size limit of the PostgreSQL pool', ['service']).source({ service }, () => db.poolStats()?.max);
-}
-
-/**
- * The role is cluster-wide, so several databases (or test runs) may race to create it;
- * a duplicate is fine. It cannot log in and has no BYPASSRLS; the connecting owner switches
- * to it, so the owner must be a member unless it is a superuser.
- */
-const ensureAppRoleSql = `do $$ begin
-  if not exists (select 1 from pg_roles where rolname = '${APP_ROLE}') then
-    create role ${APP_ROLE} nologin nobypassrls;
-  end if;
-exception when duplicate_object or unique_violation then null;
-end $$;
-do $$ begin
-  if not (select rolsuper from pg_roles where rolname = current_user) then
-    execute format('grant ${APP_ROLE} to %I', current_user);
-  end if;
-exception when others then null;
-end $$;`;
-
-/** Tables every service has: the transactional outbox, the consumer inbox, and the RLS helper. */
-function platformSql(schema: string): string {
-  return `
-    create or replace function ${schema}.app_tenant() returns uuid language sql stable as
-      $$ select nullif(current_setting('app.tenant_id', true), '')::uuid $$;
-    grant execute on function ${schema}.app_tenant() to ${APP_ROLE};
-    create table ${schema}.outbox (
-      id uuid primary key,
-      subject text not null,
-      payload jsonb not null,
-      created_at timestamptz not null default now(),
-      published_at timestamptz,
-      attempts int not null default 0,
-      last_error text
-    );
-    create index outbox_pending on ${schema}.outbox (created_at) where published_at is null;
-    grant insert on ${schema}.outbox to ${APP_ROLE};
-    create table ${schema}.inbox (
-      consumer text not null,
-      event_id text not null,
-      processed_at timestamptz not null default now(),
-      primary key (consumer, event_id)
-    );
-    grant select, insert on ${schema}.inbox to ${APP_ROLE};
-  `;
-}
-
-/**
- * SQL that puts a tenant-owned table under row-level security. Use it in every migration that
- * creates such a table, e.g. `select 1;` is not enough: paste the output of `rlsSql('users')`.
- */
-export function rlsSql(table: string): string {
-  return `alter table ${table} enable row level security;
-alter table ${table} force row level security;
-create policy tenant_isolation on ${table} using (tenant_id = ${TENANT_EXPR}) with check (tenant_id = ${TENANT_EXPR});`;
 }
