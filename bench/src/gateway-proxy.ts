@@ -14,7 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cpuMs } from './cpu';
-import { fmt, freePort, load, spawnNode, withPeakRss, type Child, type LoadResult } from './lib';
+import { fmt, freePort, load, serviceCommand, spawnNode, withPeakRss, type Child, type LoadResult } from './lib';
 
 type ProxyRun = LoadResult & { proxyCpuUs: number };
 export interface GatewayVsProxy {
@@ -55,7 +55,10 @@ export async function startBareProxies(env: Record<string, string | undefined>, 
     const issuer = String(JSON.parse(Buffer.from(bearer.authorization!.slice('Bearer '.length).split('.')[1]!, 'base64url').toString()).iss);
     const dataDir = await mkdtemp(path.join(tmpdir(), 'gh-bench-gw-'));
     const gwPort = await freePort();
-    const gw: Child = spawnNode('services/gateway/src/main.ts', [], {
+    // the production bundle as the container image runs it (until 2026-12-08 the TypeScript
+    // source through tsx, as the bare proxy still is: its code is Fastify's and reply-from's)
+    const gateway = await serviceCommand('gateway');
+    const gw: Child = spawnNode(gateway.script, [], {
       ...env,
       PORT: String(gwPort),
       DATA_DIR: dataDir,
@@ -63,7 +66,7 @@ export async function startBareProxies(env: Record<string, string | undefined>, 
       AUTH_URL: `http://127.0.0.1:${services.auth!.port}`,
       USERS_URL: `http://127.0.0.1:${services.users!.port}`,
       AUDIT_URL: `http://127.0.0.1:${services.audit!.port}`,
-    });
+    }, gateway.nodeArgs);
     const gwUrl = `http://127.0.0.1:${gwPort}`;
     try {
       await gw.ready(gwUrl);
@@ -85,8 +88,10 @@ export async function startBareProxies(env: Record<string, string | undefined>, 
       const gwMe = await withPeakRss(o.pid, () => load({ url: `${o.base}/api/v1/auth/me`, headers: bearer, connections: CONNECTIONS, seconds }));
       const authMe = { ...compare(bareMe, aloneMe, gwMe.result), peakRssMiB: gwMe.peakMiB };
 
-      const bareUsersMe = await viaProcess(bare.users.child.proc.pid!, `${bare.users.url}/api/v1/users/me`);
+      // the other order for the other path (A B, then B A): a drift of the machine during the
+      // four runs favours neither proxy
       const aloneUsersMe = await viaProcess(gw.proc.pid!, `${gwUrl}/api/v1/users/me`);
+      const bareUsersMe = await viaProcess(bare.users.child.proc.pid!, `${bare.users.url}/api/v1/users/me`);
       const gwUsersMe = await load({ url: `${o.base}/api/v1/users/me`, headers: bearer, connections: CONNECTIONS, seconds });
       const usersMe = compare(bareUsersMe, aloneUsersMe, gwUsersMe);
 

@@ -43,9 +43,26 @@ export function productionCommand(real: boolean): { script: string; args: string
  * cli/dist/main.js start`) with the node options deploy/Dockerfile sets (its NODE_OPTIONS).
  */
 function containerCommand(): { nodeArgs: string[]; script: string; args: string[] } {
+  return { nodeArgs: containerNodeOptions(), script: 'cli/dist/main.js', args: ['start'] };
+}
+
+/** The node options deploy/Dockerfile sets for every process of the image (its NODE_OPTIONS). */
+function containerNodeOptions(): string[] {
   const options = /NODE_OPTIONS="([^"]*)"/.exec(readFileSync(path.join(root, 'deploy', 'Dockerfile'), 'utf8'))?.[1];
   if (options === undefined) throw new Error('deploy/Dockerfile sets no NODE_OPTIONS="…"');
-  return { nodeArgs: options.split(/\s+/).filter(Boolean), script: 'cli/dist/main.js', args: ['start'] };
+  return options.split(/\s+/).filter(Boolean);
+}
+
+/**
+ * One service as the container image runs it with SERVICE=<name> (deploy/docker/entrypoint.sh:
+ * `node services/<name>/dist/main.js`, the Dockerfile's NODE_OPTIONS), its bundle built first
+ * if stale: the production build, not the TypeScript source through tsx.
+ */
+export async function serviceCommand(name: 'gateway' | 'auth' | 'users' | 'audit'): Promise<{ nodeArgs: string[]; script: string }> {
+  // @ts-expect-error -- scripts/bundle.mjs is plain JavaScript without declarations
+  const { ensureBundle } = (await import('../../scripts/bundle.mjs')) as { ensureBundle(label: string, log: (line: string) => void): Promise<boolean> };
+  if (!(await ensureBundle(`services/${name}`, (line) => console.log(line)))) throw new Error(`building services/${name}/dist/main.js failed`);
+  return { nodeArgs: containerNodeOptions(), script: `services/${name}/dist/main.js` };
 }
 
 /**

@@ -78,6 +78,7 @@ Login timing, unknown account vs wrong password (interleaved; goal: ratio of med
 ${timingMarkdown(r.loginTiming)}
 
 - The system under test: \`${r.startup.command ?? 'node --import tsx cli/src/main.ts start'}\`${r.startup.command ? '' : ' (TypeScript sources through tsx)'}.
+- The gateway as a process of its own: its production bundle as the container image runs it with SERVICE=gateway (\`node services/gateway/dist/main.js\`, the Dockerfile's NODE_OPTIONS); the bare proxy: bench/src/bare-proxy.ts (Fastify and @fastify/reply-from only) through tsx.
 - Start-up to ready (\`/readyz\` 200): cold ${fmt(r.startup.coldMs)} ms (empty data), warm ${fmt(r.startup.warmMs)} ms.
 - RSS of the all-in-one process: idle ${fmt(r.rss.idleMiB, 1)} MiB (${fmt(r.rss.idleMiB * 1.048576)} MB${r.mode === 'servers' ? `; goal ≤ 200 MB: ${r.rss.idleMiB * 1.048576 <= 200 ? 'met' : 'missed'}` : ''}), peak under load ${fmt(r.rss.peakUnderLoadMiB, 1)} MiB.
 - Check-ins: ${fmt(r.checkIns.perSec)}/s — ${r.checkIns.recorded} of ${r.checkIns.members} members checked in (unique records) in ${fmt(r.checkIns.elapsedSec, 2)} s; ${r.checkIns.note}.
