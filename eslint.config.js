@@ -32,6 +32,7 @@ export default defineConfig([
   globalIgnores([
     '**/node_modules/',
     '**/dist/',
+    '**/dist-no-tracing/',
     '**/data/',
     '**/coverage/',
     '**/.tmp/',

@@ -186,12 +186,15 @@ function swapIn(made, outdir, aside) {
 /**
  * Bundles one target into `<dir>/dist`. Built in a sibling directory and swapped in, so a
  * process running the previous bundle (or starting from it) never sees a half-written one.
- * Resolves to whether it succeeded; prints one line (or esbuild's errors).
+ * Resolves to whether it succeeded; prints one line (or esbuild's errors). `variant` is for the
+ * benchmark only: a bundle built into `<dir>/<variant.dir>` (beside dist, so that code finding
+ * files from its own location finds the same ones) with esbuild `plugins` of its own first,
+ * e.g. the tracing bench's bundle without tracing code (bench/src/tracing.ts).
  */
-export async function bundleTarget(target, log = console.log) {
+export async function bundleTarget(target, log = console.log, variant = { dir: 'dist', plugins: [] }) {
   const esbuild = await import('esbuild');
-  const outdir = path.join(target.dir, 'dist');
-  const tmp = path.join(target.dir, `dist.tmp-${process.pid}`);
+  const outdir = path.join(target.dir, variant.dir);
+  const tmp = path.join(target.dir, `${variant.dir}.tmp-${process.pid}`);
   fs.rmSync(tmp, { recursive: true, force: true });
   const t0 = Date.now();
   let ok = true;
@@ -219,7 +222,7 @@ export async function bundleTarget(target, log = console.log) {
       // bundling (only some functions on a collision, e.g. `create2`, seen in stack traces).
       keepNames: false,
       banner: { js: banner },
-      plugins: [externalsPlugin],
+      plugins: [...variant.plugins, externalsPlugin],
       metafile: true,
       logLevel: 'warning',
     });
@@ -242,10 +245,10 @@ export async function bundleTarget(target, log = console.log) {
     );
     inputs.push(...[...inlined].sort());
     fs.writeFileSync(path.join(tmp, INPUTS_FILE), `${JSON.stringify(inputs, null, 1)}\n`);
-    swapIn(tmp, outdir, path.join(target.dir, `dist.old-${process.pid}`));
+    swapIn(tmp, outdir, path.join(target.dir, `${variant.dir}.old-${process.pid}`));
     const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
     const bytes = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
-    log(`build: ${target.label}/dist/main.js  ${(bytes / 1024).toFixed(0)} KiB from ${Object.keys(result.metafile.inputs).length} source files  (${Date.now() - t0} ms)`);
+    log(`build: ${target.label}/${variant.dir}/main.js  ${(bytes / 1024).toFixed(0)} KiB from ${Object.keys(result.metafile.inputs).length} source files  (${Date.now() - t0} ms)`);
   } catch (err) {
     // esbuild has already printed its errors; anything else is printed here
     if (!err?.errors) console.error(err);

@@ -1,8 +1,9 @@
 /**
  * The bench's stand-in for packages/platform/src/tracing.ts with no tracing code at all (no
  * @opentelemetry/api import, every helper a plain call): what the system did before issue 15.
- * bench/src/no-tracing-hook.mjs puts it in place of the real module for the "none" runs of the
- * tracing-cost bench, so "tracing off" can be compared with "no tracing code" in one run.
+ * bench/src/tracing.ts bundles it in place of the real module (cli/dist-no-tracing) for the
+ * "none" runs of the tracing-cost bench, so "tracing off" can be compared with "no tracing code"
+ * in one run.
  */
 export async function withSpan<T>(_name: string, _attributes: Record<string, string | number | boolean>, fn: () => Promise<T>): Promise<T> {
   return fn();

@@ -128,7 +128,7 @@ async function main() {
     if (real) await resetDatabase(process.env.DATABASE_URL);
     try {
       report.load = os.loadavg();
-      report.tracing = await measureTracingCost(env, SECONDS);
+      report.tracing = await measureTracingCost(env, SECONDS, real);
       report.loadAfter = os.loadavg();
     } finally {
       await rm(dataDir, { recursive: true, force: true });
@@ -336,7 +336,7 @@ async function main() {
   // ---- the cost of tracing: off vs exporting to a local receiver ----
   const tracingDir = await mkdtemp(path.join(tmpdir(), 'gh-bench-trace-'));
   try {
-    report.tracing = await measureTracingCost({ ...env, DATA_DIR: tracingDir }, SECONDS);
+    report.tracing = await measureTracingCost({ ...env, DATA_DIR: tracingDir }, SECONDS, real);
   } finally {
     await rm(tracingDir, { recursive: true, force: true });
     if (process.env.NATS_URL) await deleteStream(process.env.NATS_URL, `BENCH_${runId}`);

@@ -2,8 +2,9 @@
  * The cost of tracing, in one run: the all-in-one system started on the same backends in three
  * variants, in alternating rounds (none, off, on, none, off, on, ...) so drift on a shared
  * machine falls on each:
- * - none: no tracing code at all (bench/src/no-tracing-hook.mjs puts a plain stand-in in place
- *   of packages/platform/src/tracing.ts): the system before issue 15;
+ * - none: no tracing code at all (a bundle of its own, cli/dist-no-tracing, built with
+ *   bench/src/no-tracing.ts in place of packages/platform/src/tracing.ts): the system before
+ *   issue 15;
  * - off: the shipped code, no OTEL_EXPORTER_OTLP_ENDPOINT (the SDK is not loaded);
  * - on: exporting every span over OTLP/HTTP (protobuf) to a local receiver;
  * - ratio: the same, keeping one trace in ten (OTEL_TRACES_SAMPLER=parentbased_traceidratio,
@@ -11,11 +12,17 @@
  *   what tracing off does (tracing.ts, tracedRequestListener).
  * login/s and authenticated `GET /api/v1/auth/me`/s in each; the figures are medians over the
  * rounds. Goals: on within 10% of off, off within 1% of none.
+ * Each mode runs the production bundle with the production node options (the container image's,
+ * or `npm start`'s embedded), as the rest of the bench does; until 2026-12-08 this section ran
+ * the TypeScript sources through tsx.
  */
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
+import type { Plugin } from 'esbuild';
 import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
 import { cpuMs } from './cpu';
-import { fmt, freePort, http, load, spawnNode, type LoadResult } from './lib';
+import { ensureCliBundle, fmt, freePort, http, load, productionCommand, root, spawnNode, type LoadResult } from './lib';
 
 const MODES = ['none', 'off', 'on', 'ratio'] as const;
 /** The ratio mode's share of traces kept. */
@@ -67,8 +74,47 @@ const medianOf = (xs: LoadResult[]): LoadResult => {
   return { rps: median(xs.map((x) => x.rps)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)), requests: sum('requests'), non2xx: sum('non2xx'), errors: sum('errors'), connections: xs[0]!.connections, seconds: sum('seconds') };
 };
 
-/** Runs `rounds` × (none, off, on); `env` is the bench's environment for `gatehouse start` (data dir, backends, limits). */
-export async function measureTracingCost(env: Record<string, string | undefined>, seconds: number, rounds = Number(process.env.BENCH_ROUNDS ?? 3)): Promise<TracingCost> {
+/** Where the bundle without tracing code goes: beside cli/dist, so that it finds the same files from its own location. */
+const NO_TRACING_DIR = 'dist-no-tracing';
+
+/**
+ * Builds cli/dist-no-tracing: the CLI's bundle with bench/src/no-tracing.ts compiled in place of
+ * packages/platform/src/tracing.ts, otherwise as `npm run build` makes cli/dist. Rebuilt every
+ * run (a few seconds): it is the bench's, and must follow the code it is compared with.
+ */
+async function buildNoTracingBundle(): Promise<string> {
+  // @ts-expect-error -- scripts/bundle.mjs is plain JavaScript without declarations
+  const bundle = (await import('../../scripts/bundle.mjs')) as {
+    targets: Array<{ label: string }>;
+    bundleTarget(target: { label: string }, log: (line: string) => void, variant: { dir: string; plugins: Plugin[] }): Promise<boolean>;
+  };
+  const stand = path.join(root, 'bench', 'src', 'no-tracing.ts');
+  const noTracing: Plugin = {
+    name: 'no-tracing',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]packages[\\/]platform[\\/]src[\\/]tracing\.ts$/ }, async () => ({
+        contents: await readFile(stand, 'utf8'),
+        loader: 'ts',
+        resolveDir: path.dirname(stand),
+      }));
+    },
+  };
+  const cli = bundle.targets.find((t) => t.label === 'cli');
+  if (!cli || !(await bundle.bundleTarget(cli, (line) => console.log(line), { dir: NO_TRACING_DIR, plugins: [noTracing] }))) throw new Error('building cli/dist-no-tracing failed');
+  (await import('esbuild')).stop();
+  return `cli/${NO_TRACING_DIR}/main.js`;
+}
+
+/**
+ * Runs `rounds` × (none, off, on, ratio); `env` is the bench's environment for `gatehouse start`
+ * (data dir, backends, limits), `real` whether it is on the servers (the container image's node
+ * options) or embedded (`npm start`'s).
+ */
+export async function measureTracingCost(env: Record<string, string | undefined>, seconds: number, real: boolean, rounds = Number(process.env.BENCH_ROUNDS ?? 3)): Promise<TracingCost> {
+  await ensureCliBundle();
+  const noTracingScript = await buildNoTracingBundle();
+  // the production command's node options, the bundle run directly (`npm start`'s scripts/start.mjs only builds a stale bundle first)
+  const { nodeArgs } = productionCommand(real);
   const receiver = await startOtlpReceiver({ sink: true });
   const runs: Record<Mode, { login: LoadResult[]; authMe: LoadResult[] }> = { none: { login: [], authMe: [] }, off: { login: [], authMe: [] }, on: { login: [], authMe: [] }, ratio: { login: [], authMe: [] } };
   const cpu: Record<Mode, { login: number[]; authMe: number[] }> = { none: { login: [], authMe: [] }, off: { login: [], authMe: [] }, on: { login: [], authMe: [] }, ratio: { login: [], authMe: [] } };
@@ -86,8 +132,8 @@ export async function measureTracingCost(env: Record<string, string | undefined>
             : mode === 'ratio'
               ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: RATIO }
               : {};
-        const nodeArgs = mode === 'none' ? ['--import', './bench/src/no-tracing-hook.mjs'] : [];
-        const child = spawnNode('cli/src/main.ts', ['start'], { ...env, PORT: String(port), METRICS_PORT: '0', LOG_LEVEL: 'warn', ...tracing }, nodeArgs);
+        const script = mode === 'none' ? noTracingScript : 'cli/dist/main.js';
+        const child = spawnNode(script, ['start'], { ...env, PORT: String(port), METRICS_PORT: '0', LOG_LEVEL: 'warn', ...tracing }, nodeArgs);
         const api = http(base);
         try {
           await child.ready(base);
@@ -153,7 +199,7 @@ export function tracingMarkdown(t: TracingCost): string {
   const pct = (base: number, x: number) => `${x >= base ? '+' : ''}${fmt((100 * (x - base)) / base, 1)}%`;
   return `## Cost of tracing
 
-${t.rounds} rounds of (none, off, on, ratio) in turn, medians over the rounds; "none" is the code without any tracing (bench/src/no-tracing.ts in place of the platform's tracing helpers), "off" the shipped code with no OTLP endpoint, "on" exporting: ${t.protocol}: ${t.exports.toLocaleString('en-US')} export requests, ${fmt(t.exportedBytes / 1048576, 1)} MiB (on and ratio together).
+${t.rounds} rounds of (none, off, on, ratio) in turn, medians over the rounds; "none" is the code without any tracing (the production bundle built with bench/src/no-tracing.ts in place of the platform's tracing helpers, cli/dist-no-tracing), "off" the shipped code with no OTLP endpoint, "on" exporting: ${t.protocol}: ${t.exports.toLocaleString('en-US')} export requests, ${fmt(t.exportedBytes / 1048576, 1)} MiB (on and ratio together).
 "on" keeps every trace (the default sampler, parentbased_always_on); "ratio" keeps one in ${fmt(1 / Number(t.ratioArg))} (\`OTEL_TRACES_SAMPLER=parentbased_traceidratio\`, \`OTEL_TRACES_SAMPLER_ARG=${t.ratioArg}\`), the others running as untraced.
 
 | run | req/s | p50 ms | p99 ms | non-2xx |
