@@ -11,6 +11,8 @@
  *   NATS_URL=… [BENCH_RATE_LIMITS=on] [BENCH_ROUNDS=8] node --import tsx bench/src/tracing-ab.ts
  *
  * Rate limits are off unless BENCH_RATE_LIMITS=on (then two Redis EVALSHAs per GET).
+ * BENCH_NONE=on adds this checkout with no tracing code at all (cli/dist-no-tracing, built
+ * here as the tracing bench builds it), for "off within 1% of none" measured the same way.
  * BENCH_AFTER_ENV=NAME=value[,NAME=value] sets variables for this checkout's variants only:
  * with BENCH_BASE_ROOT pointing at this same checkout, an A/B of a setting
  * (`BENCH_AFTER_ENV=OTEL_EXPORTER_OTLP_PROTOCOL=http/json`).
@@ -19,6 +21,7 @@ import os from 'node:os';
 import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
 import { cpuMs } from './cpu';
 import { abSystemEnv, deleteStream, fmt, freePort, http, load, root, spawnNode } from './lib';
+import { buildNoTracingBundle } from './tracing';
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -43,12 +46,13 @@ const samplers = (process.env.BENCH_SAMPLERS ?? 'parentbased_always_on').split('
   const [name, arg] = x.trim().split(':');
   return { name: name!, arg, label: arg ? `${name} ${arg}` : name! };
 });
-interface Variant { name: string; cwd: string; on: boolean; sampler?: (typeof samplers)[number] }
+interface Variant { name: string; cwd: string; on: boolean; sampler?: (typeof samplers)[number]; script?: string }
 const variants: Variant[] = [
   { name: 'before, off', cwd: baseRoot, on: false },
   ...samplers.map((sampler) => ({ name: `before, on (${sampler.label})`, cwd: baseRoot, on: true, sampler })),
   ...samplers.map((sampler) => ({ name: `after, on (${sampler.label})`, cwd: root, on: true, sampler })),
   { name: 'after, off', cwd: root, on: false },
+  ...(process.env.BENCH_NONE === 'on' ? [{ name: 'after, no tracing code', cwd: root, on: false, script: await buildNoTracingBundle() }] : []),
 ];
 const runId = Date.now().toString(36);
 const servers: Array<{ name: string; pid: number; base: string; bearer: Record<string, string>; stop: () => Promise<void>; cpu: number[] }> = [];
@@ -57,7 +61,7 @@ try {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const child = spawnNode(
-      'cli/dist/main.js',
+      v.script ?? 'cli/dist/main.js',
       ['start'],
       {
         ...abSystemEnv(`BENCHAB_${runId}_${i}`, port, limit),
@@ -99,6 +103,8 @@ try {
     const aOn = med.get(`after, on (${sampler.label})`)!;
     console.log(`tracing on (${sampler.label}) vs off: before +${fmt(100 * (bOn / bOff - 1), 1)}%, after +${fmt(100 * (aOn / aOff - 1), 1)}%`);
   }
+  const none = med.get('after, no tracing code');
+  if (none !== undefined) console.log(`tracing off vs no tracing code (after): ${aOff >= none ? '+' : ''}${fmt(100 * (aOff / none - 1), 1)}%`);
 } finally {
   for (const s of servers) await s.stop();
   await receiver.close();

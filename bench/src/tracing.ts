@@ -82,7 +82,7 @@ const NO_TRACING_DIR = 'dist-no-tracing';
  * packages/platform/src/tracing.ts, otherwise as `npm run build` makes cli/dist. Rebuilt every
  * run (a few seconds): it is the bench's, and must follow the code it is compared with.
  */
-async function buildNoTracingBundle(): Promise<string> {
+export async function buildNoTracingBundle(): Promise<string> {
   // @ts-expect-error -- scripts/bundle.mjs is plain JavaScript without declarations
   const bundle = (await import('../../scripts/bundle.mjs')) as {
     targets: Array<{ label: string }>;
