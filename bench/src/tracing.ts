@@ -1,5 +1,5 @@
 /**
- * The cost of tracing, in one run: the all-in-one system started on the same backends in three
+ * The cost of tracing, in one run: the all-in-one system started on the same backends in four
  * variants, in alternating rounds (none, off, on, none, off, on, ...) so drift on a shared
  * machine falls on each:
  * - none: no tracing code at all (a bundle of its own, cli/dist-no-tracing, built with
