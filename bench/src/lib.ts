@@ -7,6 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
+import type { Plugin } from 'esbuild';
 
 export const root = new URL('../../', import.meta.url).pathname;
 
@@ -59,9 +60,7 @@ function containerNodeOptions(): string[] {
  * if stale: the production build, not the TypeScript source through tsx.
  */
 export async function serviceCommand(name: 'gateway' | 'auth' | 'users' | 'audit'): Promise<{ nodeArgs: string[]; script: string }> {
-  // @ts-expect-error -- scripts/bundle.mjs is plain JavaScript without declarations
-  const { ensureBundle } = (await import('../../scripts/bundle.mjs')) as { ensureBundle(label: string, log: (line: string) => void): Promise<boolean> };
-  if (!(await ensureBundle(`services/${name}`, (line) => console.log(line)))) throw new Error(`building services/${name}/dist/main.js failed`);
+  await ensureBuilt(`services/${name}`);
   return { nodeArgs: containerNodeOptions(), script: `services/${name}/dist/main.js` };
 }
 
@@ -87,11 +86,27 @@ export function npmStartCommand(cwd: string): { nodeArgs: string[]; script: stri
   return { nodeArgs, script, args: words };
 }
 
+/** What the bench uses of scripts/bundle.mjs (plain JavaScript without declarations). */
+export interface BundleScripts {
+  targets: Array<{ label: string }>;
+  ensureBundle(label: string, log: (line: string) => void): Promise<boolean>;
+  bundleTarget(target: { label: string }, log: (line: string) => void, variant?: { dir: string; plugins: Plugin[] }): Promise<boolean>;
+}
+
+/** scripts/bundle.mjs, typed as the bench uses it. */
+export async function bundleScripts(): Promise<BundleScripts> {
+  // @ts-expect-error -- scripts/bundle.mjs is plain JavaScript without declarations
+  return (await import('../../scripts/bundle.mjs')) as BundleScripts;
+}
+
+/** Builds the bundle labelled `label` (`cli`, `services/<name>`) when it is missing or older than a source, as `npm start` does. */
+async function ensureBuilt(label: string): Promise<void> {
+  if (!(await (await bundleScripts()).ensureBundle(label, (line) => console.log(line)))) throw new Error(`building ${label}/dist/main.js failed`);
+}
+
 /** Builds the CLI's bundle (cli/dist/main.js) when it is missing or older than a source, as `npm start` does. */
 export async function ensureCliBundle(): Promise<void> {
-  // @ts-expect-error -- scripts/bundle.mjs is plain JavaScript without declarations
-  const { ensureBundle } = (await import('../../scripts/bundle.mjs')) as { ensureBundle(label: string, log: (line: string) => void): Promise<boolean> };
-  if (!(await ensureBundle('cli', (line) => console.log(line)))) throw new Error('building cli/dist/main.js failed');
+  await ensureBuilt('cli');
 }
 
 /** Spawns `node [nodeArgs] --import tsx <script>` (a `.js` script, e.g. a dist bundle: without tsx) from the repo root (or `cwd`, another checkout) and collects its JSON log lines. */

@@ -22,7 +22,7 @@ import path from 'node:path';
 import type { Plugin } from 'esbuild';
 import { startOtlpReceiver } from '../../test/src/e2e/otlp-receiver';
 import { cpuMs } from './cpu';
-import { ensureCliBundle, fmt, freePort, http, load, productionCommand, root, spawnNode, type LoadResult } from './lib';
+import { bundleScripts, ensureCliBundle, fmt, freePort, http, load, productionCommand, root, spawnNode, type LoadResult } from './lib';
 
 const MODES = ['none', 'off', 'on', 'ratio'] as const;
 /** The ratio mode's share of traces kept. */
@@ -83,11 +83,7 @@ const NO_TRACING_DIR = 'dist-no-tracing';
  * run (a few seconds): it is the bench's, and must follow the code it is compared with.
  */
 export async function buildNoTracingBundle(): Promise<string> {
-  // @ts-expect-error -- scripts/bundle.mjs is plain JavaScript without declarations
-  const bundle = (await import('../../scripts/bundle.mjs')) as {
-    targets: Array<{ label: string }>;
-    bundleTarget(target: { label: string }, log: (line: string) => void, variant: { dir: string; plugins: Plugin[] }): Promise<boolean>;
-  };
+  const bundle = await bundleScripts();
   const stand = path.join(root, 'bench', 'src', 'no-tracing.ts');
   const noTracing: Plugin = {
     name: 'no-tracing',
